@@ -1,0 +1,74 @@
+# MediaProxy build.  `make` builds everything into build/, `make check` runs
+# every test, `make demo` starts both daemons on a demo configuration.
+# Both check and demo install missing Debian packages first (tools/install-deps.sh).
+
+VERSION  := 0.1.0
+BUILD    := build
+CC       ?= cc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+
+LIBS_RELAY      := libbpf libelf libnetfilter_conntrack openssl libevent jansson inih
+LIBS_DISPATCHER := openssl libevent jansson sqlite3 inih
+LIBS_UNIT       := cmocka inih
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers \
+            -D_GNU_SOURCE -DMP_VERSION='"$(VERSION)"' -Iinclude -Iuserspace -I$(BUILD)
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
+              -I/usr/include/$(shell $(CC) -print-multiarch) -Iinclude
+
+pkg = $(shell pkg-config --cflags --libs $(1))
+
+# Userspace code shared by both daemons.
+COMMON_SRC := userspace/log.c userspace/config.c userspace/config_types.c userspace/daemon.c
+RELAY_SRC  := userspace/relay_main.c
+DISP_SRC   := dispatcher/dispatcher_main.c
+BPF_OBJS   := $(BUILD)/mp_fwd.bpf.o
+SKELETONS  := $(BPF_OBJS:.bpf.o=.skel.h)
+HEADERS    := $(wildcard include/*.h userspace/*.h dispatcher/*.h)
+
+UNIT_TESTS := $(patsubst selftests/unit/%.c,$(BUILD)/unit/%,$(wildcard selftests/unit/*.c))
+SELFTEST_BINS := $(BUILD)/selftests/bpf_fixtures
+
+.PHONY: all check demo deps clean
+.SECONDARY: $(BPF_OBJS)
+all: $(BUILD)/media-relay $(BUILD)/media-dispatcher
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard include/*.h) | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(notdir $*) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/media-relay: $(RELAY_SRC) $(COMMON_SRC) $(SKELETONS) $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) $(RELAY_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_RELAY))
+
+$(BUILD)/media-dispatcher: $(DISP_SRC) $(COMMON_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(CFLAGS) $(DISP_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_DISPATCHER))
+
+$(BUILD)/unit/%: selftests/unit/%.c $(COMMON_SRC) $(HEADERS) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_UNIT) libevent)
+
+$(BUILD)/selftests/%: selftests/%.c $(SKELETONS) $(HEADERS) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(call pkg,libbpf libelf)
+
+$(BUILD):
+	mkdir -p $@
+
+deps:
+	tools/install-deps.sh
+
+# Runs the unit tests and the selftests; ends with "N passed, N failed, N skipped".
+check: deps
+	$(MAKE) all $(UNIT_TESTS) $(SELFTEST_BINS)
+	selftests/run-all.sh $(BUILD)
+
+demo: deps
+	$(MAKE) all
+	tools/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,56 @@
+#!/bin/bash
+# Runs every test suite and prints one summary line:
+#   N passed, N failed, N skipped
+# Each suite is a program that speaks TAP ("ok N - name", "not ok N - name",
+# "ok N - name # SKIP reason"): the cmocka unit tests in BUILD/unit, the
+# compiled selftests in BUILD/selftests and the scripts selftests/test_*.sh.
+# A suite's full output is printed when it fails; all of it is kept in
+# BUILD/test-logs/.
+set -u
+build=$(realpath "${1:-build}")
+here=$(dirname "$(realpath "$0")")
+logs=$build/test-logs
+mkdir -p "$logs"
+passed=0 failed=0 skipped=0
+
+run_suite() {
+	local name=$1 log=$logs/$1.log rc suite_failed=0 results=0 line
+	shift
+	BUILD=$build CMOCKA_MESSAGE_OUTPUT=TAP timeout 900 "$@" >"$log" 2>&1 </dev/null
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"not ok "*)
+			echo "FAIL $name: ${line#not ok }"
+			failed=$((failed + 1)) suite_failed=1 results=$((results + 1)) ;;
+		"ok "*"# SKIP"*|"ok "*"# skip"*)
+			echo "SKIP $name: ${line#ok }"
+			skipped=$((skipped + 1)) results=$((results + 1)) ;;
+		"ok "*)
+			echo "PASS $name: ${line#ok }"
+			passed=$((passed + 1)) results=$((results + 1)) ;;
+		esac
+	done <"$log"
+	if [ "$results" -eq 0 ] || { [ "$rc" -ne 0 ] && [ "$suite_failed" -eq 0 ]; }; then
+		echo "FAIL $name: exited with status $rc after $results results"
+		failed=$((failed + 1)) suite_failed=1
+	fi
+	if [ "$suite_failed" -ne 0 ]; then
+		echo "---- output of $name ($log) ----"
+		tail -n 60 "$log"
+		echo "----"
+	fi
+}
+
+for t in "$build"/unit/*; do
+	[ -x "$t" ] && run_suite "unit/$(basename "$t")" "$t"
+done
+for t in "$build"/selftests/*; do
+	[ -x "$t" ] && run_suite "selftests/$(basename "$t")" "$t"
+done
+for t in "$here"/test_*.sh; do
+	run_suite "selftests/$(basename "$t" .sh)" bash "$t"
+done
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Installs the Debian packages MediaProxy needs to build and test, when they
+# are missing.  A machine that has them all does nothing (no apt-get at all).
+set -euo pipefail
+
+packages=(
+	# build
+	make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
+	libnetfilter-conntrack-dev libssl-dev libevent-dev libjansson-dev
+	libsqlite3-dev libinih-dev
+	# tests
+	libcmocka-dev iproute2 procps
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages and not root; run: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,88 @@
+/* config.ini: the options of both daemons (../shared/spec/config.md).
+ * The system file /etc/mediaproxy/config.ini is read first, then the local
+ * one (beside the executable, or --config-dir); an option in the local file
+ * overrides the same option of the system file.
+ */
+#ifndef MP_CONFIG_H
+#define MP_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include "config_types.h"
+
+#define MP_SYSTEM_CONFIG_DIR "/etc/mediaproxy"
+#define MP_CONFIG_FILE "config.ini"
+
+/* Which program reads the file: each reads only its own sections. */
+enum mp_program {
+	MP_DISPATCHER = 1 << 0,
+	MP_RELAY = 1 << 1,
+};
+
+struct mp_config {
+	struct {
+		char socket_path[PATH_MAX];
+		struct mp_endpoint listen;
+		struct mp_endpoint listen_management;
+		bool management_use_tls;
+		struct mp_passport passport;
+		struct mp_passport management_passport;
+		int log_level;
+		unsigned relay_timeout;
+		unsigned accounting; /* enum mp_accounting bits */
+		unsigned relay_recover_interval;
+		unsigned cleanup_dead_relays_after;
+		unsigned cleanup_expired_sessions_after;
+	} dispatcher;
+	struct {
+		char certs_path[PATH_MAX];
+		unsigned verify_interval;
+	} tls;
+	struct {
+		char dburi[1024];
+		char sessions_table[64];
+		char callid_column[64];
+		char fromtag_column[64];
+		char totag_column[64];
+		char info_column[64];
+	} database;
+	struct {
+		char config_file[PATH_MAX];
+		char additional_dictionary[PATH_MAX];
+	} radius;
+	struct {
+		char socket_path[PATH_MAX];
+		char location_table[64];
+	} opensips;
+	struct {
+		struct mp_endpoint_list dispatchers;
+		struct mp_passport passport;
+		struct in_addr relay_ip;      /* 0: the default route's interface address */
+		struct in_addr advertised_ip; /* 0: not set */
+		bool auto_detect_interfaces;
+		struct mp_port_range port_range;
+		int log_level;
+		unsigned stream_timeout;
+		unsigned on_hold_timeout;
+		unsigned dns_check_interval;
+		unsigned keepalive_interval;
+		unsigned reconnect_delay;
+		unsigned traffic_sampling_period;
+		unsigned userspace_transmit_every;
+		struct mp_cidr_list routable_private_ranges;
+	} relay;
+};
+
+/* Fills `cfg` with the defaults, then the system file, then the local one.
+ * `local_dir` may be NULL (no local directory).  On a bad file or value it
+ * returns -1 with "file:line: ..." in `err`; warnings go to the log.
+ */
+int mp_config_load(struct mp_config *cfg, enum mp_program program, const char *system_dir,
+		   const char *local_dir, char *err, size_t err_len);
+
+/* The directory of the running executable, or "" when it is a system binary
+ * directory (/usr/bin and the like), which has no local config.ini.
+ */
+void mp_config_local_dir(char *dir, size_t len);
+
+#endif

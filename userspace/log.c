@@ -1,0 +1,77 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "log.h"
+
+static const char *log_ident = "mediaproxy";
+static enum mp_log_target log_target = MP_LOG_TERMINAL;
+static int log_level = LOG_INFO;
+
+void mp_log_open(const char *ident, enum mp_log_target target)
+{
+	log_ident = ident;
+	log_target = target;
+	if (target == MP_LOG_SYSLOG)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void mp_log_set_level(int level)
+{
+	log_level = level;
+}
+
+int mp_log_get_level(void)
+{
+	return log_level;
+}
+
+const char *mp_log_level_name(int level)
+{
+	switch (level) {
+	case LOG_EMERG:
+	case LOG_ALERT:
+	case LOG_CRIT:
+		return "CRITICAL";
+	case LOG_ERR:
+		return "ERROR";
+	case LOG_WARNING:
+	case LOG_NOTICE:
+		return "WARNING";
+	case LOG_INFO:
+		return "INFO";
+	default:
+		return "DEBUG";
+	}
+}
+
+void mp_log(int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	switch (log_target) {
+	case MP_LOG_SYSLOG:
+		syslog(level, "%s", msg);
+		break;
+	case MP_LOG_JOURNAL:
+		/* journald reads the <N> prefix of each stderr line as its priority */
+		fprintf(stderr, "<%d>%s\n", level, msg);
+		break;
+	case MP_LOG_TERMINAL: {
+		char stamp[32];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		strftime(stamp, sizeof(stamp), "%F %T", localtime_r(&now, &tm));
+		fprintf(stderr, "%s %s %s: %s\n", stamp, log_ident, mp_log_level_name(level), msg);
+		break;
+	}
+	}
+}
