@@ -14,7 +14,7 @@ mkdir -p "$logs"
 passed=0 failed=0 skipped=0
 
 run_suite() {
-	local name=$1 log=$logs/$1.log rc suite_failed=0 results=0 line
+	local name=$1 log=$logs/${1//\//-}.log rc suite_failed=0 results=0 line
 	shift
 	BUILD=$build CMOCKA_MESSAGE_OUTPUT=TAP timeout 900 "$@" >"$log" 2>&1 </dev/null
 	rc=$?
