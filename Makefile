@@ -10,7 +10,7 @@ BPFTOOL  ?= bpftool
 
 LIBS_RELAY      := libbpf libelf libnetfilter_conntrack openssl libevent jansson inih
 LIBS_DISPATCHER := openssl libevent jansson sqlite3 inih
-LIBS_UNIT       := cmocka inih
+LIBS_UNIT       := cmocka
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -22,20 +22,22 @@ pkg = $(shell pkg-config --cflags --libs $(1))
 
 # Userspace code shared by both daemons.
 COMMON_SRC := userspace/log.c userspace/config.c userspace/config_types.c userspace/daemon.c
-RELAY_SRC  := userspace/relay_main.c
+# The relay agent's modules: every other userspace/*.c but its main.
+AGENT_SRC  := $(filter-out $(COMMON_SRC) userspace/relay_main.c,$(wildcard userspace/*.c))
+RELAY_SRC  := userspace/relay_main.c $(AGENT_SRC)
 DISP_SRC   := dispatcher/dispatcher_main.c
-BPF_OBJS   := $(BUILD)/mp_fwd.bpf.o
+BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(wildcard bpf/*.bpf.c))
 SKELETONS  := $(BPF_OBJS:.bpf.o=.skel.h)
 HEADERS    := $(wildcard include/*.h userspace/*.h dispatcher/*.h)
 
 UNIT_TESTS := $(patsubst selftests/unit/%.c,$(BUILD)/unit/%,$(wildcard selftests/unit/*.c))
-SELFTEST_BINS := $(BUILD)/selftests/bpf_fixtures
+SELFTEST_BINS := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(wildcard selftests/*.c))
 
 .PHONY: all check demo deps clean
 .SECONDARY: $(BPF_OBJS)
 all: $(BUILD)/media-relay $(BUILD)/media-dispatcher
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard include/*.h) | $(BUILD)
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h include/*.h) | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
@@ -47,9 +49,10 @@ $(BUILD)/media-relay: $(RELAY_SRC) $(COMMON_SRC) $(SKELETONS) $(HEADERS) | $(BUI
 $(BUILD)/media-dispatcher: $(DISP_SRC) $(COMMON_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) $(DISP_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_DISPATCHER))
 
-$(BUILD)/unit/%: selftests/unit/%.c $(COMMON_SRC) $(HEADERS) | $(BUILD)
+# Unit tests link every module but the mains, and need no root.
+$(BUILD)/unit/%: selftests/unit/%.c $(COMMON_SRC) $(AGENT_SRC) $(SKELETONS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_UNIT) libevent)
+	$(CC) $(CFLAGS) $< $(COMMON_SRC) $(AGENT_SRC) -o $@ $(call pkg,$(LIBS_UNIT) $(LIBS_RELAY))
 
 $(BUILD)/selftests/%: selftests/%.c $(SKELETONS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(dir $@)

@@ -9,7 +9,7 @@ packages=(
 	libnetfilter-conntrack-dev libssl-dev libevent-dev libjansson-dev
 	libsqlite3-dev libinih-dev
 	# tests
-	libcmocka-dev iproute2 procps
+	libcmocka-dev iproute2 procps python3 python3-scapy
 )
 
 missing=()
