@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The fast path's maps (design notes section 2).  No `pinning` attribute:
+ * the agent pins them itself under MP_PIN_DIR, after resizing mp_fwd.
+ */
+#ifndef MP_MAPS_H
+#define MP_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "mp_fwd.h"
+#include "mp_stats.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);	/* preallocated: no allocation per packet */
+	__uint(max_entries, MP_FWD_DEFAULT_ENTRIES);
+	__type(key, struct mp_fwd_key);
+	__type(value, struct mp_fwd_entry);
+} mp_fwd SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mp_cfg);
+} mp_cfg SEC(".maps");
+
+/* Egress devices the agent allows, keyed by ifindex.  A devmap, so that
+ * XDP can redirect through it; the programs look it up before rewriting.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct bpf_devmap_val);
+} mp_tx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MP_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} mp_stats SEC(".maps");
+
+static __always_inline void mp_count(enum mp_stat outcome)
+{
+	__u32 key = outcome;
+	__u64 *counter = bpf_map_lookup_elem(&mp_stats, &key);
+
+	if (counter)
+		*counter += 1; /* per-CPU slot: no atomics needed */
+}
+
+#endif
