@@ -8,7 +8,7 @@ CC       ?= cc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 
-LIBS_RELAY      := libbpf libelf libnetfilter_conntrack openssl libevent jansson inih
+LIBS_RELAY      := libbpf libelf libnetfilter_conntrack libnftables openssl libevent jansson inih
 LIBS_DISPATCHER := openssl libevent jansson sqlite3 inih
 LIBS_UNIT       := cmocka
 
@@ -54,9 +54,10 @@ $(BUILD)/unit/%: selftests/unit/%.c $(COMMON_SRC) $(AGENT_SRC) $(SKELETONS) $(HE
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(COMMON_SRC) $(AGENT_SRC) -o $@ $(call pkg,$(LIBS_UNIT) $(LIBS_RELAY))
 
-$(BUILD)/selftests/%: selftests/%.c $(SKELETONS) $(HEADERS) | $(BUILD)
+# Selftest programs run as root against the real kernel; they may use any module.
+$(BUILD)/selftests/%: selftests/%.c $(COMMON_SRC) $(AGENT_SRC) $(SKELETONS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< -o $@ $(call pkg,libbpf libelf)
+	$(CC) $(CFLAGS) $< $(COMMON_SRC) $(AGENT_SRC) -o $@ $(call pkg,$(LIBS_RELAY))
 
 $(BUILD):
 	mkdir -p $@

@@ -3,7 +3,8 @@
 #   run_test "what it checks" function
 # Inside a test: fail MSG, skip REASON, expect_eq ACTUAL EXPECTED WHAT,
 # wait_for SECONDS CMD..., and spawn CMD... (killed when the test ends).
-# Every test gets a private $T directory, removed when it ends.
+# Every test gets a private $T directory, removed when it ends, and the
+# network namespaces it makes with make_netns are deleted then too.
 
 BUILD=${BUILD:-$(dirname "${BASH_SOURCE[0]}")/../build}
 BUILD=$(realpath "$BUILD")
@@ -34,13 +35,78 @@ spawn() {
 	echo "$SPAWNED" >>"$T/.pids"
 }
 
+# make_netns NAME: a new network namespace mp-<test>-NAME with lo up; its
+# full name is printed.
+make_netns() {
+	local ns=mp-${T##*.}-$1
+	ip netns add "$ns" || fail "cannot create namespace $ns"
+	echo "$ns" >>"$T/.netns"
+	ip -n "$ns" link set lo up
+	echo "$ns"
+}
+
+# relay_netns ADDRESS [TYPE]: a namespace for a relay whose default route
+# goes out of interface m0 holding ADDRESS/24.  TYPE veth (the default) pairs
+# m0 with m0-peer; TYPE bridge makes m0 a device without native XDP.
+# Prints the namespace's name.
+relay_netns() {
+	local ns
+	ns=$(make_netns relay)
+	case ${2:-veth} in
+	veth) ip -n "$ns" link add m0 type veth peer name m0-peer ;;
+	bridge) ip -n "$ns" link add m0 type bridge ;;
+	esac
+	ip -n "$ns" addr add "$1/24" dev m0
+	ip -n "$ns" link set m0 up
+	ip -n "$ns" route add default via "${1%.*}.1" dev m0 onlink
+	echo "$ns"
+}
+
+# three_hosts: caller (198.18.1.7) and callee (198.18.2.9), each on a veth to
+# the relay namespace (198.18.1.1 and 198.18.2.1), whose relay address
+# RELAY_IP (198.18.0.50) sits on its loopback; the relay forwards IPv4.
+# Sets CALLER_NS, RELAY_NS, CALLEE_NS.
+RELAY_IP=198.18.0.50
+three_hosts() {
+	CALLER_NS=$(make_netns caller)
+	RELAY_NS=$(make_netns relay)
+	CALLEE_NS=$(make_netns callee)
+	_link_host "$CALLER_NS" c0 198.18.1.7 rc 198.18.1.1
+	_link_host "$CALLEE_NS" e0 198.18.2.9 re 198.18.2.1
+	ip -n "$RELAY_NS" addr add $RELAY_IP/32 dev lo
+	ip netns exec "$RELAY_NS" sysctl -qw net.ipv4.ip_forward=1
+}
+
+# _link_host NS DEV IP RELAY_DEV RELAY_DEV_IP
+_link_host() {
+	ip -n "$RELAY_NS" link add "$4" type veth peer name "$2" netns "$1"
+	ip -n "$1" addr add "$3/24" dev "$2"
+	ip -n "$RELAY_NS" addr add "$5/24" dev "$4"
+	ip -n "$1" link set "$2" up
+	ip -n "$RELAY_NS" link set "$4" up
+	ip -n "$1" route add default via "$5"
+}
+
+# udp NS ARGS...: selftests/udp_peer.py in namespace NS
+udp() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" python3 "$(dirname "${BASH_SOURCE[0]}")/udp_peer.py" "$@"
+}
+
 _end_test() {
-	local pid
+	local pid ns
 	set +e # a process that already ended is not a failure
 	if [ -f "$T/.pids" ]; then
 		while read -r pid; do
 			kill -KILL "$pid" 2>/dev/null
 		done <"$T/.pids"
+	fi
+	if [ -f "$T/.netns" ]; then
+		while read -r ns; do
+			ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL
+			ip netns del "$ns"
+		done <"$T/.netns"
 	fi
 	rm -rf "$T"
 }
@@ -50,10 +116,11 @@ run_test() {
 	TEST_NUMBER=$((TEST_NUMBER + 1))
 	out=$(
 		T=$(mktemp -d /tmp/mp-test.XXXXXX)
+		exec 2>&1
 		trap _end_test EXIT
 		set -e
 		"$fn"
-	) 2>&1
+	)
 	rc=$?
 	case $rc in
 	0) echo "ok $TEST_NUMBER - $name" ;;

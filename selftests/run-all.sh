@@ -3,9 +3,11 @@
 #   N passed, N failed, N skipped
 # Each suite is a program that speaks TAP ("ok N - name", "not ok N - name",
 # "ok N - name # SKIP reason"): the cmocka unit tests in BUILD/unit, the
-# compiled selftests in BUILD/selftests and the scripts selftests/test_*.sh.
+# compiled selftests BUILD/selftests/test_*, and the scripts selftests/test_*.sh
+# and selftests/test_*.py.
 # A suite's full output is printed when it fails; all of it is kept in
-# BUILD/test-logs/.
+# BUILD/test-logs/.  Other programs in BUILD/selftests are helpers that the
+# scripts drive.
 set -u
 build=$(realpath "${1:-build}")
 here=$(dirname "$(realpath "$0")")
@@ -45,11 +47,14 @@ run_suite() {
 for t in "$build"/unit/*; do
 	[ -x "$t" ] && run_suite "unit/$(basename "$t")" "$t"
 done
-for t in "$build"/selftests/*; do
+for t in "$build"/selftests/test_*; do
 	[ -x "$t" ] && run_suite "selftests/$(basename "$t")" "$t"
 done
 for t in "$here"/test_*.sh; do
 	run_suite "selftests/$(basename "$t" .sh)" bash "$t"
+done
+for t in "$here"/test_*.py; do
+	[ -e "$t" ] && run_suite "selftests/$(basename "$t" .py)" python3 "$t"
 done
 
 echo "$passed passed, $failed failed, $skipped skipped"

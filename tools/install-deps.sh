@@ -7,9 +7,9 @@ packages=(
 	# build
 	make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 	libnetfilter-conntrack-dev libssl-dev libevent-dev libjansson-dev
-	libsqlite3-dev libinih-dev
+	libsqlite3-dev libinih-dev libnftables-dev
 	# tests
-	libcmocka-dev iproute2 procps python3 python3-scapy
+	libcmocka-dev iproute2 procps python3 python3-scapy nftables conntrack bpftool
 )
 
 missing=()

@@ -88,6 +88,8 @@ static const struct mp_option options[] = {
 	{ "Relay", "traffic_sampling_period", UINT(relay, traffic_sampling_period, 0), "15" },
 	{ "Relay", "userspace_transmit_every", UINT(relay, userspace_transmit_every, 1), "1" },
 	{ "Relay", "routable_private_ranges", OF(mp_parse_cidr_list, relay, routable_private_ranges, 0), "" },
+	/* ours, not the original's */
+	{ "Relay", "forwarding", OF(mp_parse_forwarding, relay, forwarding, 0), "auto" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

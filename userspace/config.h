@@ -70,6 +70,7 @@ struct mp_config {
 		unsigned traffic_sampling_period;
 		unsigned userspace_transmit_every;
 		struct mp_cidr_list routable_private_ranges;
+		enum mp_forwarding forwarding;
 	} relay;
 };
 

@@ -303,6 +303,17 @@ int mp_parse_cidr_list(const char *text, void *out, long unused, char *why, size
 	return 0;
 }
 
+int mp_parse_forwarding(const char *text, void *out, long unused, char *why, size_t why_len)
+{
+	static const char *const names[] = { [MP_FORWARDING_AUTO] = "auto", [MP_FORWARDING_XDP] = "xdp",
+					      [MP_FORWARDING_TC] = "tc" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(text, names[i]))
+			return *(enum mp_forwarding *)out = (enum mp_forwarding)i, 0;
+	return REFUSE("unknown forwarding tier '%s' (use auto, xdp or tc)", text);
+}
+
 static int add_backend(const char *word, void *out, long unused, char *why, size_t why_len)
 {
 	unsigned *backends = out;

@@ -45,6 +45,13 @@ struct mp_cidr_list {
 	} item[MP_MAX_CIDRS];
 };
 
+/* [Relay] forwarding: which forwarding tier to use; auto takes the best that works. */
+enum mp_forwarding {
+	MP_FORWARDING_AUTO,
+	MP_FORWARDING_XDP, /* native XDP, else generic XDP */
+	MP_FORWARDING_TC,
+};
+
 enum mp_accounting {
 	MP_ACCOUNTING_DATABASE = 1 << 0,
 	MP_ACCOUNTING_RADIUS = 1 << 1,
@@ -67,6 +74,7 @@ int mp_parse_passport(const char *text, void *out, long unused, char *why, size_
 int mp_parse_port_range(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_ipv4_optional(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_cidr_list(const char *text, void *out, long unused, char *why, size_t why_len);
+int mp_parse_forwarding(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_accounting(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_dburi(const char *text, void *out, long size, char *why, size_t why_len);
 

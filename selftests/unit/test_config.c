@@ -141,6 +141,7 @@ static void test_relay_defaults(void **state)
 	assert_int_equal(cfg.relay.traffic_sampling_period, 15);
 	assert_int_equal(cfg.relay.userspace_transmit_every, 1);
 	assert_int_equal(cfg.relay.routable_private_ranges.count, 0);
+	assert_int_equal(cfg.relay.forwarding, MP_FORWARDING_AUTO);
 	assert_string_equal(cfg.tls.certs_path, "tls");
 }
 
@@ -232,8 +233,10 @@ static void test_value_forms(void **state)
 	assert_int_equal(cfg.dispatcher.log_level, LOG_WARNING);
 	assert_true(cfg.dispatcher.management_use_tls);
 
-	write_file(local_dir, "[Relay]\nrelay_ip = 198.18.0.50\nadvertised_ip = 198.19.0.1\nlog_level = 5\n");
+	write_file(local_dir, "[Relay]\nrelay_ip = 198.18.0.50\nadvertised_ip = 198.19.0.1\nlog_level = 5\n"
+			      "forwarding = tc\n");
 	assert_int_equal(load(MP_RELAY), 0);
+	assert_int_equal(cfg.relay.forwarding, MP_FORWARDING_TC);
 	assert_string_equal(addr(cfg.relay.relay_ip), "198.18.0.50");
 	assert_string_equal(addr(cfg.relay.advertised_ip), "198.19.0.1");
 	assert_int_equal(cfg.relay.log_level, LOG_DEBUG);
@@ -382,6 +385,7 @@ static const struct bad_case bad_cases[] = {
 	{ "cidr prefix", MP_RELAY, "[Relay]\nroutable_private_ranges = 10.0.0.0/33\n", 2, "bad prefix length" },
 	{ "cidr host bits", MP_RELAY, "[Relay]\nroutable_private_ranges = 10.1.0.0/8\n", 2, "host bits set" },
 	{ "cidr address", MP_RELAY, "[Relay]\nroutable_private_ranges = ten/8\n", 2, "not an IPv4 network" },
+	{ "forwarding tier", MP_RELAY, "[Relay]\nforwarding = XDP\n", 2, "unknown forwarding tier 'XDP'" },
 	{ "accounting backend", MP_DISPATCHER, "[Dispatcher]\naccounting = databse\n", 2,
 	  "unknown accounting backend 'databse'" },
 	{ "dburi scheme", MP_DISPATCHER, "[Database]\ndburi = firebird://u:p@h/db\n", 2,

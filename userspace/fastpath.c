@@ -1,0 +1,194 @@
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <linux/if_link.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include "fastpath.h"
+#include "log.h"
+#include "mp_fwd.skel.h"
+
+/* Our tc filter's identity on the clsact ingress hook. */
+#define TC_HANDLE 0x4d50
+#define TC_PRIORITY 1
+
+const char *fastpath_tier_name(enum fastpath_tier tier)
+{
+	switch (tier) {
+	case FASTPATH_XDP_NATIVE:
+		return "native XDP";
+	case FASTPATH_XDP_GENERIC:
+		return "generic XDP";
+	default:
+		return "tc";
+	}
+}
+
+static int mount_bpffs(void)
+{
+	struct statfs fs;
+
+	if (statfs(MP_BPF_FS, &fs) == 0 && fs.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", MP_BPF_FS, "bpf", 0, "mode=0700") < 0) {
+		log_err("fast path: cannot mount the BPF file system on %s: %s", MP_BPF_FS, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes what an earlier run left pinned: maps and XDP links (unpinning a
+ * link detaches its program once nothing else holds it).
+ */
+static void remove_pins(void)
+{
+	DIR *dir = opendir(MP_PIN_DIR);
+	struct dirent *entry;
+	char path[PATH_MAX];
+
+	if (!dir)
+		return;
+	while ((entry = readdir(dir)))
+		if (entry->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", MP_PIN_DIR, entry->d_name);
+			unlink(path);
+		}
+	closedir(dir);
+	rmdir(MP_PIN_DIR);
+}
+
+static int pin_maps(struct mp_fwd *skel)
+{
+	struct bpf_map *map;
+	char path[PATH_MAX];
+
+	bpf_object__for_each_map(map, skel->obj) {
+		if (bpf_map__is_internal(map))
+			continue; /* .rodata/.bss belong to the program */
+		snprintf(path, sizeof(path), "%s/%s", MP_PIN_DIR, bpf_map__name(map));
+		if (bpf_map__pin(map, path)) {
+			log_err("fast path: cannot pin map %s at %s: %s", bpf_map__name(map), path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int fastpath_open(struct fastpath *fp, const struct mp_config *cfg)
+{
+	const struct mp_port_range *range = &cfg->relay.port_range;
+
+	memset(fp, 0, sizeof(*fp));
+	if (mount_bpffs())
+		return -1;
+	remove_pins();
+	fp->skel = mp_fwd__open();
+	if (!fp->skel) {
+		log_err("fast path: cannot open the BPF object: %s", strerror(errno));
+		return -1;
+	}
+	/* a relay port carries at most one forwarding entry */
+	bpf_map__set_max_entries(fp->skel->maps.mp_fwd, range->end - range->start);
+	if (mp_fwd__load(fp->skel)) {
+		log_err("fast path: the kernel refused the BPF programs: %s", strerror(errno));
+		goto fail;
+	}
+	if (mkdir(MP_PIN_DIR, 0700) < 0 && errno != EEXIST) {
+		log_err("fast path: cannot create %s: %s", MP_PIN_DIR, strerror(errno));
+		goto fail;
+	}
+	if (pin_maps(fp->skel))
+		goto fail;
+	log_info("fast path: BPF programs loaded, maps pinned in %s", MP_PIN_DIR);
+	return 0;
+fail:
+	fastpath_close(fp);
+	return -1;
+}
+
+static int attach_xdp(struct fastpath *fp, struct fastpath_interface *iface, __u32 mode)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = mode);
+	char path[PATH_MAX];
+	int link = bpf_link_create(bpf_program__fd(fp->skel->progs.mp_xdp), iface->ifindex, BPF_XDP, &opts);
+
+	if (link < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/xdp_link_%s", MP_PIN_DIR, iface->name);
+	if (bpf_obj_pin(link, path)) {
+		log_warn("fast path: cannot pin the XDP link of %s: %s", iface->name, strerror(errno));
+		close(link);
+		return -1;
+	}
+	iface->xdp_link = link;
+	iface->tier = mode == XDP_FLAGS_DRV_MODE ? FASTPATH_XDP_NATIVE : FASTPATH_XDP_GENERIC;
+	return 0;
+}
+
+static int attach_tc(struct fastpath *fp, struct fastpath_interface *iface)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = iface->ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIORITY, .flags = BPF_TC_F_REPLACE,
+		    .prog_fd = bpf_program__fd(fp->skel->progs.mp_tc));
+	int err = bpf_tc_hook_create(&hook);
+
+	if (err && err != -EEXIST)
+		return -1;
+	if (bpf_tc_attach(&hook, &opts))
+		return -1;
+	iface->tier = FASTPATH_TC;
+	return 0;
+}
+
+int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum mp_forwarding mode)
+{
+	struct fastpath_interface *iface = &fp->iface[fp->count];
+	bool attached;
+
+	if (fp->count == MP_MAX_INTERFACES) {
+		log_err("fast path: more than %d interfaces", MP_MAX_INTERFACES);
+		return -1;
+	}
+	snprintf(iface->name, sizeof(iface->name), "%s", ifname);
+	iface->ifindex = ifindex;
+	iface->xdp_link = -1;
+	attached = mode != MP_FORWARDING_TC &&
+		   (!attach_xdp(fp, iface, XDP_FLAGS_DRV_MODE) || !attach_xdp(fp, iface, XDP_FLAGS_SKB_MODE));
+	if (!attached && mode != MP_FORWARDING_XDP)
+		attached = !attach_tc(fp, iface);
+	if (!attached) {
+		log_err("fast path: cannot attach to %s: %s", ifname, strerror(errno));
+		return -1;
+	}
+	fp->count++;
+	log_info("fast path: %s forwards in the %s tier", ifname, fastpath_tier_name(iface->tier));
+	return 0;
+}
+
+static void detach(struct fastpath_interface *iface)
+{
+	if (iface->tier == FASTPATH_TC) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = iface->ifindex, .attach_point = BPF_TC_INGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+
+		if (bpf_tc_detach(&hook, &opts))
+			log_warn("fast path: cannot detach the tc program from %s", iface->name);
+	} else {
+		close(iface->xdp_link); /* the last reference once the pin is gone */
+	}
+}
+
+void fastpath_close(struct fastpath *fp)
+{
+	for (unsigned i = 0; i < fp->count; i++)
+		detach(&fp->iface[i]);
+	remove_pins();
+	mp_fwd__destroy(fp->skel);
+	memset(fp, 0, sizeof(*fp));
+}

@@ -1,0 +1,48 @@
+/* The relay's BPF fast path: loading the programs, pinning their maps under
+ * /sys/fs/bpf/mediaproxy/ and attaching to the interfaces that hold relay
+ * addresses, in the best tier each interface supports.
+ */
+#ifndef MP_FASTPATH_H
+#define MP_FASTPATH_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include "config.h"
+
+#define MP_BPF_FS "/sys/fs/bpf"
+#define MP_PIN_DIR MP_BPF_FS "/mediaproxy"
+#define MP_MAX_INTERFACES 8
+
+enum fastpath_tier {
+	FASTPATH_XDP_NATIVE,
+	FASTPATH_XDP_GENERIC,
+	FASTPATH_TC,
+};
+
+struct fastpath_interface {
+	char name[IF_NAMESIZE];
+	int ifindex;
+	enum fastpath_tier tier;
+	int xdp_link; /* XDP tiers: the link, pinned so it outlives the agent */
+};
+
+struct fastpath {
+	struct mp_fwd *skel;
+	unsigned count;
+	struct fastpath_interface iface[MP_MAX_INTERFACES];
+};
+
+const char *fastpath_tier_name(enum fastpath_tier tier);
+
+/* Loads the programs with fresh maps sized for `cfg`'s port range and pins
+ * the maps; leftovers of an earlier run are removed first.
+ */
+int fastpath_open(struct fastpath *fp, const struct mp_config *cfg);
+
+/* Attaches to one interface in the best tier `mode` allows, and logs it. */
+int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum mp_forwarding mode);
+
+/* Detaches from every interface, unpins and frees everything. */
+void fastpath_close(struct fastpath *fp);
+
+#endif

@@ -1,0 +1,62 @@
+#include <ifaddrs.h>
+#include <stdio.h>
+#include <string.h>
+#include "netif.h"
+
+/* /proc/net/route lists the main table: Iface Destination Gateway Flags ... Mask,
+ * in hex; the default route has destination and mask 0.
+ */
+static int default_route_interface(char ifname[IF_NAMESIZE])
+{
+	FILE *f = fopen("/proc/net/route", "r");
+	char line[256], name[IF_NAMESIZE];
+	unsigned dest, gateway, flags, refcnt, use, metric, mask;
+	int found = -1;
+
+	if (!f)
+		return -1;
+	while (found < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%15s %x %x %x %u %u %u %x", name, &dest, &gateway, &flags, &refcnt, &use, &metric,
+			   &mask) == 8 &&
+		    dest == 0 && mask == 0 && (flags & 1 /* RTF_UP */)) {
+			snprintf(ifname, IF_NAMESIZE, "%s", name);
+			found = 0;
+		}
+	fclose(f);
+	return found;
+}
+
+int netif_default_route_address(struct in_addr *addr)
+{
+	char ifname[IF_NAMESIZE];
+	struct ifaddrs *list;
+	int found = -1;
+
+	if (default_route_interface(ifname) || getifaddrs(&list))
+		return -1;
+	for (struct ifaddrs *ifa = list; ifa && found; ifa = ifa->ifa_next)
+		if (ifa->ifa_addr && ifa->ifa_addr->sa_family == AF_INET && !strcmp(ifa->ifa_name, ifname)) {
+			*addr = ((struct sockaddr_in *)ifa->ifa_addr)->sin_addr;
+			found = 0;
+		}
+	freeifaddrs(list);
+	return found;
+}
+
+int netif_of_address(struct in_addr addr, char ifname[IF_NAMESIZE], int *ifindex)
+{
+	struct ifaddrs *list;
+	int found = -1;
+
+	if (getifaddrs(&list))
+		return -1;
+	for (struct ifaddrs *ifa = list; ifa && found; ifa = ifa->ifa_next)
+		if (ifa->ifa_addr && ifa->ifa_addr->sa_family == AF_INET &&
+		    ((struct sockaddr_in *)ifa->ifa_addr)->sin_addr.s_addr == addr.s_addr) {
+			snprintf(ifname, IF_NAMESIZE, "%s", ifa->ifa_name);
+			*ifindex = (int)if_nametoindex(ifname);
+			found = *ifindex ? 0 : -1;
+		}
+	freeifaddrs(list);
+	return found;
+}

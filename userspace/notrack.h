@@ -1,0 +1,15 @@
+/* Keeps the relay's media ports out of conntrack in the BPF tiers
+ * (relay-design-notes §7): packets the fast path forwards never reach
+ * netfilter, so conntrack entries for them would only be half-seen and
+ * stale.  The rules live in our own nftables table (nft.h), replaced at
+ * start so that a crashed relay's leftovers do no harm, deleted at exit.
+ */
+#ifndef MP_NOTRACK_H
+#define MP_NOTRACK_H
+
+#include <netinet/in.h>
+#include "config_types.h"
+
+int notrack_install(const struct in_addr *addrs, unsigned count, const struct mp_port_range *range);
+
+#endif
