@@ -1,0 +1,62 @@
+/* Reading dispatcher requests (../shared/spec/relay-protocol.md §4-§6):
+ * the line framing of the relay protocol, the assembly of request blocks,
+ * and the parser that turns a block into a struct mp_request.  The framing
+ * works on any evbuffer, so the control socket and the TLS dispatcher link
+ * share it.
+ */
+#ifndef MP_REQUEST_PARSE_H
+#define MP_REQUEST_PARSE_H
+
+#include <event2/buffer.h>
+#include "request.h"
+
+#define MP_LINE_MAX  (64 * 1024)         /* longest line accepted, CRLF excluded */
+#define MP_BLOCK_MAX (4 * MP_LINE_MAX)   /* longest request block, all lines included */
+
+/* What a framing step produced. */
+enum mp_frame_status {
+	MP_FRAME_READY,     /* a line was taken / the block is complete */
+	MP_FRAME_PARTIAL,   /* wait for more bytes / the block goes on */
+	MP_FRAME_TOO_LONG,  /* over MP_LINE_MAX / MP_BLOCK_MAX: close the connection */
+	MP_FRAME_NO_MEMORY, /* close the connection */
+};
+
+/* Takes one CRLF-terminated line out of `in` (a bare LF is not a line end).
+ * When READY, *line is a malloc'ed copy without the CRLF, NUL-terminated for
+ * convenience (it may also hold NUL bytes: use *len); the caller frees it.
+ */
+enum mp_frame_status mp_line_take(struct evbuffer *in, char **line, size_t *len);
+
+/* A request block being assembled line by line. */
+struct mp_block {
+	char *text;  /* the lines received so far, each with its CRLF */
+	size_t len, size;
+};
+
+void mp_block_init(struct mp_block *b);
+void mp_block_free(struct mp_block *b);
+/* Appends one line given without its CRLF; READY when it was the empty line
+ * that ends the block, whose text is then b->text[0..b->len).
+ */
+enum mp_frame_status mp_block_add_line(struct mp_block *b, const char *line, size_t len);
+/* Forgets the block's lines, to start the next block. */
+void mp_block_clear(struct mp_block *b);
+
+enum mp_parse_result {
+	MP_PARSE_OK,
+	MP_PARSE_IGNORED,         /* no "<command> <seq>" line: send no reply at all */
+	MP_PARSE_UNKNOWN_COMMAND, /* reply "<seq> error"; req->seq is set */
+	MP_PARSE_INVALID,         /* missing or malformed header: reply "<seq> error"; req->seq is set */
+};
+
+/* Parses one request block: the command line, header lines and the empty
+ * line, each ending in CRLF.  Reading stops at the first empty line (or at
+ * the end of `len` bytes).  Unless the result is MP_PARSE_OK, `why` says what
+ * was wrong, for the log.  Never reads outside block[0..len).
+ */
+enum mp_parse_result mp_request_parse(const char *block, size_t len, struct mp_request *req,
+				      char *why, size_t why_len);
+
+const char *mp_command_name(enum mp_command command);
+
+#endif
