@@ -1,0 +1,150 @@
+/* The FIFO of port pairs with quarantine and bad list (port_pool.h). */
+#include <stdlib.h>
+#include "log.h"
+#include "port_pool.h"
+
+struct free_pair {
+	unsigned rtp_port;
+	uint64_t ready_ns; /* may be taken from this time on */
+};
+
+struct mp_port_pool {
+	struct mp_port_binder binder;
+	uint64_t quarantine_ns;
+	unsigned total;       /* pairs in the range: no list ever holds more */
+	struct free_pair *ring; /* the FIFO, `free_count` entries from `head` */
+	unsigned head, free_count;
+	unsigned *bad;        /* pairs whose bind failed */
+	unsigned bad_count;
+};
+
+struct mp_port_pool *mp_port_pool_new(const struct mp_port_range *range, uint64_t quarantine_ns,
+				      const struct mp_port_binder *binder)
+{
+	struct mp_port_pool *pool = calloc(1, sizeof(*pool));
+
+	if (!pool)
+		return NULL;
+	pool->total = range->end > range->start ? (range->end - range->start) / 2 : 0;
+	pool->ring = calloc(pool->total, sizeof(*pool->ring));
+	pool->bad = calloc(pool->total, sizeof(*pool->bad));
+	if (!pool->total || !pool->ring || !pool->bad) {
+		mp_port_pool_free(pool);
+		return NULL;
+	}
+	if (binder)
+		pool->binder = *binder;
+	pool->quarantine_ns = quarantine_ns;
+	for (unsigned i = 0; i < pool->total; i++)
+		pool->ring[i] = (struct free_pair){ range->start + 2 * i, 0 };
+	pool->free_count = pool->total;
+	return pool;
+}
+
+void mp_port_pool_free(struct mp_port_pool *pool)
+{
+	if (!pool)
+		return;
+	free(pool->ring);
+	free(pool->bad);
+	free(pool);
+}
+
+static void push_back(struct mp_port_pool *pool, unsigned rtp_port, uint64_t ready_ns)
+{
+	pool->ring[(pool->head + pool->free_count) % pool->total] = (struct free_pair){ rtp_port, ready_ns };
+	pool->free_count++;
+}
+
+static void push_front(struct mp_port_pool *pool, unsigned rtp_port)
+{
+	pool->head = (pool->head + pool->total - 1) % pool->total;
+	pool->ring[pool->head] = (struct free_pair){ rtp_port, 0 };
+	pool->free_count++;
+}
+
+static unsigned pop_front(struct mp_port_pool *pool)
+{
+	unsigned rtp_port = pool->ring[pool->head].rtp_port;
+
+	pool->head = (pool->head + 1) % pool->total;
+	pool->free_count--;
+	return rtp_port;
+}
+
+static int bind_pair(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port)
+{
+	return pool->binder.bind ? pool->binder.bind(pool->binder.ctx, local_ip, rtp_port) : 0;
+}
+
+static void unbind_pair(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port)
+{
+	if (pool->binder.unbind)
+		pool->binder.unbind(pool->binder.ctx, local_ip, rtp_port);
+}
+
+/* Whatever held the bad ports may have let go of them by now: retry them,
+ * after every pair already waiting, and not before a quarantine (which also
+ * keeps the take loop below from spinning on them).
+ */
+static void retry_bad_pairs(struct mp_port_pool *pool, uint64_t now_ns)
+{
+	log_info("port pool: %u pairs that failed to bind go back to the pool", pool->bad_count);
+	for (unsigned i = 0; i < pool->bad_count; i++)
+		push_back(pool, pool->bad[i], now_ns + pool->quarantine_ns);
+	pool->bad_count = 0;
+}
+
+int mp_port_pool_take(struct mp_port_pool *pool, unsigned count, const struct in_addr *local_ips,
+		      uint64_t now_ns, unsigned *rtp_ports)
+{
+	unsigned taken = 0, attempts = 0;
+
+	while (taken < count) {
+		unsigned rtp_port;
+
+		/* The FIFO is in release order, so a quarantined front means all are. */
+		if (!pool->free_count || pool->ring[pool->head].ready_ns > now_ns)
+			goto exhausted;
+		/* Bounded: with no quarantine, a range that fails to bind entirely would cycle. */
+		if (attempts++ == pool->total)
+			goto exhausted;
+		rtp_port = pop_front(pool);
+		if (bind_pair(pool, local_ips[taken], rtp_port) < 0) {
+			log_warn("port pool: cannot bind ports %u/%u, trying the next pair", rtp_port, rtp_port + 1);
+			pool->bad[pool->bad_count++] = rtp_port;
+			if (pool->bad_count > pool->free_count)
+				retry_bad_pairs(pool, now_ns);
+			continue;
+		}
+		rtp_ports[taken++] = rtp_port;
+	}
+	return 0;
+
+exhausted:
+	log_err("port pool: all allocated ports are being used (%u pairs wanted, %u free, %u bad)", count,
+		pool->free_count, pool->bad_count);
+	while (taken) {
+		taken--;
+		unbind_pair(pool, local_ips[taken], rtp_ports[taken]);
+		push_front(pool, rtp_ports[taken]);
+	}
+	return -1;
+}
+
+void mp_port_pool_release(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port,
+			  uint64_t now_ns)
+{
+	unbind_pair(pool, local_ip, rtp_port);
+	push_back(pool, rtp_port, now_ns + pool->quarantine_ns);
+}
+
+unsigned mp_port_pool_free_count(const struct mp_port_pool *pool)
+{
+	return pool->free_count;
+}
+
+unsigned mp_port_pool_bad_count(const struct mp_port_pool *pool)
+{
+	return pool->bad_count;
+}

@@ -1,0 +1,62 @@
+/* The relay's pool of port pairs (../shared/spec/relay-behaviour.md §2 and
+ * decision 8 of relay-design-notes.md §10).
+ *
+ * Pairs are (p, p+1) with p even, from [Relay] port_range; RTP takes p, RTCP
+ * p+1.  The pool is a FIFO: a pair is taken from the front and released to
+ * the back, and a released pair also waits a quarantine before it can be
+ * taken again, so that a small range still keeps late packets of an ended
+ * call away from the next one.  Times are CLOCK_MONOTONIC nanoseconds given
+ * by the caller.
+ */
+#ifndef MP_PORT_POOL_H
+#define MP_PORT_POOL_H
+
+#include <stdint.h>
+#include <netinet/in.h>
+#include "config_types.h"
+
+#define MP_PORT_QUARANTINE_NS (10ULL * 1000000000ULL)
+
+/* Opens and closes the sockets of a pair; the pool tries the next pair when
+ * bind() fails.  The agent binds real sockets here, the tests simulate
+ * EADDRINUSE.
+ */
+struct mp_port_binder {
+	/* Binds RTP `rtp_port` and RTCP `rtp_port + 1` on `local_ip`: 0, or -1
+	 * when either is in use.
+	 */
+	int (*bind)(void *ctx, struct in_addr local_ip, unsigned rtp_port);
+	/* Closes what bind() opened. */
+	void (*unbind)(void *ctx, struct in_addr local_ip, unsigned rtp_port);
+	void *ctx;
+};
+
+struct mp_port_pool;
+
+/* A pool of every pair of `range`.  `binder` may be NULL (nothing to bind:
+ * every pair is usable); it is copied.  NULL when out of memory or when the
+ * range holds no pair.
+ */
+struct mp_port_pool *mp_port_pool_new(const struct mp_port_range *range, uint64_t quarantine_ns,
+				      const struct mp_port_binder *binder);
+void mp_port_pool_free(struct mp_port_pool *pool);
+
+/* Takes `count` pairs, pair i bound on `local_ips[i]`, writing their RTP
+ * ports to `rtp_ports`;
+ * 0, or -1 when not enough pairs are free (and out of quarantine) at
+ * `now_ns`.  All or nothing: on failure the pairs taken so far are unbound
+ * and put back at the front, in their order.  Pairs that failed to bind stay
+ * on the bad list either way, since they really are unusable now.
+ */
+int mp_port_pool_take(struct mp_port_pool *pool, unsigned count, const struct in_addr *local_ips,
+		      uint64_t now_ns, unsigned *rtp_ports);
+
+/* Unbinds a pair taken earlier and puts it at the back, quarantined from `now_ns`. */
+void mp_port_pool_release(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port,
+			  uint64_t now_ns);
+
+/* Pairs waiting in the FIFO (quarantined ones included), and on the bad list. */
+unsigned mp_port_pool_free_count(const struct mp_port_pool *pool);
+unsigned mp_port_pool_bad_count(const struct mp_port_pool *pool);
+
+#endif

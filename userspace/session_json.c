@@ -1,0 +1,242 @@
+/* Statistics, `sessions` and `summary` as JSON (session_json.h). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "session_json.h"
+
+/* Text from the wire need not be UTF-8, which jansson refuses: keep its
+ * ASCII and replace the other bytes, rather than lose the whole record.
+ */
+static json_t *json_text(const char *text)
+{
+	json_t *json = json_string(text);
+	char *ascii;
+
+	if (json)
+		return json;
+	ascii = strdup(text);
+	if (!ascii)
+		return NULL;
+	for (char *p = ascii; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	json = json_string(ascii);
+	free(ascii);
+	return json;
+}
+
+static json_t *json_address(struct in_addr ip, unsigned port)
+{
+	char text[INET_ADDRSTRLEN + 8], addr[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &ip, addr, sizeof(addr));
+	snprintf(text, sizeof(text), "%s:%u", addr, port);
+	return json_string(text);
+}
+
+static json_t *json_remote(const struct mp_leg *leg)
+{
+	return leg->has_remote ? json_address(leg->remote_ip, leg->remote_port) : json_string("Unknown");
+}
+
+/* jansson integers are signed; no real counter comes near the limit. */
+static json_int_t json_counter(uint64_t value)
+{
+	return value > INT64_MAX ? INT64_MAX : (json_int_t)value;
+}
+
+/* Times are kept to the microsecond, as the original's time() gives them,
+ * so that they print as short as Python prints them (mp_json_text).
+ */
+static double microseconds(double seconds)
+{
+	return (double)(int64_t)(seconds * 1e6 + (seconds < 0 ? -0.5 : 0.5)) / 1e6;
+}
+
+/* Whole seconds from `since` to `until`, truncated, never negative. */
+static json_int_t whole_seconds(double since, double until)
+{
+	return until > since ? (json_int_t)(until - since) : 0;
+}
+
+static json_int_t session_duration(const struct mp_session *s, double now)
+{
+	if (!s->start_time)
+		return 0;
+	return whole_seconds(s->start_time, s->end_time ? s->end_time : now);
+}
+
+static json_t *stream_stats_json(const struct mp_stream *stream, const struct mp_session *s, json_int_t duration)
+{
+	const struct mp_party *caller = &stream->party[MP_CALLER], *callee = &stream->party[MP_CALLEE];
+	json_int_t start = whole_seconds(s->start_time, stream->answered_at);
+	json_int_t end;
+
+	if (stream->status == MP_STREAM_REJECTED) {
+		end = start;
+	} else if (stream->alive) {
+		end = duration;
+	} else {
+		/* A stream closed before the session's first answer ends at 0, not below. */
+		end = whole_seconds(s->start_time, stream->ended_at);
+		if (end > duration)
+			end = duration;
+	}
+	return json_pack("{s:o, s:s, s:I, s:s, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
+			 "media_type", json_text(stream->media_type),
+			 "status", mp_stream_status_name(stream->status),
+			 "timeout_wait", (json_int_t)stream->timeout_wait,
+			 "caller_codec", caller->codec[0] ? caller->codec : "Unknown",
+			 "callee_codec", callee->codec[0] ? callee->codec : "Unknown",
+			 "start_time", start,
+			 "end_time", end,
+			 "post_dial_delay", stream->first_media_at
+				 ? json_real(microseconds(stream->first_media_at - stream->created_at))
+				 : json_null(),
+			 "caller_bytes", json_counter(caller->rtp.bytes + caller->rtcp.bytes),
+			 "callee_bytes", json_counter(callee->rtp.bytes + callee->rtcp.bytes),
+			 "caller_packets", json_counter(caller->rtp.packets + caller->rtcp.packets),
+			 "callee_packets", json_counter(callee->rtp.packets + callee->rtcp.packets),
+			 "caller_local", json_address(caller->local_ip, caller->rtp_port),
+			 "callee_local", json_address(callee->local_ip, callee->rtp_port),
+			 "caller_remote", json_remote(&caller->rtp),
+			 "callee_remote", json_remote(&callee->rtp));
+}
+
+/* §12.4: answer time, then position in the answering generation. */
+static int by_answer(const void *a, const void *b)
+{
+	const struct mp_stream *x = *(const struct mp_stream *const *)a, *y = *(const struct mp_stream *const *)b;
+
+	if (x->answered_at != y->answered_at)
+		return x->answered_at < y->answered_at ? -1 : 1;
+	return x->answer_order < y->answer_order ? -1 : x->answer_order > y->answer_order;
+}
+
+/* Every stream that was ever answered, each once. */
+static json_t *streams_stats_json(const struct mp_session *s, json_int_t duration)
+{
+	const struct mp_stream **answered = calloc(s->stream_count + 1, sizeof(*answered));
+	json_t *streams = json_array();
+	unsigned count = 0;
+
+	if (!answered || !streams)
+		goto fail;
+	for (unsigned i = 0; i < s->stream_count; i++)
+		if (s->streams[i]->answered_at)
+			answered[count++] = s->streams[i];
+	qsort(answered, count, sizeof(*answered), by_answer);
+	for (unsigned i = 0; i < count; i++)
+		if (json_array_append_new(streams, stream_stats_json(answered[i], s, duration)) < 0)
+			goto fail;
+	free(answered);
+	return streams;
+fail:
+	free(answered);
+	json_decref(streams);
+	return NULL;
+}
+
+json_t *mp_session_stats_json(const struct mp_session *s, double now)
+{
+	json_int_t duration = session_duration(s, now);
+
+	return json_pack("{s:o, s:o, s:o, s:o?, s:o, s:o?, s:I, s:o, s:o, s:o?, s:o}",
+			 "call_id", json_text(s->call_id),
+			 "from_tag", json_text(s->from_tag),
+			 "from_uri", json_text(s->from_uri),
+			 "to_tag", s->to_tag[0] ? json_text(s->to_tag) : NULL,
+			 "to_uri", json_text(s->to_uri),
+			 "start_time", s->start_time ? json_real(microseconds(s->start_time)) : NULL,
+			 "duration", duration,
+			 "caller_ua", json_text(s->caller_ua[0] ? s->caller_ua : "Unknown"),
+			 "callee_ua", json_text(s->callee_ua[0] ? s->callee_ua : "Unknown"),
+			 "username", s->has_username ? json_text(s->username) : NULL,
+			 "streams", streams_stats_json(s, duration));
+}
+
+json_t *mp_sessions_json(const struct mp_sessions *sessions, double now)
+{
+	json_t *array = json_array();
+
+	for (const struct mp_session *s = mp_sessions_first(sessions); array && s; s = s->next) {
+		if (json_array_append_new(array, mp_session_stats_json(s, now)) < 0) {
+			json_decref(array);
+			return NULL;
+		}
+	}
+	return array;
+}
+
+/* Live streams per media type, over every session and generation. */
+static json_t *stream_counts_json(const struct mp_sessions *sessions)
+{
+	json_t *counts = json_object();
+
+	for (const struct mp_session *s = mp_sessions_first(sessions); counts && s; s = s->next) {
+		for (unsigned i = 0; i < s->stream_count; i++) {
+			json_t *type = json_text(s->streams[i]->media_type), *count;
+			int failed;
+
+			if (!s->streams[i]->alive) {
+				json_decref(type);
+				continue;
+			}
+			if (!type)
+				goto fail;
+			count = json_object_get(counts, json_string_value(type));
+			failed = json_object_set_new(counts, json_string_value(type),
+						     json_integer(count ? json_integer_value(count) + 1 : 1));
+			json_decref(type);
+			if (failed)
+				goto fail;
+		}
+	}
+	return counts;
+fail:
+	json_decref(counts);
+	return NULL;
+}
+
+json_t *mp_summary_json(const struct mp_sessions *sessions, const struct mp_relay_status *status)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &status->relay_ip, ip, sizeof(ip));
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}",
+			 "ip", ip,
+			 "version", status->version,
+			 "status", mp_sessions_halting(sessions) ? "halting" : "active",
+			 "uptime", json_counter(status->uptime),
+			 "session_count", (json_int_t)mp_sessions_count(sessions),
+			 "stream_count", stream_counts_json(sessions),
+			 /* an integer until the first sample, as the original sends it */
+			 "bps_relayed", status->has_traffic_sample ? json_real(status->bps_relayed)
+								    : json_integer(0));
+}
+
+/* jansson writes \u00EB where Python writes \u00eb. */
+static void lower_unicode_escapes(char *text)
+{
+	for (char *p = text; *p; p++) {
+		if (*p != '\\')
+			continue;
+		p++; /* the escaped character, never a string's end */
+		if (*p != 'u')
+			continue;
+		for (int i = 0; i < 4 && p[1]; i++, p++)
+			if (p[1] >= 'A' && p[1] <= 'F')
+				p[1] += 'a' - 'A';
+	}
+}
+
+char *mp_json_text(const json_t *json)
+{
+	/* 16 digits print microsecond UNIX times exactly and no float noise. */
+	char *text = json_dumps(json, JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(16));
+
+	if (text)
+		lower_unicode_escapes(text);
+	return text;
+}

@@ -1,0 +1,33 @@
+/* The relay's JSON replies: the session statistics object
+ * (relay-behaviour.md §12.4), the `sessions` array and the `summary` object
+ * (relay-protocol.md §6.2-§6.4).
+ */
+#ifndef MP_SESSION_JSON_H
+#define MP_SESSION_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "session.h"
+
+/* What `summary` reports besides the sessions. */
+struct mp_relay_status {
+	struct in_addr relay_ip;
+	const char *version;
+	uint64_t uptime;        /* whole seconds since the relay started */
+	bool has_traffic_sample; /* false: bps_relayed is the integer 0 */
+	double bps_relayed;
+};
+
+/* `now` is UNIX seconds: live sessions count their duration up to it. */
+json_t *mp_session_stats_json(const struct mp_session *session, double now);
+json_t *mp_sessions_json(const struct mp_sessions *sessions, double now);
+json_t *mp_summary_json(const struct mp_sessions *sessions, const struct mp_relay_status *status);
+
+/* The text the original's Python json.dumps() gives: one line, ", " and
+ * ": " separators, keys in insertion order, non-ASCII as \uXXXX.  malloc'ed,
+ * NULL without memory.
+ */
+char *mp_json_text(const json_t *json);
+
+#endif
