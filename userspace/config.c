@@ -90,6 +90,7 @@ static const struct mp_option options[] = {
 	{ "Relay", "routable_private_ranges", OF(mp_parse_cidr_list, relay, routable_private_ranges, 0), "" },
 	/* ours, not the original's */
 	{ "Relay", "forwarding", OF(mp_parse_forwarding, relay, forwarding, 0), "auto" },
+	{ "Relay", "stream_idle_timeout", UINT(relay, stream_idle_timeout, 1), "120" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

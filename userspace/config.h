@@ -71,6 +71,7 @@ struct mp_config {
 		unsigned userspace_transmit_every;
 		struct mp_cidr_list routable_private_ranges;
 		enum mp_forwarding forwarding;
+		unsigned stream_idle_timeout; /* established forwarding idle this long ends the stream */
 	} relay;
 };
 

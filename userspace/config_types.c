@@ -306,12 +306,13 @@ int mp_parse_cidr_list(const char *text, void *out, long unused, char *why, size
 int mp_parse_forwarding(const char *text, void *out, long unused, char *why, size_t why_len)
 {
 	static const char *const names[] = { [MP_FORWARDING_AUTO] = "auto", [MP_FORWARDING_XDP] = "xdp",
-					      [MP_FORWARDING_TC] = "tc" };
+					      [MP_FORWARDING_TC] = "tc", [MP_FORWARDING_CONNTRACK] = "conntrack",
+					      [MP_FORWARDING_USERSPACE] = "userspace" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(text, names[i]))
 			return *(enum mp_forwarding *)out = (enum mp_forwarding)i, 0;
-	return REFUSE("unknown forwarding tier '%s' (use auto, xdp or tc)", text);
+	return REFUSE("unknown forwarding tier '%s' (use auto, xdp, tc, conntrack or userspace)", text);
 }
 
 static int add_backend(const char *word, void *out, long unused, char *why, size_t why_len)

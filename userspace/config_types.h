@@ -50,6 +50,8 @@ enum mp_forwarding {
 	MP_FORWARDING_AUTO,
 	MP_FORWARDING_XDP, /* native XDP, else generic XDP */
 	MP_FORWARDING_TC,
+	MP_FORWARDING_CONNTRACK, /* kernel conntrack NAT entries, no BPF */
+	MP_FORWARDING_USERSPACE, /* the agent relays every packet itself */
 };
 
 enum mp_accounting {

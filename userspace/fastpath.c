@@ -80,6 +80,21 @@ static int pin_maps(struct mp_fwd *skel)
 	return 0;
 }
 
+/* The relay port range (the programs' pre-filter), and TTL decrement on:
+ * a forwarded packet went through a router (design notes decision 9).
+ */
+static int configure(struct mp_fwd *skel, const struct mp_port_range *range)
+{
+	struct mp_cfg cfg = { .port_min = range->start, .port_max = range->end, .flags = MP_CFG_DECREMENT_TTL };
+	__u32 zero = 0;
+
+	if (bpf_map__update_elem(skel->maps.mp_cfg, &zero, sizeof(zero), &cfg, sizeof(cfg), BPF_ANY)) {
+		log_err("fast path: cannot configure mp_cfg: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int fastpath_open(struct fastpath *fp, const struct mp_config *cfg)
 {
 	const struct mp_port_range *range = &cfg->relay.port_range;
@@ -103,7 +118,7 @@ int fastpath_open(struct fastpath *fp, const struct mp_config *cfg)
 		log_err("fast path: cannot create %s: %s", MP_PIN_DIR, strerror(errno));
 		goto fail;
 	}
-	if (pin_maps(fp->skel))
+	if (pin_maps(fp->skel) || configure(fp->skel, range))
 		goto fail;
 	log_info("fast path: BPF programs loaded, maps pinned in %s", MP_PIN_DIR);
 	return 0;
@@ -149,6 +164,7 @@ static int attach_tc(struct fastpath *fp, struct fastpath_interface *iface)
 int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum mp_forwarding mode)
 {
 	struct fastpath_interface *iface = &fp->iface[fp->count];
+	struct bpf_devmap_val tx = { .ifindex = (__u32)ifindex };
 	bool attached;
 
 	if (fp->count == MP_MAX_INTERFACES) {
@@ -168,7 +184,16 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 	}
 	fp->count++;
 	log_info("fast path: %s forwards in the %s tier", ifname, fastpath_tier_name(iface->tier));
+	/* a device that cannot take XDP frames stays out: the stack forwards to it */
+	if (bpf_map__update_elem(fp->skel->maps.mp_tx, &tx.ifindex, sizeof(tx.ifindex), &tx, sizeof(tx), BPF_ANY))
+		log_warn("fast path: %s cannot be a redirect target (%s); packets to it go through the stack", ifname,
+			 strerror(errno));
 	return 0;
+}
+
+int fastpath_fwd_map(const struct fastpath *fp)
+{
+	return bpf_map__fd(fp->skel->maps.mp_fwd);
 }
 
 static void detach(struct fastpath_interface *iface)

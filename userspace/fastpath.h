@@ -8,9 +8,9 @@
 #include <net/if.h>
 #include <stdbool.h>
 #include "config.h"
+#include "mp_fwd.h"
 
 #define MP_BPF_FS "/sys/fs/bpf"
-#define MP_PIN_DIR MP_BPF_FS "/mediaproxy"
 #define MP_MAX_INTERFACES 8
 
 enum fastpath_tier {
@@ -41,6 +41,9 @@ int fastpath_open(struct fastpath *fp, const struct mp_config *cfg);
 
 /* Attaches to one interface in the best tier `mode` allows, and logs it. */
 int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum mp_forwarding mode);
+
+/* The mp_fwd map, for the forwarder. */
+int fastpath_fwd_map(const struct fastpath *fp);
 
 /* Detaches from every interface, unpins and frees everything. */
 void fastpath_close(struct fastpath *fp);

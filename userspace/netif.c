@@ -1,4 +1,7 @@
 #include <ifaddrs.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include "netif.h"
@@ -59,4 +62,43 @@ int netif_of_address(struct in_addr addr, char ifname[IF_NAMESIZE], int *ifindex
 		}
 	freeifaddrs(list);
 	return found;
+}
+
+/* The interface's IFF_* flags, 0 when it cannot be read. */
+static unsigned interface_flags(const char *name)
+{
+	struct ifreq req = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	unsigned flags = 0;
+
+	snprintf(req.ifr_name, sizeof(req.ifr_name), "%s", name);
+	if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &req) == 0)
+		flags = (unsigned short)req.ifr_flags;
+	if (fd >= 0)
+		close(fd);
+	return flags;
+}
+
+int netif_media_interfaces(struct in_addr addr, struct netif *out, int max)
+{
+	struct if_nameindex *list, *i;
+	struct netif holder;
+	int count = 0;
+
+	if (netif_of_address(addr, holder.name, &holder.ifindex))
+		return -1;
+	if (!(interface_flags(holder.name) & IFF_LOOPBACK)) {
+		if (max > 0)
+			out[count++] = holder;
+		return count;
+	}
+	list = if_nameindex();
+	for (i = list; i && i->if_index && count < max; i++)
+		if ((interface_flags(i->if_name) & (IFF_LOOPBACK | IFF_UP)) == IFF_UP) {
+			snprintf(out[count].name, IF_NAMESIZE, "%s", i->if_name);
+			out[count++].ifindex = (int)i->if_index;
+		}
+	if (list)
+		if_freenameindex(list);
+	return count;
 }

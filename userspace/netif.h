@@ -11,4 +11,15 @@ int netif_default_route_address(struct in_addr *addr);
 /* The interface holding `addr`, or -1 when no local interface has it. */
 int netif_of_address(struct in_addr addr, char ifname[IF_NAMESIZE], int *ifindex);
 
+/* The interfaces the relay's media arrives on: the one holding `addr`, or,
+ * when that is the loopback device (an address routed to the host), every
+ * other interface that is up.  Returns how many were written, at most `max`;
+ * -1 when `addr` is not local.
+ */
+struct netif {
+	char name[IF_NAMESIZE];
+	int ifindex;
+};
+int netif_media_interfaces(struct in_addr addr, struct netif *out, int max);
+
 #endif

@@ -1,19 +1,35 @@
 /* media-relay: relays the media streams of the sessions its dispatchers
- * hand it.  For now it attaches the fast path to the relay address's
- * interface, keeps the relay ports out of conntrack, and waits for a stop
- * signal.
+ * hand it.  At start it picks the forwarding tier (BPF fast path, else
+ * kernel conntrack NAT, else userspace), then serves the session
+ * operations on its local control socket until a stop signal.
  */
 #include <arpa/inet.h>
 #include <bpf/libbpf.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include "agent.h"
+#include "control.h"
 #include "daemon.h"
-#include "log.h"
 #include "fastpath.h"
+#include "forwarder.h"
+#include "log.h"
 #include "netif.h"
 #include "nft.h"
 #include "notrack.h"
+
+#define CONTROL_SOCKET "relay.sock"
+
+struct relay {
+	struct mp_daemon daemon;
+	struct in_addr ip;
+	struct fastpath fastpath;
+	struct forwarder fwd;
+	bool conntrack_open;
+	struct agent *agent;
+	struct mp_control *control;
+};
 
 static int libbpf_to_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -31,10 +47,10 @@ static int libbpf_to_log(enum libbpf_print_level level, const char *fmt, va_list
 }
 
 /* relay_ip from the config, else the address of the default route's interface. */
-static int find_relay_interface(const struct mp_config *cfg, struct in_addr *addr, char ifname[IF_NAMESIZE],
-				int *ifindex)
+static int find_relay_ip(const struct mp_config *cfg, struct in_addr *addr)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET_ADDRSTRLEN], ifname[IF_NAMESIZE];
+	int ifindex;
 
 	*addr = cfg->relay.relay_ip;
 	if (!addr->s_addr && netif_default_route_address(addr)) {
@@ -42,7 +58,7 @@ static int find_relay_interface(const struct mp_config *cfg, struct in_addr *add
 		return -1;
 	}
 	inet_ntop(AF_INET, addr, ip, sizeof(ip));
-	if (netif_of_address(*addr, ifname, ifindex)) {
+	if (netif_of_address(*addr, ifname, &ifindex)) {
 		log_err("relay_ip %s is not an address of this host", ip);
 		return -1;
 	}
@@ -50,32 +66,111 @@ static int find_relay_interface(const struct mp_config *cfg, struct in_addr *add
 	return 0;
 }
 
+/* The BPF tiers, on every interface media arrives on. */
+static int start_fast_path(struct relay *r, enum mp_forwarding mode)
+{
+	const struct mp_config *cfg = &r->daemon.config;
+	struct netif ifaces[MP_MAX_INTERFACES];
+	int count = netif_media_interfaces(r->ip, ifaces, MP_MAX_INTERFACES);
+
+	if (count <= 0) {
+		log_err("fast path: no interface is up to receive media for the relay address");
+		return -1;
+	}
+	if (fastpath_open(&r->fastpath, cfg))
+		return -1;
+	for (int i = 0; i < count; i++)
+		if (fastpath_attach(&r->fastpath, ifaces[i].name, ifaces[i].ifindex, mode))
+			return -1;
+	if (notrack_install(&r->ip, 1, &cfg->relay.port_range))
+		return -1;
+	r->fwd.tier = FORWARDER_BPF;
+	r->fwd.fwd_map = fastpath_fwd_map(&r->fastpath);
+	return 0;
+}
+
+static void stop_fast_path(struct relay *r)
+{
+	if (!r->fastpath.skel)
+		return;
+	nft_drop_table();
+	fastpath_close(&r->fastpath);
+}
+
+/* [Relay] forwarding: the tier asked for, or with auto the best that starts. */
+static int start_forwarding(struct relay *r)
+{
+	const struct mp_config *cfg = &r->daemon.config;
+	enum mp_forwarding mode = cfg->relay.forwarding;
+
+	if (mode == MP_FORWARDING_AUTO || mode == MP_FORWARDING_XDP || mode == MP_FORWARDING_TC) {
+		if (!start_fast_path(r, mode))
+			return 0;
+		stop_fast_path(r);
+		if (mode != MP_FORWARDING_AUTO)
+			return -1;
+		log_warn("forwarding: the BPF fast path cannot run here; trying the conntrack tier");
+	}
+	if (mode == MP_FORWARDING_AUTO || mode == MP_FORWARDING_CONNTRACK) {
+		if (!conntrack_nat_open(&r->fwd.ct, MP_CONNTRACK_MARK)) {
+			r->conntrack_open = true;
+			r->fwd.tier = FORWARDER_CONNTRACK;
+			r->fwd.idle_timeout = cfg->relay.stream_idle_timeout;
+			log_info("forwarding: established streams go to kernel conntrack NAT entries (mark 0x%x)",
+				 MP_CONNTRACK_MARK);
+			return 0;
+		}
+		if (mode != MP_FORWARDING_AUTO)
+			return -1;
+		log_warn("forwarding: conntrack NAT cannot run here; relaying in userspace");
+	}
+	if (notrack_install(&r->ip, 1, &cfg->relay.port_range))
+		return -1;
+	r->fwd.tier = FORWARDER_USERSPACE;
+	log_info("forwarding: the relay's sockets carry every packet (userspace tier)");
+	return 0;
+}
+
+static void stop_forwarding(struct relay *r)
+{
+	if (r->conntrack_open) {
+		conntrack_nat_close(&r->fwd.ct);
+		nft_drop_table();
+	} else if (r->fwd.tier == FORWARDER_USERSPACE) {
+		nft_drop_table();
+	}
+	stop_fast_path(r);
+}
+
 int main(int argc, char **argv)
 {
-	struct mp_daemon relay = { .name = "media-relay", .program = MP_RELAY };
-	const struct mp_config *cfg = &relay.config;
-	struct fastpath fastpath = { 0 };
-	char ifname[IF_NAMESIZE];
-	struct in_addr relay_ip;
-	int status, ifindex;
+	struct relay r = { .daemon = { .name = "media-relay", .program = MP_RELAY } };
+	const struct mp_config *cfg = &r.daemon.config;
+	char control_path[PATH_MAX + 16];
+	int status;
 
-	if (!mp_daemon_init(&relay, argc, argv, &status))
+	if (!mp_daemon_init(&r.daemon, argc, argv, &status))
 		return status;
-	if (mp_daemon_start(&relay) < 0)
+	if (mp_daemon_start(&r.daemon) < 0)
 		goto out;
 	libbpf_set_print(libbpf_to_log);
-	if (find_relay_interface(cfg, &relay_ip, ifname, &ifindex) || fastpath_open(&fastpath, cfg) ||
-	    fastpath_attach(&fastpath, ifname, ifindex, cfg->relay.forwarding) ||
-	    notrack_install(&relay_ip, 1, &cfg->relay.port_range))
+	r.fwd.tier = FORWARDER_USERSPACE;
+	if (find_relay_ip(cfg, &r.ip) || start_forwarding(&r))
 		goto out;
 	log_info("relay port range %u:%u", cfg->relay.port_range.start, cfg->relay.port_range.end);
-	mp_daemon_run(&relay);
+	r.agent = agent_new(r.daemon.base, cfg, r.ip, &r.fwd);
+	snprintf(control_path, sizeof(control_path), "%s/%s", r.daemon.runtime_dir, CONTROL_SOCKET);
+	if (!r.agent || !(r.control = mp_control_open(r.daemon.base, control_path, agent_handle, r.agent)))
+		goto out;
+	mp_daemon_run(&r.daemon);
+	/* SIGTERM, SIGINT, SIGHUP: every session ends, reported expired (relay-protocol.md §8.3) */
+	agent_expire_all(r.agent);
 	status = 0;
 out:
-	if (fastpath.skel) {
-		nft_drop_table();
-		fastpath_close(&fastpath);
-	}
-	mp_daemon_cleanup(&relay);
+	if (r.control)
+		mp_control_close(r.control);
+	agent_free(r.agent);
+	stop_forwarding(&r);
+	mp_daemon_cleanup(&r.daemon);
 	return status;
 }

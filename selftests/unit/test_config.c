@@ -142,6 +142,7 @@ static void test_relay_defaults(void **state)
 	assert_int_equal(cfg.relay.userspace_transmit_every, 1);
 	assert_int_equal(cfg.relay.routable_private_ranges.count, 0);
 	assert_int_equal(cfg.relay.forwarding, MP_FORWARDING_AUTO);
+	assert_int_equal(cfg.relay.stream_idle_timeout, 120);
 	assert_string_equal(cfg.tls.certs_path, "tls");
 }
 
@@ -234,9 +235,10 @@ static void test_value_forms(void **state)
 	assert_true(cfg.dispatcher.management_use_tls);
 
 	write_file(local_dir, "[Relay]\nrelay_ip = 198.18.0.50\nadvertised_ip = 198.19.0.1\nlog_level = 5\n"
-			      "forwarding = tc\n");
+			      "forwarding = conntrack\nstream_idle_timeout = 5\n");
 	assert_int_equal(load(MP_RELAY), 0);
-	assert_int_equal(cfg.relay.forwarding, MP_FORWARDING_TC);
+	assert_int_equal(cfg.relay.forwarding, MP_FORWARDING_CONNTRACK);
+	assert_int_equal(cfg.relay.stream_idle_timeout, 5);
 	assert_string_equal(addr(cfg.relay.relay_ip), "198.18.0.50");
 	assert_string_equal(addr(cfg.relay.advertised_ip), "198.19.0.1");
 	assert_int_equal(cfg.relay.log_level, LOG_DEBUG);
@@ -386,6 +388,7 @@ static const struct bad_case bad_cases[] = {
 	{ "cidr host bits", MP_RELAY, "[Relay]\nroutable_private_ranges = 10.1.0.0/8\n", 2, "host bits set" },
 	{ "cidr address", MP_RELAY, "[Relay]\nroutable_private_ranges = ten/8\n", 2, "not an IPv4 network" },
 	{ "forwarding tier", MP_RELAY, "[Relay]\nforwarding = XDP\n", 2, "unknown forwarding tier 'XDP'" },
+	{ "idle timeout", MP_RELAY, "[Relay]\nstream_idle_timeout = 0\n", 2, "stream_idle_timeout" },
 	{ "accounting backend", MP_DISPATCHER, "[Dispatcher]\naccounting = databse\n", 2,
 	  "unknown accounting backend 'databse'" },
 	{ "dburi scheme", MP_DISPATCHER, "[Database]\ndburi = firebird://u:p@h/db\n", 2,

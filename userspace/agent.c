@@ -1,0 +1,205 @@
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "agent.h"
+#include "log.h"
+#include "media.h"
+#include "port_pool.h"
+#include "session.h"
+#include "session_json.h"
+
+struct agent {
+	struct event_base *base;
+	struct in_addr relay_ip;
+	struct mp_port_pool *pool;
+	struct mp_sessions *sessions;
+	struct media *media;
+	time_t started;
+	/* bps_relayed (relay-behaviour.md §13) */
+	struct event *sampler;
+	unsigned sampling_period;
+	uint64_t ended_bytes;      /* bytes of sessions ended since the last sample */
+	uint64_t sampled_bytes;    /* the total at the last sample */
+	bool has_sample;
+	double bps_relayed;
+};
+
+static uint64_t session_bytes(const struct mp_session *s)
+{
+	uint64_t total = 0;
+
+	for (unsigned i = 0; i < s->stream_count; i++)
+		for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+			total += s->streams[i]->party[side].rtp.bytes + s->streams[i]->party[side].rtcp.bytes;
+	return total;
+}
+
+/* Appends the statistics of an ended session to `out` (may be NULL), then frees it. */
+static void session_done(struct agent *a, struct mp_session *s, struct evbuffer *out, const char *what)
+{
+	json_t *json = mp_session_stats_json(s, media_now().wall);
+	char *text = json ? mp_json_text(json) : NULL;
+
+	a->ended_bytes += session_bytes(s);
+	if (out)
+		evbuffer_add_printf(out, "%s", text ? text : "error");
+	/* The dispatcher link (issue: dispatcher) sends these as `expired`. */
+	if (!strcmp(what, "expired"))
+		log_info("expired %s", text ? text : s->call_id);
+	free(text);
+	json_decref(json);
+	mp_session_free(s);
+}
+
+static void session_expired(void *ctx, struct mp_session *s)
+{
+	session_done(ctx, s, NULL, "expired");
+}
+
+static void sync_all(struct agent *a)
+{
+	for (struct mp_session *s = mp_sessions_first(a->sessions); s; s = s->next)
+		media_sync_counters(a->media, s);
+}
+
+static void reply_json(struct evbuffer *reply, json_t *json)
+{
+	char *text = json ? mp_json_text(json) : NULL;
+
+	evbuffer_add_printf(reply, "%s", text ? text : "error");
+	free(text);
+	json_decref(json);
+}
+
+void agent_handle(void *owner, const struct mp_request *req, struct evbuffer *reply)
+{
+	struct agent *a = owner;
+	struct mp_time now = media_now();
+	struct mp_relay_status status = { .relay_ip = a->relay_ip, .version = MP_VERSION };
+	char ports[MP_UPDATE_REPLY_LEN];
+	struct mp_session *s;
+
+	switch (req->command) {
+	case MP_CMD_UPDATE:
+		switch (mp_sessions_update(a->sessions, req, &now, ports, sizeof(ports))) {
+		case MP_UPDATE_PORTS:
+			evbuffer_add_printf(reply, "%s", ports);
+			break;
+		case MP_UPDATE_HALTING:
+			evbuffer_add_printf(reply, "halting");
+			break;
+		case MP_UPDATE_ERROR:
+			evbuffer_add_printf(reply, "error");
+			break;
+		}
+		break;
+	case MP_CMD_REMOVE:
+		s = mp_sessions_find(a->sessions, req->call_id, req->from_tag, req->to_tag);
+		if (s)
+			media_sync_counters(a->media, s);
+		s = mp_sessions_remove(a->sessions, req, &now);
+		if (s)
+			session_done(a, s, reply, "removed");
+		else
+			evbuffer_add_printf(reply, "error");
+		break;
+	case MP_CMD_SESSIONS:
+		sync_all(a);
+		reply_json(reply, mp_sessions_json(a->sessions, now.wall));
+		break;
+	case MP_CMD_SUMMARY:
+		status.uptime = (uint64_t)(time(NULL) - a->started);
+		status.has_traffic_sample = a->has_sample;
+		status.bps_relayed = a->bps_relayed;
+		reply_json(reply, mp_summary_json(a->sessions, &status));
+		break;
+	}
+}
+
+static void sample_traffic(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+	uint64_t total = a->ended_bytes;
+
+	sync_all(a);
+	for (struct mp_session *s = mp_sessions_first(a->sessions); s; s = s->next)
+		total += session_bytes(s);
+	a->bps_relayed = (double)(total - a->sampled_bytes) * 8 / a->sampling_period;
+	a->sampled_bytes = total - a->ended_bytes;
+	a->ended_bytes = 0;
+	a->has_sample = true;
+}
+
+struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, struct in_addr relay_ip,
+			struct forwarder *fwd)
+{
+	const struct media_config media_cfg = {
+		.stream_timeout = cfg->relay.stream_timeout,
+		.on_hold_timeout = cfg->relay.on_hold_timeout,
+		.idle_timeout = cfg->relay.stream_idle_timeout,
+		.transmit_every = cfg->relay.userspace_transmit_every,
+		.routable_private_ranges = cfg->relay.routable_private_ranges,
+	};
+	const struct mp_sessions_config sessions_cfg = { .relay_ip = relay_ip,
+							 .advertised_ip = cfg->relay.advertised_ip };
+	struct agent *a = calloc(1, sizeof(*a));
+	struct mp_port_binder binder;
+	struct mp_session_events events;
+	struct timeval period = { .tv_sec = cfg->relay.traffic_sampling_period };
+
+	if (!a)
+		return NULL;
+	a->base = base;
+	a->relay_ip = relay_ip;
+	a->started = time(NULL);
+	a->sampling_period = cfg->relay.traffic_sampling_period;
+	a->media = media_new(base, &media_cfg, fwd, session_expired, a);
+	if (!a->media)
+		goto fail;
+	binder = media_port_binder(a->media);
+	events = media_session_events(a->media);
+	a->pool = mp_port_pool_new(&cfg->relay.port_range, MP_PORT_QUARANTINE_NS, &binder);
+	a->sessions = a->pool ? mp_sessions_new(&sessions_cfg, a->pool, &events) : NULL;
+	if (!a->sessions)
+		goto fail;
+	media_set_sessions(a->media, a->sessions);
+	if (a->sampling_period) {
+		a->sampler = event_new(base, -1, EV_PERSIST, sample_traffic, a);
+		if (!a->sampler || event_add(a->sampler, &period))
+			goto fail;
+	}
+	return a;
+fail:
+	log_err("relay agent: out of memory");
+	agent_free(a);
+	return NULL;
+}
+
+void agent_expire_all(struct agent *a)
+{
+	struct mp_time now = media_now();
+	struct mp_session *s;
+
+	mp_sessions_set_halting(a->sessions, true);
+	sync_all(a);
+	while ((s = mp_sessions_first(a->sessions))) {
+		mp_sessions_close(a->sessions, s, &now);
+		session_done(a, s, NULL, "expired");
+	}
+}
+
+void agent_free(struct agent *a)
+{
+	struct mp_time now = media_now();
+
+	if (!a)
+		return;
+	if (a->sampler)
+		event_free(a->sampler);
+	if (a->sessions)
+		mp_sessions_free(a->sessions, &now);
+	mp_port_pool_free(a->pool);
+	media_free(a->media);
+	free(a);
+}

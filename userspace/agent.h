@@ -1,0 +1,31 @@
+/* The relay agent: the session operations a dispatcher drives (update,
+ * remove, sessions, summary; relay-protocol.md §6), on top of the session
+ * table, the port pool and the media plane.  The local control socket and
+ * the dispatcher link both hand their requests to agent_handle().
+ */
+#ifndef MP_AGENT_H
+#define MP_AGENT_H
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include "config.h"
+#include "forwarder.h"
+#include "request.h"
+
+struct agent;
+
+/* `fwd` stays the caller's and must outlive the agent. */
+struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, struct in_addr relay_ip,
+			struct forwarder *fwd);
+
+/* Appends the reply payload for one request (without seq and CRLF). */
+void agent_handle(void *agent, const struct mp_request *req, struct evbuffer *reply);
+
+/* Immediate shutdown (relay-protocol.md §8.3): every session is closed and
+ * reported expired.
+ */
+void agent_expire_all(struct agent *agent);
+
+void agent_free(struct agent *agent);
+
+#endif

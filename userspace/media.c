@@ -1,0 +1,705 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "log.h"
+#include "media.h"
+#include "routable.h"
+
+#define RTP 0
+#define RTCP 1
+#define RECV_BATCH 32
+#define MAX_DATAGRAM 65535
+#define STUN_QUEUE_MAX 32                     /* the original's queue had no bound */
+#define OBSOLETE_GRACE_NS (2ULL * 1000000000) /* design notes decision 3 */
+#define IDLE_SCAN_INTERVAL 1                  /* seconds */
+#define NS_PER_S 1000000000ULL
+
+struct media_stream;
+
+/* One relay port: RTP or RTCP of one side of a stream. */
+struct relay_socket {
+	struct media *m;
+	int fd;
+	struct event *readable;
+	struct media_stream *ms; /* NULL until the pair is given to a stream */
+	enum mp_side side;
+	int sub;                 /* RTP or RTCP */
+	unsigned tx_count;       /* for userspace_transmit_every */
+	unsigned stun_count;
+	struct {
+		size_t len;
+		unsigned char *data;
+	} stun[STUN_QUEUE_MAX];  /* STUN waiting for an address to go to (§9.6) */
+};
+
+struct leg_timer {
+	struct event *ev;
+	struct media_stream *ms;
+	enum mp_side side;
+	int sub;
+	bool on_hold; /* which of the two timers of §10.1 runs */
+};
+
+/* Our part of an mp_stream (its owner field). */
+struct media_stream {
+	struct media *m;
+	struct mp_stream *stream;
+	uint32_t id;
+	struct relay_socket *sock[2][2];         /* [side][sub] */
+	struct leg_timer timer[2][2];            /* [side][sub] */
+	bool installed[2];                       /* [sub]: in the forwarding tier */
+	bool install_logged[2];
+	bool idle[2];                            /* [sub]: found idle by the scan */
+	struct leg_counters live[2][2];          /* [sub][side]: the installed entries' counters */
+	uint64_t base_packets[2][2], base_bytes[2][2]; /* [side][sub]: relayed here, or folded */
+	uint64_t relayed_ns[2];                  /* [sub]: last packet relayed in userspace */
+	uint64_t reset_ns[2];                    /* [side]: the party's last reset */
+	uint64_t dropped_src[2][2];              /* [sub][side]: last reported */
+	struct media_stream *prev, *next;
+};
+
+struct media {
+	struct event_base *base;
+	struct media_config cfg;
+	struct forwarder *fwd;
+	struct mp_sessions *sessions;
+	media_session_expired expired;
+	void *ctx;
+	struct relay_socket **by_port; /* indexed by port number */
+	struct media_stream *streams;
+	uint32_t next_id;
+	struct event *idle_scan;
+	unsigned char (*rx_buf)[MAX_DATAGRAM];
+};
+
+struct mp_time media_now(void)
+{
+	struct timespec wall, mono;
+
+	clock_gettime(CLOCK_REALTIME, &wall);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	return (struct mp_time){ .wall = (double)wall.tv_sec + wall.tv_nsec / 1e9,
+				 .mono_ns = (uint64_t)mono.tv_sec * NS_PER_S + (uint64_t)mono.tv_nsec };
+}
+
+static struct mp_leg *leg_of(struct mp_stream *stream, enum mp_side side, int sub)
+{
+	return sub == RTCP ? &stream->party[side].rtcp : &stream->party[side].rtp;
+}
+
+static const char *side_name(enum mp_side side)
+{
+	return side == MP_CALLER ? "caller" : "callee";
+}
+
+/* RFC 5389 framing: first two bits zero, the magic cookie, a length that fits (§11.1). */
+static bool is_stun(const unsigned char *data, size_t len)
+{
+	static const unsigned char cookie[4] = { 0x21, 0x12, 0xa4, 0x42 };
+
+	return len >= 20 && data[0] < 0x40 && !memcmp(data + 4, cookie, 4) &&
+	       (size_t)((data[2] << 8 | data[3]) + 20) <= len;
+}
+
+/* ---- counters ------------------------------------------------------------- */
+
+/* A leg's totals: relayed here and folded from removed entries, plus live. */
+static void update_leg_totals(struct media_stream *ms, enum mp_side side, int sub)
+{
+	struct mp_leg *leg = leg_of(ms->stream, side, sub);
+
+	leg->packets = ms->base_packets[side][sub] + ms->live[sub][side].packets;
+	leg->bytes = ms->base_bytes[side][sub] + ms->live[sub][side].bytes;
+}
+
+static struct substream substream_of(const struct media_stream *ms, int sub)
+{
+	struct substream s = { .rtcp = sub == RTCP, .stream_id = ms->id };
+
+	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
+		const struct mp_party *party = &ms->stream->party[side];
+		const struct mp_leg *leg = sub == RTCP ? &party->rtcp : &party->rtp;
+
+		s.local_ip[side] = party->local_ip;
+		s.local_port[side] = (uint16_t)(party->rtp_port + (unsigned)sub);
+		s.remote_ip[side] = leg->remote_ip;
+		s.remote_port[side] = leg->remote_port;
+	}
+	return s;
+}
+
+/* Takes a substream out of the forwarding tier, its counters into the totals. */
+static void uninstall(struct media_stream *ms, int sub)
+{
+	struct substream s = substream_of(ms, sub);
+	struct leg_counters final[2];
+
+	if (!ms->installed[sub])
+		return;
+	forwarder_remove(ms->m->fwd, &s, final);
+	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
+		ms->base_packets[side][sub] += final[side].packets;
+		ms->base_bytes[side][sub] += final[side].bytes;
+		memset(&ms->live[sub][side], 0, sizeof(ms->live[sub][side]));
+		update_leg_totals(ms, side, sub);
+	}
+	ms->installed[sub] = false;
+	ms->install_logged[sub] = false;
+}
+
+/* Both legs latched and sending media: hand the substream to the kernel.
+ * A failure is retried on the next media packet (design notes §4).
+ */
+static void try_install(struct media_stream *ms, int sub)
+{
+	struct mp_leg *caller = leg_of(ms->stream, MP_CALLER, sub), *callee = leg_of(ms->stream, MP_CALLEE, sub);
+	struct substream s;
+
+	if (ms->installed[sub] || !caller->in_use || !caller->got_media || !callee->in_use || !callee->got_media)
+		return;
+	s = substream_of(ms, sub);
+	if (forwarder_install(ms->m->fwd, &s)) {
+		if (!ms->install_logged[sub])
+			log_warn("stream %u: %s stays in userspace until an installation succeeds", ms->id,
+				 sub == RTCP ? "RTCP" : "RTP");
+		ms->install_logged[sub] = true;
+		return;
+	}
+	ms->installed[sub] = true;
+	log_debug("stream %u: %s forwarded by the %s tier", ms->id, sub == RTCP ? "RTCP" : "RTP",
+		  forwarder_tier_name(ms->m->fwd->tier));
+}
+
+void media_sync_counters(struct media *m, struct mp_session *session)
+{
+	for (unsigned i = 0; i < session->stream_count; i++) {
+		struct media_stream *ms = session->streams[i]->owner;
+
+		for (int sub = RTP; ms && sub <= RTCP; sub++) {
+			struct substream s = substream_of(ms, sub);
+			struct leg_counters live[2];
+
+			if (!ms->installed[sub] || forwarder_read(m->fwd, &s, live))
+				continue; /* an expired conntrack entry keeps its last reading */
+			memcpy(ms->live[sub], live, sizeof(live));
+			update_leg_totals(ms, MP_CALLER, sub);
+			update_leg_totals(ms, MP_CALLEE, sub);
+		}
+	}
+}
+
+/* ---- timers (§10.1) -------------------------------------------------------- */
+
+static void arm_timer(struct media_stream *ms, enum mp_side side, int sub, bool on_hold)
+{
+	struct leg_timer *t = &ms->timer[side][sub];
+	struct timeval tv = { .tv_sec = on_hold ? ms->m->cfg.on_hold_timeout : ms->m->cfg.stream_timeout };
+
+	t->on_hold = on_hold;
+	evtimer_add(t->ev, &tv);
+}
+
+static void cancel_timer(struct media_stream *ms, enum mp_side side, int sub)
+{
+	evtimer_del(ms->timer[side][sub].ev);
+}
+
+/* Ends the stream; the session may end with it and is then the owner's.
+ * `ms` is freed on return.
+ */
+static void expire_stream(struct media_stream *ms, enum mp_stream_status status, unsigned timeout_wait)
+{
+	struct media *m = ms->m;
+	struct mp_time now = media_now();
+	struct mp_session *ended;
+
+	log_info("stream %u (%s) of session %s: %s after %u s", ms->id, ms->stream->media_type,
+		 ms->stream->session->call_id, mp_stream_status_name(status), timeout_wait);
+	ended = mp_sessions_stream_expired(m->sessions, ms->stream, status, timeout_wait, &now);
+	if (ended)
+		m->expired(m->ctx, ended);
+}
+
+/* §9.7: RTCP starts again from scratch; its timers are not re-armed. */
+static void forget_rtcp(struct media_stream *ms)
+{
+	uninstall(ms, RTCP);
+	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
+		struct mp_leg *leg = leg_of(ms->stream, side, RTCP);
+
+		leg->has_remote = leg->in_use = leg->got_media = false;
+		ms->sock[side][RTCP]->tx_count = 0;
+		cancel_timer(ms, side, RTCP);
+	}
+	log_debug("stream %u: RTCP forgotten", ms->id);
+}
+
+static void leg_timer_fired(evutil_socket_t fd, short what, void *arg)
+{
+	struct leg_timer *t = arg;
+	struct media_stream *ms = t->ms;
+
+	if (t->sub == RTCP)
+		forget_rtcp(ms);
+	else if (t->on_hold)
+		expire_stream(ms, MP_STREAM_ON_HOLD_TIMEOUT, ms->m->cfg.on_hold_timeout);
+	else
+		expire_stream(ms, MP_STREAM_NO_TRAFFIC_TIMEOUT, ms->m->cfg.stream_timeout);
+}
+
+/* ---- userspace relaying (§9.3) -------------------------------------------- */
+
+static void stun_enqueue(struct relay_socket *sock, const unsigned char *data, size_t len)
+{
+	unsigned char *copy = malloc(len);
+
+	if (!copy)
+		return;
+	memcpy(copy, data, len);
+	if (sock->stun_count == STUN_QUEUE_MAX) { /* drop the oldest */
+		free(sock->stun[0].data);
+		memmove(sock->stun, sock->stun + 1, sizeof(sock->stun[0]) * (STUN_QUEUE_MAX - 1));
+		sock->stun_count--;
+	}
+	sock->stun[sock->stun_count].data = copy;
+	sock->stun[sock->stun_count++].len = len;
+}
+
+static void stun_flush(struct relay_socket *sock, const struct sockaddr_in *to)
+{
+	for (unsigned i = 0; i < sock->stun_count; i++) {
+		if (to)
+			sendto(sock->fd, sock->stun[i].data, sock->stun[i].len, 0, (const struct sockaddr *)to,
+			       sizeof(*to));
+		free(sock->stun[i].data);
+	}
+	sock->stun_count = 0;
+}
+
+/* Where packets for `side` go: its latched address; after a reset its new
+ * SDP address when routable, else the obsolete one; before any packet, on
+ * RTP only, its routable SDP address.
+ */
+static bool destination(struct media *m, struct mp_stream *stream, enum mp_side side, int sub,
+			struct sockaddr_in *to)
+{
+	const struct mp_party *party = &stream->party[side];
+	const struct mp_leg *leg = leg_of(stream, side, sub);
+	struct in_addr sdp_ip;
+
+	*to = (struct sockaddr_in){ .sin_family = AF_INET };
+	if (leg->has_remote && leg->in_use)
+		goto latched;
+	if (sub == RTP && party->has_sdp && party->sdp_port &&
+	    routable_address(party->sdp_ip, &m->cfg.routable_private_ranges, &sdp_ip)) {
+		to->sin_addr = sdp_ip;
+		to->sin_port = htons(party->sdp_port);
+		return true;
+	}
+	if (!leg->has_remote)
+		return false;
+latched:
+	to->sin_addr = leg->remote_ip;
+	to->sin_port = htons(leg->remote_port);
+	return true;
+}
+
+static void relay_packet(struct media_stream *ms, enum mp_side from, int sub, const unsigned char *data, size_t len,
+			 bool stun, uint64_t now_ns)
+{
+	struct media *m = ms->m;
+	struct relay_socket *out = ms->sock[!from][sub];
+	struct sockaddr_in to;
+
+	if (!destination(m, ms->stream, !from, sub, &to)) {
+		if (stun)
+			stun_enqueue(out, data, len);
+		return;
+	}
+	if (!stun && ++out->tx_count % m->cfg.transmit_every)
+		return;
+	stun_flush(out, &to);
+	if (sendto(out->fd, data, len, 0, (const struct sockaddr *)&to, sizeof(to)) < 0)
+		return;
+	/* counted like the kernel counts: the IPv4 packet length (decision 1) */
+	ms->base_packets[from][sub]++;
+	ms->base_bytes[from][sub] += len + 28;
+	update_leg_totals(ms, from, sub);
+	ms->relayed_ns[sub] = now_ns;
+}
+
+/* §9.1: the first source wins; after that only that exact address. */
+static bool accept_source(struct media_stream *ms, enum mp_side side, int sub, const struct sockaddr_in *src,
+			  uint64_t now_ns)
+{
+	struct mp_leg *leg = leg_of(ms->stream, side, sub);
+	bool same = leg->has_remote && leg->remote_ip.s_addr == src->sin_addr.s_addr &&
+		    leg->remote_port == ntohs(src->sin_port);
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &src->sin_addr, ip, sizeof(ip));
+	if (same && leg->in_use)
+		return true;
+	if (same) {
+		/* the obsolete address of a reset party: it may not really have moved */
+		if (now_ns - ms->reset_ns[side] < OBSOLETE_GRACE_NS)
+			return false;
+		log_info("stream %u: %s %s re-accepted from %s:%u, the only sender since its address changed",
+			 ms->id, side_name(side), sub == RTCP ? "RTCP" : "RTP", ip, leg->remote_port);
+		leg->in_use = true;
+		return true;
+	}
+	if (leg->has_remote && leg->in_use)
+		return false; /* latched to someone else */
+	leg->has_remote = leg->in_use = true;
+	leg->remote_ip = src->sin_addr;
+	leg->remote_port = ntohs(src->sin_port);
+	log_info("stream %u: discovered %s %s peer %s:%u", ms->id, side_name(side), sub == RTCP ? "RTCP" : "RTP", ip,
+		 leg->remote_port);
+	return true;
+}
+
+/* §9.2, for one datagram that arrived on a relay socket. */
+static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *src, const unsigned char *data,
+			   size_t len, uint64_t now_ns)
+{
+	struct media_stream *ms = sock->ms;
+	struct mp_leg *leg;
+	bool stun;
+
+	if (!ms || !accept_source(ms, sock->side, sock->sub, src, now_ns))
+		return;
+	leg = leg_of(ms->stream, sock->side, sock->sub);
+	stun = is_stun(data, len);
+	relay_packet(ms, sock->side, sock->sub, data, len, stun, now_ns);
+	if (stun)
+		return; /* latches, but is not media */
+	if (!leg->got_media) {
+		leg->got_media = true;
+		cancel_timer(ms, sock->side, sock->sub);
+		if (sock->sub == RTP && len >= 2)
+			mp_party_note_codec(&ms->stream->party[sock->side], data[1]);
+		mp_stream_note_first_media(ms->stream, media_now().wall);
+	}
+	try_install(ms, sock->sub);
+}
+
+static void socket_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_socket *sock = arg;
+	struct media *m = sock->m;
+	struct mmsghdr msgs[RECV_BATCH];
+	struct iovec iov[RECV_BATCH];
+	struct sockaddr_in src[RECV_BATCH];
+	uint64_t now_ns = media_now().mono_ns;
+	int n;
+
+	for (int i = 0; i < RECV_BATCH; i++) {
+		iov[i] = (struct iovec){ .iov_base = m->rx_buf[i], .iov_len = MAX_DATAGRAM };
+		msgs[i].msg_hdr = (struct msghdr){ .msg_name = &src[i], .msg_namelen = sizeof(src[i]),
+						   .msg_iov = &iov[i], .msg_iovlen = 1 };
+	}
+	n = recvmmsg(fd, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++)
+		packet_arrived(sock, &src[i], m->rx_buf[i], msgs[i].msg_len, now_ns);
+}
+
+/* ---- the port pool's binder ---------------------------------------------- */
+
+static struct relay_socket *open_socket(struct media *m, struct in_addr ip, unsigned port)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr = ip, .sin_port = htons((uint16_t)port) };
+	struct relay_socket *sock = calloc(1, sizeof(*sock));
+
+	if (!sock)
+		return NULL;
+	sock->m = m;
+	sock->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (sock->fd < 0 || bind(sock->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		goto fail;
+	sock->readable = event_new(m->base, sock->fd, EV_READ | EV_PERSIST, socket_readable, sock);
+	if (!sock->readable || event_add(sock->readable, NULL))
+		goto fail;
+	m->by_port[port] = sock;
+	return sock;
+fail:
+	if (sock->fd >= 0)
+		close(sock->fd);
+	if (sock->readable)
+		event_free(sock->readable);
+	free(sock);
+	return NULL;
+}
+
+static void close_socket(struct media *m, unsigned port)
+{
+	struct relay_socket *sock = m->by_port[port];
+
+	if (!sock)
+		return;
+	stun_flush(sock, NULL);
+	event_free(sock->readable);
+	close(sock->fd);
+	free(sock);
+	m->by_port[port] = NULL;
+}
+
+static int bind_pair(void *ctx, struct in_addr ip, unsigned rtp_port)
+{
+	struct media *m = ctx;
+
+	if (!open_socket(m, ip, rtp_port))
+		return -1;
+	if (!open_socket(m, ip, rtp_port + 1)) {
+		close_socket(m, rtp_port);
+		return -1;
+	}
+	return 0;
+}
+
+static void unbind_pair(void *ctx, struct in_addr ip, unsigned rtp_port)
+{
+	close_socket(ctx, rtp_port);
+	close_socket(ctx, rtp_port + 1);
+}
+
+struct mp_port_binder media_port_binder(struct media *m)
+{
+	return (struct mp_port_binder){ .bind = bind_pair, .unbind = unbind_pair, .ctx = m };
+}
+
+/* ---- session events -------------------------------------------------------- */
+
+static struct media_stream *stream_new(struct media *m, struct mp_stream *stream)
+{
+	struct media_stream *ms = calloc(1, sizeof(*ms));
+
+	if (!ms)
+		return NULL;
+	ms->m = m;
+	ms->stream = stream;
+	ms->id = ++m->next_id;
+	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+		for (int sub = RTP; sub <= RTCP; sub++) {
+			struct leg_timer *t = &ms->timer[side][sub];
+
+			*t = (struct leg_timer){ .ms = ms, .side = side, .sub = sub };
+			t->ev = evtimer_new(m->base, leg_timer_fired, t);
+			if (!t->ev)
+				abort(); /* a few bytes: nothing sensible to do without them */
+		}
+	ms->next = m->streams;
+	if (m->streams)
+		m->streams->prev = ms;
+	m->streams = ms;
+	stream->owner = ms;
+	return ms;
+}
+
+static void on_ports_allocated(void *ctx, struct mp_stream *stream, enum mp_side side)
+{
+	struct media *m = ctx;
+	struct media_stream *ms = stream->owner ? stream->owner : stream_new(m, stream);
+	const struct mp_party *party = &stream->party[side];
+
+	if (!ms) {
+		log_err("stream of session %s: out of memory", stream->session->call_id);
+		return;
+	}
+	for (int sub = RTP; sub <= RTCP; sub++) {
+		struct relay_socket *sock = m->by_port[party->rtp_port + (unsigned)sub];
+
+		ms->sock[side][sub] = sock;
+		sock->ms = ms;
+		sock->side = side;
+		sock->sub = sub;
+		sock->tx_count = 0;
+		arm_timer(ms, side, sub, stream->status == MP_STREAM_ON_HOLD);
+	}
+}
+
+static void on_stream_closed(void *ctx, struct mp_stream *stream)
+{
+	struct media *m = ctx;
+	struct media_stream *ms = stream->owner;
+
+	if (!ms)
+		return;
+	uninstall(ms, RTP);
+	uninstall(ms, RTCP);
+	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+		for (int sub = RTP; sub <= RTCP; sub++) {
+			event_free(ms->timer[side][sub].ev);
+			if (ms->sock[side][sub])
+				ms->sock[side][sub]->ms = NULL;
+		}
+	if (ms->prev)
+		ms->prev->next = ms->next;
+	else
+		m->streams = ms->next;
+	if (ms->next)
+		ms->next->prev = ms->prev;
+	stream->owner = NULL;
+	free(ms);
+}
+
+/* §8, §10.1: hold swaps the no-traffic timers for on-hold ones, and back. */
+static void on_hold_changed(void *ctx, struct mp_stream *stream)
+{
+	struct media_stream *ms = stream->owner;
+	bool hold = stream->status == MP_STREAM_ON_HOLD;
+
+	for (enum mp_side side = MP_CALLER; ms && side <= MP_CALLEE; side++)
+		for (int sub = RTP; sub <= RTCP; sub++) {
+			cancel_timer(ms, side, sub);
+			if (hold)
+				arm_timer(ms, side, sub, true);
+			else if (!leg_of(stream, side, sub)->got_media)
+				arm_timer(ms, side, sub, false);
+		}
+}
+
+/* §9.5: the party moved; its latched addresses become obsolete. */
+static void on_party_reset(void *ctx, struct mp_stream *stream, enum mp_side side)
+{
+	struct media_stream *ms = stream->owner;
+
+	if (!ms)
+		return;
+	uninstall(ms, RTP);
+	uninstall(ms, RTCP);
+	for (int sub = RTP; sub <= RTCP; sub++) {
+		struct mp_leg *leg = leg_of(stream, side, sub);
+
+		leg->in_use = leg->got_media = false;
+		ms->sock[side][sub]->tx_count = 0;
+		cancel_timer(ms, side, sub);
+		arm_timer(ms, side, sub, false);
+	}
+	ms->reset_ns[side] = media_now().mono_ns;
+	log_info("stream %u: the %s moved to %s:%u", ms->id, side_name(side), stream->party[side].sdp_ip,
+		 stream->party[side].sdp_port);
+}
+
+struct mp_session_events media_session_events(struct media *m)
+{
+	return (struct mp_session_events){
+		.ctx = m,
+		.ports_allocated = on_ports_allocated,
+		.stream_closed = on_stream_closed,
+		.hold_changed = on_hold_changed,
+		.party_reset = on_party_reset,
+	};
+}
+
+/* ---- idle scan (design notes §5) -------------------------------------------- */
+
+static void report_dropped(struct media_stream *ms, int sub)
+{
+	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
+		uint64_t dropped = ms->live[sub][side].dropped_src;
+
+		if (dropped > ms->dropped_src[sub][side])
+			log_warn("stream %u: %llu packets from unexpected sources on the %s %s port dropped", ms->id,
+				 (unsigned long long)(dropped - ms->dropped_src[sub][side]), side_name(side),
+				 sub == RTCP ? "RTCP" : "RTP");
+		ms->dropped_src[sub][side] = dropped;
+	}
+}
+
+/* Reads the installed substream's counters; true when it went idle. */
+static bool substream_idle(struct media_stream *ms, int sub, uint64_t now_ns)
+{
+	struct media *m = ms->m;
+	struct substream s = substream_of(ms, sub);
+	struct leg_counters live[2];
+	unsigned timeout = ms->stream->status == MP_STREAM_ON_HOLD ? m->cfg.on_hold_timeout : m->cfg.idle_timeout;
+	uint64_t last;
+
+	if (forwarder_read(m->fwd, &s, live))
+		return true; /* the kernel's own idle timeout removed the entry */
+	memcpy(ms->live[sub], live, sizeof(live));
+	update_leg_totals(ms, MP_CALLER, sub);
+	update_leg_totals(ms, MP_CALLEE, sub);
+	report_dropped(ms, sub);
+	last = ms->relayed_ns[sub];
+	for (int i = 0; i < 2; i++)
+		if (live[i].last_seen_ns > last)
+			last = live[i].last_seen_ns;
+	return last && now_ns > last && now_ns - last >= timeout * NS_PER_S;
+}
+
+static void idle_scan(evutil_socket_t fd, short what, void *arg)
+{
+	struct media *m = arg;
+	uint64_t now_ns = media_now().mono_ns;
+	struct media_stream *ms;
+
+	for (ms = m->streams; ms; ms = ms->next)
+		for (int sub = RTP; sub <= RTCP; sub++)
+			ms->idle[sub] = ms->installed[sub] && substream_idle(ms, sub, now_ns);
+	/* Acting may end whole sessions and free streams further down the
+	 * list, so start again from the top after each one.
+	 */
+	for (ms = m->streams; ms;) {
+		if (ms->idle[RTP]) {
+			unsigned timeout = ms->stream->status == MP_STREAM_ON_HOLD ? m->cfg.on_hold_timeout
+										   : m->cfg.idle_timeout;
+
+			expire_stream(ms, MP_STREAM_CONNTRACK_TIMEOUT, timeout);
+			ms = m->streams;
+		} else if (ms->idle[RTCP]) {
+			ms->idle[RTCP] = false;
+			forget_rtcp(ms);
+		} else {
+			ms = ms->next;
+		}
+	}
+}
+
+/* ---- life cycle -------------------------------------------------------------- */
+
+struct media *media_new(struct event_base *base, const struct media_config *cfg, struct forwarder *fwd,
+			media_session_expired expired, void *ctx)
+{
+	struct media *m = calloc(1, sizeof(*m));
+	struct timeval every = { .tv_sec = IDLE_SCAN_INTERVAL };
+
+	if (!m)
+		return NULL;
+	*m = (struct media){ .base = base, .cfg = *cfg, .fwd = fwd, .expired = expired, .ctx = ctx };
+	if (!m->cfg.transmit_every)
+		m->cfg.transmit_every = 1;
+	m->by_port = calloc(65536, sizeof(*m->by_port));
+	m->rx_buf = malloc(RECV_BATCH * sizeof(*m->rx_buf));
+	m->idle_scan = event_new(base, -1, EV_PERSIST, idle_scan, m);
+	if (!m->by_port || !m->rx_buf || !m->idle_scan || event_add(m->idle_scan, &every)) {
+		media_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void media_set_sessions(struct media *m, struct mp_sessions *sessions)
+{
+	m->sessions = sessions;
+}
+
+/* Sessions go first (mp_sessions_free closes their streams and ports). */
+void media_free(struct media *m)
+{
+	if (!m)
+		return;
+	if (m->idle_scan)
+		event_free(m->idle_scan);
+	if (m->by_port)
+		for (unsigned port = 0; port < 65536; port++)
+			close_socket(m, port);
+	free(m->by_port);
+	free(m->rx_buf);
+	free(m);
+}

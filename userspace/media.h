@@ -1,0 +1,51 @@
+/* The media of the relay's streams (relay-behaviour.md §9-§10): the relay
+ * ports' sockets, latching of each leg's remote, userspace relaying until
+ * (and where) the kernel does not forward, installation of established
+ * substreams in the forwarding tier, the per-leg timers and the idle scan.
+ *
+ * The session table (session.h) decides which streams exist; it tells us
+ * through the events media_session_events() returns, and binds ports
+ * through media_port_binder().
+ */
+#ifndef MP_MEDIA_H
+#define MP_MEDIA_H
+
+#include <event2/event.h>
+#include "config_types.h"
+#include "forwarder.h"
+#include "port_pool.h"
+#include "session.h"
+
+struct media_config {
+	unsigned stream_timeout;   /* no media yet: no-traffic timeout */
+	unsigned on_hold_timeout;
+	unsigned idle_timeout;     /* an established substream without packets */
+	unsigned transmit_every;   /* userspace_transmit_every */
+	struct mp_cidr_list routable_private_ranges;
+};
+
+/* An expiry closed a whole session, now out of the table: the owner
+ * reports it and frees it with mp_session_free().
+ */
+typedef void (*media_session_expired)(void *ctx, struct mp_session *session);
+
+struct media;
+
+struct media *media_new(struct event_base *base, const struct media_config *cfg, struct forwarder *fwd,
+			media_session_expired expired, void *ctx);
+void media_free(struct media *m);
+
+/* The table whose streams expire through us; set once, after mp_sessions_new(). */
+void media_set_sessions(struct media *m, struct mp_sessions *sessions);
+struct mp_port_binder media_port_binder(struct media *m);
+struct mp_session_events media_session_events(struct media *m);
+
+/* Adds the live forwarding counters of the session's streams to their legs'
+ * packets and bytes, before statistics are read.
+ */
+void media_sync_counters(struct media *m, struct mp_session *session);
+
+/* Both clocks, now. */
+struct mp_time media_now(void);
+
+#endif
