@@ -22,10 +22,13 @@ struct mp_port_pool *mp_port_pool_new(const struct mp_port_range *range, uint64_
 				      const struct mp_port_binder *binder)
 {
 	struct mp_port_pool *pool = calloc(1, sizeof(*pool));
+	/* RTP ports are even, RTCP is RTP + 1, and `end` itself is never used. */
+	unsigned first = range->start + range->start % 2;
+	unsigned end = range->end > 65536 ? 65536 : range->end;
 
 	if (!pool)
 		return NULL;
-	pool->total = range->end > range->start ? (range->end - range->start) / 2 : 0;
+	pool->total = end > first ? (end - first) / 2 : 0;
 	pool->ring = calloc(pool->total, sizeof(*pool->ring));
 	pool->bad = calloc(pool->total, sizeof(*pool->bad));
 	if (!pool->total || !pool->ring || !pool->bad) {
@@ -36,7 +39,7 @@ struct mp_port_pool *mp_port_pool_new(const struct mp_port_range *range, uint64_
 		pool->binder = *binder;
 	pool->quarantine_ns = quarantine_ns;
 	for (unsigned i = 0; i < pool->total; i++)
-		pool->ring[i] = (struct free_pair){ range->start + 2 * i, 0 };
+		pool->ring[i] = (struct free_pair){ first + 2 * i, 0 };
 	pool->free_count = pool->total;
 	return pool;
 }

@@ -324,6 +324,9 @@ static const char *missing_update_header(const struct mp_request *req)
 		return "type";
 	if (req->has_media && (req->stream_count == 0 || req->stream_count > MP_MAX_STREAMS))
 		return "media";
+	for (unsigned i = 0; req->has_media && i < req->stream_count; i++)
+		if (!req->streams[i].type[0] || !req->streams[i].ip[0])
+			return "media";
 	return NULL;
 }
 

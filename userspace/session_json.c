@@ -216,27 +216,78 @@ json_t *mp_summary_json(const struct mp_sessions *sessions, const struct mp_rela
 								    : json_integer(0));
 }
 
-/* jansson writes \u00EB where Python writes \u00eb. */
-static void lower_unicode_escapes(char *text)
+/* Rewrites jansson's text the way Python's json.dumps() writes it: \u00eb
+ * where jansson writes \u00EB, \u007f for a raw DEL (Python escapes every
+ * byte outside 0x20-0x7e), and exponents with a sign and two digits at
+ * least (1e-06, 1e+16 where jansson writes 1e-6, 1e16).  A new string, or
+ * NULL without memory.
+ */
+static char *python_style(const char *text)
 {
-	for (char *p = text; *p; p++) {
-		if (*p != '\\')
+	size_t size = 1, used = 0;
+	bool in_string = false;
+	char *out;
+
+	/* a DEL grows by 5 bytes, an exponent by 2 at most */
+	for (const char *p = text; *p; p++)
+		size += *p == 0x7f ? 6 : *p == 'e' || *p == 'E' ? 3 : 1;
+	out = malloc(size);
+	if (!out)
+		return NULL;
+	for (const char *p = text; *p; p++) {
+		if (in_string) {
+			if (*p == '"') {
+				in_string = false;
+			} else if (*p == 0x7f) {
+				used += sprintf(out + used, "\\u007f");
+				continue;
+			} else if (*p == '\\') {
+				out[used++] = *p++; /* the escaped character, never the string's end */
+				if (*p == 'u') {
+					out[used++] = *p;
+					for (int i = 0; i < 4 && p[1]; i++, p++)
+						out[used++] = p[1] >= 'A' && p[1] <= 'F' ? p[1] + ('a' - 'A') : p[1];
+					continue;
+				}
+			}
+			out[used++] = *p;
 			continue;
-		p++; /* the escaped character, never a string's end */
-		if (*p != 'u')
+		}
+		if (*p == '"') {
+			in_string = true;
+		} else if ((*p == 'e' || *p == 'E') && p > text && ((p[-1] >= '0' && p[-1] <= '9') || p[-1] == '.')) {
+			/* an exponent: "e", a sign, then at least two digits */
+			const char *digits = p + 1;
+			size_t count = 0;
+
+			out[used++] = 'e';
+			out[used++] = *digits == '-' ? '-' : '+';
+			if (*digits == '-' || *digits == '+')
+				digits++;
+			while (digits[count] >= '0' && digits[count] <= '9')
+				count++;
+			if (count == 1)
+				out[used++] = '0';
+			memcpy(out + used, digits, count);
+			used += count;
+			p = digits + count - 1; /* the last character taken */
 			continue;
-		for (int i = 0; i < 4 && p[1]; i++, p++)
-			if (p[1] >= 'A' && p[1] <= 'F')
-				p[1] += 'a' - 'A';
+		}
+		out[used++] = *p;
 	}
+	out[used] = '\0';
+	return out;
 }
 
 char *mp_json_text(const json_t *json)
 {
 	/* 16 digits print microsecond UNIX times exactly and no float noise. */
 	char *text = json_dumps(json, JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(16));
+	char *python;
 
-	if (text)
-		lower_unicode_escapes(text);
-	return text;
+	if (!text)
+		return NULL;
+	python = python_style(text);
+	free(text);
+	return python;
 }
