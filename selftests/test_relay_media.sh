@@ -16,8 +16,7 @@ start_relay() {
 	shift
 	printf '[Relay]\nrelay_ip = %s\nport_range = 40000:40100\nforwarding = %s\n' $RELAY_IP "$tier" >"$T/config.ini"
 	printf '%s\n' "$@" >>"$T/config.ini"
-	spawn nsenter --net=/run/netns/"$RELAY_NS" "$BUILD/media-relay" --no-fork --config-dir "$T" \
-		--runtime-dir "$T/run" 2>"$T/relay.log"
+	spawn nsenter -t "$RELAY_HOST" -m -n "$BUILD/media-relay" --no-fork --config-dir "$T" --runtime-dir "$T/run" 2>>"$T/relay.log"
 	RELAY=$SPAWNED
 	wait_for 5 test -S "$T/run/relay.sock" || fail "relay did not start: $(cat "$T/relay.log")"
 }
@@ -29,6 +28,12 @@ stop_relay() {
 
 ctl() { "$CTL" -s "$T/run/relay.sock" "$@"; }
 
+# in_relay CMD...: runs CMD on the relay host.  A process that lives as long
+# as the test holds the relay host's mount namespace, so that its BPF file
+# system (and the relay's pinned maps) outlive a relay restart and stay
+# apart from other tests' relays.
+in_relay() { nsenter -t "$RELAY_HOST" -m -n "$@"; }
+
 # call_hosts: the three hosts; senders checksum in software, since a
 # veth's offloaded checksum does not survive an XDP redirect (lab facts),
 # and the receivers take redirected frames through GRO.
@@ -37,6 +42,9 @@ call_hosts() {
 	three_hosts
 	ip netns exec "$CALLER_NS" ethtool -K c0 tx off gro on >/dev/null
 	ip netns exec "$CALLEE_NS" ethtool -K e0 tx off gro on >/dev/null
+	spawn ip netns exec "$RELAY_NS" sleep infinity
+	RELAY_HOST=$SPAWNED
+	wait_for 5 grep -qx sleep /proc/$RELAY_HOST/comm
 }
 
 # offer_answer CALL_ID CALLER_PORT CALLEE_PORT: sets CALLER_SIDE and
@@ -88,10 +96,10 @@ expect_counters() {
 
 # The fast path's outcome counter NAME, summed over CPUs.
 fast_path_stat() {
-	nsenter --net=/run/netns/"$RELAY_NS" bpftool -j map dump pinned /sys/fs/bpf/mediaproxy/mp_stats |
+	in_relay bpftool -j map dump pinned /sys/fs/bpf/mediaproxy/mp_stats |
 		python3 -c "
 import json, sys
-names = '''$(sed -n 's/.*X(\([A-Z_]*\), "\([a-z_]*\)").*/\2/p' "$HERE/../include/mp_stats.h")'''.split()
+names = '''$(sed -n 's/.*X(\([A-Z0-9_]*\), "\([a-z0-9_]*\)").*/\2/p' "$HERE/../include/mp_stats.h")'''.split()
 for e in json.load(sys.stdin):
     if names[e['formatted']['key']] == '$1':
         print(sum(v['value'] for v in e['formatted']['values']))"
@@ -152,3 +160,110 @@ t_userspace_call() {
 	stop_relay
 }
 run_test "userspace: the same call relayed by the agent's sockets" t_userspace_call
+
+# reinvite CALL_ID FROM_SIDE CSEQ MEDIA_FROM MEDIA_BACK: an in-dialog offer by
+# the caller ("caller") or the callee ("callee"), and its answer; prints
+# the offer's and the answer's replies.
+reinvite() {
+	local from_tag=ft-$1 to_tag=tt-$1 from_uri=alice@example.org to_uri=bob@example.net
+	if [ "$2" = callee ]; then
+		from_tag=tt-$1 to_tag=ft-$1 from_uri=bob@example.net to_uri=alice@example.org
+	fi
+	ctl update call_id="$1" from_tag="$from_tag" to_tag="$to_tag" from_uri=$from_uri to_uri=$to_uri \
+		cseq="$3" user_agent=ua type=request signaling_ip=$CALLER media="$4"
+	ctl update call_id="$1" from_tag="$from_tag" to_tag="$to_tag" from_uri=$from_uri to_uri=$to_uri \
+		cseq="$3" user_agent=ua type=reply signaling_ip=$CALLEE media="$5"
+}
+
+stream_field() { ctl sessions | python3 -c "import json,sys; print([s['$1'] for s in json.load(sys.stdin)[0]['streams']])"; }
+
+fwd_entries() {
+	in_relay bpftool -j map dump pinned /sys/fs/bpf/mediaproxy/mp_fwd |
+		python3 -c "import json,socket,sys; print(sorted(socket.ntohs(e['formatted']['key']['local_port']) for e in json.load(sys.stdin)))"
+}
+
+t_spoofed_source() {
+	local before
+	call_hosts
+	start_relay xdp
+	offer_answer c1 49170 30000
+	media 49170 30000
+	expect_delivery
+	# a stranger on the caller's network sends to the caller's relay port
+	ip -n "$CALLER_NS" addr add 198.18.1.66/24 dev c0
+	before=$(fast_path_stat drop_wrong_source)
+	ip netns exec "$CALLEE_NS" python3 "$HERE/udp_peer.py" recv 30000 1 2 >"$T/stray" &
+	ip netns exec "$CALLER_NS" python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('198.18.1.66', 49170))
+for _ in range(50):
+    s.sendto(b'x' * 172, ('$RELAY_IP', $CALLER_SIDE))"
+	wait $!
+	expect_eq "$(cat "$T/stray")" "" "what reached the callee"
+	expect_eq "$(($(fast_path_stat drop_wrong_source) - before))" 50 "drop_wrong_source"
+	wait_for 3 grep -q "50 packets from unexpected sources on the caller RTP port dropped" "$T/relay.log" ||
+		fail "the drop was not logged: $(cat "$T/relay.log")"
+	expect_eq "$(stream_field caller_packets)" "[$COUNT]" "caller packets after the stray ones"
+	stop_relay
+}
+run_test "xdp: a third host sending to a latched port is dropped, counted and logged" t_spoofed_source
+
+t_hold_and_move() {
+	local reply old_entries
+	call_hosts
+	start_relay xdp
+	offer_answer c1 49170 30000
+	media 49170 30000
+	expect_delivery
+	old_entries=$(fwd_entries)
+	expect_eq "$old_entries" "[$CALLER_SIDE, $CALLEE_SIDE]" "forwarding entries (RTP legs)"
+	reinvite c1 caller 2 audio:$CALLER:49170:sendonly:ice=no audio:$CALLEE:30000:recvonly:ice=no >/dev/null
+	expect_eq "$(stream_field status)" "['on hold']" "status after a sendonly re-INVITE"
+	reinvite c1 caller 3 audio:0.0.0.0:49170:sendrecv:ice=no audio:$CALLEE:30000:sendrecv:ice=no >/dev/null
+	expect_eq "$(stream_field status)" "['on hold']" "status after a 0.0.0.0 re-INVITE"
+	reinvite c1 caller 4 audio:$CALLER:49170:sendrecv:ice=no audio:$CALLEE:30000:sendrecv:ice=no >/dev/null
+	expect_eq "$(stream_field status)" "['active']" "status after resuming"
+	expect_eq "$(fwd_entries)" "$old_entries" "hold leaves forwarding alone"
+	# the callee moves to another port: a new stream with new relay ports
+	reply=$(reinvite c1 callee 1 audio:$CALLEE:30010:sendrecv:ice=no audio:$CALLER:49170:sendrecv:ice=no)
+	CALLER_SIDE=$(sed -n '1s/.* //p' <<<"$reply") CALLEE_SIDE=$(sed -n '2s/.* //p' <<<"$reply")
+	[ "$CALLEE_SIDE" != "${old_entries//[^0-9 ]/}" ] || fail "the moved stream kept its ports: $reply"
+	expect_eq "$(stream_field status)" "['closed', 'active']" "old and new stream"
+	media 49170 30010
+	expect_delivery
+	expect_eq "$(fwd_entries)" "[$CALLER_SIDE, $CALLEE_SIDE]" "forwarding entries of the new stream only"
+	stop_relay
+}
+run_test "xdp: hold by sendonly and 0.0.0.0 and back; the callee moving to a new port gets a new stream" t_hold_and_move
+
+# expired_status CALL_ID: the stream statuses and timeout_wait of its
+# `expired` report in the log.
+expired_status() {
+	sed -n "s/.*expired \({\"call_id\": \"$1\".*\)/\1/p" "$T/relay.log" |
+		python3 -c "import json,sys; print([(s['status'], s['timeout_wait']) for s in json.loads(sys.stdin.read())['streams']])"
+}
+
+t_timeouts() {
+	call_hosts
+	start_relay xdp "stream_timeout = 2" "stream_idle_timeout = 2" "on_hold_timeout = 3"
+	offer_answer silent 49100 30100
+	offer_answer idle 49170 30000
+	media 49170 30000
+	expect_delivery
+	# music on hold keeps flowing: the on-hold timer, not idleness, ends it
+	# (it runs on legs that had media when the hold began)
+	offer_answer held 49180 30020
+	COUNT=2500 media 49180 30020 &
+	sleep 1.5
+	reinvite held caller 2 audio:$CALLER:49180:sendonly:ice=no audio:$CALLEE:30020:recvonly:ice=no >/dev/null
+	wait $!
+	wait_for 8 grep -q 'expired {"call_id": "held"' "$T/relay.log" || fail "no expiry: $(cat "$T/relay.log")"
+	expect_eq "$(expired_status silent)" "[('no-traffic timeout', 2)]" "a call that never sent media"
+	expect_eq "$(expired_status idle)" "[('conntrack timeout', 2)]" "a call whose media stopped"
+	expect_eq "$(expired_status held)" "[('on hold timeout', 3)]" "a call left on hold"
+	expect_eq "$(ctl sessions)" "[]" "sessions after the expiries"
+	expect_eq "$(fwd_entries)" "[]" "forwarding entries after the expiries"
+	stop_relay
+}
+run_test "xdp: no-traffic, idle and on-hold timeouts end the streams and expire the sessions" t_timeouts

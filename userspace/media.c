@@ -558,7 +558,7 @@ static void on_hold_changed(void *ctx, struct mp_stream *stream)
 			cancel_timer(ms, side, sub);
 			if (hold)
 				arm_timer(ms, side, sub, true);
-			else if (!leg_of(stream, side, sub)->got_media)
+			else if (!leg_of(stream, side, sub)->in_use)
 				arm_timer(ms, side, sub, false);
 		}
 }
