@@ -267,3 +267,49 @@ t_timeouts() {
 	stop_relay
 }
 run_test "xdp: no-traffic, idle and on-hold timeouts end the streams and expire the sessions" t_timeouts
+
+# restart_mid_call SIGNAL: the relay stops with SIGNAL while a call's media
+# flows, and a new relay takes over.
+restart_mid_call() {
+	local first calls
+	call_hosts
+	start_relay xdp
+	first=$RELAY
+	offer_answer c1 49170 30000
+	COUNT=1500 media 49170 30000 & # 3 s of media from t = 1 s
+	calls=$!
+	sleep 2
+	kill -"$1" "$first"
+	wait "$first" || true
+	start_relay xdp
+	wait $calls
+	COUNT=1500 expect_delivery
+	grep -q "restart: took over 1 sessions" "$T/relay.log" || fail "no takeover: $(cat "$T/relay.log")"
+	ctl remove call_id=c1 from_tag=ft-c1 >"$T/removed.json"
+	COUNT=1500 expect_counters "$T/removed.json"
+	expect_eq "$(fwd_entries)" "[]" "forwarding entries after remove"
+	stop_relay
+}
+
+t_restart_quit() {
+	restart_mid_call QUIT
+	grep -q "stopping for a restart: 1 sessions saved" "$T/relay.log" || fail "$(cat "$T/relay.log")"
+	! grep -q 'expired {' "$T/relay.log" || fail "a restart reported sessions expired"
+}
+run_test "xdp: a relay stopped with SIGQUIT and started again loses no packet of a call" t_restart_quit
+
+t_restart_kill() {
+	restart_mid_call KILL
+}
+run_test "xdp: a relay killed and started again loses no packet of a call" t_restart_kill
+
+t_sigterm_expires() {
+	call_hosts
+	start_relay xdp
+	offer_answer c1 49170 30000
+	stop_relay
+	expect_eq "$(expired_status c1)" "[('closed', 0)]" "the session reported at SIGTERM"
+	[ ! -e "$T/run/relay-state.json" ] || fail "SIGTERM left state for a restart"
+	! in_relay test -e /sys/fs/bpf/mediaproxy/mp_fwd || fail "SIGTERM left the maps pinned"
+}
+run_test "SIGTERM reports every session expired and leaves nothing for a restart" t_sigterm_expires

@@ -2,12 +2,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "agent.h"
 #include "log.h"
 #include "media.h"
 #include "port_pool.h"
 #include "session.h"
 #include "session_json.h"
+#include "state.h"
+
+/* State changes are written at most this often (a burst of requests or
+ * latches is one write).
+ */
+#define SAVE_DELAY_US 100000
 
 struct agent {
 	struct event_base *base;
@@ -23,7 +30,25 @@ struct agent {
 	uint64_t sampled_bytes;    /* the total at the last sample */
 	bool has_sample;
 	double bps_relayed;
+	/* the calls' state, for a restart that keeps them */
+	char state_path[PATH_MAX];
+	struct event *saver;
 };
+
+static void save_state(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+
+	state_save(a->state_path, a->sessions);
+}
+
+static void state_changed(void *ctx)
+{
+	struct agent *a = ctx;
+
+	if (!evtimer_pending(a->saver, NULL))
+		evtimer_add(a->saver, &(struct timeval){ .tv_usec = SAVE_DELAY_US });
+}
 
 static uint64_t session_bytes(const struct mp_session *s)
 {
@@ -80,6 +105,8 @@ void agent_handle(void *owner, const struct mp_request *req, struct evbuffer *re
 	char ports[MP_UPDATE_REPLY_LEN];
 	struct mp_session *s;
 
+	if (req->command == MP_CMD_UPDATE || req->command == MP_CMD_REMOVE)
+		state_changed(a);
 	switch (req->command) {
 	case MP_CMD_UPDATE:
 		switch (mp_sessions_update(a->sessions, req, &now, ports, sizeof(ports))) {
@@ -132,7 +159,7 @@ static void sample_traffic(evutil_socket_t fd, short what, void *arg)
 }
 
 struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, struct in_addr relay_ip,
-			struct forwarder *fwd)
+			struct forwarder *fwd, const char *runtime_dir)
 {
 	const struct media_config media_cfg = {
 		.stream_timeout = cfg->relay.stream_timeout,
@@ -144,6 +171,7 @@ struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, st
 	const struct mp_sessions_config sessions_cfg = { .relay_ip = relay_ip,
 							 .advertised_ip = cfg->relay.advertised_ip };
 	struct agent *a = calloc(1, sizeof(*a));
+	struct media_owner owner;
 	struct mp_port_binder binder;
 	struct mp_session_events events;
 	struct timeval period = { .tv_sec = cfg->relay.traffic_sampling_period };
@@ -154,7 +182,10 @@ struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, st
 	a->relay_ip = relay_ip;
 	a->started = time(NULL);
 	a->sampling_period = cfg->relay.traffic_sampling_period;
-	a->media = media_new(base, &media_cfg, fwd, session_expired, a);
+	snprintf(a->state_path, sizeof(a->state_path), "%s/%s", runtime_dir, MP_STATE_FILE);
+	owner = (struct media_owner){ .ctx = a, .expired = session_expired, .changed = state_changed };
+	a->saver = evtimer_new(base, save_state, a);
+	a->media = a->saver ? media_new(base, &media_cfg, fwd, &owner) : NULL;
 	if (!a->media)
 		goto fail;
 	binder = media_port_binder(a->media);
@@ -176,6 +207,24 @@ fail:
 	return NULL;
 }
 
+int agent_restore(struct agent *a)
+{
+	int restored = state_restore(a->state_path, a->sessions, a->pool, a->media);
+
+	if (restored > 0)
+		log_info("restart: took over %d sessions from %s", restored, a->state_path);
+	return restored;
+}
+
+void agent_stop_for_restart(struct agent *a)
+{
+	media_keep_forwarding(a->media);
+	evtimer_del(a->saver);
+	if (!state_save(a->state_path, a->sessions))
+		log_info("stopping for a restart: %u sessions saved in %s; their media keeps flowing",
+			 mp_sessions_count(a->sessions), a->state_path);
+}
+
 void agent_expire_all(struct agent *a)
 {
 	struct mp_time now = media_now();
@@ -187,6 +236,8 @@ void agent_expire_all(struct agent *a)
 		mp_sessions_close(a->sessions, s, &now);
 		session_done(a, s, NULL, "expired");
 	}
+	evtimer_del(a->saver);
+	unlink(a->state_path); /* nothing left for a next start to take over */
 }
 
 void agent_free(struct agent *a)
@@ -197,6 +248,8 @@ void agent_free(struct agent *a)
 		return;
 	if (a->sampler)
 		event_free(a->sampler);
+	if (a->saver)
+		event_free(a->saver);
 	if (a->sessions)
 		mp_sessions_free(a->sessions, &now);
 	mp_port_pool_free(a->pool);

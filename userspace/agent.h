@@ -14,9 +14,21 @@
 
 struct agent;
 
-/* `fwd` stays the caller's and must outlive the agent. */
+/* `fwd` stays the caller's and must outlive the agent.  The calls' state
+ * is kept in `runtime_dir` for a restart.
+ */
 struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, struct in_addr relay_ip,
-			struct forwarder *fwd);
+			struct forwarder *fwd, const char *runtime_dir);
+
+/* Takes over the calls the previous run saved; returns how many, -1 when
+ * the saved state is unreadable.
+ */
+int agent_restore(struct agent *agent);
+
+/* Stop for a restart: the state is saved and every stream's forwarding
+ * stays in the kernel for the next start (relay-design-notes.md §8).
+ */
+void agent_stop_for_restart(struct agent *agent);
 
 /* Appends the reply payload for one request (without seq and CRLF). */
 void agent_handle(void *agent, const struct mp_request *req, struct evbuffer *reply);

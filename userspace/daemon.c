@@ -29,12 +29,18 @@ static void usage(const struct mp_daemon *d, FILE *out)
 		"  --version          print the version and exit\n"
 		"  --help             print this help and exit\n"
 		"\n"
-		"Signals: SIGTERM, SIGINT and SIGHUP stop the program; SIGUSR1 toggles DEBUG logging.\n",
+		"Signals: SIGTERM, SIGINT and SIGHUP stop the program; SIGUSR1 toggles DEBUG logging.\n"
+		"%s",
 		d->name,
 		d->program == MP_DISPATCHER ?
 			"Takes media requests from a SIP proxy's mediaproxy module and hands them to media relays." :
 			"Relays RTP and RTCP between SIP endpoints for the media-dispatchers it connects to.",
-		MP_SYSTEM_CONFIG_DIR, MP_CONFIG_FILE, MP_RUNTIME_DIR);
+		MP_SYSTEM_CONFIG_DIR, MP_CONFIG_FILE, MP_RUNTIME_DIR,
+		d->program == MP_DISPATCHER ?
+			"SIGQUIT stops it too.\n" :
+			"SIGTERM ends every session and reports it expired.  SIGQUIT stops for a restart:\n"
+			"the calls' state stays in the runtime directory, established media keeps\n"
+			"flowing in the kernel, and the next start takes the calls over.\n");
 }
 
 /* Returns an exit status, or -1 to go on. */
@@ -208,7 +214,7 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
 
 int mp_daemon_start(struct mp_daemon *d)
 {
-	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 };
 	bool foreground = d->no_fork || d->systemd;
 	int pid_fd;
 

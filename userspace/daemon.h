@@ -22,7 +22,7 @@ struct mp_daemon {
 	struct mp_config config;
 	int configured_level;       /* log level from config.ini, for SIGUSR1 */
 	struct event_base *base;
-	struct event *signals[4];
+	struct event *signals[5];
 	int stop_signal;            /* the signal that ended the main loop */
 };
 

@@ -95,21 +95,68 @@ static int configure(struct mp_fwd *skel, const struct mp_port_range *range)
 	return 0;
 }
 
-int fastpath_open(struct fastpath *fp, const struct mp_config *cfg)
+/* A restart: the programs about to load use the maps an earlier run pinned,
+ * with the forwarding entries of its calls.  False when any is missing or
+ * no longer fits (the port range changed).
+ */
+static bool reuse_pinned_maps(struct mp_fwd *skel)
+{
+	struct bpf_map *map;
+	char path[PATH_MAX];
+
+	bpf_object__for_each_map(map, skel->obj) {
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd, err;
+
+		if (bpf_map__is_internal(map))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", MP_PIN_DIR, bpf_map__name(map));
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			return false;
+		err = bpf_obj_get_info_by_fd(fd, &info, &len) || info.max_entries != bpf_map__max_entries(map) ||
+		      bpf_map__reuse_fd(map, fd);
+		close(fd);
+		if (err)
+			return false;
+	}
+	return true;
+}
+
+static struct mp_fwd *open_object(const struct mp_port_range *range)
+{
+	struct mp_fwd *skel = mp_fwd__open();
+
+	if (!skel) {
+		log_err("fast path: cannot open the BPF object: %s", strerror(errno));
+		return NULL;
+	}
+	/* a relay port carries at most one forwarding entry */
+	bpf_map__set_max_entries(skel->maps.mp_fwd, range->end - range->start);
+	return skel;
+}
+
+int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt)
 {
 	const struct mp_port_range *range = &cfg->relay.port_range;
 
 	memset(fp, 0, sizeof(*fp));
 	if (mount_bpffs())
 		return -1;
-	remove_pins();
-	fp->skel = mp_fwd__open();
-	if (!fp->skel) {
-		log_err("fast path: cannot open the BPF object: %s", strerror(errno));
-		return -1;
+	fp->skel = adopt ? open_object(range) : NULL;
+	fp->adopted = fp->skel && reuse_pinned_maps(fp->skel);
+	if (adopt && !fp->adopted) {
+		log_warn("fast path: the maps of the previous run cannot be taken over; starting afresh");
+		mp_fwd__destroy(fp->skel);
+		fp->skel = NULL;
 	}
-	/* a relay port carries at most one forwarding entry */
-	bpf_map__set_max_entries(fp->skel->maps.mp_fwd, range->end - range->start);
+	if (!fp->adopted) {
+		remove_pins();
+		fp->skel = open_object(range);
+		if (!fp->skel)
+			return -1;
+	}
 	if (mp_fwd__load(fp->skel)) {
 		log_err("fast path: the kernel refused the BPF programs: %s", strerror(errno));
 		goto fail;
@@ -118,13 +165,36 @@ int fastpath_open(struct fastpath *fp, const struct mp_config *cfg)
 		log_err("fast path: cannot create %s: %s", MP_PIN_DIR, strerror(errno));
 		goto fail;
 	}
-	if (pin_maps(fp->skel) || configure(fp->skel, range))
+	if ((!fp->adopted && pin_maps(fp->skel)) || configure(fp->skel, range))
 		goto fail;
-	log_info("fast path: BPF programs loaded, maps pinned in %s", MP_PIN_DIR);
+	log_info("fast path: BPF programs loaded, maps %s in %s", fp->adopted ? "taken over" : "pinned", MP_PIN_DIR);
 	return 0;
 fail:
-	fastpath_close(fp);
+	fastpath_close(fp, false);
 	return -1;
+}
+
+/* A restart: the link pinned by the previous run gets the new program, so
+ * the interface never goes without one.
+ */
+static int update_xdp(struct fastpath *fp, struct fastpath_interface *iface)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, query);
+	char path[PATH_MAX];
+	int link;
+
+	snprintf(path, sizeof(path), "%s/xdp_link_%s", MP_PIN_DIR, iface->name);
+	link = bpf_obj_get(path);
+	if (link < 0)
+		return -1;
+	if (bpf_link_update(link, bpf_program__fd(fp->skel->progs.mp_xdp), NULL) ||
+	    bpf_xdp_query(iface->ifindex, 0, &query)) {
+		close(link);
+		return -1;
+	}
+	iface->xdp_link = link;
+	iface->tier = query.attach_mode == XDP_ATTACHED_DRV ? FASTPATH_XDP_NATIVE : FASTPATH_XDP_GENERIC;
+	return 0;
 }
 
 static int attach_xdp(struct fastpath *fp, struct fastpath_interface *iface, __u32 mode)
@@ -175,7 +245,8 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 	iface->ifindex = ifindex;
 	iface->xdp_link = -1;
 	attached = mode != MP_FORWARDING_TC &&
-		   (!attach_xdp(fp, iface, XDP_FLAGS_DRV_MODE) || !attach_xdp(fp, iface, XDP_FLAGS_SKB_MODE));
+		   ((fp->adopted && !update_xdp(fp, iface)) || !attach_xdp(fp, iface, XDP_FLAGS_DRV_MODE) ||
+		    !attach_xdp(fp, iface, XDP_FLAGS_SKB_MODE));
 	if (!attached && mode != MP_FORWARDING_XDP)
 		attached = !attach_tc(fp, iface);
 	if (!attached) {
@@ -209,11 +280,16 @@ static void detach(struct fastpath_interface *iface)
 	}
 }
 
-void fastpath_close(struct fastpath *fp)
+void fastpath_close(struct fastpath *fp, bool keep_forwarding)
 {
-	for (unsigned i = 0; i < fp->count; i++)
-		detach(&fp->iface[i]);
-	remove_pins();
+	for (unsigned i = 0; i < fp->count; i++) {
+		if (!keep_forwarding)
+			detach(&fp->iface[i]);
+		else if (fp->iface[i].xdp_link >= 0)
+			close(fp->iface[i].xdp_link); /* the pin keeps it attached */
+	}
+	if (!keep_forwarding)
+		remove_pins();
 	mp_fwd__destroy(fp->skel);
 	memset(fp, 0, sizeof(*fp));
 }

@@ -28,6 +28,7 @@ struct fastpath_interface {
 
 struct fastpath {
 	struct mp_fwd *skel;
+	bool adopted; /* the maps (and links) of the previous run were taken over */
 	unsigned count;
 	struct fastpath_interface iface[MP_MAX_INTERFACES];
 };
@@ -35,9 +36,11 @@ struct fastpath {
 const char *fastpath_tier_name(enum fastpath_tier tier);
 
 /* Loads the programs with fresh maps sized for `cfg`'s port range and pins
- * the maps; leftovers of an earlier run are removed first.
+ * the maps; leftovers of an earlier run are removed first.  With `adopt`
+ * (a restart that keeps calls) the maps pinned by the previous run are
+ * taken over instead, when they fit, and fp->adopted says so.
  */
-int fastpath_open(struct fastpath *fp, const struct mp_config *cfg);
+int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt);
 
 /* Attaches to one interface in the best tier `mode` allows, and logs it. */
 int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum mp_forwarding mode);
@@ -45,7 +48,9 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 /* The mp_fwd map, for the forwarder. */
 int fastpath_fwd_map(const struct fastpath *fp);
 
-/* Detaches from every interface, unpins and frees everything. */
-void fastpath_close(struct fastpath *fp);
+/* Detaches from every interface, unpins and frees everything; with
+ * `keep_forwarding` (a stop for restart) programs, links and maps stay.
+ */
+void fastpath_close(struct fastpath *fp, bool keep_forwarding);
 
 #endif

@@ -179,3 +179,25 @@ void forwarder_remove(struct forwarder *fwd, const struct substream *sub, struct
 			from_entry(&entry, &out[leg]);
 	}
 }
+
+unsigned forwarder_prune(struct forwarder *fwd, bool (*keep)(void *ctx, struct in_addr local_ip, uint16_t port),
+			 void *ctx)
+{
+	struct mp_fwd_key key, next, *prev = NULL;
+	unsigned deleted = 0;
+
+	if (fwd->tier != FORWARDER_BPF)
+		return 0;
+	while (!bpf_map_get_next_key(fwd->fwd_map, prev, &next)) {
+		struct in_addr ip = { .s_addr = next.local_ip };
+
+		/* a deleted key cannot lead to the next one: step from the last one kept */
+		if (!keep(ctx, ip, ntohs(next.local_port)) && !bpf_map_delete_elem(fwd->fwd_map, &next)) {
+			deleted++;
+			continue;
+		}
+		key = next;
+		prev = &key;
+	}
+	return deleted;
+}

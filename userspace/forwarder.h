@@ -57,4 +57,10 @@ int forwarder_read(struct forwarder *fwd, const struct substream *sub, struct le
 /* Deletes both legs; their final counters go to `out`. */
 void forwarder_remove(struct forwarder *fwd, const struct substream *sub, struct leg_counters out[2]);
 
+/* A restart: deletes the BPF entries of legs `keep` does not claim (ports
+ * in host order).  Returns how many were deleted.
+ */
+unsigned forwarder_prune(struct forwarder *fwd, bool (*keep)(void *ctx, struct in_addr local_ip, uint16_t port),
+			 void *ctx);
+
 #endif

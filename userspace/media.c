@@ -42,6 +42,7 @@ struct leg_timer {
 	enum mp_side side;
 	int sub;
 	bool on_hold; /* which of the two timers of §10.1 runs */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 when not running (kept for a restart) */
 };
 
 /* Our part of an mp_stream (its owner field). */
@@ -67,8 +68,8 @@ struct media {
 	struct media_config cfg;
 	struct forwarder *fwd;
 	struct mp_sessions *sessions;
-	media_session_expired expired;
-	void *ctx;
+	struct media_owner owner;
+	bool keep_forwarding; /* stopping for a restart: closed streams stay installed */
 	struct relay_socket **by_port; /* indexed by port number */
 	struct media_stream *streams;
 	uint32_t next_id;
@@ -170,6 +171,7 @@ static void try_install(struct media_stream *ms, int sub)
 		return;
 	}
 	ms->installed[sub] = true;
+	ms->m->owner.changed(ms->m->owner.ctx);
 	log_debug("stream %u: %s forwarded by the %s tier", ms->id, sub == RTCP ? "RTCP" : "RTP",
 		  forwarder_tier_name(ms->m->fwd->tier));
 }
@@ -200,11 +202,13 @@ static void arm_timer(struct media_stream *ms, enum mp_side side, int sub, bool 
 	struct timeval tv = { .tv_sec = on_hold ? ms->m->cfg.on_hold_timeout : ms->m->cfg.stream_timeout };
 
 	t->on_hold = on_hold;
+	t->deadline_ns = media_now().mono_ns + (uint64_t)tv.tv_sec * NS_PER_S;
 	evtimer_add(t->ev, &tv);
 }
 
 static void cancel_timer(struct media_stream *ms, enum mp_side side, int sub)
 {
+	ms->timer[side][sub].deadline_ns = 0;
 	evtimer_del(ms->timer[side][sub].ev);
 }
 
@@ -221,7 +225,8 @@ static void expire_stream(struct media_stream *ms, enum mp_stream_status status,
 		 ms->stream->session->call_id, mp_stream_status_name(status), timeout_wait);
 	ended = mp_sessions_stream_expired(m->sessions, ms->stream, status, timeout_wait, &now);
 	if (ended)
-		m->expired(m->ctx, ended);
+		m->owner.expired(m->owner.ctx, ended);
+	m->owner.changed(m->owner.ctx);
 }
 
 /* §9.7: RTCP starts again from scratch; its timers are not re-armed. */
@@ -236,6 +241,7 @@ static void forget_rtcp(struct media_stream *ms)
 		cancel_timer(ms, side, RTCP);
 	}
 	log_debug("stream %u: RTCP forgotten", ms->id);
+	ms->m->owner.changed(ms->m->owner.ctx);
 }
 
 static void leg_timer_fired(evutil_socket_t fd, short what, void *arg)
@@ -243,6 +249,7 @@ static void leg_timer_fired(evutil_socket_t fd, short what, void *arg)
 	struct leg_timer *t = arg;
 	struct media_stream *ms = t->ms;
 
+	t->deadline_ns = 0;
 	if (t->sub == RTCP)
 		forget_rtcp(ms);
 	else if (t->on_hold)
@@ -351,6 +358,7 @@ static bool accept_source(struct media_stream *ms, enum mp_side side, int sub, c
 		log_info("stream %u: %s %s re-accepted from %s:%u, the only sender since its address changed",
 			 ms->id, side_name(side), sub == RTCP ? "RTCP" : "RTP", ip, leg->remote_port);
 		leg->in_use = true;
+		ms->m->owner.changed(ms->m->owner.ctx);
 		return true;
 	}
 	if (leg->has_remote && leg->in_use)
@@ -358,6 +366,7 @@ static bool accept_source(struct media_stream *ms, enum mp_side side, int sub, c
 	leg->has_remote = leg->in_use = true;
 	leg->remote_ip = src->sin_addr;
 	leg->remote_port = ntohs(src->sin_port);
+	ms->m->owner.changed(ms->m->owner.ctx);
 	log_info("stream %u: discovered %s %s peer %s:%u", ms->id, side_name(side), sub == RTCP ? "RTCP" : "RTP", ip,
 		 leg->remote_port);
 	return true;
@@ -529,8 +538,10 @@ static void on_stream_closed(void *ctx, struct mp_stream *stream)
 
 	if (!ms)
 		return;
-	uninstall(ms, RTP);
-	uninstall(ms, RTCP);
+	if (!m->keep_forwarding) {
+		uninstall(ms, RTP);
+		uninstall(ms, RTCP);
+	}
 	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
 		for (int sub = RTP; sub <= RTCP; sub++) {
 			event_free(ms->timer[side][sub].ev);
@@ -661,17 +672,126 @@ static void idle_scan(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* ---- restart ------------------------------------------------------------------ */
+
+void media_keep_forwarding(struct media *m)
+{
+	m->keep_forwarding = true;
+}
+
+static json_t *pair_json(const uint64_t v[2])
+{
+	return json_pack("[II]", (json_int_t)v[0], (json_int_t)v[1]);
+}
+
+static void pair_read(const json_t *array, uint64_t v[2])
+{
+	for (size_t i = 0; i < 2; i++)
+		v[i] = (uint64_t)json_integer_value(json_array_get(array, i));
+}
+
+json_t *media_stream_save(const struct mp_stream *stream)
+{
+	const struct media_stream *ms = stream->owner;
+	json_t *timers = json_array();
+
+	if (!ms)
+		return json_null();
+	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+		for (int sub = RTP; sub <= RTCP; sub++)
+			json_array_append_new(timers, json_pack("[Ib]", (json_int_t)ms->timer[side][sub].deadline_ns,
+								 ms->timer[side][sub].on_hold));
+	return json_pack("{sI s[bb] s[oo] s[oo] so so so}", "id", (json_int_t)ms->id, "installed", ms->installed[RTP],
+			 ms->installed[RTCP], "base_packets", pair_json(ms->base_packets[0]),
+			 pair_json(ms->base_packets[1]), "base_bytes", pair_json(ms->base_bytes[0]),
+			 pair_json(ms->base_bytes[1]), "relayed_ns", pair_json(ms->relayed_ns), "reset_ns",
+			 pair_json(ms->reset_ns), "timers", timers);
+}
+
+int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t *saved)
+{
+	uint64_t now_ns = media_now().mono_ns;
+	struct media_stream *ms;
+	const json_t *timers = json_object_get(saved, "timers");
+
+	if (!json_is_object(saved) || json_array_size(timers) != 4)
+		return -1;
+	ms = stream_new(m, stream);
+	if (!ms)
+		return -1;
+	ms->id = (uint32_t)json_integer_value(json_object_get(saved, "id"));
+	if (ms->id > m->next_id)
+		m->next_id = ms->id;
+	for (int side = 0; side < 2; side++) {
+		pair_read(json_array_get(json_object_get(saved, "base_packets"), (size_t)side), ms->base_packets[side]);
+		pair_read(json_array_get(json_object_get(saved, "base_bytes"), (size_t)side), ms->base_bytes[side]);
+	}
+	pair_read(json_object_get(saved, "relayed_ns"), ms->relayed_ns);
+	pair_read(json_object_get(saved, "reset_ns"), ms->reset_ns);
+	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
+		const struct mp_party *party = &stream->party[side];
+
+		for (int sub = RTP; sub <= RTCP; sub++) {
+			struct relay_socket *sock = party->has_ports ? m->by_port[party->rtp_port + (unsigned)sub] : NULL;
+			const json_t *timer = json_array_get(timers, (size_t)(side * 2 + sub));
+			uint64_t deadline = (uint64_t)json_integer_value(json_array_get(timer, 0)), left_ns;
+			struct timeval left;
+			struct leg_timer *t = &ms->timer[side][sub];
+
+			if (sock) {
+				ms->sock[side][sub] = sock;
+				*sock = (struct relay_socket){ .m = m, .fd = sock->fd, .readable = sock->readable,
+							       .ms = ms, .side = side, .sub = sub };
+			}
+			if (!deadline)
+				continue;
+			left_ns = deadline > now_ns ? deadline - now_ns : 0;
+			left = (struct timeval){ .tv_sec = (time_t)(left_ns / NS_PER_S),
+						 .tv_usec = (suseconds_t)(left_ns % NS_PER_S / 1000) };
+			t->on_hold = json_is_true(json_array_get(timer, 1));
+			t->deadline_ns = deadline;
+			evtimer_add(t->ev, &left);
+		}
+	}
+	for (int sub = RTP; sub <= RTCP; sub++) {
+		struct substream s = substream_of(ms, sub);
+
+		ms->installed[sub] = json_is_true(json_array_get(json_object_get(saved, "installed"), (size_t)sub)) &&
+				     !forwarder_read(m->fwd, &s, ms->live[sub]);
+		for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+			update_leg_totals(ms, side, sub);
+	}
+	return 0;
+}
+
+static bool entry_claimed(void *ctx, struct in_addr local_ip, uint16_t port)
+{
+	struct media *m = ctx;
+	const struct relay_socket *sock = m->by_port[port];
+
+	return sock && sock->ms && sock->ms->installed[sock->sub] &&
+	       sock->ms->stream->party[sock->side].local_ip.s_addr == local_ip.s_addr;
+}
+
+void media_prune(struct media *m)
+{
+	unsigned deleted = forwarder_prune(m->fwd, entry_claimed, m);
+
+	if (deleted)
+		log_info("restart: %u forwarding entries belonged to no saved stream and were deleted", deleted);
+}
+
 /* ---- life cycle -------------------------------------------------------------- */
 
 struct media *media_new(struct event_base *base, const struct media_config *cfg, struct forwarder *fwd,
-			media_session_expired expired, void *ctx)
+			const struct media_owner *owner)
 {
 	struct media *m = calloc(1, sizeof(*m));
 	struct timeval every = { .tv_sec = IDLE_SCAN_INTERVAL };
 
 	if (!m)
 		return NULL;
-	*m = (struct media){ .base = base, .cfg = *cfg, .fwd = fwd, .expired = expired, .ctx = ctx };
+	*m = (struct media){ .base = base, .cfg = *cfg, .fwd = fwd, .owner = *owner };
 	if (!m->cfg.transmit_every)
 		m->cfg.transmit_every = 1;
 	m->by_port = calloc(65536, sizeof(*m->by_port));

@@ -11,6 +11,7 @@
 #define MP_MEDIA_H
 
 #include <event2/event.h>
+#include <jansson.h>
 #include "config_types.h"
 #include "forwarder.h"
 #include "port_pool.h"
@@ -24,15 +25,22 @@ struct media_config {
 	struct mp_cidr_list routable_private_ranges;
 };
 
-/* An expiry closed a whole session, now out of the table: the owner
- * reports it and frees it with mp_session_free().
- */
-typedef void (*media_session_expired)(void *ctx, struct mp_session *session);
+struct media_owner {
+	void *ctx;
+	/* An expiry closed a whole session, now out of the table: the owner
+	 * reports it and frees it with mp_session_free().
+	 */
+	void (*expired)(void *ctx, struct mp_session *session);
+	/* Media state changed (a latch, an installation, an expiry...): the
+	 * saved state is out of date.
+	 */
+	void (*changed)(void *ctx);
+};
 
 struct media;
 
 struct media *media_new(struct event_base *base, const struct media_config *cfg, struct forwarder *fwd,
-			media_session_expired expired, void *ctx);
+			const struct media_owner *owner);
 void media_free(struct media *m);
 
 /* The table whose streams expire through us; set once, after mp_sessions_new(). */
@@ -44,6 +52,21 @@ struct mp_session_events media_session_events(struct media *m);
  * packets and bytes, before statistics are read.
  */
 void media_sync_counters(struct media *m, struct mp_session *session);
+
+/* Stopping for a restart: streams closed from now on leave their entries in
+ * the forwarding tier, for the next run to take over.
+ */
+void media_keep_forwarding(struct media *m);
+
+/* A restart (state.h): our part of one stream, to save and to restore once
+ * its ports are claimed again.  Restoring re-arms the timers where they
+ * stood and takes over the stream's forwarding entries.
+ */
+json_t *media_stream_save(const struct mp_stream *stream);
+int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t *saved);
+
+/* After every stream is restored: deletes forwarding entries nobody took. */
+void media_prune(struct media *m);
 
 /* Both clocks, now. */
 struct mp_time media_now(void);

@@ -135,6 +135,24 @@ exhausted:
 	return -1;
 }
 
+int mp_port_pool_claim(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port)
+{
+	for (unsigned i = 0; i < pool->free_count; i++) {
+		unsigned at = (pool->head + i) % pool->total;
+
+		if (pool->ring[at].rtp_port != rtp_port)
+			continue;
+		if (bind_pair(pool, local_ip, rtp_port))
+			return -1;
+		/* close the gap: everything behind it moves one place forward */
+		for (unsigned j = i + 1; j < pool->free_count; j++)
+			pool->ring[(pool->head + j - 1) % pool->total] = pool->ring[(pool->head + j) % pool->total];
+		pool->free_count--;
+		return 0;
+	}
+	return -1;
+}
+
 void mp_port_pool_release(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port,
 			  uint64_t now_ns)
 {

@@ -51,6 +51,12 @@ void mp_port_pool_free(struct mp_port_pool *pool);
 int mp_port_pool_take(struct mp_port_pool *pool, unsigned count, const struct in_addr *local_ips,
 		      uint64_t now_ns, unsigned *rtp_ports);
 
+/* Takes one given pair out of the pool and binds it: a restarted relay
+ * re-adopting the ports of its calls.  0, or -1 when the pair is not free
+ * or does not bind.
+ */
+int mp_port_pool_claim(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port);
+
 /* Unbinds a pair taken earlier and puts it at the back, quarantined from `now_ns`. */
 void mp_port_pool_release(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port,
 			  uint64_t now_ns);

@@ -1,14 +1,17 @@
 /* media-relay: relays the media streams of the sessions its dispatchers
  * hand it.  At start it picks the forwarding tier (BPF fast path, else
- * kernel conntrack NAT, else userspace), then serves the session
- * operations on its local control socket until a stop signal.
+ * kernel conntrack NAT, else userspace) and takes over the calls a previous
+ * run left for it, then serves the session operations on its local control
+ * socket until a stop signal.  SIGQUIT stops for a restart: calls stay up.
  */
 #include <arpa/inet.h>
 #include <bpf/libbpf.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "agent.h"
 #include "control.h"
 #include "daemon.h"
@@ -18,6 +21,7 @@
 #include "netif.h"
 #include "nft.h"
 #include "notrack.h"
+#include "state.h"
 
 #define CONTROL_SOCKET "relay.sock"
 
@@ -67,7 +71,7 @@ static int find_relay_ip(const struct mp_config *cfg, struct in_addr *addr)
 }
 
 /* The BPF tiers, on every interface media arrives on. */
-static int start_fast_path(struct relay *r, enum mp_forwarding mode)
+static int start_fast_path(struct relay *r, enum mp_forwarding mode, bool adopt)
 {
 	const struct mp_config *cfg = &r->daemon.config;
 	struct netif ifaces[MP_MAX_INTERFACES];
@@ -77,7 +81,7 @@ static int start_fast_path(struct relay *r, enum mp_forwarding mode)
 		log_err("fast path: no interface is up to receive media for the relay address");
 		return -1;
 	}
-	if (fastpath_open(&r->fastpath, cfg))
+	if (fastpath_open(&r->fastpath, cfg, adopt))
 		return -1;
 	for (int i = 0; i < count; i++)
 		if (fastpath_attach(&r->fastpath, ifaces[i].name, ifaces[i].ifindex, mode))
@@ -89,24 +93,27 @@ static int start_fast_path(struct relay *r, enum mp_forwarding mode)
 	return 0;
 }
 
-static void stop_fast_path(struct relay *r)
+static void stop_fast_path(struct relay *r, bool keep_forwarding)
 {
 	if (!r->fastpath.skel)
 		return;
-	nft_drop_table();
-	fastpath_close(&r->fastpath);
+	if (!keep_forwarding)
+		nft_drop_table();
+	fastpath_close(&r->fastpath, keep_forwarding);
 }
 
-/* [Relay] forwarding: the tier asked for, or with auto the best that starts. */
-static int start_forwarding(struct relay *r)
+/* [Relay] forwarding: the tier asked for, or with auto the best that starts.
+ * With `adopt`, forwarding state of the previous run is taken over.
+ */
+static int start_forwarding(struct relay *r, bool adopt)
 {
 	const struct mp_config *cfg = &r->daemon.config;
 	enum mp_forwarding mode = cfg->relay.forwarding;
 
 	if (mode == MP_FORWARDING_AUTO || mode == MP_FORWARDING_XDP || mode == MP_FORWARDING_TC) {
-		if (!start_fast_path(r, mode))
+		if (!start_fast_path(r, mode, adopt))
 			return 0;
-		stop_fast_path(r);
+		stop_fast_path(r, false);
 		if (mode != MP_FORWARDING_AUTO)
 			return -1;
 		log_warn("forwarding: the BPF fast path cannot run here; trying the conntrack tier");
@@ -131,22 +138,22 @@ static int start_forwarding(struct relay *r)
 	return 0;
 }
 
-static void stop_forwarding(struct relay *r)
+/* `keep_forwarding`: a stop for restart leaves the kernel side as it is. */
+static void stop_forwarding(struct relay *r, bool keep_forwarding)
 {
-	if (r->conntrack_open) {
+	if (r->conntrack_open)
 		conntrack_nat_close(&r->fwd.ct);
+	if (!keep_forwarding && (r->conntrack_open || r->fwd.tier == FORWARDER_USERSPACE))
 		nft_drop_table();
-	} else if (r->fwd.tier == FORWARDER_USERSPACE) {
-		nft_drop_table();
-	}
-	stop_fast_path(r);
+	stop_fast_path(r, keep_forwarding);
 }
 
 int main(int argc, char **argv)
 {
 	struct relay r = { .daemon = { .name = "media-relay", .program = MP_RELAY } };
 	const struct mp_config *cfg = &r.daemon.config;
-	char control_path[PATH_MAX + 16];
+	char control_path[PATH_MAX + 16], state_path[PATH_MAX + 32];
+	bool restart = false;
 	int status;
 
 	if (!mp_daemon_init(&r.daemon, argc, argv, &status))
@@ -155,22 +162,27 @@ int main(int argc, char **argv)
 		goto out;
 	libbpf_set_print(libbpf_to_log);
 	r.fwd.tier = FORWARDER_USERSPACE;
-	if (find_relay_ip(cfg, &r.ip) || start_forwarding(&r))
+	snprintf(state_path, sizeof(state_path), "%s/%s", r.daemon.runtime_dir, MP_STATE_FILE);
+	if (find_relay_ip(cfg, &r.ip) || start_forwarding(&r, access(state_path, F_OK) == 0))
 		goto out;
 	log_info("relay port range %u:%u", cfg->relay.port_range.start, cfg->relay.port_range.end);
-	r.agent = agent_new(r.daemon.base, cfg, r.ip, &r.fwd);
+	r.agent = agent_new(r.daemon.base, cfg, r.ip, &r.fwd, r.daemon.runtime_dir);
 	snprintf(control_path, sizeof(control_path), "%s/%s", r.daemon.runtime_dir, CONTROL_SOCKET);
-	if (!r.agent || !(r.control = mp_control_open(r.daemon.base, control_path, agent_handle, r.agent)))
+	if (!r.agent || agent_restore(r.agent) < 0 ||
+	    !(r.control = mp_control_open(r.daemon.base, control_path, agent_handle, r.agent)))
 		goto out;
 	mp_daemon_run(&r.daemon);
-	/* SIGTERM, SIGINT, SIGHUP: every session ends, reported expired (relay-protocol.md §8.3) */
-	agent_expire_all(r.agent);
+	restart = r.daemon.stop_signal == SIGQUIT;
+	if (restart)
+		agent_stop_for_restart(r.agent);
+	else /* every session ends, reported expired (relay-protocol.md §8.3) */
+		agent_expire_all(r.agent);
 	status = 0;
 out:
 	if (r.control)
 		mp_control_close(r.control);
 	agent_free(r.agent);
-	stop_forwarding(&r);
+	stop_forwarding(&r, restart);
 	mp_daemon_cleanup(&r.daemon);
 	return status;
 }

@@ -760,6 +760,11 @@ void mp_sessions_close(struct mp_sessions *t, struct mp_session *s, const struct
 	unlink_session(t, s);
 }
 
+void mp_sessions_adopt(struct mp_sessions *t, struct mp_session *s)
+{
+	link_session(t, s);
+}
+
 void mp_session_free(struct mp_session *s)
 {
 	if (!s)

@@ -190,6 +190,11 @@ struct mp_session *mp_sessions_stream_expired(struct mp_sessions *sessions, stru
 void mp_sessions_close(struct mp_sessions *sessions, struct mp_session *session, const struct mp_time *now);
 void mp_session_free(struct mp_session *session);
 
+/* Puts a session rebuilt from saved state (state.h) into the table; its
+ * ports are already claimed from the pool.
+ */
+void mp_sessions_adopt(struct mp_sessions *sessions, struct mp_session *session);
+
 /* Key (call_id, tag): from_tag first, then to_tag (the callee's messages
  * carry the tags swapped).  `to_tag` may be "".
  */

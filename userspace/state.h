@@ -1,0 +1,25 @@
+/* The relay's calls on disk, for a restart that keeps them
+ * (relay-design-notes.md §8): every session with its streams, latched
+ * addresses, counters and timers, written to the runtime directory after
+ * every change and read back by the next start, which claims the same ports
+ * and takes over the forwarding entries still in the kernel.
+ */
+#ifndef MP_STATE_H
+#define MP_STATE_H
+
+#include "media.h"
+#include "port_pool.h"
+#include "session.h"
+
+#define MP_STATE_FILE "relay-state.json"
+
+/* Replaces `path` at once (write, then rename).  0, or -1 logged. */
+int state_save(const char *path, const struct mp_sessions *sessions);
+
+/* Restores the sessions saved in `path` into an empty table.  Returns how
+ * many, 0 when there is no file, -1 when it cannot be read (logged; the
+ * relay then starts without calls).
+ */
+int state_restore(const char *path, struct mp_sessions *sessions, struct mp_port_pool *pool, struct media *m);
+
+#endif
