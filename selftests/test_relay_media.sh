@@ -10,13 +10,14 @@ CTL=$HERE/../tools/relay-ctl
 CALLER=198.18.1.7 CALLEE=198.18.2.9
 COUNT=200 SIZE=172 # 172 bytes of RTP: 200 bytes at L3
 
-# start_relay TIER [CONFIG LINES...]: media-relay in the relay namespace.
+# start_relay TIER [CONFIG LINES...]: media-relay in the relay namespace,
+# run through $RELAY_WRAPPER when set.
 start_relay() {
 	local tier=$1
 	shift
 	printf '[Relay]\nrelay_ip = %s\nport_range = 40000:40100\nforwarding = %s\n' $RELAY_IP "$tier" >"$T/config.ini"
 	printf '%s\n' "$@" >>"$T/config.ini"
-	spawn nsenter -t "$RELAY_HOST" -m -n "$BUILD/media-relay" --no-fork --config-dir "$T" --runtime-dir "$T/run" 2>>"$T/relay.log"
+	spawn nsenter -t "$RELAY_HOST" -m -n ${RELAY_WRAPPER:-} "$BUILD/media-relay" --no-fork --config-dir "$T" --runtime-dir "$T/run" 2>>"$T/relay.log"
 	RELAY=$SPAWNED
 	wait_for 5 test -S "$T/run/relay.sock" || fail "relay did not start: $(cat "$T/relay.log")"
 }
@@ -153,6 +154,23 @@ t_conntrack_call() {
 	stop_relay
 }
 run_test "conntrack: the same call through a marked kernel NAT entry" t_conntrack_call
+
+# Without the capabilities BPF needs (a container, say), auto falls back to
+# the conntrack tier; without CAP_NET_ADMIN either, to userspace.
+t_fallback_conntrack() {
+	RELAY_WRAPPER="setpriv --bounding-set -bpf,-sys_admin,-perfmon" call_in_tier auto expect_marked_entry
+	grep -q "the BPF fast path cannot run here; trying the conntrack tier" "$T/relay.log" || fail "$(cat "$T/relay.log")"
+	stop_relay
+}
+run_test "auto: without BPF the relay falls back to the conntrack tier, and the call goes through" t_fallback_conntrack
+
+t_fallback_userspace() {
+	RELAY_WRAPPER="setpriv --bounding-set -bpf,-sys_admin,-perfmon,-net_admin" call_in_tier auto
+	grep -q "conntrack NAT cannot run here; relaying in userspace" "$T/relay.log" || fail "$(cat "$T/relay.log")"
+	stop_relay
+}
+run_test "auto: without BPF and CAP_NET_ADMIN the relay falls back to userspace, and the call goes through" \
+	t_fallback_userspace
 
 t_userspace_call() {
 	call_in_tier userspace

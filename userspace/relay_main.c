@@ -131,8 +131,9 @@ static int start_forwarding(struct relay *r, bool adopt)
 			return -1;
 		log_warn("forwarding: conntrack NAT cannot run here; relaying in userspace");
 	}
+	/* here NOTRACK only saves conntrack entries: not worth refusing to start */
 	if (notrack_install(&r->ip, 1, &cfg->relay.port_range))
-		return -1;
+		log_warn("forwarding: the relay ports stay tracked by conntrack");
 	r->fwd.tier = FORWARDER_USERSPACE;
 	log_info("forwarding: the relay's sockets carry every packet (userspace tier)");
 	return 0;
