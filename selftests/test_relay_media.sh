@@ -331,3 +331,21 @@ t_sigterm_expires() {
 	! in_relay test -e /sys/fs/bpf/mediaproxy/mp_fwd || fail "SIGTERM left the maps pinned"
 }
 run_test "SIGTERM reports every session expired and leaves nothing for a restart" t_sigterm_expires
+
+t_sighup_drains() {
+	call_hosts
+	start_relay xdp
+	offer_answer c1 49170 30000
+	kill -HUP "$RELAY"
+	wait_for 3 grep -q "halting: no new sessions" "$T/relay.log" || fail "$(cat "$T/relay.log")"
+	expect_eq "$(ctl summary | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"], d["session_count"])')" \
+		"halting 1" "summary while halting"
+	expect_eq "$(ctl update call_id=c2 from_tag=f2 from_uri=a@x to_uri=b@y cseq=1 user_agent=ua type=request \
+		signaling_ip=$CALLER media=audio:$CALLER:49300:sendrecv:ice=no)" "halting" "a new session while halting"
+	reinvite c1 caller 2 audio:$CALLER:49170:sendrecv:ice=no audio:$CALLEE:30000:sendrecv:ice=no >/dev/null
+	kill -0 "$RELAY" || fail "the relay stopped with a session left"
+	ctl remove call_id=c1 from_tag=ft-c1 >/dev/null
+	wait "$RELAY" || fail "exit status $? after the last session"
+	! grep -q 'expired {' "$T/relay.log" || fail "a graceful stop reported sessions expired"
+}
+run_test "SIGHUP: new sessions get halting, existing ones are served, the relay stops after the last" t_sighup_drains

@@ -30,6 +30,7 @@ struct agent {
 	uint64_t sampled_bytes;    /* the total at the last sample */
 	bool has_sample;
 	double bps_relayed;
+	bool draining;             /* graceful shutdown: stop when no session is left */
 	/* the calls' state, for a restart that keeps them */
 	char state_path[PATH_MAX];
 	struct event *saver;
@@ -75,6 +76,11 @@ static void session_done(struct agent *a, struct mp_session *s, struct evbuffer 
 	free(text);
 	json_decref(json);
 	mp_session_free(s);
+	if (a->draining && !mp_sessions_count(a->sessions)) {
+		log_info("halting: the last session ended");
+		/* a moment for the reply that ended it to go out */
+		event_base_loopexit(a->base, &(struct timeval){ .tv_usec = 100000 });
+	}
 }
 
 static void session_expired(void *ctx, struct mp_session *s)
@@ -214,6 +220,17 @@ int agent_restore(struct agent *a)
 	if (restored > 0)
 		log_info("restart: took over %d sessions from %s", restored, a->state_path);
 	return restored;
+}
+
+bool agent_drain(struct agent *a)
+{
+	unsigned count = mp_sessions_count(a->sessions);
+
+	mp_sessions_set_halting(a->sessions, true);
+	a->draining = count > 0;
+	if (count)
+		log_info("halting: no new sessions; stopping when the last of %u ends", count);
+	return a->draining;
 }
 
 void agent_stop_for_restart(struct agent *a)

@@ -25,6 +25,12 @@ struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, st
  */
 int agent_restore(struct agent *agent);
 
+/* Graceful shutdown (relay-protocol.md §8.2): new sessions get `halting`,
+ * existing ones are served.  Returns false when no session is left; else
+ * the event loop is broken when the last one ends.
+ */
+bool agent_drain(struct agent *agent);
+
 /* Stop for a restart: the state is saved and every stream's forwarding
  * stays in the kernel for the next start (relay-design-notes.md §8).
  */

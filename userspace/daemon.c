@@ -38,7 +38,8 @@ static void usage(const struct mp_daemon *d, FILE *out)
 		MP_SYSTEM_CONFIG_DIR, MP_CONFIG_FILE, MP_RUNTIME_DIR,
 		d->program == MP_DISPATCHER ?
 			"SIGQUIT stops it too.\n" :
-			"SIGTERM ends every session and reports it expired.  SIGQUIT stops for a restart:\n"
+			"SIGHUP stops taking new sessions and stops when the last one ended; SIGTERM\n"
+			"ends every session at once and reports it expired.  SIGQUIT stops for a restart:\n"
 			"the calls' state stays in the runtime directory, established media keeps\n"
 			"flowing in the kernel, and the next start takes the calls over.\n");
 }

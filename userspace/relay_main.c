@@ -2,7 +2,8 @@
  * hand it.  At start it picks the forwarding tier (BPF fast path, else
  * kernel conntrack NAT, else userspace) and takes over the calls a previous
  * run left for it, then serves the session operations on its local control
- * socket until a stop signal.  SIGQUIT stops for a restart: calls stay up.
+ * socket until a stop signal.  SIGHUP stops once the last call ended,
+ * SIGTERM and SIGINT at once; SIGQUIT stops for a restart: calls stay up.
  */
 #include <arpa/inet.h>
 #include <bpf/libbpf.h>
@@ -172,7 +173,10 @@ int main(int argc, char **argv)
 	if (!r.agent || agent_restore(r.agent) < 0 ||
 	    !(r.control = mp_control_open(r.daemon.base, control_path, agent_handle, r.agent)))
 		goto out;
-	mp_daemon_run(&r.daemon);
+	do {
+		r.daemon.stop_signal = 0;
+		mp_daemon_run(&r.daemon);
+	} while (r.daemon.stop_signal == SIGHUP && agent_drain(r.agent));
 	restart = r.daemon.stop_signal == SIGQUIT;
 	if (restart)
 		agent_stop_for_restart(r.agent);
