@@ -15,7 +15,8 @@ COUNT=200 SIZE=172 # 172 bytes of RTP: 200 bytes at L3
 start_relay() {
 	local tier=$1
 	shift
-	printf '[Relay]\nrelay_ip = %s\nport_range = 40000:40100\nforwarding = %s\n' $RELAY_IP "$tier" >"$T/config.ini"
+	printf '[Relay]\nrelay_ip = %s\nport_range = 40000:40100\nforwarding = %s\n' "${RELAY_ADDRESS:-$RELAY_IP}" "$tier" \
+		>"$T/config.ini"
 	printf '%s\n' "$@" >>"$T/config.ini"
 	spawn nsenter -t "$RELAY_HOST" -m -n ${RELAY_WRAPPER:-} "$BUILD/media-relay" --no-fork --config-dir "$T" --runtime-dir "$T/run" 2>>"$T/relay.log"
 	RELAY=$SPAWNED
@@ -48,28 +49,29 @@ call_hosts() {
 	wait_for 5 grep -qx sleep /proc/$RELAY_HOST/comm
 }
 
-# offer_answer CALL_ID CALLER_PORT CALLEE_PORT: sets CALLER_SIDE and
-# CALLEE_SIDE, the relay ports each party was told to send to.
+# offer_answer CALL_ID CALLER_PORT CALLEE_PORT [SIGNALING_IP]: sets
+# CALLER_SIDE_IP:CALLER_SIDE and CALLEE_SIDE_IP:CALLEE_SIDE, the relay
+# address each party was told to send to.
 offer_answer() {
 	local reply
 	reply=$(ctl update call_id="$1" from_tag=ft-"$1" from_uri=alice@example.org to_uri=bob@example.net \
-		cseq=1 user_agent=caller type=request signaling_ip=$CALLER \
+		cseq=1 user_agent=caller type=request signaling_ip="${4:-$CALLER}" \
 		media=audio:$CALLER:"$2":sendrecv:ice=no)
-	[[ $reply == "$RELAY_IP "* ]] || fail "offer: $reply"
-	CALLEE_SIDE=${reply#* }
+	[[ $reply =~ ^198\.1[89]\.[0-9.]+\ [0-9]+$ ]] || fail "offer: $reply"
+	CALLEE_SIDE_IP=${reply% *} CALLEE_SIDE=${reply#* }
 	reply=$(ctl update call_id="$1" from_tag=ft-"$1" to_tag=tt-"$1" from_uri=alice@example.org \
 		to_uri=bob@example.net cseq=1 user_agent=callee type=reply signaling_ip=$CALLEE \
 		media=audio:$CALLEE:"$3":sendrecv:ice=no)
-	[[ $reply == "$RELAY_IP "* ]] || fail "answer: $reply"
-	CALLER_SIDE=${reply#* }
+	[[ $reply =~ ^198\.1[89]\.[0-9.]+\ [0-9]+$ ]] || fail "answer: $reply"
+	CALLER_SIDE_IP=${reply% *} CALLER_SIDE=${reply#* }
 }
 
 # media CALLER_PORT CALLEE_PORT: both ends send; the caller primes first.
 # Results in $T/caller.json and $T/callee.json.
 media() {
-	ip netns exec "$CALLER_NS" python3 "$HERE/rtp_peer.py" "$1" $RELAY_IP "$CALLER_SIDE" $COUNT $SIZE 0 \
+	ip netns exec "$CALLER_NS" python3 "$HERE/rtp_peer.py" "$1" "$CALLER_SIDE_IP" "$CALLER_SIDE" $COUNT $SIZE 0 \
 		>"$T/caller.json" &
-	ip netns exec "$CALLEE_NS" python3 "$HERE/rtp_peer.py" "$2" $RELAY_IP "$CALLEE_SIDE" $COUNT $SIZE 0.3 \
+	ip netns exec "$CALLEE_NS" python3 "$HERE/rtp_peer.py" "$2" "$CALLEE_SIDE_IP" "$CALLEE_SIDE" $COUNT $SIZE 0.3 \
 		>"$T/callee.json"
 	wait $!
 }
@@ -81,9 +83,9 @@ json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval
 # that arrives, from the relay port each side sends to.
 expect_delivery() {
 	expect_eq "$(json "$T/caller.json" "d['received'], d['corrupt'], d['sources']")" \
-		"($((COUNT + 1)), 0, ['$RELAY_IP:$CALLER_SIDE'])" "caller received, corrupt, from"
+		"($((COUNT + 1)), 0, ['$CALLER_SIDE_IP:$CALLER_SIDE'])" "caller received, corrupt, from"
 	expect_eq "$(json "$T/callee.json" "d['received'], d['corrupt'], d['sources']")" \
-		"($COUNT, 0, ['$RELAY_IP:$CALLEE_SIDE'])" "callee received, corrupt, from"
+		"($COUNT, 0, ['$CALLEE_SIDE_IP:$CALLEE_SIDE'])" "callee received, corrupt, from"
 }
 
 # expect_counters JSON_FILE: the stream's counters are packets x L3 length.
@@ -216,7 +218,7 @@ import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('198.18.1.66', 49170))
 for _ in range(50):
-    s.sendto(b'x' * 172, ('$RELAY_IP', $CALLER_SIDE))"
+    s.sendto(b'x' * 172, ('$CALLER_SIDE_IP', $CALLER_SIDE))"
 	wait $!
 	expect_eq "$(cat "$T/stray")" "" "what reached the callee"
 	expect_eq "$(($(fast_path_stat drop_wrong_source) - before))" 50 "drop_wrong_source"
@@ -349,3 +351,19 @@ t_sighup_drains() {
 	! grep -q 'expired {' "$T/relay.log" || fail "a graceful stop reported sessions expired"
 }
 run_test "SIGHUP: new sessions get halting, existing ones are served, the relay stops after the last" t_sighup_drains
+
+# Two relay addresses, one per side: with auto_detect_interfaces each side
+# of a stream binds on the address that routes to its party.
+t_auto_detect() {
+	call_hosts
+	RELAY_ADDRESS=198.18.1.1 start_relay xdp "auto_detect_interfaces = yes"
+	offer_answer c1 49170 30000 "${CALLER}_$CALLEE"
+	expect_eq "$CALLEE_SIDE_IP $CALLER_SIDE_IP" "198.18.2.1 198.18.1.1" "relay addresses given to callee and caller"
+	media 49170 30000
+	expect_delivery
+	expect_eq "$(stream_field caller_local) $(stream_field callee_local)" \
+		"['198.18.1.1:$CALLER_SIDE'] ['198.18.2.1:$CALLEE_SIDE']" "local addresses in the statistics"
+	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
+	stop_relay
+}
+run_test "xdp: auto_detect_interfaces binds each side on its own interface's address, and media crosses" t_auto_detect

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "log.h"
 #include "media.h"
+#include "netif.h"
 #include "routable.h"
 
 #define RTP 0
@@ -596,6 +597,21 @@ static void on_party_reset(void *ctx, struct mp_stream *stream, enum mp_side sid
 		 stream->party[side].sdp_port);
 }
 
+/* §14: the caller side towards the caller's signaling address, the callee
+ * side towards the destination when signaling_ip gave one.
+ */
+static struct in_addr local_address(void *ctx, const struct mp_session *s, enum mp_side side)
+{
+	struct media *m = ctx;
+	struct in_addr peer = side == MP_CALLEE && s->destination_address.s_addr ? s->destination_address
+										  : s->caller_address;
+	struct in_addr src;
+
+	if (!peer.s_addr || netif_source_address(peer, &src))
+		return m->cfg.relay_ip;
+	return src;
+}
+
 struct mp_session_events media_session_events(struct media *m)
 {
 	return (struct mp_session_events){
@@ -604,6 +620,7 @@ struct mp_session_events media_session_events(struct media *m)
 		.stream_closed = on_stream_closed,
 		.hold_changed = on_hold_changed,
 		.party_reset = on_party_reset,
+		.local_address = m->cfg.auto_detect_interfaces ? local_address : NULL,
 	};
 }
 

@@ -23,6 +23,11 @@ struct media_config {
 	unsigned idle_timeout;     /* an established substream without packets */
 	unsigned transmit_every;   /* userspace_transmit_every */
 	struct mp_cidr_list routable_private_ranges;
+	/* auto_detect_interfaces (relay-behaviour.md §14): each side binds on the
+	 * address that routes to its party; relay_ip when none does.
+	 */
+	bool auto_detect_interfaces;
+	struct in_addr relay_ip;
 };
 
 struct media_owner {

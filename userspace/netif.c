@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -79,7 +80,7 @@ static unsigned interface_flags(const char *name)
 	return flags;
 }
 
-int netif_media_interfaces(struct in_addr addr, struct netif *out, int max)
+int netif_media_interfaces(struct in_addr addr, bool all, struct netif *out, int max)
 {
 	struct if_nameindex *list, *i;
 	struct netif holder;
@@ -87,7 +88,7 @@ int netif_media_interfaces(struct in_addr addr, struct netif *out, int max)
 
 	if (netif_of_address(addr, holder.name, &holder.ifindex))
 		return -1;
-	if (!(interface_flags(holder.name) & IFF_LOOPBACK)) {
+	if (!all && !(interface_flags(holder.name) & IFF_LOOPBACK)) {
 		if (max > 0)
 			out[count++] = holder;
 		return count;
@@ -100,5 +101,36 @@ int netif_media_interfaces(struct in_addr addr, struct netif *out, int max)
 		}
 	if (list)
 		if_freenameindex(list);
+	return count;
+}
+
+int netif_source_address(struct in_addr dst, struct in_addr *src)
+{
+	/* a UDP connect() only routes: no packet leaves */
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr = dst, .sin_port = htons(9) }, local;
+	socklen_t len = sizeof(local);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
+
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&local, &len) == 0) {
+		*src = local.sin_addr;
+		rc = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int netif_local_addresses(struct in_addr *out, int max)
+{
+	struct ifaddrs *list;
+	int count = 0;
+
+	if (getifaddrs(&list))
+		return 0;
+	for (struct ifaddrs *ifa = list; ifa && count < max; ifa = ifa->ifa_next)
+		if (ifa->ifa_addr && ifa->ifa_addr->sa_family == AF_INET && !(ifa->ifa_flags & IFF_LOOPBACK))
+			out[count++] = ((struct sockaddr_in *)ifa->ifa_addr)->sin_addr;
+	freeifaddrs(list);
 	return count;
 }

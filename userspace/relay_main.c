@@ -25,6 +25,7 @@
 #include "state.h"
 
 #define CONTROL_SOCKET "relay.sock"
+#define MAX_RELAY_ADDRESSES 32
 
 struct relay {
 	struct mp_daemon daemon;
@@ -71,12 +72,39 @@ static int find_relay_ip(const struct mp_config *cfg, struct in_addr *addr)
 	return 0;
 }
 
+static bool auto_detect(const struct mp_config *cfg)
+{
+	return cfg->relay.auto_detect_interfaces && !cfg->relay.advertised_ip.s_addr;
+}
+
+/* The addresses relay sockets may bind: relay_ip, and with
+ * auto_detect_interfaces every other local one.
+ */
+static unsigned relay_addresses(const struct relay *r, struct in_addr *out, unsigned max)
+{
+	unsigned count = 1;
+
+	out[0] = r->ip;
+	if (auto_detect(&r->daemon.config))
+		for (int i = 0, n = netif_local_addresses(out + 1, (int)max - 1); i < n; i++)
+			if (out[1 + i].s_addr != r->ip.s_addr)
+				out[count++] = out[1 + i];
+	return count;
+}
+
+static int notrack_relay_ports(const struct relay *r)
+{
+	struct in_addr addrs[MAX_RELAY_ADDRESSES];
+
+	return notrack_install(addrs, relay_addresses(r, addrs, MAX_RELAY_ADDRESSES), &r->daemon.config.relay.port_range);
+}
+
 /* The BPF tiers, on every interface media arrives on. */
 static int start_fast_path(struct relay *r, enum mp_forwarding mode, bool adopt)
 {
 	const struct mp_config *cfg = &r->daemon.config;
 	struct netif ifaces[MP_MAX_INTERFACES];
-	int count = netif_media_interfaces(r->ip, ifaces, MP_MAX_INTERFACES);
+	int count = netif_media_interfaces(r->ip, auto_detect(cfg), ifaces, MP_MAX_INTERFACES);
 
 	if (count <= 0) {
 		log_err("fast path: no interface is up to receive media for the relay address");
@@ -87,7 +115,7 @@ static int start_fast_path(struct relay *r, enum mp_forwarding mode, bool adopt)
 	for (int i = 0; i < count; i++)
 		if (fastpath_attach(&r->fastpath, ifaces[i].name, ifaces[i].ifindex, mode))
 			return -1;
-	if (notrack_install(&r->ip, 1, &cfg->relay.port_range))
+	if (notrack_relay_ports(r))
 		return -1;
 	r->fwd.tier = FORWARDER_BPF;
 	r->fwd.fwd_map = fastpath_fwd_map(&r->fastpath);
@@ -133,7 +161,7 @@ static int start_forwarding(struct relay *r, bool adopt)
 		log_warn("forwarding: conntrack NAT cannot run here; relaying in userspace");
 	}
 	/* here NOTRACK only saves conntrack entries: not worth refusing to start */
-	if (notrack_install(&r->ip, 1, &cfg->relay.port_range))
+	if (notrack_relay_ports(r))
 		log_warn("forwarding: the relay ports stay tracked by conntrack");
 	r->fwd.tier = FORWARDER_USERSPACE;
 	log_info("forwarding: the relay's sockets carry every packet (userspace tier)");
