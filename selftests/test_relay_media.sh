@@ -213,6 +213,7 @@ t_spoofed_source() {
 	ip -n "$CALLER_NS" addr add 198.18.1.66/24 dev c0
 	before=$(fast_path_stat drop_wrong_source)
 	ip netns exec "$CALLEE_NS" python3 "$HERE/udp_peer.py" recv 30000 1 2 >"$T/stray" &
+	sleep 0.3 # the receiver binds
 	ip netns exec "$CALLER_NS" python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -367,3 +368,35 @@ t_auto_detect() {
 	stop_relay
 }
 run_test "xdp: auto_detect_interfaces binds each side on its own interface's address, and media crosses" t_auto_detect
+
+# stun_request SRC_PORT DST_IP DST_PORT: one STUN Binding Request (RFC 5389)
+stun_request() {
+	python3 -c "
+import os, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', int(sys.argv[1])))
+s.sendto(struct.pack('!HHI', 1, 0, 0x2112A442) + os.urandom(12), (sys.argv[2], int(sys.argv[3])))" "$@"
+}
+
+# STUN latches a leg but is not media: it installs nothing, sets no codec.
+t_stun_latches() {
+	call_hosts
+	start_relay xdp "routable_private_ranges = 198.18.0.0/15"
+	offer_answer c1 49170 30000
+	ip netns exec "$CALLEE_NS" python3 "$HERE/udp_peer.py" recv 30000 1 2 >"$T/at_callee" &
+	sleep 0.3 # the receiver binds
+	ip netns exec "$CALLER_NS" bash -c "$(declare -f stun_request); stun_request 49170 $CALLER_SIDE_IP $CALLER_SIDE"
+	wait $!
+	# relayed to the callee's SDP address (routable here), from the callee side's port
+	expect_eq "$(cut -d' ' -f1,2 "$T/at_callee")" "$CALLEE_SIDE_IP:$CALLEE_SIDE 20" "the STUN request at the callee"
+	ip netns exec "$CALLEE_NS" bash -c "$(declare -f stun_request); stun_request 30000 $CALLEE_SIDE_IP $CALLEE_SIDE"
+	sleep 0.2
+	expect_eq "$(stream_field caller_remote) $(stream_field callee_remote)" \
+		"['$CALLER:49170'] ['$CALLEE:30000']" "addresses latched by STUN"
+	expect_eq "$(stream_field caller_codec)" "['Unknown']" "codec after STUN only"
+	expect_eq "$(fwd_entries)" "[]" "forwarding entries after STUN only"
+	media 49170 30000
+	expect_eq "$(fwd_entries)" "[$CALLER_SIDE, $CALLEE_SIDE]" "forwarding entries once media flowed"
+	stop_relay
+}
+run_test "xdp: STUN latches both legs but installs nothing until media flows" t_stun_latches
