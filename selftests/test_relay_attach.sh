@@ -77,7 +77,10 @@ t_tc() {
 }
 run_test "tc: the program goes on the clsact ingress hook and comes off at stop" t_tc
 
-t_notrack() {
+# notrack_case [iptables]: the relay ports, and only those, stay out of
+# conntrack; with "iptables" nftables refuses (libnftables is made to fail)
+# and the relay falls back to iptables raw chains.
+notrack_case() {
 	need_root
 	local ns peer
 	ns=$(relay_netns $RELAY_IP veth)
@@ -94,9 +97,17 @@ t_notrack() {
 			}
 		}
 	NFT
-	start_relay "$ns"
-	ip netns exec "$ns" nft list table inet mediaproxy | grep -q "udp dport 50000-50099 notrack" ||
-		fail "no NOTRACK rule: $(ip netns exec "$ns" nft list ruleset)"
+	if [ "${1:-}" = iptables ]; then
+		printf 'struct nft_ctx;\nint nft_run_cmd_from_buffer(struct nft_ctx *c, const char *b) { return -1; }\n' |
+			cc -shared -fPIC -x c -o "$T/no-nft.so" -
+		LD_PRELOAD=$T/no-nft.so start_relay "$ns"
+		ip netns exec "$ns" iptables -t raw -S MEDIAPROXY | grep -q -- "--dport 50000:50099 -j CT --notrack" ||
+			fail "no iptables NOTRACK rule: $(ip netns exec "$ns" iptables -t raw -S)"
+	else
+		start_relay "$ns"
+		ip netns exec "$ns" nft list table inet mediaproxy | grep -q "udp dport 50000-50099 notrack" ||
+			fail "no NOTRACK rule: $(ip netns exec "$ns" nft list ruleset)"
+	fi
 	for port in 50000 50099 9999; do
 		ip netns exec "$peer" bash -c "echo media >/dev/udp/$RELAY_IP/$port"
 	done
@@ -106,8 +117,14 @@ t_notrack() {
 		fail "relay ports are tracked: $(ip netns exec "$ns" conntrack -L -p udp 2>&1)"
 	stop_relay
 	expect_nothing_left "$ns"
+	! ip netns exec "$ns" iptables -t raw -S 2>/dev/null | grep -q MEDIAPROXY || fail "iptables chains are left"
 }
+
+t_notrack() { notrack_case; }
 run_test "NOTRACK keeps the relay ports, and only those, out of conntrack" t_notrack
+
+t_notrack_iptables() { notrack_case iptables; }
+run_test "without nftables, NOTRACK falls back to iptables raw chains, removed at stop" t_notrack_iptables
 
 t_stale_table() {
 	need_root

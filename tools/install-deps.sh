@@ -9,7 +9,7 @@ packages=(
 	libnetfilter-conntrack-dev libssl-dev libevent-dev libjansson-dev
 	libsqlite3-dev libinih-dev libnftables-dev
 	# tests
-	libcmocka-dev iproute2 procps ethtool python3 python3-scapy nftables conntrack
+	libcmocka-dev iproute2 procps ethtool python3 python3-scapy nftables iptables conntrack
 )
 
 missing=()

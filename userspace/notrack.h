@@ -8,8 +8,13 @@
 #define MP_NOTRACK_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include "config_types.h"
 
+/* nftables, else iptables (CT --notrack in our own raw chains). */
 int notrack_install(const struct in_addr *addrs, unsigned count, const struct mp_port_range *range);
+
+/* Removes the rules (at exit; harmless when they are not there). */
+void notrack_remove(void);
 
 #endif

@@ -127,7 +127,7 @@ static void stop_fast_path(struct relay *r, bool keep_forwarding)
 	if (!r->fastpath.skel)
 		return;
 	if (!keep_forwarding)
-		nft_drop_table();
+		notrack_remove();
 	fastpath_close(&r->fastpath, keep_forwarding);
 }
 
@@ -173,8 +173,10 @@ static void stop_forwarding(struct relay *r, bool keep_forwarding)
 {
 	if (r->conntrack_open)
 		conntrack_nat_close(&r->fwd.ct);
-	if (!keep_forwarding && (r->conntrack_open || r->fwd.tier == FORWARDER_USERSPACE))
+	if (!keep_forwarding && r->conntrack_open)
 		nft_drop_table();
+	else if (!keep_forwarding && r->fwd.tier == FORWARDER_USERSPACE)
+		notrack_remove();
 	stop_fast_path(r, keep_forwarding);
 }
 
