@@ -19,6 +19,11 @@
 
 #define MP_AF_INET 2
 
+/* Set by the agent when its probe finds no bpf_redirect_neigh (or it is
+ * told to act so); the CO-RE check below covers kernels without it as well.
+ */
+const volatile bool mp_no_redirect_neigh = false;
+
 enum mp_action {
 	MP_PASS,		/* counted; the stack gets it unmodified */
 	MP_DROP,		/* counted */
@@ -273,7 +278,7 @@ int mp_tc(struct __sk_buff *skb)
 	}
 	if (action == MP_FORWARD_NO_NEIGH) {
 		/* bpf_redirect_neigh (Linux 5.10) resolves the next hop itself */
-		if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_redirect_neigh)) {
+		if (mp_no_redirect_neigh || !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_redirect_neigh)) {
 			mp_count(MP_STAT_PASS_FIB_NO_NEIGH);
 			return TC_ACT_OK;
 		}

@@ -35,6 +35,13 @@ spawn() {
 	echo "$SPAWNED" >>"$T/.pids"
 }
 
+# kernel_has FEATURE: the kernel under test has FEATURE (a name of
+# vmtest/kernels), as MP_KERNEL_FEATURES lists them; unset, all are assumed.
+kernel_has() { [ -z "${MP_KERNEL_FEATURES+set}" ] || [[ ,$MP_KERNEL_FEATURES, == *,$1,* ]]; }
+
+# veth_xdp_tier: the tier an XDP-capable relay takes on a veth here
+veth_xdp_tier() { if kernel_has native_xdp_veth; then echo "native XDP"; else echo "generic XDP"; fi; }
+
 # make_netns NAME: a new network namespace mp-<test>-NAME with lo up; its
 # full name is printed.
 make_netns() {
@@ -111,8 +118,11 @@ _end_test() {
 	rm -rf "$T"
 }
 
+# MP_TEST_FILTER (an extended regular expression): only the tests whose
+# name matches run (vmtest keeps its list short); the others are left out.
 run_test() {
 	local name=$1 fn=$2 out rc
+	[ -z "${MP_TEST_FILTER:-}" ] || [[ $name =~ $MP_TEST_FILTER ]] || return 0
 	TEST_NUMBER=$((TEST_NUMBER + 1))
 	out=$(
 		T=$(mktemp -d /tmp/mp-test.XXXXXX)

@@ -41,8 +41,12 @@ t_native_xdp() {
 	local ns
 	ns=$(relay_netns $RELAY_IP veth)
 	start_relay "$ns"
-	expect_log "fast path: m0 forwards in the native XDP tier"
-	ip -n "$ns" link show m0 | grep -q "xdp qdisc" || fail "no native XDP program on m0: $(ip -n "$ns" link show m0)"
+	expect_log "fast path: m0 forwards in the $(veth_xdp_tier) tier"
+	if kernel_has native_xdp_veth; then
+		ip -n "$ns" link show m0 | grep -q "xdp qdisc" || fail "no native XDP program on m0: $(ip -n "$ns" link show m0)"
+	else
+		expect_log "m0 refused native XDP"
+	fi
 	in_relay test -e /sys/fs/bpf/mediaproxy/xdp_link_m0 || fail "the XDP link is not pinned"
 	in_relay bpftool map show pinned /sys/fs/bpf/mediaproxy/mp_fwd | grep -q "max_entries 100 " ||
 		fail "mp_fwd is not sized to the port range: $(in_relay bpftool map show pinned /sys/fs/bpf/mediaproxy/mp_fwd)"
@@ -51,6 +55,46 @@ t_native_xdp() {
 	expect_nothing_left "$ns"
 }
 run_test "auto: a veth gets native XDP, maps are pinned, a stop detaches" t_native_xdp
+
+# The relay's probes find what this kernel has (vmtest/kernels says what
+# that is, through MP_KERNEL_FEATURES); with MP_VMTEST_REPORT set, the
+# kernel, the features and the tier of a veth are written there.
+yes_no() { if kernel_has "$1"; then echo yes; else echo no; fi; }
+t_features() {
+	need_root
+	local ns line tier
+	ns=$(relay_netns $RELAY_IP veth)
+	start_relay "$ns"
+	line=$(grep -o "fast path: kernel .*" "$T/relay.log" | head -1)
+	[ -n "$line" ] || fail "no feature probe logged: $(cat "$T/relay.log")"
+	tier=$(sed -n 's/.*fast path: m0 forwards in the \(.*\) tier$/\1/p' "$T/relay.log")
+	if [ -n "${MP_VMTEST_REPORT:-}" ]; then
+		{
+			echo "vmtest-report: kernel=$(uname -r)"
+			echo "vmtest-report: tier=$tier"
+			echo "vmtest-report: features=${line#*: kernel $(uname -r): }"
+		} >>"$MP_VMTEST_REPORT"
+	fi
+	expect_eq "${line#*: kernel $(uname -r): }" \
+		"lookup-and-delete on hash maps $(yes_no lookup_and_delete), bpf_redirect_neigh $(yes_no redirect_neigh), devmap hash $(yes_no devmap_hash)" \
+		"probed features"
+	expect_eq "$tier" "$(veth_xdp_tier)" "tier of a veth"
+	stop_relay
+}
+run_test "the relay's feature probes find what this kernel has, and a veth gets the tier they allow" t_features
+
+t_no_native_xdp() {
+	need_root
+	local ns
+	ns=$(relay_netns $RELAY_IP veth)
+	MEDIAPROXY_KERNEL_LACKS=native_xdp_veth start_relay "$ns"
+	expect_log "native XDP off"
+	expect_log "fast path: m0 forwards in the generic XDP tier"
+	ip -n "$ns" link show m0 | grep -q "xdpgeneric" || fail "no generic XDP program on m0: $(ip -n "$ns" link show m0)"
+	stop_relay
+	expect_nothing_left "$ns"
+}
+run_test "auto on a kernel without native XDP on veth: generic XDP" t_no_native_xdp
 
 t_generic_xdp() {
 	need_root

@@ -129,7 +129,8 @@ call_in_tier() {
 
 t_xdp_call() {
 	call_in_tier xdp
-	grep -q "fast path: rc forwards in the native XDP tier" "$T/relay.log" || fail "not native XDP: $(cat "$T/relay.log")"
+	grep -q "fast path: rc forwards in the $(veth_xdp_tier) tier" "$T/relay.log" ||
+		fail "not $(veth_xdp_tier): $(cat "$T/relay.log")"
 	# the agent relayed only the callee's first packet: the rest went through XDP
 	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
 	[ -z "$(ip netns exec "$RELAY_NS" conntrack -L -p udp 2>/dev/null | grep 'dport=40[01]')" ] ||
@@ -156,6 +157,29 @@ t_conntrack_call() {
 	stop_relay
 }
 run_test "conntrack: the same call through a marked kernel NAT entry" t_conntrack_call
+
+# A kernel without devmap hash (before 5.4), which mp_tx is: no BPF tier,
+# auto falls back to the conntrack tier.
+t_no_devmap_hash() {
+	RELAY_WRAPPER="env MEDIAPROXY_KERNEL_LACKS=devmap_hash" call_in_tier auto expect_marked_entry
+	grep -q "this kernel lacks devmap hash" "$T/relay.log" || fail "$(cat "$T/relay.log")"
+	grep -q "the BPF fast path cannot run here; trying the conntrack tier" "$T/relay.log" || fail "$(cat "$T/relay.log")"
+	stop_relay
+}
+run_test "auto: without devmap hash the relay falls back to the conntrack tier, and the call goes through" \
+	t_no_devmap_hash
+
+# A kernel without bpf_redirect_neigh (before 5.10): the tc program hands
+# a packet whose next hop is unresolved to the stack, which resolves it.
+t_no_redirect_neigh() {
+	RELAY_WRAPPER="env MEDIAPROXY_KERNEL_LACKS=redirect_neigh" call_in_tier tc
+	grep -q "without bpf_redirect_neigh the tc program leaves" "$T/relay.log" || fail "$(cat "$T/relay.log")"
+	expect_eq "$(fast_path_stat forwarded_neigh)" 0 "packets forwarded by bpf_redirect_neigh"
+	[ "$(fast_path_stat forwarded)" -gt 0 ] || fail "the tc program forwarded nothing"
+	stop_relay
+}
+run_test "tc: without bpf_redirect_neigh the relay lets the stack resolve next hops, and the call goes through" \
+	t_no_redirect_neigh
 
 # Without the capabilities BPF needs (a container, say), auto falls back to
 # the conntrack tier; without CAP_NET_ADMIN either, to userspace.

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 #include "fastpath.h"
@@ -124,7 +125,62 @@ static bool reuse_pinned_maps(struct mp_fwd *skel)
 	return true;
 }
 
-static struct mp_fwd *open_object(const struct mp_port_range *range)
+/* MEDIAPROXY_KERNEL_LACKS names FEATURE (see fastpath.h) */
+static bool masked(const char *feature)
+{
+	const char *list = getenv("MEDIAPROXY_KERNEL_LACKS");
+	size_t len = strlen(feature);
+
+	for (const char *p = list; p && *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (strncmp(p, feature, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* An error other than "no such key" means no lookup-and-delete: EINVAL,
+ * or the kernel-internal ENOTSUPP (524) that 5.10-5.13 return for hash maps.
+ */
+static int probe_lookup_and_delete(void)
+{
+	__u32 key = 0, value;
+	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, NULL, sizeof(key), sizeof(value), 1, NULL);
+	bool ok;
+
+	if (fd < 0)
+		return -1;
+	ok = bpf_map_lookup_and_delete_elem(fd, &key, &value) < 0 && errno == ENOENT;
+	close(fd);
+	return ok;
+}
+
+static void probe_features(struct fastpath_features *f)
+{
+	struct utsname uts = { 0 };
+	int lookup_and_delete = probe_lookup_and_delete();
+
+	if (lookup_and_delete < 0) {
+		/* no BPF here at all: loading fails next, and says so */
+		log_debug("fast path: cannot probe the kernel's BPF features: %s", strerror(errno));
+		return;
+	}
+	f->lookup_and_delete = lookup_and_delete;
+	f->redirect_neigh = !masked("redirect_neigh") &&
+			    libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_neigh, NULL) == 1;
+	f->devmap_hash = !masked("devmap_hash") && libbpf_probe_bpf_map_type(BPF_MAP_TYPE_DEVMAP_HASH, NULL) == 1;
+	f->native_xdp = !masked("native_xdp_veth");
+	uname(&uts);
+	log_info("fast path: kernel %s: lookup-and-delete on hash maps %s, bpf_redirect_neigh %s, devmap hash %s%s",
+		 uts.release, f->lookup_and_delete ? "yes" : "no", f->redirect_neigh ? "yes" : "no",
+		 f->devmap_hash ? "yes" : "no", f->native_xdp ? "" : ", native XDP off");
+	if (!f->lookup_and_delete)
+		log_info("fast path: without lookup-and-delete an entry's last counts are read, then it is deleted");
+	if (!f->redirect_neigh)
+		log_info("fast path: without bpf_redirect_neigh the tc program leaves packets whose next hop is "
+			 "unresolved to the stack");
+}
+
+static struct mp_fwd *open_object(const struct mp_port_range *range, const struct fastpath_features *f)
 {
 	struct mp_fwd *skel = mp_fwd__open();
 
@@ -134,6 +190,7 @@ static struct mp_fwd *open_object(const struct mp_port_range *range)
 	}
 	/* a relay port carries at most one forwarding entry */
 	bpf_map__set_max_entries(skel->maps.mp_fwd, range->end - range->start);
+	skel->rodata->mp_no_redirect_neigh = !f->redirect_neigh;
 	return skel;
 }
 
@@ -144,7 +201,13 @@ int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt)
 	memset(fp, 0, sizeof(*fp));
 	if (mount_bpffs())
 		return -1;
-	fp->skel = adopt ? open_object(range) : NULL;
+	probe_features(&fp->features);
+	if (!fp->features.devmap_hash) {
+		/* Linux 5.4; XDP links (5.9) need a newer kernel anyway */
+		log_err("fast path: this kernel lacks devmap hash, which the programs redirect through");
+		return -1;
+	}
+	fp->skel = adopt ? open_object(range, &fp->features) : NULL;
 	fp->adopted = fp->skel && reuse_pinned_maps(fp->skel);
 	if (adopt && !fp->adopted) {
 		log_warn("fast path: the maps of the previous run cannot be taken over; starting afresh");
@@ -153,7 +216,7 @@ int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt)
 	}
 	if (!fp->adopted) {
 		remove_pins();
-		fp->skel = open_object(range);
+		fp->skel = open_object(range, &fp->features);
 		if (!fp->skel)
 			return -1;
 	}
@@ -244,9 +307,17 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 	snprintf(iface->name, sizeof(iface->name), "%s", ifname);
 	iface->ifindex = ifindex;
 	iface->xdp_link = -1;
-	attached = mode != MP_FORWARDING_TC &&
-		   ((fp->adopted && !update_xdp(fp, iface)) || !attach_xdp(fp, iface, XDP_FLAGS_DRV_MODE) ||
-		    !attach_xdp(fp, iface, XDP_FLAGS_SKB_MODE));
+	attached = mode != MP_FORWARDING_TC && fp->adopted && !update_xdp(fp, iface);
+	if (!attached && mode != MP_FORWARDING_TC && fp->features.native_xdp) {
+		attached = !attach_xdp(fp, iface, XDP_FLAGS_DRV_MODE);
+		if (!attached)
+			log_info("fast path: %s refused native XDP (%s); trying generic XDP", ifname, strerror(errno));
+	}
+	if (!attached && mode != MP_FORWARDING_TC) {
+		attached = !attach_xdp(fp, iface, XDP_FLAGS_SKB_MODE);
+		if (!attached && mode != MP_FORWARDING_XDP)
+			log_info("fast path: %s refused generic XDP (%s); trying tc", ifname, strerror(errno));
+	}
 	if (!attached && mode != MP_FORWARDING_XDP)
 		attached = !attach_tc(fp, iface);
 	if (!attached) {

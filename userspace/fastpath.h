@@ -26,8 +26,23 @@ struct fastpath_interface {
 	int xdp_link; /* XDP tiers: the link, pinned so it outlives the agent */
 };
 
+/* What the running kernel offers the fast path: probed and logged by
+ * fastpath_open, each missing one taking the fallback beside it.  The
+ * environment variable MEDIAPROXY_KERNEL_LACKS (names separated by commas:
+ * redirect_neigh, devmap_hash, native_xdp_veth) makes the relay act as if
+ * the kernel lacked them, so that the selftests run the fallbacks on
+ * kernels that have everything.
+ */
+struct fastpath_features {
+	bool lookup_and_delete; /* on hash maps (5.14); else the forwarder deletes in two steps */
+	bool redirect_neigh;	/* bpf_redirect_neigh (5.10); else tc passes unresolved next hops */
+	bool devmap_hash;	/* DEVMAP_HASH (5.4); else no BPF tier: the next tier runs */
+	bool native_xdp;	/* false: native XDP is not even tried (only ever masked) */
+};
+
 struct fastpath {
 	struct mp_fwd *skel;
+	struct fastpath_features features;
 	bool adopted; /* the maps (and links) of the previous run were taken over */
 	unsigned count;
 	struct fastpath_interface iface[MP_MAX_INTERFACES];

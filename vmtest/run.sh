@@ -1,0 +1,314 @@
+#!/bin/bash
+# Runs a command, by default the VM selftests (vmtest/selftests.sh), on a
+# stock Debian kernel under qemu, and returns its output and exit status.
+#
+#   vmtest/run.sh [-k NAME] [-- COMMAND...]
+#
+# NAME is a kernel of vmtest/kernels; without -k every kernel of the list
+# runs the selftests in turn and a report ends the output: the kernel, the
+# forwarding tier the relay took on a veth, the features it probed, the
+# results, the time, then one line "N passed, N failed, N skipped" over all.
+# COMMAND (one kernel only) runs as root in the repository's directory; its
+# exit status is run.sh's.
+#
+# The guest: the kernel package (fetched with apt from deb.debian.org into
+# build/vmtest-cache/, unpacked, depmod'ed), a busybox initramfs that loads
+# the package's virtio, 9p and overlay modules, mounts the host's root file
+# system read-only over virtio-9p under a tmpfs overlay and switches to it;
+# vmtest/guest.sh then mounts the usual file systems, shares the package's
+# /lib/modules (a second 9p mount) and runs the command.  KVM when /dev/kvm
+# boots the kernel, TCG (-cpu max) otherwise.  The source `host` runs the
+# command on the running kernel instead, without a VM.
+#
+# Environment: VMTEST_CACHE (default build/vmtest-cache), VMTEST_ACCEL
+# (kvm or tcg; default: probed once per kernel and cached), VMTEST_TIMEOUT
+# (seconds per kernel, default 1500), VMTEST_MEM (default 1536M),
+# VMTEST_SMP (default: the host's CPU count, at most 4).
+set -uo pipefail
+here=$(dirname "$(realpath "$0")")
+repo=$(dirname "$here")
+cache=$(realpath -m "${VMTEST_CACHE:-$repo/build/vmtest-cache}")
+list=$here/kernels
+vm_timeout=${VMTEST_TIMEOUT:-1500}
+mem=${VMTEST_MEM:-1536M}
+smp=${VMTEST_SMP:-$(nproc)}
+[ "$smp" -gt 4 ] && smp=4
+
+die() { echo "vmtest: $*" >&2; exit 2; }
+log() { echo "vmtest: $*" >&2; }
+
+# kernel_line NAME: "NAME SOURCE FEATURES" from the list
+kernel_line() { awk -v n="$1" '!/^#/ && $1 == n { print; exit }' "$list"; }
+
+# --- fetching and unpacking a kernel package --------------------------------
+
+apt_opts() {
+	printf '%s\n' -o "Dir::Etc::SourceList=$cache/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+		-o "Dir::State=$cache/apt/state" -o "Dir::State::status=$cache/apt/status" \
+		-o "Dir::Cache=$cache/apt/cache" -o APT::Sandbox::User=root -o Debug::NoLocking=1 \
+		-o Acquire::Languages=none
+}
+
+# apt's own state for Debian 12 and its backports, apart from the host's.
+apt_update() {
+	local stamp=$cache/apt/updated
+	mkdir -p "$cache/apt/state/lists/partial" "$cache/apt/cache/archives/partial"
+	: >>"$cache/apt/status"
+	cat >"$cache/apt/sources.list" <<-'EOF'
+		deb http://deb.debian.org/debian bookworm main
+		deb http://deb.debian.org/debian bookworm-updates main
+		deb http://deb.debian.org/debian-security bookworm-security main
+		deb http://deb.debian.org/debian bookworm-backports main
+	EOF
+	# the package indexes are refreshed once a day
+	if [ "${1:-}" = force ] || [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ]; then
+		log "updating the package indexes (apt-get update)"
+		mapfile -t opts < <(apt_opts)
+		apt-get "${opts[@]}" -qq update >&2 || return 1
+		touch "$stamp"
+	fi
+}
+
+# fetch_kernel SUITE:PACKAGE: sets KROOT (the unpacked package), KVER, KIMAGE
+fetch_kernel() {
+	local suite=${1%%:*} pkg=${1#*:} image deb opts
+	mapfile -t opts < <(apt_opts)
+	apt_update || return 1
+	image=$(apt-cache "${opts[@]}" -t "$suite" depends "$pkg" 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -1)
+	if [ -z "$image" ] && apt-cache "${opts[@]}" -t "$suite" show "$pkg" 2>/dev/null | grep -q '^Filename:.*/linux-image-[0-9]'; then
+		image=$pkg # a versioned image package already
+	fi
+	if [ -z "$image" ]; then
+		apt_update force || return 1
+		image=$(apt-cache "${opts[@]}" -t "$suite" depends "$pkg" 2>/dev/null |
+			sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -1)
+	fi
+	[ -n "$image" ] || { log "no kernel image package behind $pkg in $suite"; return 1; }
+	KVER=${image#linux-image-}
+	KROOT=$cache/kernels/$KVER
+	if [ ! -e "$KROOT/.unpacked" ]; then
+		mkdir -p "$cache/debs"
+		deb=$(ls "$cache/debs/${image}_"*.deb 2>/dev/null | tail -1)
+		if [ -z "$deb" ]; then
+			log "downloading $image ($suite)"
+			(cd "$cache/debs" && apt-get "${opts[@]}" -qq -t "$suite" download "$image" >&2) || return 1
+			deb=$(ls "$cache/debs/${image}_"*.deb | tail -1)
+		fi
+		log "unpacking $(basename "$deb")"
+		rm -rf "$KROOT" && mkdir -p "$KROOT"
+		dpkg-deb -x "$deb" "$KROOT" || return 1
+		depmod -b "$KROOT" "$KVER" || return 1
+		touch "$KROOT/.unpacked"
+	fi
+	KIMAGE=$KROOT/boot/vmlinuz-$KVER
+	[ -r "$KIMAGE" ] || { log "$image has no /boot/vmlinuz-$KVER"; return 1; }
+}
+
+# --- the initramfs ------------------------------------------------------------
+
+# Modules the initramfs loads to reach the host's root file system; the
+# rest load later from the modules share.
+INITRD_MODULES="virtio_pci virtio_console 9pnet_virtio 9p overlay"
+
+# build_initramfs: sets INITRD (cached per kernel version and init script)
+build_initramfs() {
+	local stage mod path name sum
+	sum=$(cat "$here/run.sh" | md5sum | cut -c1-8)
+	INITRD=$cache/initramfs-$KVER-$sum.cpio.gz
+	[ -e "$INITRD" ] && return 0
+	command -v busybox >/dev/null || { log "busybox is not installed (apt-get install busybox-static)"; return 1; }
+	stage=$(mktemp -d "$cache/initramfs.XXXXXX")
+	mkdir -p "$stage"/{bin,dev,proc,sys,host,mods,out,upper,newroot,lib/modules}
+	cp "$(command -v busybox)" "$stage/bin/busybox"
+	ldd "$stage/bin/busybox" >/dev/null 2>&1 && { log "busybox must be the static one (busybox-static)"; rm -rf "$stage"; return 1; }
+	mknod "$stage/dev/console" c 5 1
+	: >"$stage/modules.load"
+	for mod in $INITRD_MODULES; do
+		# modprobe prints the load order, dependencies first
+		while read -r how path _; do
+			[ "$how" = insmod ] || continue
+			name=$(basename "$path")
+			name=${name%.xz}
+			name=${name%.zst}
+			grep -qx "$name" "$stage/modules.load" && continue
+			case $path in
+			*.xz) xz -dc "$path" >"$stage/lib/modules/$name" ;;
+			*.zst) zstd -qdc "$path" >"$stage/lib/modules/$name" ;;
+			*) cp "$path" "$stage/lib/modules/$name" ;;
+			esac
+			echo "$name" >>"$stage/modules.load"
+		done < <(modprobe -d "$KROOT" -S "$KVER" --show-depends "$mod" 2>/dev/null)
+	done
+	cat >"$stage/init" <<-'EOF'
+		#!/bin/busybox sh
+		/bin/busybox --install -s /bin
+		export PATH=/bin
+		fail() { echo "vmtest-init: $*"; echo o >/proc/sysrq-trigger; sleep 10; }
+		mount -t proc proc /proc
+		mount -t devtmpfs devtmpfs /dev
+		for m in $(cat /modules.load); do
+			insmod /lib/modules/$m || echo "vmtest-init: cannot load $m"
+		done
+		o=trans=virtio,version=9p2000.L,msize=512000
+		mount -t 9p -o $o,ro,cache=loose hostroot /host || fail "cannot mount the host's root"
+		mount -t 9p -o $o,ro,cache=loose modules /mods || fail "cannot mount the modules share"
+		mount -t 9p -o $o,cache=none vmtest /out || fail "cannot mount the output share"
+		mount -t tmpfs -o mode=0755 tmpfs /upper
+		mkdir -p /upper/u /upper/w
+		mount -t overlay -o lowerdir=/host,upperdir=/upper/u,workdir=/upper/w overlay /newroot ||
+			fail "cannot mount the overlay"
+		mkdir -p /newroot/lib/modules /newroot/.vmtest
+		mount --move /mods /newroot/lib/modules
+		mount --move /out /newroot/.vmtest
+		mount --move /dev /newroot/dev
+		umount /proc
+		exec switch_root /newroot /bin/bash "$(cat /newroot/.vmtest/guest)"
+	EOF
+	chmod +x "$stage/init"
+	(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$INITRD.tmp" && mv "$INITRD.tmp" "$INITRD"
+	rm -rf "$stage"
+}
+
+# --- running ------------------------------------------------------------------
+
+# qemu_run ACCEL OUTDIR TIMEOUT: boots KIMAGE/INITRD; the guest runs OUTDIR/cmd
+qemu_run() {
+	local accel=$1 out=$2 limit=$3 cpu
+	[ "$accel" = kvm ] && cpu=host || cpu=max
+	timeout --foreground -k 5 "$limit" qemu-system-x86_64 -nodefaults -no-reboot -display none \
+		-accel "$accel" -cpu "$cpu" -smp "$smp" -m "$mem" \
+		-kernel "$KIMAGE" -initrd "$INITRD" \
+		-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init net.ifnames=0 mitigations=off" \
+		-serial stdio -monitor none \
+		-device virtio-rng-pci \
+		-fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap" \
+		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+		-fsdev "local,id=modules,path=$KROOT/lib/modules,security_model=none,readonly=on" \
+		-device virtio-9p-pci,fsdev=modules,mount_tag=modules \
+		-fsdev "local,id=vmtest,path=$out,security_model=none" \
+		-device virtio-9p-pci,fsdev=vmtest,mount_tag=vmtest \
+		</dev/null
+}
+
+# new_outdir COMMAND...: a directory the guest reads the command from and
+# writes its output and status to
+new_outdir() {
+	local out
+	mkdir -p "$cache/runs"
+	out=$(mktemp -d "$cache/runs/run.XXXXXX")
+	echo "$here/guest.sh" >"$out/guest"
+	{
+		printf 'cd %q\n' "$repo"
+		printf 'export MP_KERNEL_FEATURES=%q\n' "${MP_KERNEL_FEATURES:-}"
+		printf '%q ' "$@"
+		echo
+	} >"$out/cmd"
+	echo "$out"
+}
+
+# pick_accel NAME: kvm if /dev/kvm boots this kernel to a command, else tcg
+pick_accel() {
+	local file=$cache/accel-$KVER out
+	if [ -n "${VMTEST_ACCEL:-}" ]; then
+		echo "$VMTEST_ACCEL"
+		return
+	fi
+	if [ ! -e "$file" ]; then
+		echo tcg >"$file"
+		if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+			out=$(new_outdir true)
+			qemu_run kvm "$out" 60 >"$out/console" 2>&1
+			[ "$(cat "$out/status" 2>/dev/null)" = 0 ] && echo kvm >"$file"
+			log "KVM $( [ "$(cat "$file")" = kvm ] && echo boots || echo cannot boot) $KVER here; using $(cat "$file")"
+			rm -rf "$out"
+		fi
+	fi
+	cat "$file"
+}
+
+# run_kernel NAME COMMAND...: output on stdout, exit status the command's
+run_kernel() {
+	local name=$1 line source features out accel rc
+	shift
+	line=$(kernel_line "$name")
+	[ -n "$line" ] || die "no kernel $name in $list"
+	read -r _ source features <<<"$line"
+	[ "$features" = - ] && features=
+	export MP_KERNEL_FEATURES=$features
+	if [ "$source" = host ]; then
+		(cd "$repo" && "$@")
+		return
+	fi
+	mkdir -p "$cache"
+	fetch_kernel "$source" || die "cannot fetch the kernel $source"
+	build_initramfs || die "cannot build the initramfs"
+	accel=$(pick_accel)
+	log "booting $KVER under qemu ($accel, $smp CPUs, $mem)"
+	out=$(new_outdir "$@")
+	qemu_run "$accel" "$out" "$vm_timeout" | stdbuf -oL tr -d '\r'
+	rc=$(cat "$out/status" 2>/dev/null)
+	if [ -z "$rc" ]; then
+		log "$name: the VM ended without the command's status (timeout ${vm_timeout}s, or a crash)"
+		rc=124
+	fi
+	rm -rf "$out"
+	return "$rc"
+}
+
+# selftests NAME: the VM selftests on one kernel, logged; one report line
+# "REPORT name|version|tier|features|summary|seconds" is added to $report
+selftests() {
+	local name=$1 start log summary kernel tier probed secs
+	start=$SECONDS
+	log=$cache/logs/$name.log
+	mkdir -p "$cache/logs"
+	echo "==== vmtest: kernel $name ===="
+	run_kernel "$name" vmtest/selftests.sh 2>&1 | tee "$log"
+	secs=$((SECONDS - start))
+	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -1)
+	[ -n "$summary" ] || summary="0 passed, 1 failed, 0 skipped (no result: see $log)"
+	kernel=$(sed -n 's/^vmtest-report: kernel=//p' "$log" | tail -1)
+	tier=$(sed -n 's/^vmtest-report: tier=//p' "$log" | tail -1)
+	probed=$(sed -n 's/^vmtest-report: features=//p' "$log" | tail -1)
+	echo "vmtest: kernel $name done in ${secs}s: $summary"
+	printf '%s|%s|%s|%s|%s|%s\n' "$name" "${kernel:-?}" "${tier:-?}" "${probed:-?}" "$summary" "$secs" >>"$report"
+}
+
+kernel=
+while [ $# -gt 0 ]; do
+	case $1 in
+	-k) kernel=$2; shift 2 ;;
+	--) shift; break ;;
+	-h|--help) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) break ;;
+	esac
+done
+
+if [ $# -gt 0 ]; then
+	[ -n "$kernel" ] || die "a command needs one kernel (-k NAME)"
+	run_kernel "$kernel" "$@"
+	exit
+fi
+
+if [ -n "$kernel" ]; then
+	kernels=$kernel
+else
+	kernels=$(awk '!/^#/ && NF { print $1 }' "$list")
+fi
+report=$(mktemp)
+for k in $kernels; do
+	selftests "$k"
+done
+echo
+echo "vmtest report (forwarding tier of the relay on a veth with forwarding = auto)"
+passed=0 failed=0 skipped=0
+while IFS='|' read -r name version tier probed summary secs; do
+	printf '  %-5s %-24s %-12s %5ss  %s\n' "$name" "$version" "$tier" "$secs" "$summary"
+	printf '        features: %s\n' "$probed"
+	read -r p _ f _ s _ <<<"${summary//,/}"
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+done <"$report"
+rm -f "$report"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

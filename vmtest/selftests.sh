@@ -1,0 +1,45 @@
+#!/bin/bash
+# The selftests that matter on a stock kernel, short enough for TCG: the BPF
+# packet fixtures (the verifier takes the programs, the helpers behave), the
+# attach tests (the tier each interface gets, the feature probes and their
+# fallbacks) and the per-tier calls through the relay (with the fallbacks of
+# a kernel lacking a feature).  Runs in the vmtest guest (vmtest/run.sh) or
+# on the host kernel; MP_KERNEL_FEATURES comes from vmtest/kernels.
+# Prints each result as selftests/run-all.sh does, the lines
+# "vmtest-report: ..." (kernel, tier of a veth, probed features), and ends
+# with "N passed, N failed, N skipped".
+set -u
+repo=$(dirname "$(dirname "$(realpath "$0")")")
+build=$repo/build
+logs=$(mktemp -d /tmp/vmtest-logs.XXXXXX)
+export MP_VMTEST_REPORT=$logs/report
+passed=0 failed=0 skipped=0
+
+suite() {
+	local name=$1 log=$logs/$1.log rc results=0 suite_failed=0 line start=$SECONDS
+	shift
+	BUILD=$build timeout 900 "$@" >"$log" 2>&1 </dev/null
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"not ok "*) echo "FAIL $name: ${line#not ok }"; failed=$((failed + 1)) suite_failed=1 results=$((results + 1)) ;;
+		"ok "*"# SKIP"*|"ok "*"# skip"*) echo "SKIP $name: ${line#ok }"; skipped=$((skipped + 1)) results=$((results + 1)) ;;
+		"ok "*) echo "PASS $name: ${line#ok }"; passed=$((passed + 1)) results=$((results + 1)) ;;
+		esac
+	done <"$log"
+	if [ "$results" -eq 0 ] || { [ "$rc" -ne 0 ] && [ "$suite_failed" -eq 0 ]; }; then
+		echo "FAIL $name: exited with status $rc after $results results"
+		failed=$((failed + 1)) suite_failed=1
+	fi
+	[ "$suite_failed" -eq 0 ] || { echo "---- output of $name ----"; tail -n 80 "$log"; echo "----"; }
+	echo "# $name: $((SECONDS - start))s"
+}
+
+cd "$repo" || exit 1
+suite test_bpf_fixtures python3 selftests/test_bpf_fixtures.py
+suite test_relay_attach bash selftests/test_relay_attach.sh
+MP_TEST_FILTER="^[a-z]+: (a call's RTP|the same call|without )" suite test_relay_media bash selftests/test_relay_media.sh
+cat "$MP_VMTEST_REPORT" 2>/dev/null
+rm -rf "$logs"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
