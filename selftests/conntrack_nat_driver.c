@@ -29,6 +29,7 @@ static int endpoint(const char *text, struct in_addr *ip, in_port_t *port)
 
 int main(int argc, char **argv)
 {
+	struct mp_port_range range;
 	struct conntrack_nat ct;
 	struct ct_counters c;
 	struct ct_flow f;
@@ -42,7 +43,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
 		return 2;
 	}
-	if (conntrack_nat_open(&ct, MP_CONNTRACK_MARK))
+	/* the two relay ports are the whole relay range here */
+	range.start = ntohs(f.relay_caller_port) < ntohs(f.relay_callee_port) ? ntohs(f.relay_caller_port)
+										 : ntohs(f.relay_callee_port);
+	range.end = (ntohs(f.relay_caller_port) > ntohs(f.relay_callee_port) ? ntohs(f.relay_caller_port)
+										 : ntohs(f.relay_callee_port)) + 1;
+	if (conntrack_nat_open(&ct, MP_CONNTRACK_MARK, &range))
 		return 1;
 	if (!strcmp(argv[1], "install")) {
 		ret = conntrack_nat_install(&ct, &f, argc > 6 ? (unsigned)atoi(argv[6]) : 60);

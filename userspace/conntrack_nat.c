@@ -34,7 +34,10 @@ static bool ip_forwarding_on(void)
 /* Newer kernels register the conntrack and NAT hooks of a namespace only
  * on demand: the NAT chains register NAT, the `ct mark` rule conntrack (it
  * also counts the first packet of each of our flows).  The guard chain holds
- * the transient NOTRACK rules of an installation.
+ * the transient NOTRACK rules of an installation.  What the agent itself
+ * sends from the relay ports is never tracked: an ordinary entry for it
+ * would clash with the NAT entry of its substream, and the kernel would then
+ * remap its source port.
  */
 static const char table_script[] = MP_NFT_DROP_TABLE
 	"table inet " MP_NFT_TABLE " {\n"
@@ -42,11 +45,12 @@ static const char table_script[] = MP_NFT_DROP_TABLE
 	"	chain nat_postrouting { type nat hook postrouting priority srcnat; policy accept; }\n"
 	"	chain guard { type filter hook prerouting priority raw; policy accept; }\n"
 	"	chain tracked { type filter hook prerouting priority 0; policy accept; ct mark 0x%x counter; }\n"
+	"	chain local_out { type filter hook output priority raw; policy accept; udp sport %u-%u notrack; }\n"
 	"}\n";
 
-int conntrack_nat_open(struct conntrack_nat *ct, uint32_t mark)
+int conntrack_nat_open(struct conntrack_nat *ct, uint32_t mark, const struct mp_port_range *range)
 {
-	char script[sizeof(table_script) + 16];
+	char script[sizeof(table_script) + 32];
 
 	ct->mark = mark;
 	ct->handle = NULL;
@@ -59,7 +63,7 @@ int conntrack_nat_open(struct conntrack_nat *ct, uint32_t mark)
 		log_err("conntrack tier: cannot enable conntrack accounting: %s", strerror(errno));
 		return -1;
 	}
-	snprintf(script, sizeof(script), table_script, mark);
+	snprintf(script, sizeof(script), table_script, mark, range->start, range->end - 1);
 	if (nft_run("conntrack tier", script))
 		return -1;
 	ct->handle = nfct_open(CONNTRACK, 0);

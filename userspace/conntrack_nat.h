@@ -10,6 +10,7 @@
 
 #include <netinet/in.h>
 #include <stdint.h>
+#include "config_types.h"
 
 #define MP_CONNTRACK_MARK 0x4d50 /* "MP" */
 
@@ -34,10 +35,11 @@ struct ct_counters {
 	uint64_t callee_packets, callee_bytes; /* reply direction */
 };
 
-/* Prepares the network namespace (conntrack accounting, NAT hooks) and
- * opens a ctnetlink handle.
+/* Prepares the network namespace (conntrack accounting, NAT hooks, no
+ * tracking of what is sent from the relay ports `range`) and opens a
+ * ctnetlink handle.
  */
-int conntrack_nat_open(struct conntrack_nat *ct, uint32_t mark);
+int conntrack_nat_open(struct conntrack_nat *ct, uint32_t mark, const struct mp_port_range *range);
 void conntrack_nat_close(struct conntrack_nat *ct);
 
 /* Replaces whatever conntrack holds for the flow's two legs with one NAT

@@ -144,7 +144,8 @@ static int take_entry(struct forwarder *fwd, const struct mp_fwd_key *key, struc
 	if (!fwd->no_lookup_and_delete) {
 		if (!bpf_map_lookup_and_delete_elem(fwd->fwd_map, key, entry))
 			return 0;
-		if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP)
+		/* 524 is the kernel's own ENOTSUPP, which 5.10-5.13 return here */
+		if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP && errno != 524)
 			return -1;
 		fwd->no_lookup_and_delete = true;
 		log_info("fast path: this kernel cannot look up and delete in one step; using two");
