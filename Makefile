@@ -8,8 +8,8 @@ CC       ?= cc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 
-LIBS_RELAY      := libbpf libelf libnetfilter_conntrack libnftables openssl libevent jansson inih
-LIBS_DISPATCHER := openssl libevent jansson sqlite3 inih
+LIBS_RELAY      := libbpf libelf libnetfilter_conntrack libnftables openssl libevent libevent_openssl jansson inih
+LIBS_DISPATCHER := openssl libevent libevent_openssl jansson sqlite3 inih
 LIBS_UNIT       := cmocka
 
 CFLAGS   ?= -O2 -g
@@ -21,11 +21,13 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
 pkg = $(shell pkg-config --cflags --libs $(1))
 
 # Userspace code shared by both daemons.
-COMMON_SRC := userspace/log.c userspace/config.c userspace/config_types.c userspace/daemon.c
+COMMON_SRC := userspace/log.c userspace/config.c userspace/config_types.c userspace/daemon.c userspace/tls.c
 # The relay agent's modules: every other userspace/*.c but its main.
 AGENT_SRC  := $(filter-out $(COMMON_SRC) userspace/relay_main.c,$(wildcard userspace/*.c))
 RELAY_SRC  := userspace/relay_main.c $(AGENT_SRC)
-DISP_SRC   := dispatcher/dispatcher_main.c
+# The dispatcher's modules: every dispatcher/*.c but its main.
+DISP_MODS  := $(filter-out dispatcher/dispatcher_main.c,$(wildcard dispatcher/*.c))
+DISP_SRC   := dispatcher/dispatcher_main.c $(DISP_MODS)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(wildcard bpf/*.bpf.c))
 SKELETONS  := $(BPF_OBJS:.bpf.o=.skel.h)
 HEADERS    := $(wildcard include/*.h userspace/*.h dispatcher/*.h)
@@ -33,7 +35,7 @@ HEADERS    := $(wildcard include/*.h userspace/*.h dispatcher/*.h)
 UNIT_TESTS := $(patsubst selftests/unit/%.c,$(BUILD)/unit/%,$(wildcard selftests/unit/*.c))
 SELFTEST_BINS := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(wildcard selftests/*.c))
 
-.PHONY: all check demo deps clean
+.PHONY: all check demo deps clean vmtest
 .SECONDARY: $(BPF_OBJS)
 all: $(BUILD)/media-relay $(BUILD)/media-dispatcher
 
@@ -47,12 +49,13 @@ $(BUILD)/media-relay: $(RELAY_SRC) $(COMMON_SRC) $(SKELETONS) $(HEADERS) | $(BUI
 	$(CC) $(CFLAGS) $(RELAY_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_RELAY))
 
 $(BUILD)/media-dispatcher: $(DISP_SRC) $(COMMON_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(CFLAGS) $(DISP_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_DISPATCHER))
+	$(CC) $(CFLAGS) -Idispatcher $(DISP_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_DISPATCHER))
 
 # Unit tests link every module but the mains, and need no root.
-$(BUILD)/unit/%: selftests/unit/%.c $(COMMON_SRC) $(AGENT_SRC) $(SKELETONS) $(HEADERS) | $(BUILD)
+$(BUILD)/unit/%: selftests/unit/%.c $(COMMON_SRC) $(AGENT_SRC) $(DISP_MODS) $(SKELETONS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(COMMON_SRC) $(AGENT_SRC) -o $@ $(call pkg,$(LIBS_UNIT) $(LIBS_RELAY))
+	$(CC) $(CFLAGS) -Idispatcher $< $(COMMON_SRC) $(AGENT_SRC) $(DISP_MODS) -o $@ \
+		$(call pkg,$(LIBS_UNIT) $(LIBS_RELAY) $(LIBS_DISPATCHER))
 
 # Selftest programs run as root against the real kernel; they may use any module.
 $(BUILD)/selftests/%: selftests/%.c $(COMMON_SRC) $(AGENT_SRC) $(SKELETONS) $(HEADERS) | $(BUILD)
@@ -73,6 +76,13 @@ check: deps
 demo: deps
 	$(MAKE) all
 	tools/demo.sh $(BUILD)
+
+# The VM selftests on the stock kernels of vmtest/kernels, or KERNEL=NAME
+# only; ends with "N passed, N failed, N skipped" (vmtest/README.md).
+vmtest:
+	tools/install-deps.sh vmtest
+	$(MAKE) all $(SELFTEST_BINS)
+	vmtest/run.sh $(if $(KERNEL),-k $(KERNEL))
 
 clean:
 	rm -rf $(BUILD)

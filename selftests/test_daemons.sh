@@ -3,14 +3,22 @@
 # pid file, daemon mode, signals, log output.
 . "$(dirname "$0")/lib.sh"
 
+# The dispatcher's TLS credentials, made once for every test.
+CERTS=$(mktemp -d /tmp/mp-certs.XXXXXX)
+trap 'rm -rf "$CERTS"' EXIT
+"$(dirname "$0")/../tools/make-certs.sh" "$CERTS" >/dev/null 2>&1
+
 # in_place DAEMON: sets RUN, the command prefix that runs DAEMON where it
-# may run: the relay attaches to its relay address's interface, so it gets a
-# namespace of its own with a veth interface and a default route.
+# may run, in a namespace of its own: the relay attaches to its relay
+# address's interface (a veth with a default route); the dispatcher listens
+# on its ports there, with its credentials in $T/tls.
 in_place() {
-	RUN=()
+	need_root
 	if [ "$1" = media-relay ]; then
-		need_root
 		RUN=(ip netns exec "$(relay_netns 198.18.0.50)")
+	else
+		cp -r "$CERTS" "$T/tls"
+		RUN=(ip netns exec "$(make_netns disp)")
 	fi
 }
 

@@ -1,12 +1,14 @@
 #!/bin/bash
-# make demo: a call's media through media-relay, between a caller, a relay
-# and a callee in three network namespaces of their own (198.18.0.0/15, so
-# the demo never touches this host's interfaces).  The relay is driven
-# through its local control socket (tools/relay-ctl) with the requests a
-# dispatcher sends; the demo prints what an operator would look at: the
-# forwarding tier per interface, the live forwarding entries in the pinned
-# BPF map, the session statistics, the NOTRACK table.  media-dispatcher is
-# started beside it on the sample configuration.  Logs stay in BUILD/demo/.
+# make demo: a call's media through media-dispatcher and media-relay,
+# between a caller, a relay host and a callee in three network namespaces of
+# their own (198.18.0.0/15, so the demo never touches this host's
+# interfaces).  The dispatcher and the relay run on the relay host, linked by
+# mutual TLS with certificates made for the demo; the demo plays the SIP
+# proxy's mediaproxy module on the dispatcher's socket and prints what an
+# operator would look at: the forwarding tier per interface, the SDP
+# addresses before and after, the live forwarding entries in the pinned BPF
+# map, the management interface's summary and sessions, the final
+# statistics.  Logs and configuration stay in BUILD/demo/.
 set -euo pipefail
 build=$(realpath "${1:-build}")
 top=$(dirname "$(realpath "$0")")/..
@@ -46,31 +48,47 @@ host $callee e0 198.18.2.9 re 198.18.2.1
 
 rm -rf "$demo"
 mkdir -p "$demo"
-cp "$top/config/config.ini.sample" "$demo/config.ini"
-sed -i 's/^;\?relay_ip *=.*/relay_ip = 198.18.0.50/; s/^port_range *=.*/port_range = 40000:40100/' "$demo/config.ini"
+"$top/tools/make-certs.sh" "$demo/tls" >/dev/null 2>&1
+cat >"$demo/config.ini" <<'INI'
+[Dispatcher]
+listen = 127.0.0.1:25060
+listen_management = 127.0.0.1:25061
 
-"$build/media-dispatcher" --no-fork --config-dir "$demo" --runtime-dir "$demo/run" 2>"$demo/media-dispatcher.log" &
+[Relay]
+relay_ip = 198.18.0.50
+dispatchers = 127.0.0.1:25060
+port_range = 40000:40100
+INI
+
+# each in its own mount namespace: the relay's BPF file system stays apart from the host's
+ip netns exec $relay "$build/media-dispatcher" --no-fork --config-dir "$demo" --runtime-dir "$demo/run" \
+	2>"$demo/media-dispatcher.log" &
 pids+=($!)
-# the relay's own mount namespace keeps its BPF file system apart from the host's
 ip netns exec $relay "$build/media-relay" --no-fork --config-dir "$demo" --runtime-dir "$demo/run" \
 	2>"$demo/media-relay.log" &
 pids+=($!)
-for _ in $(seq 100); do [ -S "$demo/run/relay.sock" ] && break; sleep 0.05; done
-ctl() { "$top/tools/relay-ctl" -s "$demo/run/relay.sock" "$@"; }
+for _ in $(seq 100); do grep -q "connected" "$demo/media-dispatcher.log" && break; sleep 0.05; done
 in_relay() { nsenter -t "${pids[1]}" -m -n "$@"; }
+# the proxy's mediaproxy module: one request on the dispatcher's socket, the reply line
+proxy() {
+	printf '%s\r\n' "$@" '' >"$demo/request"
+	python3 "$top/selftests/proxy_client.py" "$demo/run/dispatcher.sock" <"$demo/request" 2>/dev/null | tr -d '\r'
+}
+management() { ip netns exec $relay python3 "$top/selftests/management_client.py" 127.0.0.1 25061 "$demo/tls" "$@"; }
 
-section "media-relay at start: the forwarding tier of each interface"
-cat "$demo/media-relay.log"
+section "at start: the dispatcher accepted the relay over TLS; the relay's forwarding tier per interface"
+cat "$demo/media-dispatcher.log" "$demo/media-relay.log"
 
-section "the INVITE's SDP (audio at 198.18.1.7:49170) as an update; the relay answers with the callee side's port"
-callee_side=$(ctl update call_id=demo-call from_tag=alice-1 from_uri=alice@example.org to_uri=bob@example.net \
-	cseq=1 user_agent=demo-caller type=request signaling_ip=198.18.1.7 media=audio:198.18.1.7:49170:sendrecv:ice=no)
-echo "$callee_side"
-section "the 200 OK's SDP (audio at 198.18.2.9:30000); the relay answers with the caller side's port"
-caller_side=$(ctl update call_id=demo-call from_tag=alice-1 to_tag=bob-1 from_uri=alice@example.org \
-	to_uri=bob@example.net cseq=1 user_agent=demo-callee type=reply signaling_ip=198.18.2.9 \
-	media=audio:198.18.2.9:30000:sendrecv:ice=no)
-echo "$caller_side"
+section "the INVITE's SDP says audio at 198.18.1.7:49170; the module sends update, the dispatcher answers"
+callee_side=$(proxy update "type: request" "dialog_id: 3021:17" "call_id: demo-call" "cseq: 1" \
+	"from_uri: alice@example.org" "to_uri: bob@example.net" "from_tag: alice-1" "to_tag: " \
+	"user_agent: demo-caller" "signaling_ip: 198.18.1.7" "media_relay: " "media: audio:198.18.1.7:49170:sendrecv:ice=no")
+echo "$callee_side   (the INVITE goes on with c=IN IP4 ${callee_side% *}, m=audio ${callee_side#* })"
+section "the 200 OK's SDP says audio at 198.18.2.9:30000"
+caller_side=$(proxy update "type: reply" "dialog_id: 3021:17" "call_id: demo-call" "cseq: 1" \
+	"from_uri: alice@example.org" "to_uri: bob@example.net" "from_tag: alice-1" "to_tag: bob-1" \
+	"user_agent: demo-callee" "signaling_ip: 198.18.2.9" "media_relay: " "media: audio:198.18.2.9:30000:sendrecv:ice=no")
+echo "$caller_side   (the 200 OK goes on with c=IN IP4 ${caller_side% *}, m=audio ${caller_side#* })"
 
 section "500 RTP packets each way (172-byte payloads); what each end received"
 ip netns exec $caller python3 "$top/selftests/rtp_peer.py" 49170 ${caller_side/ / } 500 172 0 >"$demo/caller.json" &
@@ -92,8 +110,10 @@ wait "${peers[@]}"
 echo "caller: $(cat "$demo/caller.json")"
 echo "callee: $(cat "$demo/callee.json")"
 
-section "the relay's sessions (the statistics a dispatcher gets)"
-ctl sessions | python3 -m json.tool
+section "the management interface (TLS): summary and sessions"
+management summary sessions quit >"$demo/management"
+sed -n 1p "$demo/management" | python3 -m json.tool
+sed -n 2p "$demo/management" | python3 -m json.tool
 
 section "the fast path's outcome counters (mp_stats, summed over CPUs)"
 in_relay bpftool -j map dump pinned /sys/fs/bpf/mediaproxy/mp_stats | python3 -c "
@@ -107,9 +127,9 @@ for e in json.load(sys.stdin):
 section "the NOTRACK table that keeps the relay ports out of conntrack"
 ip netns exec $relay nft list table inet mediaproxy
 
-section "the BYE, as a remove: the final statistics"
-ctl remove call_id=demo-call from_tag=alice-1 to_tag=bob-1
-ctl summary
+section "the BYE: the module sends remove; the dispatcher gets the final statistics"
+proxy remove "call_id: demo-call" "from_tag: alice-1" "to_tag: bob-1"
+grep "session demo-call ended" "$demo/media-dispatcher.log" | sed 's/.*ended: //' | python3 -m json.tool
 
 kill -TERM "${pids[@]}"
 wait "${pids[@]}" || true

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Installs the Debian packages MediaProxy needs to build and test, when they
 # are missing.  A machine that has them all does nothing (no apt-get at all).
+# With the argument `vmtest`, also what `make vmtest` needs.
 set -euo pipefail
 
 packages=(
@@ -10,7 +11,13 @@ packages=(
 	libsqlite3-dev libinih-dev libnftables-dev
 	# tests
 	libcmocka-dev iproute2 procps ethtool python3 python3-scapy nftables iptables conntrack
+	openssl # tools/make-certs.sh, selftests/test_tls.sh
 )
+# `install-deps.sh vmtest`: what vmtest/run.sh needs besides (the kernels
+# themselves it fetches into its cache)
+if [ "${1:-}" = vmtest ]; then
+	packages+=(qemu-system-x86 busybox-static kmod cpio xz-utils zstd apt)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do

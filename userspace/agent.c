@@ -31,6 +31,8 @@ struct agent {
 	bool has_sample;
 	double bps_relayed;
 	bool draining;             /* graceful shutdown: stop when no session is left */
+	void (*report)(void *ctx, void *origin, const char *json);
+	void *report_ctx;
 	/* the calls' state, for a restart that keeps them */
 	char state_path[PATH_MAX];
 	struct event *saver;
@@ -70,9 +72,11 @@ static void session_done(struct agent *a, struct mp_session *s, struct evbuffer 
 	a->ended_bytes += session_bytes(s);
 	if (out)
 		evbuffer_add_printf(out, "%s", text ? text : "error");
-	/* The dispatcher link (issue: dispatcher) sends these as `expired`. */
-	if (!strcmp(what, "expired"))
+	if (!strcmp(what, "expired")) {
 		log_info("expired %s", text ? text : s->call_id);
+		if (a->report && text)
+			a->report(a->report_ctx, s->owner, text);
+	}
 	free(text);
 	json_decref(json);
 	mp_session_free(s);
@@ -103,7 +107,7 @@ static void reply_json(struct evbuffer *reply, json_t *json)
 	json_decref(json);
 }
 
-void agent_handle(void *owner, const struct mp_request *req, struct evbuffer *reply)
+void agent_handle(void *owner, void *origin, const struct mp_request *req, struct evbuffer *reply)
 {
 	struct agent *a = owner;
 	struct mp_time now = media_now();
@@ -118,6 +122,10 @@ void agent_handle(void *owner, const struct mp_request *req, struct evbuffer *re
 		switch (mp_sessions_update(a->sessions, req, &now, ports, sizeof(ports))) {
 		case MP_UPDATE_PORTS:
 			evbuffer_add_printf(reply, "%s", ports);
+			/* its expiry is reported to the dispatcher that created it */
+			s = mp_sessions_find(a->sessions, req->call_id, req->from_tag, req->to_tag);
+			if (s && !s->owner)
+				s->owner = origin;
 			break;
 		case MP_UPDATE_HALTING:
 			evbuffer_add_printf(reply, "halting");
@@ -223,6 +231,12 @@ int agent_restore(struct agent *a)
 	if (restored > 0)
 		log_info("restart: took over %d sessions from %s", restored, a->state_path);
 	return restored;
+}
+
+void agent_set_reporter(struct agent *a, void (*report)(void *ctx, void *origin, const char *json), void *ctx)
+{
+	a->report = report;
+	a->report_ctx = ctx;
 }
 
 bool agent_drain(struct agent *a)

@@ -36,8 +36,18 @@ bool agent_drain(struct agent *agent);
  */
 void agent_stop_for_restart(struct agent *agent);
 
-/* Appends the reply payload for one request (without seq and CRLF). */
-void agent_handle(void *agent, const struct mp_request *req, struct evbuffer *reply);
+/* Appends the reply payload for one request (without seq and CRLF).
+ * `origin` is the dispatcher connection the request came on (NULL: the
+ * control socket); a session remembers the one that created it, for its
+ * `expired` report.
+ */
+void agent_handle(void *agent, void *origin, const struct mp_request *req, struct evbuffer *reply);
+
+/* Where `expired` reports go: `report(ctx, origin, json)` with the origin of
+ * the request that created the session (NULL when unknown).  Without a
+ * reporter they are only logged.
+ */
+void agent_set_reporter(struct agent *agent, void (*report)(void *ctx, void *origin, const char *json), void *ctx);
 
 /* Immediate shutdown (relay-protocol.md §8.3): every session is closed and
  * reported expired.

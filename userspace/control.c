@@ -57,53 +57,56 @@ static bool payload_is_one_line(struct evbuffer *payload)
 }
 
 /* Queues "<seq> <payload>\r\n" as one piece, so replies never interleave. */
-static int send_reply(struct control_client *client, const char *seq, struct evbuffer *payload)
+int mp_control_answer(mp_control_handler handle, void *owner, void *origin, const char *block, size_t len,
+		      struct evbuffer *out, const char *who)
 {
-	if (evbuffer_prepend(payload, " ", 1) || evbuffer_prepend(payload, seq, strlen(seq)) ||
-	    evbuffer_add(payload, "\r\n", 2) || bufferevent_write_buffer(client->bev, payload)) {
-		log_err("control client %u: cannot queue the reply to request %s; disconnecting",
-			client->id, seq);
-		return -1;
+	enum mp_parse_result result;
+	struct evbuffer *payload;
+	struct mp_request req;
+	char why[512];
+	int ret = 0;
+
+	result = mp_request_parse(block, len, &req, why, sizeof(why));
+	if (result == MP_PARSE_IGNORED) {
+		log_warn("%s: ignoring a request: %s", who, why);
+		return 0;
 	}
-	return 0;
+	payload = evbuffer_new();
+	if (!payload)
+		return -1;
+	if (result == MP_PARSE_OK) {
+		handle(owner, origin, &req, payload);
+		if (!payload_is_one_line(payload)) {
+			log_err("%s: %s %s: the handler's reply is empty or not one line; answering error", who,
+				mp_command_name(req.command), req.seq);
+			evbuffer_drain(payload, evbuffer_get_length(payload));
+		}
+	} else {
+		log_warn("%s: request %s: %s; answering error", who, req.seq, why);
+	}
+	/* one piece, so that replies never interleave */
+	if ((evbuffer_get_length(payload) == 0 && evbuffer_add(payload, "error", 5)) ||
+	    evbuffer_prepend(payload, " ", 1) || evbuffer_prepend(payload, req.seq, strlen(req.seq)) ||
+	    evbuffer_add(payload, "\r\n", 2) || evbuffer_add_buffer(out, payload))
+		ret = -1;
+	evbuffer_free(payload);
+	return ret;
 }
 
 /* Parses the client's complete block, runs it and queues the reply. */
 static int answer_block(struct control_client *client)
 {
 	struct mp_control *control = client->control;
-	enum mp_parse_result result;
-	struct evbuffer *payload;
-	struct mp_request req;
-	char why[512];
-	int ret;
+	struct evbuffer *out = bufferevent_get_output(client->bev);
+	char who[32];
 
-	result = mp_request_parse(client->block.text, client->block.len, &req, why, sizeof(why));
-	if (result == MP_PARSE_IGNORED) {
-		log_warn("control client %u: ignoring a request: %s", client->id, why);
-		return 0;
-	}
-	payload = evbuffer_new();
-	if (!payload) {
-		log_err("control client %u: out of memory for request %s; disconnecting", client->id, req.seq);
+	snprintf(who, sizeof(who), "control client %u", client->id);
+	if (mp_control_answer(control->handle, control->owner, NULL, client->block.text, client->block.len, out,
+			      who)) {
+		log_err("%s: out of memory; disconnecting", who);
 		return -1;
 	}
-	if (result == MP_PARSE_OK) {
-		control->handle(control->owner, &req, payload);
-		if (!payload_is_one_line(payload)) {
-			log_err("control client %u: %s %s: the handler's reply is empty or not one line; answering error",
-				client->id, mp_command_name(req.command), req.seq);
-			evbuffer_drain(payload, evbuffer_get_length(payload));
-		}
-	} else {
-		log_warn("control client %u: request %s: %s; answering error", client->id, req.seq, why);
-	}
-	if (evbuffer_get_length(payload) == 0 && evbuffer_add(payload, "error", 5))
-		ret = -1;
-	else
-		ret = send_reply(client, req.seq, payload);
-	evbuffer_free(payload);
-	return ret;
+	return 0;
 }
 
 /* Frames and answers what the client sent, until its input holds no

@@ -16,7 +16,7 @@
  * A payload that is empty or holds CR or LF is replaced by "error".  The
  * handler must not close the control socket.
  */
-typedef void (*mp_control_handler)(void *owner, const struct mp_request *req,
+typedef void (*mp_control_handler)(void *owner, void *origin, const struct mp_request *req,
 				   struct evbuffer *reply_payload);
 
 struct mp_control;
@@ -26,6 +26,14 @@ struct mp_control;
  */
 struct mp_control *mp_control_open(struct event_base *base, const char *path,
 				   mp_control_handler handle, void *owner);
+
+/* Parses one request block, runs it through `handle` (with `origin`, e.g.
+ * the dispatcher connection it came on; NULL for the control socket) and
+ * appends "<seq> <payload>\r\n" to `out`; nothing for a block without a
+ * command line.  `who` names the peer in log lines.  -1 without memory.
+ */
+int mp_control_answer(mp_control_handler handle, void *owner, void *origin, const char *block, size_t len,
+		      struct evbuffer *out, const char *who);
 
 /* Disconnects every client, stops listening and removes the socket file. */
 void mp_control_close(struct mp_control *control);

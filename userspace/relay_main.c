@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "control.h"
 #include "daemon.h"
+#include "dispatcher_link.h"
 #include "fastpath.h"
 #include "forwarder.h"
 #include "log.h"
@@ -35,6 +36,8 @@ struct relay {
 	bool conntrack_open;
 	struct agent *agent;
 	struct mp_control *control;
+	struct mp_tls *tls;
+	struct dispatcher_link *link;
 };
 
 static int libbpf_to_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -119,6 +122,7 @@ static int start_fast_path(struct relay *r, enum mp_forwarding mode, bool adopt)
 		return -1;
 	r->fwd.tier = FORWARDER_BPF;
 	r->fwd.fwd_map = fastpath_fwd_map(&r->fastpath);
+	r->fwd.no_lookup_and_delete = !r->fastpath.features.lookup_and_delete;
 	return 0;
 }
 
@@ -148,7 +152,7 @@ static int start_forwarding(struct relay *r, bool adopt)
 		log_warn("forwarding: the BPF fast path cannot run here; trying the conntrack tier");
 	}
 	if (mode == MP_FORWARDING_AUTO || mode == MP_FORWARDING_CONNTRACK) {
-		if (!conntrack_nat_open(&r->fwd.ct, MP_CONNTRACK_MARK)) {
+		if (!conntrack_nat_open(&r->fwd.ct, MP_CONNTRACK_MARK, &cfg->relay.port_range)) {
 			r->conntrack_open = true;
 			r->fwd.tier = FORWARDER_CONNTRACK;
 			r->fwd.idle_timeout = cfg->relay.stream_idle_timeout;
@@ -180,6 +184,46 @@ static void stop_forwarding(struct relay *r, bool keep_forwarding)
 	stop_fast_path(r, keep_forwarding);
 }
 
+static void report_expired(void *ctx, void *origin, const char *json)
+{
+	dispatcher_link_expired(ctx, origin, json);
+}
+
+/* The dispatcher link, when [Relay] dispatchers names any: TLS credentials
+ * are required then.
+ */
+static int start_link(struct relay *r)
+{
+	const char *dirs[] = { r->daemon.config_dir, MP_SYSTEM_CONFIG_DIR };
+	const struct mp_config *cfg = &r->daemon.config;
+	struct mp_tls_files files;
+	char err[PATH_MAX + 256];
+
+	if (!cfg->relay.dispatchers.count) {
+		log_warn("[Relay] dispatchers is empty: only the local control socket serves sessions");
+		return 0;
+	}
+	if (mp_tls_find_files(cfg->tls.certs_path, dirs, 2, MP_TLS_ROLE_RELAY, &files, err, sizeof(err)) ||
+	    !(r->tls = mp_tls_new(&files, MP_TLS_CLIENT, err, sizeof(err)))) {
+		log_err("TLS: %s", err);
+		return -1;
+	}
+	r->link = dispatcher_link_new(r->daemon.base, cfg, r->tls, agent_handle, r->agent);
+	if (!r->link)
+		return -1;
+	agent_set_reporter(r->agent, report_expired, r->link);
+	return 0;
+}
+
+/* Lets queued lines (expired reports) go out before the connections close. */
+static void flush_link(struct relay *r)
+{
+	if (!r->link)
+		return;
+	event_base_loopexit(r->daemon.base, &(struct timeval){ .tv_usec = 300000 });
+	event_base_dispatch(r->daemon.base);
+}
+
 int main(int argc, char **argv)
 {
 	struct relay r = { .daemon = { .name = "media-relay", .program = MP_RELAY } };
@@ -201,7 +245,7 @@ int main(int argc, char **argv)
 	r.agent = agent_new(r.daemon.base, cfg, r.ip, &r.fwd, r.daemon.runtime_dir);
 	snprintf(control_path, sizeof(control_path), "%s/%s", r.daemon.runtime_dir, CONTROL_SOCKET);
 	if (!r.agent || agent_restore(r.agent) < 0 ||
-	    !(r.control = mp_control_open(r.daemon.base, control_path, agent_handle, r.agent)))
+	    !(r.control = mp_control_open(r.daemon.base, control_path, agent_handle, r.agent)) || start_link(&r))
 		goto out;
 	do {
 		r.daemon.stop_signal = 0;
@@ -212,8 +256,11 @@ int main(int argc, char **argv)
 		agent_stop_for_restart(r.agent);
 	else /* every session ends, reported expired (relay-protocol.md §8.3) */
 		agent_expire_all(r.agent);
+	flush_link(&r);
 	status = 0;
 out:
+	dispatcher_link_free(r.link);
+	mp_tls_free(r.tls);
 	if (r.control)
 		mp_control_close(r.control);
 	agent_free(r.agent);

@@ -1,0 +1,285 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include "log.h"
+#include "management.h"
+
+#define MANAGEMENT_LINE_MAX 16384
+#define MAX_RELAYS 256
+
+struct fanout;
+
+struct client {
+	LIST_ENTRY(client) link;
+	struct management *m;
+	struct bufferevent *bev;
+	SSL *ssl;               /* NULL over plain TCP */
+	bool authenticated;
+	struct fanout *fanout;  /* a summary or sessions waiting for the relays */
+};
+
+/* One summary or sessions sent to every relay; the answer goes out when
+ * all of them answered or failed.
+ */
+struct fanout {
+	struct client *client;  /* NULL once the client left */
+	bool sessions;
+	unsigned count, waiting;
+	char ip[MAX_RELAYS][INET_ADDRSTRLEN];
+	char *answer[MAX_RELAYS]; /* NULL: failed */
+};
+
+struct management {
+	struct event_base *base;
+	const struct mp_config *cfg;
+	struct mp_tls *tls;
+	struct relays *relays;
+	struct evconnlistener *listener;
+	LIST_HEAD(, client) clients;
+};
+
+static void client_free(struct client *c)
+{
+	if (c->fanout)
+		c->fanout->client = NULL;
+	LIST_REMOVE(c, link);
+	if (c->ssl)
+		mp_tls_close_notify(c->ssl);
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+static void client_read(struct bufferevent *bev, void *arg);
+
+/* §3.1: the relays' own JSON texts, joined with ", " */
+static void fanout_reply(struct fanout *f)
+{
+	struct client *c = f->client;
+	struct evbuffer *out = evbuffer_new();
+	bool first = true;
+
+	evbuffer_add(out, "[", 1);
+	for (unsigned i = 0; i < f->count; i++) {
+		const char *text = f->answer[i];
+		size_t len = text ? strlen(text) : 0;
+
+		if (f->sessions) {
+			if (!text || len < 2 || text[0] != '[' || text[len - 1] != ']') {
+				if (text || f->ip[i][0])
+					log_warn("management: relay %s gave no sessions; left out", f->ip[i]);
+				continue;
+			}
+			if (len == 2)
+				continue; /* [] */
+			evbuffer_add_printf(out, "%s%.*s", first ? "" : ", ", (int)(len - 2), text + 1);
+		} else if (text) {
+			evbuffer_add_printf(out, "%s%s", first ? "" : ", ", text);
+		} else {
+			evbuffer_add_printf(out, "%s{\"status\": \"error\", \"ip\": \"%s\"}", first ? "" : ", ", f->ip[i]);
+		}
+		first = false;
+	}
+	evbuffer_add(out, "]\r\n", 3);
+	bufferevent_write_buffer(c->bev, out);
+	evbuffer_free(out);
+}
+
+static void fanout_done(struct fanout *f)
+{
+	struct client *c = f->client;
+
+	if (c) {
+		fanout_reply(f);
+		c->fanout = NULL;
+		bufferevent_enable(c->bev, EV_READ);
+	}
+	for (unsigned i = 0; i < f->count; i++)
+		free(f->answer[i]);
+	free(f);
+	if (c && evbuffer_get_length(bufferevent_get_input(c->bev)))
+		client_read(c->bev, c);
+}
+
+static void relay_answered(void *ctx, struct relay *relay, const char *payload, size_t len)
+{
+	struct fanout *f = ctx;
+
+	for (unsigned i = 0; i < f->count; i++)
+		if (!f->answer[i] && !strcmp(f->ip[i], relay_ip(relay))) {
+			bool error = !payload || (len == 5 && !memcmp(payload, "error", 5));
+
+			f->answer[i] = error ? NULL : strndup(payload, len);
+			break;
+		}
+	if (!--f->waiting)
+		fanout_done(f);
+}
+
+static void fan_out(struct client *c, bool sessions)
+{
+	struct relay *relays[MAX_RELAYS];
+	struct fanout *f = calloc(1, sizeof(*f));
+	unsigned n = relays_list(c->m->relays, false, relays, MAX_RELAYS);
+
+	if (!f) {
+		bufferevent_write(c->bev, "error\r\n", 7);
+		return;
+	}
+	f->client = c;
+	f->sessions = sessions;
+	c->fanout = f;
+	bufferevent_disable(c->bev, EV_READ); /* answers go out in request order */
+	f->waiting = 1; /* held until every command is out */
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(f->ip[f->count], sizeof(f->ip[0]), "%s", relay_ip(relays[i]));
+		f->count++;
+		f->waiting++;
+		if (relay_send(relays[i], sessions ? "sessions" : "summary", "", 0,
+			       c->m->cfg->dispatcher.relay_timeout * 1000, relay_answered, f))
+			f->waiting--;
+	}
+	if (!--f->waiting)
+		fanout_done(f);
+}
+
+/* Returns true when the client is gone (quit). */
+static bool command(struct client *c, const char *line, size_t len)
+{
+#define IS(word) (len == strlen(word) && !memcmp(line, word, len))
+	if (IS("summary") || IS("sessions")) {
+		fan_out(c, IS("sessions"));
+	} else if (IS("version")) {
+		bufferevent_write(c->bev, MP_VERSION "\r\n", strlen(MP_VERSION) + 2);
+	} else if (IS("quit") || IS("exit")) {
+		client_free(c);
+		return true;
+	} else {
+		log_warn("management: unknown command '%.*s'", len > 64 ? 64 : (int)len, line);
+		bufferevent_write(c->bev, "error\r\n", 7);
+	}
+	return false;
+#undef IS
+}
+
+static void client_read(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr eol;
+	size_t eol_len;
+
+	while (c->authenticated && !c->fanout &&
+	       (eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT)).pos >= 0) {
+		char line[MANAGEMENT_LINE_MAX];
+
+		if (eol.pos > MANAGEMENT_LINE_MAX)
+			break;
+		evbuffer_remove(in, line, (size_t)eol.pos);
+		evbuffer_drain(in, 2);
+		if (command(c, line, (size_t)eol.pos))
+			return;
+	}
+	if (evbuffer_get_length(in) > MANAGEMENT_LINE_MAX + 2 && !c->fanout) {
+		log_warn("management: a line longer than %d bytes; closing", MANAGEMENT_LINE_MAX);
+		client_free(c);
+	}
+}
+
+static void client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct client *c = arg;
+	char why[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (mp_tls_check_passport(c->ssl, &c->m->cfg->dispatcher.management_passport, why, sizeof(why))) {
+			log_warn("management client refused due to wrong passport: %s", why);
+			client_free(c);
+			return;
+		}
+		c->authenticated = true;
+		client_read(bev, c);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		if (c->ssl && !c->authenticated)
+			log_warn("management client refused: %s",
+				 mp_tls_error_reason(c->ssl, bufferevent_get_openssl_error(bev), why, sizeof(why)));
+		client_free(c);
+	} else if (what & BEV_EVENT_EOF) {
+		client_free(c);
+	}
+}
+
+static void client_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len,
+			  void *arg)
+{
+	struct management *m = arg;
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		goto fail;
+	c->m = m;
+	if (m->tls) {
+		c->ssl = mp_tls_new_ssl(m->tls);
+		c->bev = c->ssl ? bufferevent_openssl_socket_new(m->base, fd, c->ssl, BUFFEREVENT_SSL_ACCEPTING,
+								 BEV_OPT_CLOSE_ON_FREE)
+				: NULL;
+	} else {
+		c->bev = bufferevent_socket_new(m->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		c->authenticated = true;
+	}
+	if (!c->bev)
+		goto fail;
+	bufferevent_setcb(c->bev, client_read, NULL, client_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	LIST_INSERT_HEAD(&m->clients, c, link);
+	return;
+fail:
+	if (c && c->ssl)
+		SSL_free(c->ssl);
+	free(c);
+	evutil_closesocket(fd);
+}
+
+struct management *management_open(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
+				   struct relays *relays)
+{
+	struct management *m = calloc(1, sizeof(*m));
+	const struct mp_endpoint *at = &cfg->dispatcher.listen_management;
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(at->port) };
+
+	if (!m)
+		return NULL;
+	*m = (struct management){ .base = base, .cfg = cfg, .tls = tls, .relays = relays };
+	LIST_INIT(&m->clients);
+	if (strcmp(at->host, "any") && strcmp(at->host, "0.0.0.0") && inet_pton(AF_INET, at->host, &addr.sin_addr) != 1) {
+		log_err("[Dispatcher] listen_management: '%s' is not an IPv4 address", at->host);
+		free(m);
+		return NULL;
+	}
+	m->listener = evconnlistener_new_bind(base, client_accept, m, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+					      (struct sockaddr *)&addr, sizeof(addr));
+	if (!m->listener) {
+		log_err("cannot listen for management on %s:%u: %s", at->host, at->port, strerror(errno));
+		free(m);
+		return NULL;
+	}
+	log_info("management interface on %s:%u (%s)", at->host, at->port, tls ? "TLS" : "plain TCP");
+	return m;
+}
+
+void management_close(struct management *m)
+{
+	if (!m)
+		return;
+	while (!LIST_EMPTY(&m->clients))
+		client_free(LIST_FIRST(&m->clients));
+	evconnlistener_free(m->listener);
+	free(m);
+}

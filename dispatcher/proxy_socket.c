@@ -1,0 +1,161 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include "log.h"
+#include "proxy_socket.h"
+
+struct proxy_client {
+	LIST_ENTRY(proxy_client) link;
+	struct proxy_socket *ps;
+	struct bufferevent *bev;
+	struct proxy_request req;      /* being read */
+	struct dispatch_job *job;      /* being answered: reading waits meanwhile */
+	bool dispatching;              /* inside dispatch_request(), which may answer at once */
+};
+
+struct proxy_socket {
+	struct evconnlistener *listener;
+	struct dispatch *d;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	LIST_HEAD(, proxy_client) clients;
+};
+
+static void client_free(struct proxy_client *c)
+{
+	if (c->job)
+		dispatch_cancel(c->job);
+	LIST_REMOVE(c, link);
+	proxy_request_free(&c->req);
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+static void client_read(struct bufferevent *bev, void *arg);
+
+static void answered(void *ctx, const char *reply)
+{
+	struct proxy_client *c = ctx;
+	struct evbuffer *out = evbuffer_new();
+
+	c->job = NULL;
+	/* one write per reply: the module reads until it sees CRLF */
+	if (!out || evbuffer_add_printf(out, "%s\r\n", reply) < 0 || bufferevent_write_buffer(c->bev, out))
+		log_err("proxy socket: cannot queue a reply");
+	if (out)
+		evbuffer_free(out);
+	bufferevent_enable(c->bev, EV_READ);
+	/* a request that arrived meanwhile (the modules never pipeline, but FIFO anyway) */
+	if (!c->dispatching && evbuffer_get_length(bufferevent_get_input(c->bev)))
+		client_read(c->bev, c);
+}
+
+static void client_read(struct bufferevent *bev, void *arg)
+{
+	struct proxy_client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr eol;
+	size_t eol_len;
+
+	while (!c->job && (eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT)).pos >= 0) {
+		char line[PROXY_LINE_MAX];
+		int done;
+
+		if (eol.pos > PROXY_LINE_MAX)
+			goto too_long;
+		evbuffer_remove(in, line, (size_t)eol.pos);
+		evbuffer_drain(in, 2);
+		done = proxy_request_add_line(&c->req, line, (size_t)eol.pos);
+		if (done < 0) {
+			log_err("proxy socket: out of memory");
+			client_free(c);
+			return;
+		}
+		if (done) {
+			struct dispatch_job *job;
+
+			bufferevent_disable(bev, EV_READ);
+			c->dispatching = true;
+			job = dispatch_request(c->ps->d, &c->req, answered, c);
+			c->dispatching = false;
+			c->job = job; /* NULL: already answered */
+		}
+	}
+	if (!c->job && evbuffer_get_length(in) > PROXY_LINE_MAX + 2)
+		goto too_long;
+	return;
+too_long:
+	log_warn("proxy socket: a line longer than %d bytes; closing the connection", PROXY_LINE_MAX);
+	client_free(c);
+}
+
+static void client_event(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		client_free(arg);
+}
+
+static void client_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len,
+			  void *arg)
+{
+	struct proxy_socket *ps = arg;
+	struct proxy_client *c = calloc(1, sizeof(*c));
+
+	if (!c || !(c->bev = bufferevent_socket_new(evconnlistener_get_base(listener), fd, BEV_OPT_CLOSE_ON_FREE))) {
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	c->ps = ps;
+	proxy_request_init(&c->req);
+	bufferevent_setcb(c->bev, client_read, NULL, client_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	LIST_INSERT_HEAD(&ps->clients, c, link);
+}
+
+struct proxy_socket *proxy_socket_open(struct event_base *base, const char *path, struct dispatch *d)
+{
+	struct proxy_socket *ps = calloc(1, sizeof(*ps));
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	if (!ps)
+		return NULL;
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		log_err("proxy socket path too long: %s", path);
+		free(ps);
+		return NULL;
+	}
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	snprintf(ps->path, sizeof(ps->path), "%s", path);
+	ps->d = d;
+	LIST_INIT(&ps->clients);
+	unlink(path);
+	ps->listener = evconnlistener_new_bind(base, client_accept, ps, LEV_OPT_CLOSE_ON_FREE, 128,
+					       (struct sockaddr *)&addr, sizeof(addr));
+	if (!ps->listener || chmod(path, 0666) < 0) {
+		log_err("cannot listen on the proxy socket %s: %s", path, strerror(errno));
+		proxy_socket_close(ps);
+		return NULL;
+	}
+	log_info("listening for the SIP proxy on %s", path);
+	return ps;
+}
+
+void proxy_socket_close(struct proxy_socket *ps)
+{
+	if (!ps)
+		return;
+	while (!LIST_EMPTY(&ps->clients))
+		client_free(LIST_FIRST(&ps->clients));
+	if (ps->listener) {
+		evconnlistener_free(ps->listener);
+		unlink(ps->path);
+	}
+	free(ps);
+}

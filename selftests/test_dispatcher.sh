@@ -1,0 +1,271 @@
+#!/bin/bash
+# media-dispatcher with real media-relays over mutual TLS: the proxy socket
+# answered byte for byte as the mediaproxy module expects, relay selection,
+# failover inside the module's 500 ms, the management interface.  The
+# dispatcher's host (198.18.10.1, 198.18.11.1) has a veth to each relay host
+# (relay1 198.18.10.2, relay2 198.18.11.2).
+. "$(dirname "$0")/lib.sh"
+
+HERE=$(dirname "$(realpath "$0")")
+TOP=$HERE/..
+RELAY1=198.18.10.2 RELAY2=198.18.11.2
+
+# hosts N: the dispatcher's namespace and N relay namespaces; certificates in $T/tls.
+hosts() {
+	need_root
+	"$TOP/tools/make-certs.sh" "$T/tls" --revoked revoked >/dev/null 2>&1 || fail "make-certs.sh failed"
+	DISP_NS=$(make_netns disp)
+	for i in $(seq "$1"); do
+		local ns
+		ns=$(make_netns relay$i)
+		ip -n "$DISP_NS" link add d$i type veth peer name r0 netns "$ns"
+		ip -n "$DISP_NS" addr add 198.18.1$((i - 1)).1/24 dev d$i
+		ip -n "$ns" addr add 198.18.1$((i - 1)).2/24 dev r0
+		ip -n "$DISP_NS" link set d$i up
+		ip -n "$ns" link set r0 up
+		eval "RELAY_NS$i=$ns"
+	done
+}
+
+start_dispatcher() {
+	mkdir -p "$T/disp"
+	cp -r "$T/tls" "$T/disp/tls"
+	printf '[Dispatcher]\nlisten = 0.0.0.0:25060\nlisten_management = 0.0.0.0:25061\n%s\n' "$*" >"$T/disp/config.ini"
+	spawn ip netns exec "$DISP_NS" "$BUILD/media-dispatcher" --no-fork --config-dir "$T/disp" \
+		--runtime-dir "$T/disp/run" 2>>"$T/disp.log"
+	DISPATCHER=$SPAWNED
+	wait_for 5 test -S "$T/disp/run/dispatcher.sock" || fail "dispatcher did not start: $(cat "$T/disp.log")"
+}
+
+# start_relay I [CERT]: relay I with certificate CERT (default relay); waits
+# until the dispatcher accepted it unless CERT is given.
+start_relay() {
+	local i=$1 dir=$T/relay$1 ns
+	ns=$(eval echo "\$RELAY_NS$i")
+	mkdir -p "$dir/tls"
+	cp "$T/tls/ca.pem" "$T/tls/crl.pem" "$dir/tls/"
+	cp "$T/tls/${2:-relay}.crt" "$dir/tls/relay.crt"
+	cp "$T/tls/${2:-relay}.key" "$dir/tls/relay.key"
+	printf '[Relay]\nrelay_ip = 198.18.1%d.2\ndispatchers = 198.18.1%d.1\nport_range = 40000:40100\nforwarding = userspace\nreconnect_delay = 1\n' \
+		$((i - 1)) $((i - 1)) >"$dir/config.ini"
+	spawn ip netns exec "$ns" "$BUILD/media-relay" --no-fork --config-dir "$dir" --runtime-dir "$dir/run" \
+		2>>"$T/relay$i.log"
+	eval "RELAY_PID$i=$SPAWNED"
+	[ -n "${2:-}" ] && return 0
+	wait_for 5 grep -q "relay 198.18.1$((i - 1)).2 connected" "$T/disp.log" ||
+		fail "relay $i not connected: $(cat "$T/disp.log" "$T/relay$i.log")"
+}
+
+proxy() { python3 "$HERE/proxy_client.py" "$T/disp/run/dispatcher.sock" 2>"$T/timing"; }
+
+management() {
+	ip netns exec "$DISP_NS" python3 "$HERE/management_client.py" 198.18.10.1 25061 "$T/tls" "$@"
+}
+
+# offer CALL_ID [MEDIA_RELAY]: an INVITE's update as the module writes it
+offer() {
+	printf 'update\r\ntype: request\r\ndialog_id: 2580:3757\r\ncall_id: %s\r\ncseq: 1\r\nfrom_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: ft\r\nto_tag: \r\nuser_agent: test\r\nsignaling_ip: 198.18.1.7\r\nmedia_relay: %s\r\nmedia: audio:198.18.1.7:49170:sendrecv:ice=no\r\n\r\n' \
+		"$1" "${2:-}"
+}
+
+t_capture_replay() {
+	hosts 1
+	start_dispatcher
+	start_relay 1
+	proxy <"$TOP/../shared/spec/captures/kamailio-5.6-engage-1call.requests.bin" >"$T/replies"
+	expect_eq "$(od -An -c "$T/replies" | tr -s ' ')" \
+		"$(printf '%s 40002\r\n%s 40000\r\nremoved\r\n' $RELAY1 $RELAY1 | od -An -c | tr -s ' ')" \
+		"the replies to Kamailio's captured requests, byte for byte"
+	grep -q 'session 1-15539@127.0.0.1 ended: {"call_id": "1-15539@127.0.0.1"' "$T/disp.log" ||
+		grep -q 'session 1-15539@127.0.0.1 ended: {"call_id":"1-15539@127.0.0.1"' "$T/disp.log" ||
+		fail "no final statistics: $(cat "$T/disp.log")"
+	grep -q '"dialog_id":"2580:3757"' "$T/disp.log" || fail "dialog_id not added: $(cat "$T/disp.log")"
+}
+run_test "the capture of Kamailio's mediaproxy module gets its replies, byte for byte" t_capture_replay
+
+t_bad_requests() {
+	hosts 1
+	start_dispatcher
+	start_relay 1
+	{
+		offer good
+		printf 'update\r\ncall_id: x\r\nbroken header\r\n\r\n'           # no ": "
+		printf 'update\r\nto_tag:\r\ncall_id: y\r\n\r\n'                  # "to_tag:" without space
+		printf 'update\r\nfrom_tag: a\r\n\r\n'                             # no call_id
+		printf 'frobnicate\r\ncall_id: good\r\n\r\n'                       # unknown command
+		printf 'remove\r\ncall_id: nobody\r\nfrom_tag: a\r\n\r\n'          # unknown session
+		printf 'update\r\ncall_id: z\r\nfrom_tag: a\r\n\r\n'               # the relay refuses it
+		printf 'remove\r\ncall_id: good\r\nfrom_tag: ft\r\nto_tag: \r\n\r\n'
+	} | proxy >"$T/replies"
+	expect_eq "$(tr -d '\r' <"$T/replies" | tr '\n' '|')" \
+		"$RELAY1 40002|error|error|error|error|error|error|removed|" "replies"
+}
+run_test "malformed requests get error and leave the other sessions alone" t_bad_requests
+
+t_media_relay_preference() {
+	local first second
+	hosts 2
+	start_dispatcher
+	start_relay 1
+	start_relay 2
+	for n in $(seq 10); do offer pref$n $RELAY2; done | proxy >"$T/replies"
+	expect_eq "$(cut -d' ' -f1 "$T/replies" | sort -u | tr -d '\r')" "$RELAY2" "every session on the preferred relay"
+	for n in $(seq 30); do offer rand$n; done | proxy >"$T/replies"
+	first=$(grep -c "^$RELAY1 " "$T/replies" || true)
+	second=$(grep -c "^$RELAY2 " "$T/replies" || true)
+	[ "$first" -gt 0 ] && [ "$second" -gt 0 ] && [ $((first + second)) -eq 30 ] ||
+		fail "30 sessions spread as $first/$second"
+}
+run_test "media_relay picks the relay; without it sessions spread over both" t_media_relay_preference
+
+t_failover() {
+	hosts 2
+	start_dispatcher
+	start_relay 1
+	start_relay 2
+	# relay 2 stops answering without closing: the dispatcher must not wait for it
+	kill -STOP "$RELAY_PID2"
+	for n in $(seq 8); do offer fail$n; done | proxy >"$T/replies" || fail "a reply came later than 500 ms: $(cat "$T/timing")"
+	expect_eq "$(cut -d' ' -f1 "$T/replies" | sort -u | tr -d '\r')" "$RELAY1" "every session on the live relay"
+	kill -CONT "$RELAY_PID2"
+}
+run_test "a relay that stops answering mid-setup: every reply still comes within 500 ms from the other" t_failover
+
+t_existing_session_follows_relay() {
+	hosts 2
+	start_dispatcher
+	start_relay 1
+	start_relay 2
+	offer keep $RELAY1 | proxy >/dev/null
+	kill -KILL "$RELAY_PID1" # gone without reporting its sessions
+	wait "$RELAY_PID1" || true
+	{
+		printf 'update\r\ntype: reply\r\ncall_id: keep\r\ncseq: 1\r\nfrom_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: ft\r\nto_tag: tt\r\nuser_agent: t\r\nsignaling_ip: 198.18.2.9\r\nmedia: audio:198.18.2.9:30000:sendrecv:ice=no\r\n\r\n'
+	} | proxy >"$T/replies"
+	expect_eq "$(tr -d '\r\n' <"$T/replies")" "error" "an update for a session whose relay is gone"
+}
+run_test "a session stays with its relay: when that relay is gone its updates get error, not another relay" \
+	t_existing_session_follows_relay
+
+t_revoked_refused() {
+	hosts 1
+	start_dispatcher
+	start_relay 1 revoked
+	wait_for 5 grep -q "relay $RELAY1 refused" "$T/disp.log" || fail "no refusal logged: $(cat "$T/disp.log")"
+	! grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "a revoked relay was accepted"
+	expect_eq "$(offer x | proxy | tr -d '\r\n')" "error" "a request with no relay"
+}
+run_test "a relay with a revoked certificate is refused and logged" t_revoked_refused
+
+t_management() {
+	local summary
+	hosts 2
+	start_dispatcher
+	start_relay 1
+	start_relay 2
+	offer m1 $RELAY1 | proxy >/dev/null
+	management version summary sessions bogus quit >"$T/mgmt"
+	expect_eq "$(sed -n 1p "$T/mgmt")" "0.1.0" "version"
+	summary=$(sed -n 2p "$T/mgmt" | python3 -c "
+import json, sys
+print(sorted((r['ip'], r['status'], r['session_count'], r['stream_count']) for r in json.load(sys.stdin)))")
+	expect_eq "$summary" "[('$RELAY1', 'active', 1, {'audio': 1}), ('$RELAY2', 'active', 0, {})]" "summary"
+	expect_eq "$(sed -n 3p "$T/mgmt" | python3 -c "
+import json, sys
+print([(s['call_id'], s['from_tag'], s['from_uri'], s['to_uri'], s['start_time'], s['streams']) for s in json.load(sys.stdin)])")" \
+		"[('m1', 'ft', 'alice@example.org', 'bob@example.net', None, [])]" "sessions"
+	expect_eq "$(sed -n 4p "$T/mgmt")" "error" "an unknown command"
+	! ip netns exec "$DISP_NS" python3 "$HERE/management_client.py" 198.18.10.1 25061 - summary 2>/dev/null ||
+		fail "plain TCP was served on a TLS management port"
+}
+run_test "management over TLS: version, summary and sessions field by field, errors" t_management
+
+example_a() {
+	printf 'update\r\ntype: request\r\ndialog_id: 3021:17\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\ncseq: 101\r\nfrom_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: a73kszlfl\r\nto_tag: \r\nuser_agent: ExamplePhone/2.1\r\nsignaling_ip: 198.18.1.7\r\nmedia_relay: \r\nmedia: audio:10.0.0.23:49170:sendrecv:ice=no,video:10.0.0.23:51372:sendrecv:ice=no\r\n\r\n'
+}
+example_b() {
+	printf 'update\r\ntype: reply\r\ndialog_id: 3021:17\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\ncseq: 101\r\nfrom_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: a73kszlfl\r\nto_tag: 8321234356\r\nuser_agent: OtherPhone 5.0\r\nsignaling_ip: 198.18.2.9\r\nmedia_relay: \r\nmedia: audio:192.168.5.9:30000:sendrecv:ice=no,video:192.168.5.9:30002:sendrecv:ice=no\r\n\r\n'
+}
+example_c() {
+	printf 'remove\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\nfrom_tag: a73kszlfl\r\nto_tag: 8321234356\r\n\r\n'
+}
+
+t_spec_examples() {
+	hosts 1
+	start_dispatcher
+	ip netns exec "$RELAY_NS1" python3 "$HERE/fake_relay.py" 198.18.10.1 "$T/tls" >"$T/fake" 2>&1 &
+	local fake=$!
+	wait_for 5 grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "the stand-in relay did not connect"
+	{ example_a; example_b; } | proxy >"$T/replies"
+	expect_eq "$(od -An -c "$T/replies" | tr -s ' ')" \
+		"$(printf '198.18.0.50 40002 40006\r\n198.18.0.50 40000 40004\r\n' | od -An -c | tr -s ' ')" "replies to A and B"
+	wait_for 2 grep -q '"timed_out":true' "$T/disp.log" || fail "the expiry was not accounted: $(cat "$T/disp.log")"
+	expect_eq "$(example_c | proxy | od -An -c | tr -s ' ')" "$(printf 'removed\r\n' | od -An -c | tr -s ' ')" \
+		"C after the expiry, answered by the dispatcher"
+	wait "$fake" || fail "$(cat "$T/fake")"
+	grep -q '"dialog_id":"3021:17"' "$T/disp.log" || fail "no dialog_id in the statistics"
+	grep -q '"all_streams_ice":false' "$T/disp.log" || fail "no all_streams_ice in the statistics"
+}
+run_test "signaling.md examples A, B, E, C: the bytes the relay gets and the replies the proxy gets" t_spec_examples
+
+answer() {
+	printf 'update\r\ntype: reply\r\ncall_id: %s\r\ncseq: 1\r\nfrom_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: ft\r\nto_tag: tt\r\nuser_agent: t\r\nsignaling_ip: 198.18.2.9\r\nmedia: audio:198.18.2.9:30000:sendrecv:ice=no\r\n\r\n' "$1"
+}
+
+t_dispatcher_restart() {
+	hosts 2
+	start_dispatcher
+	start_relay 1
+	start_relay 2
+	offer r1 $RELAY1 | proxy >/dev/null
+	kill -TERM "$DISPATCHER"
+	wait "$DISPATCHER" || fail "dispatcher exit status $?"
+	: >"$T/disp.log"
+	start_dispatcher
+	wait_for 10 grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "relay 1 did not come back: $(cat "$T/relay1.log")"
+	wait_for 5 grep -q "relay $RELAY1: 1 sessions taken over" "$T/disp.log" || fail "$(cat "$T/disp.log")"
+	wait_for 10 grep -q "relay $RELAY2 connected" "$T/disp.log" || fail "relay 2 did not come back"
+	expect_eq "$(answer r1 | proxy | tr -d '\r\n')" "$RELAY1 40000" "the 200 OK after the restart, on the call's relay"
+}
+run_test "a dispatcher restart: relays reconnect, report their calls, and the calls stay on their relays" \
+	t_dispatcher_restart
+
+t_relay_restart() {
+	hosts 1
+	start_dispatcher
+	start_relay 1
+	offer r1 | proxy >/dev/null
+	kill -QUIT "$RELAY_PID1"
+	wait "$RELAY_PID1" || true
+	start_relay 1
+	connected_twice() { [ "$(grep -c "relay $RELAY1 connected" "$T/disp.log")" -eq 2 ]; }
+	wait_for 5 connected_twice || fail "no reconnection: $(cat "$T/disp.log")"
+	sleep 0.3 # the sessions query
+	! grep -q "sessions it no longer has were forgotten" "$T/disp.log" || fail "the call was purged: $(cat "$T/disp.log")"
+	expect_eq "$(answer r1 | proxy | tr -d '\r\n')" "$RELAY1 40000" "the 200 OK after the relay restart"
+}
+run_test "a relay restarting for an upgrade keeps its calls, and the dispatcher keeps routing to it" t_relay_restart
+
+t_passport_refused() {
+	hosts 1
+	start_dispatcher "passport = O:Example Carrier, CN:relay*"
+	start_relay 1 relay
+	wait_for 5 grep -q "relay $RELAY1 refused due to wrong passport" "$T/disp.log" ||
+		fail "no passport refusal: $(cat "$T/disp.log")"
+}
+run_test "a relay whose certificate fails the dispatcher's passport is refused" t_passport_refused
+
+t_slow_client() {
+	hosts 1
+	start_dispatcher
+	start_relay 1
+	# a worker that sends half a request and never the rest
+	python3 -c "
+import socket, time
+s = socket.socket(socket.AF_UNIX); s.connect('$T/disp/run/dispatcher.sock')
+s.sendall(b'update\r\ncall_id: stuck\r\n'); time.sleep(5)" &
+	sleep 0.3
+	expect_eq "$(offer other | proxy | cut -d' ' -f1 | tr -d '\r\n')" "$RELAY1" "another worker's request"
+	kill $! 2>/dev/null || true
+}
+run_test "a silent proxy worker stalls no other worker" t_slow_client

@@ -1,0 +1,366 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include "dispatcher_link.h"
+#include "log.h"
+#include "request_parse.h"
+
+#define MISSED_PINGS_MAX 3     /* §6.5 */
+#define EXPIRED_QUEUE_MAX 10000 /* notifications kept for an absent dispatcher */
+#define STABLE_LINK_S 5         /* §7: a link up this long was not flapping */
+
+struct queued {
+	struct queued *next;
+	char *line; /* with CRLF */
+};
+
+/* One dispatcher: its connection, when there is one, lives here too. */
+struct dispatcher {
+	struct dispatcher_link *link;
+	char name[300];            /* host:port, for the logs */
+	struct mp_endpoint at;
+	struct bufferevent *bev;   /* NULL while disconnected */
+	SSL *ssl;
+	bool up;                   /* handshake and passport passed */
+	struct mp_block block;     /* a request being read */
+	unsigned missed_pings;
+	time_t up_since;
+	bool lost_before;          /* the previous connection was lost too */
+	struct event *ping, *retry;
+	struct queued *queue, **queue_tail;
+	unsigned queued;
+};
+
+struct dispatcher_link {
+	struct event_base *base;
+	const struct mp_config *cfg;
+	struct mp_tls *tls;
+	mp_control_handler handle;
+	void *owner;
+	struct event *reverify;
+	unsigned count;
+	struct dispatcher *dispatchers;
+};
+
+static void connect_to(struct dispatcher *d);
+
+static void schedule_retry(struct dispatcher *d, unsigned seconds)
+{
+	struct timeval after = { .tv_sec = seconds };
+
+	evtimer_add(d->retry, &after);
+}
+
+/* §7: a stable link that breaks is retried after 1 s, a flapping one or a
+ * failed attempt after reconnect_delay.
+ */
+static void disconnect(struct dispatcher *d, const char *why, bool certificate_error)
+{
+	const struct mp_config *cfg = d->link->cfg;
+	bool was_up = d->up, stable = was_up && time(NULL) - d->up_since >= STABLE_LINK_S;
+	unsigned delay = cfg->relay.reconnect_delay;
+
+	if (was_up && !certificate_error && (stable || !d->lost_before))
+		delay = 1;
+	d->lost_before = was_up;
+	log_info("dispatcher %s: %s; reconnecting in %u s", d->name, why, delay);
+	evtimer_del(d->ping);
+	mp_block_clear(&d->block);
+	if (d->bev)
+		bufferevent_free(d->bev);
+	d->bev = NULL;
+	d->ssl = NULL;
+	d->up = false;
+	schedule_retry(d, delay);
+}
+
+static void send_line(struct dispatcher *d, const char *line, size_t len)
+{
+	bufferevent_write(d->bev, line, len);
+}
+
+static void flush_queue(struct dispatcher *d)
+{
+	while (d->queue) {
+		struct queued *q = d->queue;
+
+		d->queue = q->next;
+		send_line(d, q->line, strlen(q->line));
+		free(q->line);
+		free(q);
+	}
+	d->queue_tail = &d->queue;
+	d->queued = 0;
+}
+
+static void enqueue(struct dispatcher *d, const char *line)
+{
+	struct queued *q = calloc(1, sizeof(*q));
+
+	if (!q || !(q->line = strdup(line))) {
+		free(q);
+		return;
+	}
+	if (d->queued == EXPIRED_QUEUE_MAX) { /* the oldest goes */
+		struct queued *old = d->queue;
+
+		d->queue = old->next;
+		if (!d->queue)
+			d->queue_tail = &d->queue;
+		free(old->line);
+		free(old);
+		d->queued--;
+		log_warn("dispatcher %s: too many expired reports queued; the oldest is lost", d->name);
+	}
+	*d->queue_tail = q;
+	d->queue_tail = &q->next;
+	d->queued++;
+}
+
+void dispatcher_link_expired(struct dispatcher_link *link, void *origin, const char *json)
+{
+	size_t len = strlen(json) + 11;
+	char *line = malloc(len);
+
+	if (!line)
+		return;
+	snprintf(line, len, "expired %s\r\n", json);
+	for (unsigned i = 0; i < link->count; i++) {
+		struct dispatcher *d = &link->dispatchers[i];
+
+		if (origin && origin != d)
+			continue;
+		if (d->up)
+			send_line(d, line, len - 1);
+		else
+			enqueue(d, line);
+	}
+	free(line);
+}
+
+static void keepalive(evutil_socket_t fd, short what, void *arg)
+{
+	struct dispatcher *d = arg;
+
+	if (d->missed_pings >= MISSED_PINGS_MAX) {
+		disconnect(d, "missed 3 keepalive answers", false);
+		return;
+	}
+	d->missed_pings++;
+	send_line(d, "ping\r\n", 6);
+}
+
+/* A line from the dispatcher: pong, ping, or part of a request block. */
+static int dispatcher_line(struct dispatcher *d, const char *line, size_t len)
+{
+	struct dispatcher_link *link = d->link;
+	enum mp_frame_status status;
+
+	if (d->block.len == 0 && len == 4 && !memcmp(line, "pong", 4)) {
+		if (d->missed_pings)
+			d->missed_pings--;
+		return 0;
+	}
+	if (d->block.len == 0 && len == 4 && !memcmp(line, "ping", 4)) {
+		send_line(d, "pong\r\n", 6);
+		return 0;
+	}
+	status = mp_block_add_line(&d->block, line, len);
+	if (status == MP_FRAME_READY) {
+		int err = mp_control_answer(link->handle, link->owner, d, d->block.text, d->block.len,
+					    bufferevent_get_output(d->bev), d->name);
+
+		mp_block_clear(&d->block);
+		return err;
+	}
+	return status == MP_FRAME_PARTIAL ? 0 : -1;
+}
+
+static void readable(struct bufferevent *bev, void *arg)
+{
+	struct dispatcher *d = arg;
+	enum mp_frame_status status;
+	size_t len;
+	char *line;
+
+	while ((status = mp_line_take(bufferevent_get_input(bev), &line, &len)) == MP_FRAME_READY) {
+		int err = dispatcher_line(d, line, len);
+
+		free(line);
+		if (err) {
+			disconnect(d, "a request too long or out of memory", false);
+			return;
+		}
+	}
+	if (status != MP_FRAME_PARTIAL)
+		disconnect(d, "a line longer than the limit", false);
+}
+
+static void event(struct bufferevent *bev, short what, void *arg)
+{
+	struct dispatcher *d = arg;
+	const struct mp_config *cfg = d->link->cfg;
+	struct timeval every = { .tv_sec = cfg->relay.keepalive_interval };
+	char why[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (mp_tls_check_passport(d->ssl, &cfg->relay.passport, why, sizeof(why))) {
+			log_warn("dispatcher %s refused due to wrong passport: %s", d->name, why);
+			mp_tls_close_notify(d->ssl);
+			disconnect(d, "wrong passport", false);
+			return;
+		}
+		d->up = true;
+		d->up_since = time(NULL);
+		d->missed_pings = 0;
+		evtimer_add(d->ping, &every);
+		log_info("dispatcher %s: connected", d->name);
+		flush_queue(d); /* before anything is answered (§6.6) */
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		unsigned long err = bufferevent_get_openssl_error(bev);
+
+		mp_tls_error_reason(d->ssl, err, why, sizeof(why));
+		disconnect(d, why, err != 0);
+	} else if (what & BEV_EVENT_EOF) {
+		disconnect(d, "closed by the dispatcher", false);
+	}
+}
+
+/* IPv4 literal or an A record (SRV lookup is not done: host names resolve directly). */
+static int resolve(const struct mp_endpoint *at, struct sockaddr_in *addr)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res;
+
+	*addr = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(at->port) };
+	if (inet_pton(AF_INET, at->host, &addr->sin_addr) == 1)
+		return 0;
+	if (getaddrinfo(at->host, NULL, &hints, &res))
+		return -1;
+	addr->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void connect_to(struct dispatcher *d)
+{
+	struct dispatcher_link *link = d->link;
+	struct sockaddr_in addr;
+
+	if (resolve(&d->at, &addr)) {
+		log_warn("dispatcher %s: cannot resolve its name", d->name);
+		schedule_retry(d, link->cfg->relay.reconnect_delay);
+		return;
+	}
+	d->ssl = mp_tls_new_ssl(link->tls);
+	d->bev = d->ssl ? bufferevent_openssl_socket_new(link->base, -1, d->ssl, BUFFEREVENT_SSL_CONNECTING,
+							 BEV_OPT_CLOSE_ON_FREE)
+			: NULL;
+	if (!d->bev) {
+		if (d->ssl)
+			SSL_free(d->ssl);
+		d->ssl = NULL;
+		schedule_retry(d, link->cfg->relay.reconnect_delay);
+		return;
+	}
+	bufferevent_setcb(d->bev, readable, NULL, event, d);
+	bufferevent_enable(d->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(d->bev, (struct sockaddr *)&addr, sizeof(addr)))
+		disconnect(d, strerror(errno), false);
+}
+
+static void retry(evutil_socket_t fd, short what, void *arg)
+{
+	connect_to(arg);
+}
+
+/* §3.3 on the relay's side. */
+static void reverify_all(evutil_socket_t fd, short what, void *arg)
+{
+	struct dispatcher_link *link = arg;
+	char why[256];
+
+	mp_tls_reload_crl(link->tls);
+	for (unsigned i = 0; i < link->count; i++) {
+		struct dispatcher *d = &link->dispatchers[i];
+
+		if (d->up && mp_tls_reverify(link->tls, d->ssl, why, sizeof(why)))
+			disconnect(d, why, true);
+	}
+}
+
+struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
+					    mp_control_handler handle, void *owner)
+{
+	struct dispatcher_link *link = calloc(1, sizeof(*link));
+	const struct mp_endpoint_list *list = &cfg->relay.dispatchers;
+	struct timeval every = { .tv_sec = cfg->tls.verify_interval };
+
+	if (!link)
+		return NULL;
+	*link = (struct dispatcher_link){ .base = base, .cfg = cfg, .tls = tls, .handle = handle, .owner = owner };
+	link->dispatchers = calloc(list->count ? list->count : 1, sizeof(*link->dispatchers));
+	link->reverify = event_new(base, -1, EV_PERSIST, reverify_all, link);
+	if (!link->dispatchers || !link->reverify || event_add(link->reverify, &every)) {
+		dispatcher_link_free(link);
+		return NULL;
+	}
+	if (!list->count)
+		log_err("[Relay] dispatchers is empty: no dispatcher will send sessions");
+	for (unsigned i = 0; i < list->count; i++) {
+		struct dispatcher *d = &link->dispatchers[i];
+
+		d->link = link;
+		d->at = list->item[i];
+		snprintf(d->name, sizeof(d->name), "%s:%u", d->at.host, d->at.port);
+		mp_block_init(&d->block);
+		d->queue_tail = &d->queue;
+		d->ping = event_new(base, -1, EV_PERSIST, keepalive, d);
+		d->retry = evtimer_new(base, retry, d);
+		link->count++;
+		if (!d->ping || !d->retry) {
+			dispatcher_link_free(link);
+			return NULL;
+		}
+		connect_to(d);
+	}
+	return link;
+}
+
+void dispatcher_link_free(struct dispatcher_link *link)
+{
+	if (!link)
+		return;
+	for (unsigned i = 0; i < link->count; i++) {
+		struct dispatcher *d = &link->dispatchers[i];
+
+		if (d->bev) {
+			if (d->up)
+				mp_tls_close_notify(d->ssl);
+			bufferevent_free(d->bev);
+		}
+		mp_block_free(&d->block);
+		if (d->ping)
+			event_free(d->ping);
+		if (d->retry)
+			event_free(d->retry);
+		while (d->queue) {
+			struct queued *q = d->queue;
+
+			d->queue = q->next;
+			free(q->line);
+			free(q);
+		}
+	}
+	if (link->reverify)
+		event_free(link->reverify);
+	free(link->dispatchers);
+	free(link);
+}

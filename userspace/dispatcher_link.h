@@ -1,0 +1,28 @@
+/* The relay's side of the dispatcher link (relay-protocol.md §1-§8): a TLS
+ * connection to every dispatcher of [Relay] dispatchers, kept up with
+ * keepalives and reconnection; requests go to the agent, replies come back
+ * in order, and `expired` reports go to the dispatcher that created the
+ * session, queued while it is away.
+ */
+#ifndef MP_DISPATCHER_LINK_H
+#define MP_DISPATCHER_LINK_H
+
+#include <event2/event.h>
+#include "config.h"
+#include "control.h"
+#include "tls.h"
+
+struct dispatcher_link;
+
+/* Starts connecting; requests go to `handle(owner, connection, ...)`. */
+struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
+					    mp_control_handler handle, void *owner);
+void dispatcher_link_free(struct dispatcher_link *link);
+
+/* Sends "expired <json>" to the dispatcher `origin` (a connection handed to
+ * the handler), or to every dispatcher when `origin` is NULL (a session
+ * taken over after a restart).  Queued while a dispatcher is away.
+ */
+void dispatcher_link_expired(struct dispatcher_link *link, void *origin, const char *json);
+
+#endif
