@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 			 dispatcher.runtime_dir, cfg->dispatcher.socket_path[0] == '/' ? "" : "/",
 		 cfg->dispatcher.socket_path);
 	if (!(d = dispatch_new(dispatcher.base, cfg, tls)) ||
-	    !(proxy = proxy_socket_open(dispatcher.base, socket_path, d)) ||
+	    !(proxy = proxy_socket_open(dispatcher.base, socket_path, cfg, d)) ||
 	    !(management = management_open(dispatcher.base, cfg, cfg->dispatcher.management_use_tls ? tls : NULL,
 					   dispatch_relays(d))))
 		goto out;

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -119,7 +121,34 @@ static void client_accept(struct evconnlistener *listener, evutil_socket_t fd, s
 	LIST_INSERT_HEAD(&ps->clients, c, link);
 }
 
-struct proxy_socket *proxy_socket_open(struct event_base *base, const char *path, struct dispatch *d)
+/* Who may connect: [Dispatcher] socket_owner, socket_group, socket_mode. */
+static int set_access(const char *path, const struct mp_config *cfg)
+{
+	const char *owner = cfg->dispatcher.socket_owner, *group = cfg->dispatcher.socket_group;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	struct passwd *pw;
+	struct group *gr;
+
+	if (owner[0]) {
+		if (!(pw = getpwnam(owner)))
+			return log_err("[Dispatcher] socket_owner: no user '%s'", owner), -1;
+		uid = pw->pw_uid;
+	}
+	if (group[0]) {
+		if (!(gr = getgrnam(group)))
+			return log_err("[Dispatcher] socket_group: no group '%s'", group), -1;
+		gid = gr->gr_gid;
+	}
+	if ((owner[0] || group[0]) && chown(path, uid, gid) < 0)
+		return log_err("cannot give %s to %s:%s: %s", path, owner, group, strerror(errno)), -1;
+	if (chmod(path, cfg->dispatcher.socket_mode) < 0)
+		return log_err("cannot set the mode of %s: %s", path, strerror(errno)), -1;
+	return 0;
+}
+
+struct proxy_socket *proxy_socket_open(struct event_base *base, const char *path, const struct mp_config *cfg,
+				       struct dispatch *d)
 {
 	struct proxy_socket *ps = calloc(1, sizeof(*ps));
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -138,12 +167,16 @@ struct proxy_socket *proxy_socket_open(struct event_base *base, const char *path
 	unlink(path);
 	ps->listener = evconnlistener_new_bind(base, client_accept, ps, LEV_OPT_CLOSE_ON_FREE, 128,
 					       (struct sockaddr *)&addr, sizeof(addr));
-	if (!ps->listener || chmod(path, 0666) < 0) {
+	if (!ps->listener) {
 		log_err("cannot listen on the proxy socket %s: %s", path, strerror(errno));
 		proxy_socket_close(ps);
 		return NULL;
 	}
-	log_info("listening for the SIP proxy on %s", path);
+	if (set_access(path, cfg)) {
+		proxy_socket_close(ps);
+		return NULL;
+	}
+	log_info("listening for the SIP proxy on %s (mode %04o)", path, cfg->dispatcher.socket_mode);
 	return ps;
 }
 

@@ -10,10 +10,12 @@
 
 struct proxy_socket;
 
-/* Listens on `path` (any file there is replaced), mode 0666 so that the
- * proxy, running as another user, can connect.  NULL (logged) on failure.
+/* Listens on `path` (any file there is replaced) with [Dispatcher]
+ * socket_owner, socket_group and socket_mode (0666 by default: the proxy
+ * runs as another user).  NULL (logged) on failure.
  */
-struct proxy_socket *proxy_socket_open(struct event_base *base, const char *path, struct dispatch *d);
+struct proxy_socket *proxy_socket_open(struct event_base *base, const char *path, const struct mp_config *cfg,
+				       struct dispatch *d);
 void proxy_socket_close(struct proxy_socket *ps);
 
 #endif

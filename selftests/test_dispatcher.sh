@@ -30,7 +30,8 @@ hosts() {
 start_dispatcher() {
 	mkdir -p "$T/disp"
 	cp -r "$T/tls" "$T/disp/tls"
-	printf '[Dispatcher]\nlisten = 0.0.0.0:25060\nlisten_management = 0.0.0.0:25061\n%s\n' "$*" >"$T/disp/config.ini"
+	printf '[Dispatcher]\nlisten = 0.0.0.0:25060\nlisten_management = 0.0.0.0:25061\n' >"$T/disp/config.ini"
+	printf '%s\n' "$@" >>"$T/disp/config.ini"
 	spawn ip netns exec "$DISP_NS" "$BUILD/media-dispatcher" --no-fork --config-dir "$T/disp" \
 		--runtime-dir "$T/disp/run" 2>>"$T/disp.log"
 	DISPATCHER=$SPAWNED
@@ -269,3 +270,21 @@ s.sendall(b'update\r\ncall_id: stuck\r\n'); time.sleep(5)" &
 	kill $! 2>/dev/null || true
 }
 run_test "a silent proxy worker stalls no other worker" t_slow_client
+
+t_socket_access() {
+	hosts 1
+	start_dispatcher "socket_group = nogroup" "socket_mode = 0660"
+	expect_eq "$(stat -c '%a %G' "$T/disp/run/dispatcher.sock")" "660 nogroup" "mode and group of the socket"
+	chmod 755 "$T" "$T/disp" "$T/disp/run"
+	as_nobody() {
+		setpriv --reuid nobody --regid nogroup --clear-groups /usr/bin/python3 -c "
+import socket; s = socket.socket(socket.AF_UNIX); s.connect('$T/disp/run/dispatcher.sock')"
+	}
+	as_nobody || fail "a proxy in the socket's group cannot connect"
+	kill -TERM "$DISPATCHER"
+	wait "$DISPATCHER" || true
+	: >"$T/disp.log"
+	start_dispatcher "socket_mode = 0600"
+	! as_nobody 2>/dev/null || fail "another user connected to a 0600 socket"
+}
+run_test "the proxy socket's group and mode come from the configuration" t_socket_access

@@ -43,6 +43,9 @@ struct mp_option {
 
 static const struct mp_option options[] = {
 	{ "Dispatcher", "socket_path", PATH(dispatcher, socket_path), "dispatcher.sock" },
+	{ "Dispatcher", "socket_owner", STR(dispatcher, socket_owner), "" },
+	{ "Dispatcher", "socket_group", STR(dispatcher, socket_group), "" },
+	{ "Dispatcher", "socket_mode", OF(mp_parse_mode, dispatcher, socket_mode, 0), "0666" },
 	{ "Dispatcher", "listen", OF(mp_parse_endpoint, dispatcher, listen, 25060), "0.0.0.0:25060" },
 	{ "Dispatcher", "listen_management", OF(mp_parse_endpoint, dispatcher, listen_management, 25061),
 	  "0.0.0.0:25061" },

@@ -22,6 +22,9 @@ enum mp_program {
 struct mp_config {
 	struct {
 		char socket_path[PATH_MAX];
+		char socket_owner[64];   /* "": unchanged */
+		char socket_group[64];
+		unsigned socket_mode;
 		struct mp_endpoint listen;
 		struct mp_endpoint listen_management;
 		bool management_use_tls;

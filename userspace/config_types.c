@@ -54,6 +54,20 @@ int mp_parse_identifier(const char *text, void *out, long size, char *why, size_
 }
 
 /* Decimal, with an optional '+' and '_' between digits, as Python's int(). */
+int mp_parse_mode(const char *text, void *out, long unused, char *why, size_t why_len)
+{
+	char *end;
+	unsigned long mode;
+
+	if (!*text || strspn(text, "01234567") != strlen(text))
+		return REFUSE("not an octal file mode such as 0660");
+	mode = strtoul(text, &end, 8);
+	if (mode > 07777)
+		return REFUSE("not an octal file mode such as 0660");
+	*(unsigned *)out = (unsigned)mode;
+	return 0;
+}
+
 int mp_parse_uint(const char *text, void *out, long min, char *why, size_t why_len)
 {
 	unsigned long long value = 0;

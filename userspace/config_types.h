@@ -67,6 +67,8 @@ typedef int (*mp_value_parser)(const char *text, void *out, long arg, char *why,
 int mp_parse_string(const char *text, void *out, long size, char *why, size_t why_len);
 int mp_parse_path(const char *text, void *out, long size, char *why, size_t why_len);
 int mp_parse_identifier(const char *text, void *out, long size, char *why, size_t why_len);
+/* A file mode in octal, e.g. 0660. */
+int mp_parse_mode(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_uint(const char *text, void *out, long min, char *why, size_t why_len);
 int mp_parse_bool(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_log_level(const char *text, void *out, long unused, char *why, size_t why_len);

@@ -104,6 +104,8 @@ static void test_dispatcher_defaults(void **state)
 	assert_int_equal(cfg.dispatcher.management_passport.count, 0);
 	assert_int_equal(cfg.dispatcher.log_level, LOG_INFO);
 	assert_int_equal(cfg.dispatcher.relay_timeout, 5);
+	assert_int_equal(cfg.dispatcher.socket_mode, 0666);
+	assert_string_equal(cfg.dispatcher.socket_owner, "");
 	assert_int_equal(cfg.dispatcher.accounting, 0);
 	assert_int_equal(cfg.dispatcher.relay_recover_interval, 60);
 	assert_int_equal(cfg.dispatcher.cleanup_dead_relays_after, 43200);
@@ -388,6 +390,7 @@ static const struct bad_case bad_cases[] = {
 	{ "cidr host bits", MP_RELAY, "[Relay]\nroutable_private_ranges = 10.1.0.0/8\n", 2, "host bits set" },
 	{ "cidr address", MP_RELAY, "[Relay]\nroutable_private_ranges = ten/8\n", 2, "not an IPv4 network" },
 	{ "forwarding tier", MP_RELAY, "[Relay]\nforwarding = XDP\n", 2, "unknown forwarding tier 'XDP'" },
+	{ "socket mode", MP_DISPATCHER, "[Dispatcher]\nsocket_mode = 0669\n", 2, "not an octal file mode" },
 	{ "idle timeout", MP_RELAY, "[Relay]\nstream_idle_timeout = 0\n", 2, "stream_idle_timeout" },
 	{ "accounting backend", MP_DISPATCHER, "[Dispatcher]\naccounting = databse\n", 2,
 	  "unknown accounting backend 'databse'" },
