@@ -38,8 +38,9 @@ start_dispatcher() {
 	wait_for 5 test -S "$T/disp/run/dispatcher.sock" || fail "dispatcher did not start: $(cat "$T/disp.log")"
 }
 
-# start_relay I [CERT]: relay I with certificate CERT (default relay); waits
-# until the dispatcher accepted it unless CERT is given.
+# start_relay I [CERT]: relay I with certificate CERT (default relay), and
+# the config lines $RELAY_EXTRA; waits until the dispatcher accepted it
+# unless CERT is given.
 start_relay() {
 	local i=$1 dir=$T/relay$1 ns
 	ns=$(eval echo "\$RELAY_NS$i")
@@ -49,6 +50,7 @@ start_relay() {
 	cp "$T/tls/${2:-relay}.key" "$dir/tls/relay.key"
 	printf '[Relay]\nrelay_ip = 198.18.1%d.2\ndispatchers = 198.18.1%d.1\nport_range = 40000:40100\nforwarding = userspace\nreconnect_delay = 1\n' \
 		$((i - 1)) $((i - 1)) >"$dir/config.ini"
+	printf '%s\n' "${RELAY_EXTRA:-}" >>"$dir/config.ini"
 	spawn ip netns exec "$ns" "$BUILD/media-relay" --no-fork --config-dir "$dir" --runtime-dir "$dir/run" \
 		2>>"$T/relay$i.log"
 	eval "RELAY_PID$i=$SPAWNED"
@@ -288,3 +290,33 @@ import socket; s = socket.socket(socket.AF_UNIX); s.connect('$T/disp/run/dispatc
 	! as_nobody 2>/dev/null || fail "another user connected to a 0600 socket"
 }
 run_test "the proxy socket's group and mode come from the configuration" t_socket_access
+
+t_halting_relay() {
+	hosts 2
+	start_dispatcher
+	start_relay 1
+	start_relay 2
+	offer h0 $RELAY1 | proxy >/dev/null
+	kill -HUP "$RELAY_PID1" # graceful: keeps h0, refuses new sessions
+	wait_for 3 grep -q "halting: no new sessions" "$T/relay1.log" || fail "$(cat "$T/relay1.log")"
+	for n in $(seq 6); do offer h$n $RELAY1; done | proxy >"$T/replies"
+	expect_eq "$(cut -d' ' -f1 "$T/replies" | sort -u | tr -d '\r')" "$RELAY2" "new sessions while relay 1 halts"
+	grep -q "relay $RELAY1: halting" "$T/disp.log" || fail "halting not noted: $(cat "$T/disp.log")"
+	expect_eq "$(answer h0 | proxy | tr -d '\r\n')" "$RELAY1 40000" "the existing session on the halting relay"
+}
+run_test "a halting relay keeps its sessions and gets no new ones" t_halting_relay
+
+t_expired_queued() {
+	hosts 1
+	start_dispatcher
+	RELAY_EXTRA="stream_timeout = 2" start_relay 1
+	offer q1 | proxy >/dev/null
+	kill -TERM "$DISPATCHER"
+	wait "$DISPATCHER" || true
+	wait_for 5 grep -q 'expired {"call_id": "q1"' "$T/relay1.log" || fail "no expiry: $(cat "$T/relay1.log")"
+	: >"$T/disp.log"
+	start_dispatcher
+	wait_for 10 grep -q "relay $RELAY1: expired session q1" "$T/disp.log" ||
+		fail "the expiry did not reach the restarted dispatcher: $(cat "$T/disp.log")"
+}
+run_test "an expiry while the dispatcher is away is queued and sent when it is back" t_expired_queued
