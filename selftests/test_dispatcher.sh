@@ -320,3 +320,31 @@ t_expired_queued() {
 		fail "the expiry did not reach the restarted dispatcher: $(cat "$T/disp.log")"
 }
 run_test "an expiry while the dispatcher is away is queued and sent when it is back" t_expired_queued
+
+# A relay serving two dispatchers: each session's expiry goes to the one that created it.
+t_two_dispatchers() {
+	hosts 1
+	start_dispatcher
+	mkdir -p "$T/disp2"
+	cp -r "$T/tls" "$T/disp2/tls"
+	printf '[Dispatcher]\nlisten = 0.0.0.0:25070\nlisten_management = 0.0.0.0:25071\n' >"$T/disp2/config.ini"
+	spawn ip netns exec "$DISP_NS" "$BUILD/media-dispatcher" --no-fork --config-dir "$T/disp2" \
+		--runtime-dir "$T/disp2/run" 2>>"$T/disp2.log"
+	wait_for 5 test -S "$T/disp2/run/dispatcher.sock" || fail "second dispatcher: $(cat "$T/disp2.log")"
+	RELAY_EXTRA="stream_timeout = 2" start_relay 1
+	sed -i 's/^dispatchers = .*/dispatchers = 198.18.10.1:25060, 198.18.10.1:25070/' "$T/relay1/config.ini"
+	kill -QUIT "$RELAY_PID1"
+	wait "$RELAY_PID1" || true
+	spawn ip netns exec "$RELAY_NS1" "$BUILD/media-relay" --no-fork --config-dir "$T/relay1" \
+		--runtime-dir "$T/relay1/run" 2>>"$T/relay1.log"
+	wait_for 5 grep -q "relay $RELAY1 connected" "$T/disp2.log" || fail "not connected to both: $(cat "$T/relay1.log")"
+	offer one | proxy >/dev/null
+	offer two | python3 "$HERE/proxy_client.py" "$T/disp2/run/dispatcher.sock" >/dev/null 2>&1
+	wait_for 6 grep -q "expired session two" "$T/disp2.log" || grep -q "session two ended" "$T/disp2.log" ||
+		fail "the second dispatcher got no report: $(cat "$T/disp2.log")"
+	wait_for 3 grep -q "session one ended" "$T/disp.log" || fail "the first got no report: $(cat "$T/disp.log")"
+	! grep -q "session one\|expired session one" "$T/disp2.log" || fail "the second dispatcher got the first's session"
+	! grep -q "session two\|expired session two" "$T/disp.log" || fail "the first dispatcher got the second's session"
+}
+run_test "a relay serving two dispatchers reports each expiry to the dispatcher that created the session" \
+	t_two_dispatchers
