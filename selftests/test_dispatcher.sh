@@ -13,7 +13,8 @@ RELAY1=198.18.10.2 RELAY2=198.18.11.2
 # hosts N: the dispatcher's namespace and N relay namespaces; certificates in $T/tls.
 hosts() {
 	need_root
-	"$TOP/tools/make-certs.sh" "$T/tls" --revoked revoked >/dev/null 2>&1 || fail "make-certs.sh failed"
+	"$TOP/tools/make-certs.sh" "$T/tls" --revoked revoked --expired expired --other-ca stranger >/dev/null 2>&1 ||
+		fail "make-certs.sh failed"
 	DISP_NS=$(make_netns disp)
 	for i in $(seq "$1"); do
 		local ns
@@ -150,15 +151,23 @@ t_existing_session_follows_relay() {
 run_test "a session stays with its relay: when that relay is gone its updates get error, not another relay" \
 	t_existing_session_follows_relay
 
-t_revoked_refused() {
+t_bad_certificates_refused() {
 	hosts 1
 	start_dispatcher
-	start_relay 1 revoked
-	wait_for 5 grep -q "relay $RELAY1 refused" "$T/disp.log" || fail "no refusal logged: $(cat "$T/disp.log")"
-	! grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "a revoked relay was accepted"
-	expect_eq "$(offer x | proxy | tr -d '\r\n')" "error" "a request with no relay"
+	for cert in revoked expired stranger; do
+		start_relay 1 $cert
+		wait_for 5 grep -q "relay $RELAY1 refused" "$T/disp.log" || fail "$cert: no refusal logged: $(cat "$T/disp.log")"
+		! grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "the $cert certificate was accepted"
+		expect_eq "$(offer x | proxy | tr -d '\r\n')" "error" "a request with no relay"
+		kill -KILL "$RELAY_PID1"
+		wait "$RELAY_PID1" || true
+		grep "relay $RELAY1 refused" "$T/disp.log" | tail -1 >>"$T/reasons"
+		: >"$T/disp.log"
+	done
+	grep -q "revoked" "$T/reasons" && grep -q "expired" "$T/reasons" || fail "reasons: $(cat "$T/reasons")"
 }
-run_test "a relay with a revoked certificate is refused and logged" t_revoked_refused
+run_test "relays with a revoked, an expired or another CA's certificate are refused and logged" \
+	t_bad_certificates_refused
 
 t_management() {
 	local summary
