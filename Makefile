@@ -46,7 +46,7 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(notdir $*) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/media-relay: $(RELAY_SRC) $(COMMON_SRC) $(SKELETONS) $(HEADERS) | $(BUILD)
-	$(CC) $(CFLAGS) $(RELAY_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_RELAY))
+	$(CC) $(CFLAGS) $(RELAY_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_RELAY)) -lresolv
 
 $(BUILD)/media-dispatcher: $(DISP_SRC) $(COMMON_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -Idispatcher $(DISP_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_DISPATCHER))

@@ -113,6 +113,7 @@ _end_test() {
 		while read -r ns; do
 			ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL
 			ip netns del "$ns"
+			rm -rf "/etc/netns/$ns" # files a test gave the namespace (resolv.conf)
 		done <"$T/.netns"
 	fi
 	rm -rf "$T"

@@ -39,8 +39,8 @@ start_dispatcher() {
 	wait_for 5 test -S "$T/disp/run/dispatcher.sock" || fail "dispatcher did not start: $(cat "$T/disp.log")"
 }
 
-# start_relay I [CERT]: relay I with certificate CERT (default relay), and
-# the config lines $RELAY_EXTRA; waits until the dispatcher accepted it
+# start_relay I [CERT]: relay I with certificate CERT (default relay), its
+# dispatchers $RELAY_DISPATCHERS, and the config lines $RELAY_EXTRA; waits until the dispatcher accepted it
 # unless CERT is given.
 start_relay() {
 	local i=$1 dir=$T/relay$1 ns
@@ -49,8 +49,8 @@ start_relay() {
 	cp "$T/tls/ca.pem" "$T/tls/crl.pem" "$dir/tls/"
 	cp "$T/tls/${2:-relay}.crt" "$dir/tls/relay.crt"
 	cp "$T/tls/${2:-relay}.key" "$dir/tls/relay.key"
-	printf '[Relay]\nrelay_ip = 198.18.1%d.2\ndispatchers = 198.18.1%d.1\nport_range = 40000:40100\nforwarding = userspace\nreconnect_delay = 1\n' \
-		$((i - 1)) $((i - 1)) >"$dir/config.ini"
+	printf '[Relay]\nrelay_ip = 198.18.1%d.2\ndispatchers = %s\nport_range = 40000:40100\nforwarding = userspace\nreconnect_delay = 1\n' \
+		$((i - 1)) "${RELAY_DISPATCHERS:-198.18.1$((i - 1)).1}" >"$dir/config.ini"
 	printf '%s\n' "${RELAY_EXTRA:-}" >>"$dir/config.ini"
 	spawn ip netns exec "$ns" "$BUILD/media-relay" --no-fork --config-dir "$dir" --runtime-dir "$dir/run" \
 		2>>"$T/relay$i.log"
@@ -357,3 +357,33 @@ t_two_dispatchers() {
 }
 run_test "a relay serving two dispatchers reports each expiry to the dispatcher that created the session" \
 	t_two_dispatchers
+
+# dns NS RECORDS...: a DNS server for NS alone (dnsmasq on its loopback,
+# and NS's resolv.conf pointing there; `ip netns exec` mounts it)
+dns() {
+	local ns=$1
+	shift
+	mkdir -p "/etc/netns/$ns"
+	echo "nameserver 127.0.0.1" >"/etc/netns/$ns/resolv.conf"
+	spawn ip netns exec "$ns" dnsmasq -k --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
+		--pid-file= --log-facility=- "$@" 2>>"$T/dns.log"
+	sleep 0.3
+}
+
+t_dispatcher_by_name() {
+	hosts 1
+	dns "$RELAY_NS1" --srv-host=_sip._udp.proxy.example,disp.example,5060 --host-record=disp.example,198.18.10.1 \
+		--host-record=other.example,198.18.10.1
+	start_dispatcher
+	for name in proxy.example other.example; do
+		RELAY_DISPATCHERS=$name start_relay 1
+		sed -n '/dispatcher .* is 198/p' "$T/relay1.log" | tail -1 >>"$T/found"
+		kill -TERM "$RELAY_PID1"
+		wait "$RELAY_PID1" || true
+		: >"$T/disp.log"
+	done
+	expect_eq "$(sed 's/.*INFO: //' "$T/found")" \
+		"$(printf 'dispatcher proxy.example:25060 is 198.18.10.1 by SRV record, target disp.example\ndispatcher other.example:25060 is 198.18.10.1')" \
+		"how the relay found its dispatcher"
+}
+run_test "a dispatcher named by the SIP domain's SRV record, or by its A record" t_dispatcher_by_name

@@ -10,7 +10,7 @@ packages=(
 	libnetfilter-conntrack-dev libssl-dev libevent-dev libjansson-dev
 	libsqlite3-dev libinih-dev libnftables-dev
 	# tests
-	libcmocka-dev iproute2 procps ethtool python3 python3-scapy nftables iptables conntrack
+	libcmocka-dev iproute2 procps ethtool python3 python3-scapy nftables iptables conntrack dnsmasq-base
 	openssl # tools/make-certs.sh, selftests/test_tls.sh
 )
 # `install-deps.sh vmtest`: what vmtest/run.sh needs besides (the kernels

@@ -1,6 +1,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
+#include <arpa/nameser.h>
 #include <netdb.h>
+#include <resolv.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +27,7 @@ struct dispatcher {
 	struct dispatcher_link *link;
 	char name[300];            /* host:port, for the logs */
 	struct mp_endpoint at;
+	struct sockaddr_in addr;   /* where it was last found */
 	struct bufferevent *bev;   /* NULL while disconnected */
 	SSL *ssl;
 	bool up;                   /* handshake and passport passed */
@@ -43,7 +46,7 @@ struct dispatcher_link {
 	struct mp_tls *tls;
 	mp_control_handler handle;
 	void *owner;
-	struct event *reverify;
+	struct event *reverify, *dns;
 	unsigned count;
 	struct dispatcher *dispatchers;
 };
@@ -234,18 +237,59 @@ static void event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-/* IPv4 literal or an A record (SRV lookup is not done: host names resolve directly). */
-static int resolve(const struct mp_endpoint *at, struct sockaddr_in *addr)
+/* The first target of the SRV record _sip._udp.<host> that is not "."
+ * (the dispatcher lives beside the SIP proxy, so the proxy's record is
+ * reused; priorities and the SRV port are ignored, as the original does).
+ */
+static bool srv_target(const char *host, char *target, size_t len)
+{
+	unsigned char answer[4096];
+	char name[300];
+	ns_msg msg;
+	ns_rr rr;
+	int n;
+
+	snprintf(name, sizeof(name), "_sip._udp.%s", host);
+	n = res_query(name, ns_c_in, ns_t_srv, answer, sizeof(answer));
+	if (n < 0 || ns_initparse(answer, n, &msg))
+		return false;
+	for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
+		/* rdata: priority, weight, port (2 bytes each), then the target name */
+		if (ns_parserr(&msg, ns_s_an, i, &rr) || ns_rr_type(rr) != ns_t_srv || ns_rr_rdlen(rr) < 7 ||
+		    dn_expand(ns_msg_base(msg), ns_msg_end(msg), ns_rr_rdata(rr) + 6, target, (int)len) < 0)
+			continue;
+		if (target[0] && strcmp(target, "."))
+			return true;
+	}
+	return false;
+}
+
+/* §2: an IPv4 literal as it is; a name by its SRV record, else its A record.
+ * The configured port in every case.
+ */
+static int resolve(struct dispatcher *d, struct sockaddr_in *addr)
 {
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res;
+	char target[NS_MAXDNAME];
+	const char *name = d->at.host;
 
-	*addr = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(at->port) };
-	if (inet_pton(AF_INET, at->host, &addr->sin_addr) == 1)
+	*addr = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(d->at.port) };
+	if (inet_pton(AF_INET, name, &addr->sin_addr) == 1)
 		return 0;
-	if (getaddrinfo(at->host, NULL, &hints, &res))
+	if (srv_target(name, target, sizeof(target)))
+		name = target;
+	if (getaddrinfo(name, NULL, &hints, &res)) {
+		log_warn("dispatcher %s: could resolve neither SRV nor A record", d->name);
 		return -1;
+	}
 	addr->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
 	freeaddrinfo(res);
+	if (addr->sin_addr.s_addr != d->addr.sin_addr.s_addr) {
+		char ip[INET_ADDRSTRLEN];
+
+		log_info("dispatcher %s is %s%s%s", d->name, inet_ntop(AF_INET, &addr->sin_addr, ip, sizeof(ip)),
+			 name == target ? " by SRV record, target " : "", name == target ? target : "");
+	}
 	return 0;
 }
 
@@ -254,11 +298,11 @@ static void connect_to(struct dispatcher *d)
 	struct dispatcher_link *link = d->link;
 	struct sockaddr_in addr;
 
-	if (resolve(&d->at, &addr)) {
-		log_warn("dispatcher %s: cannot resolve its name", d->name);
+	if (resolve(d, &addr)) {
 		schedule_retry(d, link->cfg->relay.reconnect_delay);
 		return;
 	}
+	d->addr = addr;
 	d->ssl = mp_tls_new_ssl(link->tls);
 	d->bev = d->ssl ? bufferevent_openssl_socket_new(link->base, -1, d->ssl, BUFFEREVENT_SSL_CONNECTING,
 							 BEV_OPT_CLOSE_ON_FREE)
@@ -281,6 +325,22 @@ static void retry(evutil_socket_t fd, short what, void *arg)
 	connect_to(arg);
 }
 
+/* §2: names are looked up again every dns_check_interval; a dispatcher
+ * that moved is reconnected to at its new address.
+ */
+static void dns_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct dispatcher_link *link = arg;
+	struct sockaddr_in addr;
+
+	for (unsigned i = 0; i < link->count; i++) {
+		struct dispatcher *d = &link->dispatchers[i];
+
+		if (d->up && !resolve(d, &addr) && addr.sin_addr.s_addr != d->addr.sin_addr.s_addr)
+			disconnect(d, "its address changed", false);
+	}
+}
+
 /* §3.3 on the relay's side. */
 static void reverify_all(evutil_socket_t fd, short what, void *arg)
 {
@@ -301,14 +361,16 @@ struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struc
 {
 	struct dispatcher_link *link = calloc(1, sizeof(*link));
 	const struct mp_endpoint_list *list = &cfg->relay.dispatchers;
-	struct timeval every = { .tv_sec = cfg->tls.verify_interval };
+	struct timeval every = { .tv_sec = cfg->tls.verify_interval }, dns_every = { .tv_sec = cfg->relay.dns_check_interval };
 
 	if (!link)
 		return NULL;
 	*link = (struct dispatcher_link){ .base = base, .cfg = cfg, .tls = tls, .handle = handle, .owner = owner };
 	link->dispatchers = calloc(list->count ? list->count : 1, sizeof(*link->dispatchers));
 	link->reverify = event_new(base, -1, EV_PERSIST, reverify_all, link);
-	if (!link->dispatchers || !link->reverify || event_add(link->reverify, &every)) {
+	link->dns = event_new(base, -1, EV_PERSIST, dns_check, link);
+	if (!link->dispatchers || !link->reverify || event_add(link->reverify, &every) || !link->dns ||
+	    event_add(link->dns, &dns_every)) {
 		dispatcher_link_free(link);
 		return NULL;
 	}
@@ -361,6 +423,8 @@ void dispatcher_link_free(struct dispatcher_link *link)
 	}
 	if (link->reverify)
 		event_free(link->reverify);
+	if (link->dns)
+		event_free(link->dns);
 	free(link->dispatchers);
 	free(link);
 }
