@@ -11,6 +11,8 @@ BPFTOOL  ?= bpftool
 LIBS_RELAY      := libbpf libelf libnetfilter_conntrack libnftables openssl libevent libevent_openssl jansson inih
 LIBS_DISPATCHER := openssl libevent libevent_openssl jansson sqlite3 inih
 LIBS_UNIT       := cmocka
+# not in pkg-config: the relay looks up its dispatchers' SRV records
+LDLIBS_RELAY    := -lresolv
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -46,7 +48,7 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(notdir $*) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/media-relay: $(RELAY_SRC) $(COMMON_SRC) $(SKELETONS) $(HEADERS) | $(BUILD)
-	$(CC) $(CFLAGS) $(RELAY_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_RELAY)) -lresolv
+	$(CC) $(CFLAGS) $(RELAY_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
 
 $(BUILD)/media-dispatcher: $(DISP_SRC) $(COMMON_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CFLAGS) -Idispatcher $(DISP_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_DISPATCHER))
@@ -55,12 +57,12 @@ $(BUILD)/media-dispatcher: $(DISP_SRC) $(COMMON_SRC) $(HEADERS) | $(BUILD)
 $(BUILD)/unit/%: selftests/unit/%.c $(COMMON_SRC) $(AGENT_SRC) $(DISP_MODS) $(SKELETONS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Idispatcher $< $(COMMON_SRC) $(AGENT_SRC) $(DISP_MODS) -o $@ \
-		$(call pkg,$(LIBS_UNIT) $(LIBS_RELAY) $(LIBS_DISPATCHER))
+		$(call pkg,$(LIBS_UNIT) $(LIBS_RELAY) $(LIBS_DISPATCHER)) $(LDLIBS_RELAY)
 
 # Selftest programs run as root against the real kernel; they may use any module.
 $(BUILD)/selftests/%: selftests/%.c $(COMMON_SRC) $(AGENT_SRC) $(SKELETONS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(COMMON_SRC) $(AGENT_SRC) -o $@ $(call pkg,$(LIBS_RELAY))
+	$(CC) $(CFLAGS) $< $(COMMON_SRC) $(AGENT_SRC) -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
 
 $(BUILD):
 	mkdir -p $@
