@@ -75,21 +75,31 @@ void dispatch_cancel(struct dispatch_job *job)
 
 /* ---- accounting and dialogs ------------------------------------------------ */
 
-/* The session's final statistics with what the dispatcher adds (§7.2 step
- * 4, §9).  Accounting proper and ending dialogs through the proxy come with
- * their own module; until then the record is logged.
+/* The session's final statistics: the relay's JSON text as it came, with
+ * the dispatcher's keys appended in the original's order (accounting.md
+ * §1): after a remove "dialog_id", "timed_out"; after an expiry
+ * "timed_out", "dialog_id", "all_streams_ice".  Accounting proper and
+ * ending dialogs through the proxy come with their own module; until then
+ * the record is logged.
  */
-static void session_ended(const struct record *rec, json_t *stats, bool timed_out, bool all_ice)
+static void session_ended(const struct record *rec, const char *stats, size_t len, bool expired, bool all_ice)
 {
-	char *text;
+	json_t *id = rec && rec->dialog_id ? json_string(rec->dialog_id) : json_null();
+	char *dialog_id = json_dumps(id, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+	const char *close = memrchr(stats, '}', len);
 
-	json_object_set_new(stats, "dialog_id", rec && rec->dialog_id ? json_string(rec->dialog_id) : json_null());
-	json_object_set_new(stats, "timed_out", json_boolean(timed_out));
-	if (timed_out || all_ice)
-		json_object_set_new(stats, "all_streams_ice", json_boolean(all_ice));
-	text = json_dumps(stats, JSON_COMPACT);
-	log_info("session %s ended: %s", rec ? rec->call_id : "?", text ? text : "");
-	free(text);
+	if (!close || !dialog_id) {
+		log_warn("session %s: statistics without a closing brace", rec ? rec->call_id : "?");
+	} else if (expired) {
+		log_info("session %s ended: %.*s, \"timed_out\": %s, \"dialog_id\": %s, \"all_streams_ice\": %s}",
+			 rec->call_id, (int)(close - stats), stats, all_ice ? "false" : "true", dialog_id,
+			 all_ice ? "true" : "false");
+	} else {
+		log_info("session %s ended: %.*s, \"dialog_id\": %s, \"timed_out\": false}", rec ? rec->call_id : "?",
+			 (int)(close - stats), stats, dialog_id);
+	}
+	free(dialog_id);
+	json_decref(id);
 }
 
 static void end_dialog(const struct record *rec)
@@ -222,7 +232,7 @@ static void existing_session_answer(void *ctx, struct relay *relay, const char *
 		job_finish(job, "removed");
 		return;
 	}
-	session_ended(rec, stats, false, false);
+	session_ended(rec, payload, len, false, false);
 	json_decref(stats);
 	records_delete(d->records, job->req.call_id);
 	job_finish(job, "removed");
@@ -414,7 +424,7 @@ static void relay_expired(void *ctx, struct relay *relay, const char *json, size
 	json_array_foreach(streams, i, s)
 		if (strcmp(json_string_value(json_object_get(s, "status")) ?: "", "unselected ICE candidate"))
 			all_ice = false;
-	session_ended(rec, stats, !all_ice, all_ice);
+	session_ended(rec, json, len, true, all_ice);
 	json_decref(stats);
 	if (rec->dialog_id && answered && !all_ice) {
 		end_dialog(rec);
