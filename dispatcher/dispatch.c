@@ -5,6 +5,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "records.h"
+#include "accounting.h"
 
 #define MAX_RELAYS 256
 #define EXPIRED_CLEANUP_INTERVAL 600 /* seconds (§7.6) */
@@ -24,6 +25,7 @@ struct dispatch {
 	struct records *records;
 	struct dead_relay *dead;
 	struct event *cleanup;
+	struct accounting *accounting; /* NULL: no database accounting */
 };
 
 struct dispatch_job {
@@ -78,25 +80,32 @@ void dispatch_cancel(struct dispatch_job *job)
 /* The session's final statistics: the relay's JSON text as it came, with
  * the dispatcher's keys appended in the original's order (accounting.md
  * §1): after a remove "dialog_id", "timed_out"; after an expiry
- * "timed_out", "dialog_id", "all_streams_ice".  Accounting proper and
- * ending dialogs through the proxy come with their own module; until then
- * the record is logged.
+ * "timed_out", "dialog_id", "all_streams_ice".  It is logged, and an
+ * answered session (start_time not null) is accounted.
  */
-static void session_ended(const struct record *rec, const char *stats, size_t len, bool expired, bool all_ice)
+static void session_ended(struct dispatch *d, const struct record *rec, const json_t *parsed, const char *stats,
+			  size_t len, bool expired, bool all_ice)
 {
 	json_t *id = rec && rec->dialog_id ? json_string(rec->dialog_id) : json_null();
-	char *dialog_id = json_dumps(id, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+	char *dialog_id = json_dumps(id, JSON_ENCODE_ANY | JSON_ENSURE_ASCII), *info = NULL;
 	const char *close = memrchr(stats, '}', len);
+	int n = -1;
 
-	if (!close || !dialog_id) {
-		log_warn("session %s: statistics without a closing brace", rec ? rec->call_id : "?");
-	} else if (expired) {
-		log_info("session %s ended: %.*s, \"timed_out\": %s, \"dialog_id\": %s, \"all_streams_ice\": %s}",
-			 rec->call_id, (int)(close - stats), stats, all_ice ? "false" : "true", dialog_id,
-			 all_ice ? "true" : "false");
+	if (close && dialog_id && expired)
+		n = asprintf(&info, "%.*s, \"timed_out\": %s, \"dialog_id\": %s, \"all_streams_ice\": %s}",
+			     (int)(close - stats), stats, all_ice ? "false" : "true", dialog_id, all_ice ? "true" : "false");
+	else if (close && dialog_id)
+		n = asprintf(&info, "%.*s, \"dialog_id\": %s, \"timed_out\": false}", (int)(close - stats), stats,
+			     dialog_id);
+	if (n < 0) {
+		log_warn("session %s: unusable statistics", rec ? rec->call_id : "?");
 	} else {
-		log_info("session %s ended: %.*s, \"dialog_id\": %s, \"timed_out\": false}", rec ? rec->call_id : "?",
-			 (int)(close - stats), stats, dialog_id);
+		log_info("session %s ended: %s", rec ? rec->call_id : "?", info);
+		if (d->accounting && !json_is_null(json_object_get(parsed, "start_time")))
+			accounting_record(d->accounting, json_string_value(json_object_get(parsed, "call_id")) ?: "",
+					  json_string_value(json_object_get(parsed, "from_tag")) ?: "",
+					  json_string_value(json_object_get(parsed, "to_tag")), info);
+		free(info);
 	}
 	free(dialog_id);
 	json_decref(id);
@@ -232,7 +241,7 @@ static void existing_session_answer(void *ctx, struct relay *relay, const char *
 		job_finish(job, "removed");
 		return;
 	}
-	session_ended(rec, payload, len, false, false);
+	session_ended(d, rec, stats, payload, len, false, false);
 	json_decref(stats);
 	records_delete(d->records, job->req.call_id);
 	job_finish(job, "removed");
@@ -424,7 +433,7 @@ static void relay_expired(void *ctx, struct relay *relay, const char *json, size
 	json_array_foreach(streams, i, s)
 		if (strcmp(json_string_value(json_object_get(s, "status")) ?: "", "unselected ICE candidate"))
 			all_ice = false;
-	session_ended(rec, json, len, true, all_ice);
+	session_ended(d, rec, stats, json, len, true, all_ice);
 	json_decref(stats);
 	if (rec->dialog_id && answered && !all_ice) {
 		end_dialog(rec);
@@ -462,7 +471,8 @@ static void cleanup_expired(evutil_socket_t fd, short what, void *arg)
 		log_info("%u expired sessions the proxy never removed were forgotten", c.count);
 }
 
-struct dispatch *dispatch_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls)
+struct dispatch *dispatch_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
+			      struct accounting *accounting)
 {
 	struct dispatch *d = calloc(1, sizeof(*d));
 	struct timeval every = { .tv_sec = EXPIRED_CLEANUP_INTERVAL };
@@ -472,6 +482,7 @@ struct dispatch *dispatch_new(struct event_base *base, const struct mp_config *c
 		return NULL;
 	d->base = base;
 	d->cfg = cfg;
+	d->accounting = accounting;
 	events = (struct relays_events){ .ctx = d, .up = relay_up, .down = relay_down, .expired = relay_expired };
 	d->records = records_new();
 	d->cleanup = event_new(base, -1, EV_PERSIST, cleanup_expired, d);

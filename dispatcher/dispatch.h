@@ -23,8 +23,13 @@ struct dispatch_job;
 /* The reply line, without CRLF. */
 typedef void (*dispatch_reply_cb)(void *ctx, const char *reply);
 
-/* Starts listening for relays; NULL (logged) when it cannot. */
-struct dispatch *dispatch_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls);
+struct accounting;
+
+/* Starts listening for relays; NULL (logged) when it cannot.  Ended
+ * sessions go to `accounting` (may be NULL).
+ */
+struct dispatch *dispatch_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
+			      struct accounting *accounting);
 void dispatch_free(struct dispatch *d);
 
 /* Takes `req` over (the caller's struct is reset).  `cb` is called exactly

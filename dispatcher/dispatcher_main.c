@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "accounting.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "log.h"
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
 	struct management *management = NULL;
 	struct dispatch *d = NULL;
 	struct mp_tls *tls = NULL;
+	struct accounting *accounting = NULL;
+	bool accounting_failed = false;
 	char socket_path[PATH_MAX * 2];
 	int status = 1;
 
@@ -49,7 +52,8 @@ int main(int argc, char **argv)
 	snprintf(socket_path, sizeof(socket_path), "%s%s%s", cfg->dispatcher.socket_path[0] == '/' ? "" :
 			 dispatcher.runtime_dir, cfg->dispatcher.socket_path[0] == '/' ? "" : "/",
 		 cfg->dispatcher.socket_path);
-	if (!(d = dispatch_new(dispatcher.base, cfg, tls)) ||
+	accounting = accounting_open(dispatcher.base, cfg, dispatcher.runtime_dir, &accounting_failed);
+	if (accounting_failed || !(d = dispatch_new(dispatcher.base, cfg, tls, accounting)) ||
 	    !(proxy = proxy_socket_open(dispatcher.base, socket_path, cfg, d)) ||
 	    !(management = management_open(dispatcher.base, cfg, cfg->dispatcher.management_use_tls ? tls : NULL,
 					   dispatch_relays(d))))
@@ -60,6 +64,7 @@ out:
 	management_close(management);
 	proxy_socket_close(proxy);
 	dispatch_free(d);
+	accounting_close(accounting);
 	mp_tls_free(tls);
 	mp_daemon_cleanup(&dispatcher);
 	return status;

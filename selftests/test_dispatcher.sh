@@ -386,3 +386,43 @@ t_dispatcher_by_name() {
 		"how the relay found its dispatcher"
 }
 run_test "a dispatcher named by the SIP domain's SRV record, or by its A record" t_dispatcher_by_name
+
+remove() { printf 'remove\r\ncall_id: %s\r\nfrom_tag: ft\r\nto_tag: tt\r\n\r\n' "$1"; }
+
+# rows DB: call_id, from_tag, to_tag and the info keys a user checks, one row a line
+rows() {
+	python3 -c "
+import json, sqlite3, sys
+for call_id, from_tag, to_tag, info in sqlite3.connect(sys.argv[1]).execute(
+        'SELECT call_id, from_tag, to_tag, info FROM media_sessions ORDER BY id'):
+    i = json.loads(info)
+    print(call_id, from_tag, to_tag, i['call_id'], i['dialog_id'], i['timed_out'], [s['status'] for s in i['streams']])
+" "$1"
+}
+
+t_accounting_sqlite() {
+	hosts 1
+	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
+	start_relay 1
+	{ offer a1; answer a1; remove a1; offer never; remove never; } | proxy >/dev/null
+	expect_eq "$(rows "$T/acct.db")" "a1 ft tt a1 2580:3757 False ['closed']" "the accounting rows"
+	# the database is locked by someone else: records wait in the spool, across a restart
+	python3 -c "
+import sqlite3, time
+c = sqlite3.connect('$T/acct.db', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); time.sleep(30)" &
+	local locker=$!
+	sleep 0.3
+	for call in b1 b2 b3; do { offer $call; answer $call; remove $call; } | proxy >/dev/null; done
+	grep -q "spooling them to" "$T/disp.log" || fail "no spooling: $(cat "$T/disp.log")"
+	expect_eq "$(wc -l <"$T/disp/run/accounting.spool")" 3 "spooled records"
+	kill -TERM "$DISPATCHER"
+	wait "$DISPATCHER" || true
+	kill "$locker"
+	wait "$locker" 2>/dev/null || true
+	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
+	wait_for 5 grep -q "3 spooled records written" "$T/disp.log" || fail "no replay: $(cat "$T/disp.log")"
+	expect_eq "$(rows "$T/acct.db" | cut -d' ' -f1 | tr '\n' ' ')" "a1 b1 b2 b3 " "rows after the replay, in order, once each"
+	[ ! -e "$T/disp/run/accounting.spool" ] || fail "the spool is left"
+}
+run_test "accounting in SQLite: the row holds the session's JSON; a locked database spools, replayed after a restart" \
+	t_accounting_sqlite
