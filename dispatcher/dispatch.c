@@ -6,6 +6,7 @@
 #include "log.h"
 #include "records.h"
 #include "accounting.h"
+#include "proxy_control.h"
 
 #define MAX_RELAYS 256
 #define EXPIRED_CLEANUP_INTERVAL 600 /* seconds (§7.6) */
@@ -26,6 +27,7 @@ struct dispatch {
 	struct dead_relay *dead;
 	struct event *cleanup;
 	struct accounting *accounting; /* NULL: no database accounting */
+	struct proxy_control *proxy_control;
 };
 
 struct dispatch_job {
@@ -111,10 +113,10 @@ static void session_ended(struct dispatch *d, const struct record *rec, const js
 	json_decref(id);
 }
 
-static void end_dialog(const struct record *rec)
+static void end_dialog(struct dispatch *d, const struct record *rec)
 {
-	log_warn("session %s: dialog %s should be ended, but no proxy control is configured", rec->call_id,
-		 rec->dialog_id);
+	if (d->proxy_control)
+		proxy_control_end_dialog(d->proxy_control, rec->dialog_id, rec->call_id);
 }
 
 /* ---- new sessions (§7.3) ----------------------------------------------------- */
@@ -313,7 +315,7 @@ static void purge_record(void *ctx, struct record *rec)
 	if (rec->expire_time || strcmp(rec->relay_ip, p->ip) || json_object_get(p->reported, rec->call_id))
 		return;
 	if (rec->dialog_id)
-		end_dialog(rec);
+		end_dialog(p->d, rec);
 	p->purged++;
 	records_delete(p->d->records, rec->call_id);
 }
@@ -436,7 +438,7 @@ static void relay_expired(void *ctx, struct relay *relay, const char *json, size
 	session_ended(d, rec, stats, json, len, true, all_ice);
 	json_decref(stats);
 	if (rec->dialog_id && answered && !all_ice) {
-		end_dialog(rec);
+		end_dialog(d, rec);
 		rec->expire_time = time(NULL); /* the proxy's remove gets `removed` locally */
 	} else {
 		records_delete(d->records, rec->call_id);
@@ -472,7 +474,7 @@ static void cleanup_expired(evutil_socket_t fd, short what, void *arg)
 }
 
 struct dispatch *dispatch_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
-			      struct accounting *accounting)
+			      struct accounting *accounting, struct proxy_control *proxy_control)
 {
 	struct dispatch *d = calloc(1, sizeof(*d));
 	struct timeval every = { .tv_sec = EXPIRED_CLEANUP_INTERVAL };
@@ -483,6 +485,7 @@ struct dispatch *dispatch_new(struct event_base *base, const struct mp_config *c
 	d->base = base;
 	d->cfg = cfg;
 	d->accounting = accounting;
+	d->proxy_control = proxy_control;
 	events = (struct relays_events){ .ctx = d, .up = relay_up, .down = relay_down, .expired = relay_expired };
 	d->records = records_new();
 	d->cleanup = event_new(base, -1, EV_PERSIST, cleanup_expired, d);

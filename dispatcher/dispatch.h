@@ -24,12 +24,14 @@ struct dispatch_job;
 typedef void (*dispatch_reply_cb)(void *ctx, const char *reply);
 
 struct accounting;
+struct proxy_control;
 
 /* Starts listening for relays; NULL (logged) when it cannot.  Ended
- * sessions go to `accounting` (may be NULL).
+ * sessions go to `accounting` (may be NULL); dialogs whose media timed out
+ * are ended through `proxy_control`.
  */
 struct dispatch *dispatch_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
-			      struct accounting *accounting);
+			      struct accounting *accounting, struct proxy_control *proxy_control);
 void dispatch_free(struct dispatch *d);
 
 /* Takes `req` over (the caller's struct is reset).  `cb` is called exactly

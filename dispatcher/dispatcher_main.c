@@ -12,6 +12,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "management.h"
+#include "proxy_control.h"
 #include "proxy_socket.h"
 #include "tls.h"
 
@@ -38,6 +39,7 @@ int main(int argc, char **argv)
 	struct dispatch *d = NULL;
 	struct mp_tls *tls = NULL;
 	struct accounting *accounting = NULL;
+	struct proxy_control *control = NULL;
 	bool accounting_failed = false;
 	char socket_path[PATH_MAX * 2];
 	int status = 1;
@@ -53,7 +55,9 @@ int main(int argc, char **argv)
 			 dispatcher.runtime_dir, cfg->dispatcher.socket_path[0] == '/' ? "" : "/",
 		 cfg->dispatcher.socket_path);
 	accounting = accounting_open(dispatcher.base, cfg, dispatcher.runtime_dir, &accounting_failed);
-	if (accounting_failed || !(d = dispatch_new(dispatcher.base, cfg, tls, accounting)) ||
+	if (accounting_failed ||
+	    !(control = proxy_control_open(dispatcher.base, cfg, dispatcher.runtime_dir)) ||
+	    !(d = dispatch_new(dispatcher.base, cfg, tls, accounting, control)) ||
 	    !(proxy = proxy_socket_open(dispatcher.base, socket_path, cfg, d)) ||
 	    !(management = management_open(dispatcher.base, cfg, cfg->dispatcher.management_use_tls ? tls : NULL,
 					   dispatch_relays(d))))
@@ -65,6 +69,7 @@ out:
 	proxy_socket_close(proxy);
 	dispatch_free(d);
 	accounting_close(accounting);
+	proxy_control_close(control);
 	mp_tls_free(tls);
 	mp_daemon_cleanup(&dispatcher);
 	return status;

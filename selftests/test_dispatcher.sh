@@ -204,7 +204,8 @@ example_c() {
 
 t_spec_examples() {
 	hosts 1
-	start_dispatcher
+	spawn python3 "$HERE/fake_proxy_rpc.py" "$T/kamailio.sock" ok >"$T/rpc"
+	start_dispatcher "[Kamailio]" "socket_path = $T/kamailio.sock"
 	ip netns exec "$RELAY_NS1" python3 "$HERE/fake_relay.py" 198.18.10.1 "$T/tls" >"$T/fake" 2>&1 &
 	local fake=$!
 	wait_for 5 grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "the stand-in relay did not connect"
@@ -216,6 +217,9 @@ t_spec_examples() {
 	expect_eq "$(example_c | proxy | od -An -c | tr -s ' ')" "$(printf 'removed\r\n' | od -An -c | tr -s ' ')" \
 		"C after the expiry, answered by the dispatcher"
 	wait "$fake" || fail "$(cat "$T/fake")"
+	grep -Eqx '\{"jsonrpc": "2.0", "id": "[0-9a-f]{1,8}", "method": "dlg.end_dlg", "params": \[3021, 17\]\}' "$T/rpc" ||
+		fail "Kamailio got no dlg.end_dlg: $(cat "$T/rpc")"
+	grep -q "the dialog of 7f3c9a21e5b04d2c@10.0.0.23 was ended" "$T/disp.log" || fail "$(cat "$T/disp.log")"
 }
 run_test "signaling.md examples A, B, E, C: the bytes the relay gets and the replies the proxy gets" t_spec_examples
 
@@ -426,3 +430,22 @@ c = sqlite3.connect('$T/acct.db', isolation_level=None); c.execute('BEGIN EXCLUS
 }
 run_test "accounting in SQLite: the row holds the session's JSON; a locked database spools, replayed after a restart" \
 	t_accounting_sqlite
+
+# The reconnect purge ends the dialogs of sessions the relay no longer has,
+# through OpenSIPS's MI for an OpenSIPS dialog id.
+t_purge_ends_opensips_dialog() {
+	hosts 1
+	spawn python3 "$HERE/fake_proxy_rpc.py" "$T/mi.sock" notfound >"$T/rpc"
+	start_dispatcher "[OpenSIPS]" "socket_path = $T/mi.sock"
+	start_relay 1
+	offer lost | sed 's/dialog_id: 2580:3757/dialog_id: 12975096201233/' | proxy >/dev/null
+	kill -KILL "$RELAY_PID1" # gone, and its calls with it
+	wait "$RELAY_PID1" || true
+	rm -f "$T/relay1/run/relay-state.json"
+	start_relay 1
+	wait_for 5 grep -q "1 sessions it no longer has were forgotten" "$T/disp.log" || fail "$(cat "$T/disp.log")"
+	wait_for 3 grep -Eqx '\{"jsonrpc": "2.0", "id": "[0-9a-f]{1,8}", "method": "dlg_end_dlg", "params": \["12975096201233"\]\}' \
+		"$T/rpc" || fail "OpenSIPS got no dlg_end_dlg: $(cat "$T/rpc")"
+	wait_for 3 grep -q "could not end the dialog of lost: 404 Dialog not found" "$T/disp.log" || fail "$(cat "$T/disp.log")"
+}
+run_test "the reconnect purge asks OpenSIPS to end the dialog of a call the relay lost" t_purge_ends_opensips_dialog

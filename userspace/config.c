@@ -28,6 +28,7 @@ static const struct mp_section sections[] = {
 	{ "Database", MP_DISPATCHER },
 	{ "Radius", MP_DISPATCHER },
 	{ "OpenSIPS", MP_DISPATCHER },
+	{ "Kamailio", MP_DISPATCHER },
 	{ "Relay", MP_RELAY },
 	{ "ThorNetwork", MP_RELAY, .unsupported = true },
 };
@@ -75,6 +76,8 @@ static const struct mp_option options[] = {
 
 	{ "OpenSIPS", "socket_path", PATH(opensips, socket_path), "/run/opensips/socket" },
 	{ "OpenSIPS", "location_table", NAME(opensips, location_table), "location" },
+	/* ours: Kamailio's jsonrpcs datagram socket, for dlg.end_dlg */
+	{ "Kamailio", "socket_path", PATH(kamailio, socket_path), "/run/kamailio/kamailio_rpc.sock" },
 
 	{ "Relay", "dispatchers", OF(mp_parse_endpoint_list, relay, dispatchers, 25060), "" },
 	{ "Relay", "passport", OF(mp_parse_passport, relay, passport, 0), "None" },

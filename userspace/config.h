@@ -58,6 +58,9 @@ struct mp_config {
 		char location_table[64];
 	} opensips;
 	struct {
+		char socket_path[PATH_MAX]; /* jsonrpcs dgram_socket */
+	} kamailio;
+	struct {
 		struct mp_endpoint_list dispatchers;
 		struct mp_passport passport;
 		struct in_addr relay_ip;      /* 0: the default route's interface address */

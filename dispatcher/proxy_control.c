@@ -1,0 +1,217 @@
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "log.h"
+#include "proxy_control.h"
+
+#define REPLY_TIMEOUT 3 /* seconds (§5.3) */
+#define REPLY_MAX 8192
+
+struct pending {
+	struct pending *next;
+	struct proxy_control *pc;
+	char id[9];
+	char *call_id;
+	struct event *timer;
+};
+
+struct proxy_control {
+	const struct mp_config *cfg;
+	struct event_base *base;
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct event *readable;
+	struct pending *pending;
+	bool failing; /* the last send failed: log the next failure only after a success */
+};
+
+static void pending_free(struct pending *p)
+{
+	struct proxy_control *pc = p->pc;
+
+	for (struct pending **q = &pc->pending; *q; q = &(*q)->next)
+		if (*q == p) {
+			*q = p->next;
+			break;
+		}
+	event_free(p->timer);
+	free(p->call_id);
+	free(p);
+}
+
+static void reply_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct pending *p = arg;
+
+	log_warn("proxy control: no answer about the dialog of %s in %d s", p->call_id, REPLY_TIMEOUT);
+	pending_free(p);
+}
+
+static void report(struct pending *p, const json_t *reply, const char *text)
+{
+	json_t *error = json_object_get(reply, "error");
+
+	if (reply && !error)
+		log_info("proxy control: the dialog of %s was ended", p->call_id);
+	else if (error)
+		log_warn("proxy control: the proxy could not end the dialog of %s: %lld %s", p->call_id,
+			 json_integer_value(json_object_get(error, "code")),
+			 json_string_value(json_object_get(error, "message")) ?: "");
+	else
+		log_warn("proxy control: about the dialog of %s the proxy said: %s", p->call_id, text);
+	pending_free(p);
+}
+
+static void readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_control *pc = arg;
+	char buf[REPLY_MAX + 1];
+	ssize_t n = recv(fd, buf, REPLY_MAX, 0);
+	json_t *reply;
+	const char *id;
+
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	reply = json_loads(buf, 0, NULL);
+	id = json_string_value(json_object_get(reply, "id"));
+	if (!reply) {
+		/* "<code> <text>": only attributable with one request out */
+		if (pc->pending && !pc->pending->next)
+			report(pc->pending, NULL, buf);
+		else
+			log_warn("proxy control: an answer nobody asked for: %.80s", buf);
+		return;
+	}
+	for (struct pending *p = pc->pending; p; p = p->next)
+		if (id && !strcmp(p->id, id)) {
+			report(p, reply, NULL);
+			json_decref(reply);
+			return;
+		}
+	log_warn("proxy control: an answer with an unknown id: %.80s", buf);
+	json_decref(reply);
+}
+
+/* Kamailio: "h_entry:h_id"; OpenSIPS 3.x: one decimal number. */
+static int request(const char *id, const char *dialog_id, char *out, size_t len, const char **target)
+{
+	unsigned h_entry, h_id;
+	char tail;
+	json_t *param;
+	char *quoted;
+	int n;
+
+	if (strchr(dialog_id, ':')) {
+		if (sscanf(dialog_id, "%u:%u%c", &h_entry, &h_id, &tail) != 2)
+			return -1;
+		return snprintf(out, len, "{\"jsonrpc\": \"2.0\", \"id\": \"%s\", \"method\": \"dlg.end_dlg\", \"params\": [%u, %u]}",
+				id, h_entry, h_id);
+	}
+	*target = NULL; /* the caller's default: OpenSIPS */
+	param = json_string(dialog_id);
+	quoted = param ? json_dumps(param, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+	n = quoted ? snprintf(out, len, "{\"jsonrpc\": \"2.0\", \"id\": \"%s\", \"method\": \"dlg_end_dlg\", \"params\": [%s]}",
+			      id, quoted)
+		   : -1;
+	free(quoted);
+	json_decref(param);
+	return n;
+}
+
+void proxy_control_end_dialog(struct proxy_control *pc, const char *dialog_id, const char *call_id)
+{
+	struct sockaddr_un to = { .sun_family = AF_UNIX };
+	const char *target = pc->cfg->kamailio.socket_path;
+	struct pending *p = calloc(1, sizeof(*p));
+	char datagram[1024];
+	int n;
+
+	if (!p)
+		return;
+	p->pc = pc;
+	/* 32 random bits, lowercase hex without padding (§5.2) */
+	snprintf(p->id, sizeof(p->id), "%x", (unsigned)random() ^ ((unsigned)random() << 16));
+	n = request(p->id, dialog_id, datagram, sizeof(datagram), &target);
+	if (!target)
+		target = pc->cfg->opensips.socket_path;
+	if (n < 0 || (size_t)n >= sizeof(datagram)) {
+		log_warn("proxy control: dialog id '%s' of %s is neither Kamailio's nor OpenSIPS's", dialog_id, call_id);
+		free(p);
+		return;
+	}
+	if (strlen(target) >= sizeof(to.sun_path)) {
+		log_err("proxy control: socket path too long: %s", target);
+		free(p);
+		return;
+	}
+	memcpy(to.sun_path, target, strlen(target) + 1);
+	if (sendto(pc->fd, datagram, (size_t)n, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		if (!pc->failing)
+			log_err("proxy control: cannot reach %s to end the dialog of %s: %s", target, call_id,
+				strerror(errno));
+		pc->failing = true;
+		free(p);
+		return;
+	}
+	if (pc->failing)
+		log_info("proxy control: %s reachable again", target);
+	pc->failing = false;
+	p->call_id = strdup(call_id);
+	p->timer = evtimer_new(pc->base, reply_timeout, p);
+	if (!p->call_id || !p->timer) {
+		free(p->call_id);
+		if (p->timer)
+			event_free(p->timer);
+		free(p);
+		return;
+	}
+	evtimer_add(p->timer, &(struct timeval){ .tv_sec = REPLY_TIMEOUT });
+	p->next = pc->pending;
+	pc->pending = p;
+	log_info("proxy control: asked %s to end dialog %s of %s", target, dialog_id, call_id);
+}
+
+struct proxy_control *proxy_control_open(struct event_base *base, const struct mp_config *cfg, const char *runtime_dir)
+{
+	struct proxy_control *pc = calloc(1, sizeof(*pc));
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	if (!pc)
+		return NULL;
+	pc->cfg = cfg;
+	pc->base = base;
+	snprintf(pc->path, sizeof(pc->path), "%s/%s", runtime_dir, PROXY_CONTROL_SOCKET);
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", pc->path);
+	unlink(pc->path);
+	pc->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (pc->fd < 0 || bind(pc->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || chmod(pc->path, 0666) < 0 ||
+	    !(pc->readable = event_new(base, pc->fd, EV_READ | EV_PERSIST, readable, pc)) ||
+	    event_add(pc->readable, NULL)) {
+		log_err("proxy control: cannot bind %s: %s", pc->path, strerror(errno));
+		proxy_control_close(pc);
+		return NULL;
+	}
+	return pc;
+}
+
+void proxy_control_close(struct proxy_control *pc)
+{
+	if (!pc)
+		return;
+	while (pc->pending)
+		pending_free(pc->pending);
+	if (pc->readable)
+		event_free(pc->readable);
+	if (pc->fd >= 0) {
+		close(pc->fd);
+		unlink(pc->path);
+	}
+	free(pc);
+}

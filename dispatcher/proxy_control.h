@@ -1,0 +1,23 @@
+/* Asking the SIP proxy to end a dialog whose media all timed out
+ * (accounting.md §5): OpenSIPS MI `dlg_end_dlg` over its datagram socket for
+ * a numeric dialog id, Kamailio JSON-RPC `dlg.end_dlg` over the jsonrpcs
+ * datagram socket for an `h_entry:h_id` one.  Replies come back to our own
+ * datagram socket and are only logged.
+ */
+#ifndef MP_PROXY_CONTROL_H
+#define MP_PROXY_CONTROL_H
+
+#include <event2/event.h>
+#include "config.h"
+
+#define PROXY_CONTROL_SOCKET "opensips.sock" /* in the runtime directory, as the original */
+
+struct proxy_control;
+
+struct proxy_control *proxy_control_open(struct event_base *base, const struct mp_config *cfg, const char *runtime_dir);
+void proxy_control_close(struct proxy_control *pc);
+
+/* Never blocks; failures are logged once per outage. */
+void proxy_control_end_dialog(struct proxy_control *pc, const char *dialog_id, const char *call_id);
+
+#endif
