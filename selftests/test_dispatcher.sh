@@ -347,18 +347,25 @@ t_two_dispatchers() {
 	sed -i 's/^dispatchers = .*/dispatchers = 198.18.10.1:25060, 198.18.10.1:25070/' "$T/relay1/config.ini"
 	kill -QUIT "$RELAY_PID1"
 	wait "$RELAY_PID1" || true
-	spawn ip netns exec "$RELAY_NS1" "$BUILD/media-relay" --no-fork --config-dir "$T/relay1" \
-		--runtime-dir "$T/relay1/run" 2>>"$T/relay1.log"
+	relay_again() {
+		spawn ip netns exec "$RELAY_NS1" "$BUILD/media-relay" --no-fork --config-dir "$T/relay1" \
+			--runtime-dir "$T/relay1/run" 2>>"$T/relay1.log"
+	}
+	relay_again
 	wait_for 5 grep -q "relay $RELAY1 connected" "$T/disp2.log" || fail "not connected to both: $(cat "$T/relay1.log")"
 	offer one | proxy >/dev/null
 	offer two | python3 "$HERE/proxy_client.py" "$T/disp2/run/dispatcher.sock" >/dev/null 2>&1
+	# a restart in between: the sessions still know their dispatchers
+	kill -QUIT "$SPAWNED"
+	wait "$SPAWNED" || true
+	relay_again
 	wait_for 6 grep -q "expired session two" "$T/disp2.log" || grep -q "session two ended" "$T/disp2.log" ||
 		fail "the second dispatcher got no report: $(cat "$T/disp2.log")"
 	wait_for 3 grep -q "session one ended" "$T/disp.log" || fail "the first got no report: $(cat "$T/disp.log")"
 	! grep -q "session one\|expired session one" "$T/disp2.log" || fail "the second dispatcher got the first's session"
 	! grep -q "session two\|expired session two" "$T/disp.log" || fail "the first dispatcher got the second's session"
 }
-run_test "a relay serving two dispatchers reports each expiry to the dispatcher that created the session" \
+run_test "a relay serving two dispatchers reports each expiry to the one that created the session, restart or not" \
 	t_two_dispatchers
 
 # dns NS RECORDS...: a DNS server for NS alone (dnsmasq on its loopback,

@@ -33,6 +33,7 @@ struct agent {
 	bool draining;             /* graceful shutdown: stop when no session is left */
 	void (*report)(void *ctx, void *origin, const char *json);
 	void *report_ctx;
+	struct state_origins origins;
 	/* the calls' state, for a restart that keeps them */
 	char state_path[PATH_MAX];
 	struct event *saver;
@@ -42,7 +43,7 @@ static void save_state(evutil_socket_t fd, short what, void *arg)
 {
 	struct agent *a = arg;
 
-	state_save(a->state_path, a->sessions);
+	state_save(a->state_path, a->sessions, &a->origins);
 }
 
 static void state_changed(void *ctx)
@@ -226,17 +227,19 @@ fail:
 
 int agent_restore(struct agent *a)
 {
-	int restored = state_restore(a->state_path, a->sessions, a->pool, a->media);
+	int restored = state_restore(a->state_path, a->sessions, a->pool, a->media, &a->origins);
 
 	if (restored > 0)
 		log_info("restart: took over %d sessions from %s", restored, a->state_path);
 	return restored;
 }
 
-void agent_set_reporter(struct agent *a, void (*report)(void *ctx, void *origin, const char *json), void *ctx)
+void agent_set_reporter(struct agent *a, void (*report)(void *ctx, void *origin, const char *json), void *ctx,
+			const struct state_origins *origins)
 {
 	a->report = report;
 	a->report_ctx = ctx;
+	a->origins = *origins;
 }
 
 bool agent_drain(struct agent *a)
@@ -254,7 +257,7 @@ void agent_stop_for_restart(struct agent *a)
 {
 	media_keep_forwarding(a->media);
 	evtimer_del(a->saver);
-	if (!state_save(a->state_path, a->sessions))
+	if (!state_save(a->state_path, a->sessions, &a->origins))
 		log_info("stopping for a restart: %u sessions saved in %s; their media keeps flowing",
 			 mp_sessions_count(a->sessions), a->state_path);
 }

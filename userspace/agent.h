@@ -11,6 +11,7 @@
 #include "config.h"
 #include "forwarder.h"
 #include "request.h"
+#include "state.h"
 
 struct agent;
 
@@ -45,9 +46,11 @@ void agent_handle(void *agent, void *origin, const struct mp_request *req, struc
 
 /* Where `expired` reports go: `report(ctx, origin, json)` with the origin of
  * the request that created the session (NULL when unknown).  Without a
- * reporter they are only logged.
+ * reporter they are only logged.  `origins` names origins in the saved
+ * state; set it before agent_restore().
  */
-void agent_set_reporter(struct agent *agent, void (*report)(void *ctx, void *origin, const char *json), void *ctx);
+void agent_set_reporter(struct agent *agent, void (*report)(void *ctx, void *origin, const char *json), void *ctx,
+			const struct state_origins *origins);
 
 /* Immediate shutdown (relay-protocol.md §8.3): every session is closed and
  * reported expired.

@@ -428,3 +428,18 @@ void dispatcher_link_free(struct dispatcher_link *link)
 	free(link->dispatchers);
 	free(link);
 }
+
+const char *dispatcher_link_origin_name(void *origin)
+{
+	return ((struct dispatcher *)origin)->name;
+}
+
+void *dispatcher_link_origin(void *ctx, const char *name)
+{
+	struct dispatcher_link *link = ctx;
+
+	for (unsigned i = 0; i < link->count; i++)
+		if (!strcmp(link->dispatchers[i].name, name))
+			return &link->dispatchers[i];
+	return NULL; /* no longer configured: reported to every dispatcher */
+}

@@ -25,4 +25,10 @@ void dispatcher_link_free(struct dispatcher_link *link);
  */
 void dispatcher_link_expired(struct dispatcher_link *link, void *origin, const char *json);
 
+/* A connection's name ("host:port" as configured) and back, for the saved
+ * state of a restart.
+ */
+const char *dispatcher_link_origin_name(void *origin);
+void *dispatcher_link_origin(void *link, const char *name);
+
 #endif

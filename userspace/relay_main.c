@@ -211,7 +211,9 @@ static int start_link(struct relay *r)
 	r->link = dispatcher_link_new(r->daemon.base, cfg, r->tls, agent_handle, r->agent);
 	if (!r->link)
 		return -1;
-	agent_set_reporter(r->agent, report_expired, r->link);
+	agent_set_reporter(r->agent, report_expired, r->link,
+			   &(struct state_origins){ .name = dispatcher_link_origin_name, .find = dispatcher_link_origin,
+						    .ctx = r->link });
 	return 0;
 }
 
@@ -244,8 +246,9 @@ int main(int argc, char **argv)
 	log_info("relay port range %u:%u", cfg->relay.port_range.start, cfg->relay.port_range.end);
 	r.agent = agent_new(r.daemon.base, cfg, r.ip, &r.fwd, r.daemon.runtime_dir);
 	snprintf(control_path, sizeof(control_path), "%s/%s", r.daemon.runtime_dir, CONTROL_SOCKET);
-	if (!r.agent || agent_restore(r.agent) < 0 ||
-	    !(r.control = mp_control_open(r.daemon.base, control_path, agent_handle, r.agent)) || start_link(&r))
+	/* the link first: restored sessions name the dispatchers they came from */
+	if (!r.agent || start_link(&r) || agent_restore(r.agent) < 0 ||
+	    !(r.control = mp_control_open(r.daemon.base, control_path, agent_handle, r.agent)))
 		goto out;
 	do {
 		r.daemon.stop_signal = 0;

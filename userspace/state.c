@@ -95,8 +95,9 @@ static unsigned stream_index(const struct mp_session *s, const struct mp_stream 
 	return i;
 }
 
-static json_t *session_json(const struct mp_session *s)
+static json_t *session_json(const struct mp_session *s, const struct state_origins *origins)
 {
+	const char *origin = s->owner && origins->name ? origins->name(s->owner) : NULL;
 	json_t *streams = json_array(), *generations = json_array();
 
 	for (unsigned i = 0; i < s->stream_count; i++)
@@ -110,7 +111,7 @@ static json_t *session_json(const struct mp_session *s)
 		json_array_append_new(generations, json_pack("{s[II] so}", "cseq", (json_int_t)g->cseq[0],
 							     (json_int_t)g->cseq[1], "streams", members));
 	}
-	return json_pack("{so so so so so so so sb so so so sb s[II] sf sf sI so so}", "call_id",
+	return json_pack("{so so so so so so so sb so so so sb s[II] sf sf sI so so so}", "call_id",
 			 text_json(s->call_id), "from_tag", text_json(s->from_tag), "to_tag", text_json(s->to_tag),
 			 "from_uri", text_json(s->from_uri), "to_uri", text_json(s->to_uri), "caller_ua",
 			 text_json(s->caller_ua), "callee_ua", text_json(s->callee_ua), "has_username",
@@ -118,17 +119,17 @@ static json_t *session_json(const struct mp_session *s)
 			 ip_json(s->caller_address), "destination_address", ip_json(s->destination_address), "has_cseq",
 			 s->has_cseq, "cseq", (json_int_t)s->cseq[0], (json_int_t)s->cseq[1], "start_time",
 			 s->start_time, "end_time", s->end_time, "next_answer_order", (json_int_t)s->next_answer_order,
-			 "streams", streams, "generations", generations);
+			 "streams", streams, "generations", generations, "dispatcher", origin ? json_string(origin) : json_null());
 }
 
-int state_save(const char *path, const struct mp_sessions *sessions)
+int state_save(const char *path, const struct mp_sessions *sessions, const struct state_origins *origins)
 {
 	char tmp[PATH_MAX + 8];
 	json_t *list = json_array(), *state;
 	int err;
 
 	for (const struct mp_session *s = mp_sessions_first(sessions); s; s = s->next)
-		if (json_array_append_new(list, session_json(s)))
+		if (json_array_append_new(list, session_json(s, origins)))
 			log_warn("restart state: session %s cannot be saved", s->call_id);
 	state = json_pack("{si so}", "version", STATE_VERSION, "sessions", list);
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
@@ -279,7 +280,8 @@ static int session_adopt(struct mp_session *s, const json_t *j, struct mp_sessio
 	return 0;
 }
 
-int state_restore(const char *path, struct mp_sessions *sessions, struct mp_port_pool *pool, struct media *m)
+int state_restore(const char *path, struct mp_sessions *sessions, struct mp_port_pool *pool, struct media *m,
+		  const struct state_origins *origins)
 {
 	json_error_t error;
 	json_t *state, *list;
@@ -302,6 +304,10 @@ int state_restore(const char *path, struct mp_sessions *sessions, struct mp_port
 			log_err("restart state %s: session %zu unreadable; left out", path, i);
 			continue;
 		}
+		const char *origin = json_string_value(json_object_get(json_array_get(list, i), "dispatcher"));
+
+		if (origin && origins->find)
+			s->owner = origins->find(origins->ctx, origin);
 		session_adopt(s, json_array_get(list, i), sessions, pool, m);
 		restored++;
 	}

@@ -13,13 +13,23 @@
 
 #define MP_STATE_FILE "relay-state.json"
 
+/* Names the dispatcher connection a session came from (its `owner`), so
+ * that a restarted relay still reports its expiry there.  All NULL: none.
+ */
+struct state_origins {
+	const char *(*name)(void *origin);
+	void *(*find)(void *ctx, const char *name);
+	void *ctx;
+};
+
 /* Replaces `path` at once (write, then rename).  0, or -1 logged. */
-int state_save(const char *path, const struct mp_sessions *sessions);
+int state_save(const char *path, const struct mp_sessions *sessions, const struct state_origins *origins);
 
 /* Restores the sessions saved in `path` into an empty table.  Returns how
  * many, 0 when there is no file, -1 when it cannot be read (logged; the
  * relay then starts without calls).
  */
-int state_restore(const char *path, struct mp_sessions *sessions, struct mp_port_pool *pool, struct media *m);
+int state_restore(const char *path, struct mp_sessions *sessions, struct mp_port_pool *pool, struct media *m,
+		  const struct state_origins *origins);
 
 #endif
