@@ -23,7 +23,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
 pkg = $(shell pkg-config --cflags --libs $(1))
 
 # Userspace code shared by both daemons.
-COMMON_SRC := userspace/log.c userspace/config.c userspace/config_types.c userspace/daemon.c userspace/tls.c
+COMMON_SRC := userspace/log.c userspace/config.c userspace/config_types.c userspace/daemon.c userspace/lines.c userspace/tls.c
 # The relay agent's modules: every other userspace/*.c but its main.
 AGENT_SRC  := $(filter-out $(COMMON_SRC) userspace/relay_main.c,$(wildcard userspace/*.c))
 RELAY_SRC  := userspace/relay_main.c $(AGENT_SRC)

@@ -7,6 +7,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include "lines.h"
 #include "log.h"
 #include "management.h"
 
@@ -170,23 +171,20 @@ static bool command(struct client *c, const char *line, size_t len)
 static void client_read(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr eol;
-	size_t eol_len;
+	enum mp_frame_status status = MP_FRAME_PARTIAL;
+	size_t len;
+	char *line;
 
 	while (c->authenticated && !c->fanout &&
-	       (eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT)).pos >= 0) {
-		char line[MANAGEMENT_LINE_MAX];
+	       (status = mp_line_take(bufferevent_get_input(bev), MANAGEMENT_LINE_MAX, &line, &len)) == MP_FRAME_READY) {
+		bool gone = command(c, line, len);
 
-		if (eol.pos > MANAGEMENT_LINE_MAX)
-			break;
-		evbuffer_remove(in, line, (size_t)eol.pos);
-		evbuffer_drain(in, 2);
-		if (command(c, line, (size_t)eol.pos))
+		free(line);
+		if (gone)
 			return;
 	}
-	if (evbuffer_get_length(in) > MANAGEMENT_LINE_MAX + 2 && !c->fanout) {
-		log_warn("management: a line longer than %d bytes; closing", MANAGEMENT_LINE_MAX);
+	if (status == MP_FRAME_TOO_LONG || status == MP_FRAME_NO_MEMORY) {
+		log_warn("management: %s; closing", status == MP_FRAME_NO_MEMORY ? "out of memory" : "a line too long");
 		client_free(c);
 	}
 }

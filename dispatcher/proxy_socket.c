@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
+#include "lines.h"
 #include "log.h"
 #include "proxy_socket.h"
 
@@ -61,23 +62,18 @@ static void answered(void *ctx, const char *reply)
 static void client_read(struct bufferevent *bev, void *arg)
 {
 	struct proxy_client *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr eol;
-	size_t eol_len;
+	enum mp_frame_status status = MP_FRAME_PARTIAL;
+	size_t len;
+	char *line;
 
-	while (!c->job && (eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT)).pos >= 0) {
-		char line[PROXY_LINE_MAX];
-		int done;
+	while (!c->job && (status = mp_line_take(bufferevent_get_input(bev), PROXY_LINE_MAX, &line, &len)) ==
+				  MP_FRAME_READY) {
+		int done = proxy_request_add_line(&c->req, line, len);
 
-		if (eol.pos > PROXY_LINE_MAX)
-			goto too_long;
-		evbuffer_remove(in, line, (size_t)eol.pos);
-		evbuffer_drain(in, 2);
-		done = proxy_request_add_line(&c->req, line, (size_t)eol.pos);
+		free(line);
 		if (done < 0) {
-			log_err("proxy socket: out of memory");
-			client_free(c);
-			return;
+			status = MP_FRAME_NO_MEMORY;
+			break;
 		}
 		if (done) {
 			struct dispatch_job *job;
@@ -89,12 +85,12 @@ static void client_read(struct bufferevent *bev, void *arg)
 			c->job = job; /* NULL: already answered */
 		}
 	}
-	if (!c->job && evbuffer_get_length(in) > PROXY_LINE_MAX + 2)
-		goto too_long;
-	return;
-too_long:
-	log_warn("proxy socket: a line longer than %d bytes; closing the connection", PROXY_LINE_MAX);
-	client_free(c);
+	if (status == MP_FRAME_TOO_LONG)
+		log_warn("proxy socket: a line longer than %d bytes; closing the connection", PROXY_LINE_MAX);
+	else if (status == MP_FRAME_NO_MEMORY)
+		log_err("proxy socket: out of memory; closing the connection");
+	if (status == MP_FRAME_TOO_LONG || status == MP_FRAME_NO_MEMORY)
+		client_free(c);
 }
 
 static void client_event(struct bufferevent *bev, short what, void *arg)

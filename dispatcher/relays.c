@@ -6,6 +6,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include "lines.h"
 #include "log.h"
 #include "relays.h"
 
@@ -207,25 +208,16 @@ static void relay_line(struct relay *r, char *line, size_t len)
 static void relay_readable(struct bufferevent *bev, void *arg)
 {
 	struct relay *r = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr eol;
-	size_t eol_len;
+	enum mp_frame_status status;
+	size_t len;
+	char *line;
 
-	while ((eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT)).pos >= 0) {
-		char *line = malloc((size_t)eol.pos + 1);
-
-		if (!line) {
-			relay_drop(r, "out of memory");
-			return;
-		}
-		evbuffer_remove(in, line, (size_t)eol.pos);
-		evbuffer_drain(in, 2);
-		line[eol.pos] = '\0';
-		relay_line(r, line, (size_t)eol.pos);
+	while ((status = mp_line_take(bufferevent_get_input(bev), RELAY_LINE_MAX, &line, &len)) == MP_FRAME_READY) {
+		relay_line(r, line, len);
 		free(line);
 	}
-	if (evbuffer_get_length(in) > RELAY_LINE_MAX)
-		relay_drop(r, "line too long");
+	if (status != MP_FRAME_PARTIAL)
+		relay_drop(r, status == MP_FRAME_NO_MEMORY ? "out of memory" : "line too long");
 }
 
 /* One connection per relay address: a newer one replaces the older. */

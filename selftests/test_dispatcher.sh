@@ -456,3 +456,31 @@ t_purge_ends_opensips_dialog() {
 	wait_for 3 grep -q "could not end the dialog of lost: 404 Dialog not found" "$T/disp.log" || fail "$(cat "$T/disp.log")"
 }
 run_test "the reconnect purge asks OpenSIPS to end the dialog of a call the relay lost" t_purge_ends_opensips_dialog
+
+# A line over 16 KiB closes that connection and nothing else.
+t_long_lines() {
+	hosts 1
+	start_dispatcher
+	start_relay 1
+	python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect('$T/disp/run/dispatcher.sock'); s.settimeout(3)
+s.sendall(b'update\r\ncall_id: ' + b'x' * 20000)
+sys.exit(0 if s.recv(100) == b'' else 'the proxy socket answered a line over 16 KiB')" ||
+		fail "the proxy socket kept a connection with a line over 16 KiB"
+	grep -q "a line longer than 16384 bytes" "$T/disp.log" || fail "not logged: $(cat "$T/disp.log")"
+	expect_eq "$(offer after | proxy | cut -d' ' -f1 | tr -d '\r\n')" "$RELAY1" "another worker afterwards"
+	ip netns exec "$DISP_NS" python3 -c "
+import socket, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False
+ctx.load_verify_locations('$T/tls/ca.pem'); ctx.load_cert_chain('$T/tls/management.crt', '$T/tls/management.key')
+s = ctx.wrap_socket(socket.create_connection(('198.18.10.1', 25061), timeout=3))
+s.sendall(b's' * 20000)
+try:
+    assert s.recv(100) == b''
+except ConnectionResetError:
+    pass" || fail "the management port kept a connection with a line over 16 KiB"
+	grep -q "management: a line too long; closing" "$T/disp.log" || fail "not logged: $(cat "$T/disp.log")"
+	expect_eq "$(management version)" "0.1.0" "another management client afterwards"
+}
+run_test "a line over 16 KiB closes that proxy or management connection, and only that one" t_long_lines

@@ -121,7 +121,7 @@ static void client_read(struct bufferevent *bev, void *arg)
 	char *line;
 
 	while (evbuffer_get_length(bufferevent_get_output(bev)) < REPLY_BACKLOG_MAX) {
-		status = mp_line_take(input, &line, &len);
+		status = mp_line_take(input, MP_LINE_MAX, &line, &len);
 		if (status == MP_FRAME_PARTIAL)
 			return;
 		if (status == MP_FRAME_READY) {

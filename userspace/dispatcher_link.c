@@ -192,7 +192,7 @@ static void readable(struct bufferevent *bev, void *arg)
 	size_t len;
 	char *line;
 
-	while ((status = mp_line_take(bufferevent_get_input(bev), &line, &len)) == MP_FRAME_READY) {
+	while ((status = mp_line_take(bufferevent_get_input(bev), MP_LINE_MAX, &line, &len)) == MP_FRAME_READY) {
 		int err = dispatcher_line(d, line, len);
 
 		free(line);

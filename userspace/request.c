@@ -1,4 +1,4 @@
-/* Dispatcher requests: line framing, block assembly and the block parser
+/* Dispatcher requests: block assembly and the block parser
  * (../shared/spec/relay-protocol.md §4-§6, signaling.md §5-§6).
  * Every input is a byte range: nothing here relies on NUL termination.
  */
@@ -14,26 +14,6 @@
 #include "request_parse.h"
 
 /* ---- framing ---- */
-
-enum mp_frame_status mp_line_take(struct evbuffer *in, char **line, size_t *len)
-{
-	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_CRLF_STRICT);
-
-	if (eol.pos < 0) {
-		/* the last byte may be the CR of a line of exactly MP_LINE_MAX */
-		return evbuffer_get_length(in) > MP_LINE_MAX + 1 ? MP_FRAME_TOO_LONG : MP_FRAME_PARTIAL;
-	}
-	if ((size_t)eol.pos > MP_LINE_MAX)
-		return MP_FRAME_TOO_LONG;
-	*line = malloc(eol.pos + 1);
-	if (!*line)
-		return MP_FRAME_NO_MEMORY;
-	evbuffer_remove(in, *line, eol.pos);
-	evbuffer_drain(in, 2);
-	(*line)[eol.pos] = '\0';
-	*len = eol.pos;
-	return MP_FRAME_READY;
-}
 
 void mp_block_init(struct mp_block *b)
 {

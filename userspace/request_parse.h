@@ -1,31 +1,16 @@
 /* Reading dispatcher requests (../shared/spec/relay-protocol.md §4-§6):
- * the line framing of the relay protocol, the assembly of request blocks,
- * and the parser that turns a block into a struct mp_request.  The framing
- * works on any evbuffer, so the control socket and the TLS dispatcher link
- * share it.
+ * the assembly of request blocks from lines (lines.h), and the parser that
+ * turns a block into a struct mp_request.  The control socket and the TLS
+ * dispatcher link share both.
  */
 #ifndef MP_REQUEST_PARSE_H
 #define MP_REQUEST_PARSE_H
 
-#include <event2/buffer.h>
+#include "lines.h"
 #include "request.h"
 
 #define MP_LINE_MAX  (64 * 1024)         /* longest line accepted, CRLF excluded */
 #define MP_BLOCK_MAX (4 * MP_LINE_MAX)   /* longest request block, all lines included */
-
-/* What a framing step produced. */
-enum mp_frame_status {
-	MP_FRAME_READY,     /* a line was taken / the block is complete */
-	MP_FRAME_PARTIAL,   /* wait for more bytes / the block goes on */
-	MP_FRAME_TOO_LONG,  /* over MP_LINE_MAX / MP_BLOCK_MAX: close the connection */
-	MP_FRAME_NO_MEMORY, /* close the connection */
-};
-
-/* Takes one CRLF-terminated line out of `in` (a bare LF is not a line end).
- * When READY, *line is a malloc'ed copy without the CRLF, NUL-terminated for
- * convenience (it may also hold NUL bytes: use *len); the caller frees it.
- */
-enum mp_frame_status mp_line_take(struct evbuffer *in, char **line, size_t *len);
 
 /* A request block being assembled line by line. */
 struct mp_block {

@@ -3,7 +3,7 @@
  * a random-input loop.  Built with -DMP_FUZZ this file is instead a
  * libFuzzer target:
  *   clang -DMP_FUZZ -g -fsanitize=fuzzer,address -D_GNU_SOURCE -Iuserspace \
- *         selftests/unit/test_request.c userspace/request.c userspace/log.c \
+ *         selftests/unit/test_request.c userspace/request.c userspace/lines.c userspace/log.c \
  *         -ljansson -levent -lcmocka -o build/fuzz_request
  */
 #include <setjmp.h>
@@ -360,17 +360,17 @@ static void test_line_framing(void **state)
 
 	assert_non_null(big);
 	evbuffer_add_printf(in, "summary 1\r\n\r\nping\nstill\r");
-	assert_int_equal(mp_line_take(in, &line, &len), MP_FRAME_READY);
+	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_READY);
 	assert_int_equal(len, 9);
 	assert_string_equal(line, "summary 1");
 	free(line);
-	assert_int_equal(mp_line_take(in, &line, &len), MP_FRAME_READY);
+	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_READY);
 	assert_int_equal(len, 0);
 	free(line);
 	/* a bare LF and a lone CR end nothing */
-	assert_int_equal(mp_line_take(in, &line, &len), MP_FRAME_PARTIAL);
+	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_PARTIAL);
 	evbuffer_add(in, "\n", 1);
-	assert_int_equal(mp_line_take(in, &line, &len), MP_FRAME_READY);
+	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_READY);
 	assert_string_equal(line, "ping\nstill");
 	free(line);
 	assert_int_equal(evbuffer_get_length(in), 0);
@@ -378,21 +378,21 @@ static void test_line_framing(void **state)
 	/* exactly MP_LINE_MAX bytes is a line, arriving in pieces; one more is too long */
 	memset(big, 'a', MP_LINE_MAX);
 	evbuffer_add(in, big, MP_LINE_MAX);
-	assert_int_equal(mp_line_take(in, &line, &len), MP_FRAME_PARTIAL);
+	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_PARTIAL);
 	evbuffer_add(in, "\r", 1);
-	assert_int_equal(mp_line_take(in, &line, &len), MP_FRAME_PARTIAL);
+	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_PARTIAL);
 	evbuffer_add(in, "\n", 1);
-	assert_int_equal(mp_line_take(in, &line, &len), MP_FRAME_READY);
+	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_READY);
 	assert_int_equal(len, MP_LINE_MAX);
 	free(line);
 	evbuffer_add(in, big, MP_LINE_MAX);
 	evbuffer_add(in, "a\r\n", 3);
-	assert_int_equal(mp_line_take(in, &line, &len), MP_FRAME_TOO_LONG);
+	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_TOO_LONG);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	/* no CRLF at all: known to be too long before the end arrives */
 	evbuffer_add(in, big, MP_LINE_MAX);
 	evbuffer_add(in, "ab", 2);
-	assert_int_equal(mp_line_take(in, &line, &len), MP_FRAME_TOO_LONG);
+	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_TOO_LONG);
 	evbuffer_free(in);
 	free(big);
 }
