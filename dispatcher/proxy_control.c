@@ -100,7 +100,12 @@ static void readable(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Kamailio: "h_entry:h_id"; OpenSIPS 3.x: one decimal number. */
-static int request(const char *id, const char *dialog_id, char *out, size_t len, const char **target)
+static bool is_kamailio(const char *dialog_id)
+{
+	return strchr(dialog_id, ':') != NULL;
+}
+
+static int request(const char *id, const char *dialog_id, char *out, size_t len)
 {
 	unsigned h_entry, h_id;
 	char tail;
@@ -108,13 +113,12 @@ static int request(const char *id, const char *dialog_id, char *out, size_t len,
 	char *quoted;
 	int n;
 
-	if (strchr(dialog_id, ':')) {
+	if (is_kamailio(dialog_id)) {
 		if (sscanf(dialog_id, "%u:%u%c", &h_entry, &h_id, &tail) != 2)
 			return -1;
 		return snprintf(out, len, "{\"jsonrpc\": \"2.0\", \"id\": \"%s\", \"method\": \"dlg.end_dlg\", \"params\": [%u, %u]}",
 				id, h_entry, h_id);
 	}
-	*target = NULL; /* the caller's default: OpenSIPS */
 	param = json_string(dialog_id);
 	quoted = param ? json_dumps(param, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
 	n = quoted ? snprintf(out, len, "{\"jsonrpc\": \"2.0\", \"id\": \"%s\", \"method\": \"dlg_end_dlg\", \"params\": [%s]}",
@@ -128,7 +132,7 @@ static int request(const char *id, const char *dialog_id, char *out, size_t len,
 void proxy_control_end_dialog(struct proxy_control *pc, const char *dialog_id, const char *call_id)
 {
 	struct sockaddr_un to = { .sun_family = AF_UNIX };
-	const char *target = pc->cfg->kamailio.socket_path;
+	const char *target = is_kamailio(dialog_id) ? pc->cfg->kamailio.socket_path : pc->cfg->opensips.socket_path;
 	struct pending *p = calloc(1, sizeof(*p));
 	char datagram[1024];
 	int n;
@@ -138,9 +142,7 @@ void proxy_control_end_dialog(struct proxy_control *pc, const char *dialog_id, c
 	p->pc = pc;
 	/* 32 random bits, lowercase hex without padding (§5.2) */
 	snprintf(p->id, sizeof(p->id), "%x", (unsigned)random() ^ ((unsigned)random() << 16));
-	n = request(p->id, dialog_id, datagram, sizeof(datagram), &target);
-	if (!target)
-		target = pc->cfg->opensips.socket_path;
+	n = request(p->id, dialog_id, datagram, sizeof(datagram));
 	if (n < 0 || (size_t)n >= sizeof(datagram)) {
 		log_warn("proxy control: dialog id '%s' of %s is neither Kamailio's nor OpenSIPS's", dialog_id, call_id);
 		free(p);

@@ -64,8 +64,10 @@ static uint64_t session_bytes(const struct mp_session *s)
 	return total;
 }
 
-/* Appends the statistics of an ended session to `out` (may be NULL), then frees it. */
-static void session_done(struct agent *a, struct mp_session *s, struct evbuffer *out, const char *what)
+/* Appends the statistics of an ended session to `out` (may be NULL), reports
+ * it when it `expired`, then frees it.
+ */
+static void session_done(struct agent *a, struct mp_session *s, struct evbuffer *out, bool expired)
 {
 	json_t *json = mp_session_stats_json(s, media_now().wall);
 	char *text = json ? mp_json_text(json) : NULL;
@@ -73,7 +75,7 @@ static void session_done(struct agent *a, struct mp_session *s, struct evbuffer 
 	a->ended_bytes += session_bytes(s);
 	if (out)
 		evbuffer_add_printf(out, "%s", text ? text : "error");
-	if (!strcmp(what, "expired")) {
+	if (expired) {
 		log_info("expired %s", text ? text : s->call_id);
 		if (a->report && text)
 			a->report(a->report_ctx, s->owner, text);
@@ -90,7 +92,7 @@ static void session_done(struct agent *a, struct mp_session *s, struct evbuffer 
 
 static void session_expired(void *ctx, struct mp_session *s)
 {
-	session_done(ctx, s, NULL, "expired");
+	session_done(ctx, s, NULL, true);
 }
 
 static void sync_all(struct agent *a)
@@ -142,7 +144,7 @@ void agent_handle(void *owner, void *origin, const struct mp_request *req, struc
 			media_sync_counters(a->media, s);
 		s = mp_sessions_remove(a->sessions, req, &now);
 		if (s)
-			session_done(a, s, reply, "removed");
+			session_done(a, s, reply, false);
 		else
 			evbuffer_add_printf(reply, "error");
 		break;
@@ -271,7 +273,7 @@ void agent_expire_all(struct agent *a)
 	sync_all(a);
 	while ((s = mp_sessions_first(a->sessions))) {
 		mp_sessions_close(a->sessions, s, &now);
-		session_done(a, s, NULL, "expired");
+		session_done(a, s, NULL, true);
 	}
 	evtimer_del(a->saver);
 	unlink(a->state_path); /* nothing left for a next start to take over */

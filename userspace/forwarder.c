@@ -2,7 +2,6 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 #include "forwarder.h"
 #include "log.h"
 #include "mp_fwd.h"
@@ -14,14 +13,6 @@ const char *forwarder_tier_name(enum forwarder_tier tier)
 	return names[tier];
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static struct mp_fwd_key leg_key(const struct substream *sub, int leg)
 {
 	return (struct mp_fwd_key){ .local_ip = sub->local_ip[leg].s_addr, .local_port = htons(sub->local_port[leg]) };
@@ -30,7 +21,7 @@ static struct mp_fwd_key leg_key(const struct substream *sub, int leg)
 /* Leg `leg` receives from its remote and sends from the other leg's port
  * to the other leg's remote (design notes §2).
  */
-static struct mp_fwd_entry leg_entry(const struct substream *sub, int leg)
+static struct mp_fwd_entry leg_entry(const struct substream *sub, int leg, uint64_t now_ns)
 {
 	int other = !leg;
 
@@ -44,8 +35,7 @@ static struct mp_fwd_entry leg_entry(const struct substream *sub, int leg)
 		.flags = MP_FWD_DROP_OTHERS | (sub->rtcp ? MP_FWD_IS_RTCP : 0),
 		.stream_id = sub->stream_id,
 		.leg = (uint32_t)leg,
-		/* so that a substream silent from the start still goes idle */
-		.last_seen_ns = monotonic_ns(),
+		.last_seen_ns = now_ns,
 	};
 }
 
@@ -76,10 +66,10 @@ static void from_entry(const struct mp_fwd_entry *e, struct leg_counters *out)
 	out->dropped_src = e->dropped_src;
 }
 
-int forwarder_install(struct forwarder *fwd, const struct substream *sub)
+int forwarder_install(struct forwarder *fwd, const struct substream *sub, uint64_t now_ns)
 {
 	struct mp_fwd_key key[2] = { leg_key(sub, 0), leg_key(sub, 1) };
-	struct mp_fwd_entry entry[2] = { leg_entry(sub, 0), leg_entry(sub, 1) };
+	struct mp_fwd_entry entry[2] = { leg_entry(sub, 0, now_ns), leg_entry(sub, 1, now_ns) };
 	struct ct_flow flow;
 
 	switch (fwd->tier) {

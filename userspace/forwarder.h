@@ -46,8 +46,11 @@ struct forwarder {
 
 const char *forwarder_tier_name(enum forwarder_tier tier);
 
-/* Both legs, or neither: -1 (logged) when the tier refused. */
-int forwarder_install(struct forwarder *fwd, const struct substream *sub);
+/* Both legs, or neither: -1 (logged) when the tier refused.  The entries
+ * start as last seen at `now_ns` (CLOCK_MONOTONIC), so that a substream
+ * silent from the start still goes idle.
+ */
+int forwarder_install(struct forwarder *fwd, const struct substream *sub, uint64_t now_ns);
 
 /* The live counters of both legs; -1 when the entries are gone (a conntrack
  * entry that timed out), with `out` zeroed.

@@ -164,7 +164,7 @@ static void try_install(struct media_stream *ms, int sub)
 	if (ms->installed[sub] || !caller->in_use || !caller->got_media || !callee->in_use || !callee->got_media)
 		return;
 	s = substream_of(ms, sub);
-	if (forwarder_install(ms->m->fwd, &s)) {
+	if (forwarder_install(ms->m->fwd, &s, media_now().mono_ns)) {
 		if (!ms->install_logged[sub])
 			log_warn("stream %u: %s stays in userspace until an installation succeeds", ms->id,
 				 sub == RTCP ? "RTCP" : "RTP");
