@@ -1,184 +1,129 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <sqlite3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include "acct_backend.h"
 #include "accounting.h"
 #include "log.h"
 
-#define SPOOL_FILE "accounting.spool"
-#define REPLAY_INTERVAL 5 /* seconds between attempts while records wait */
-#define BUSY_TIMEOUT_MS 100 /* the proxy socket shares this thread */
+#define RETRY_INTERVAL 5 /* seconds between attempts while records wait in the spool */
 
-enum insert_result { INSERTED, DUPLICATE, FAILED };
-
-struct accounting {
-	const struct mp_config *cfg;
-	char spool[PATH_MAX];
-	char db_path[PATH_MAX];
-	sqlite3 *db;
-	sqlite3_stmt *insert;
-	bool table_ready;
-	bool outage;          /* logged once per outage, not per record */
-	struct event *replay;
+struct queued {
+	struct acct_record record;
+	struct queued *next;
 };
 
-/* ---- the database ---------------------------------------------------------- */
+/* One backend, its thread, its queue and its spool. */
+struct worker {
+	const struct acct_backend *backend;
+	void *state;
+	char spool[PATH_MAX];
+	pthread_t thread;
+	pthread_mutex_t lock; /* guards the queue and `stopping` */
+	pthread_cond_t wake;
+	struct queued *head, *tail;
+	bool stopping;
+	/* the thread's own */
+	bool outage;       /* logged once per outage, not per record */
+	time_t next_retry; /* while spooled records wait */
+};
 
-static void ddl(const struct mp_config *cfg, char *out, size_t len)
+struct accounting {
+	struct worker workers[2];
+	int count;
+};
+
+void acct_log_create_failure(const struct mp_config *cfg, const char *user, const char *database, const char *error,
+			     const char *ddl)
 {
-	const char *t = cfg->database.sessions_table;
-
-	snprintf(out, len,
-		 "CREATE TABLE IF NOT EXISTS %s (\n"
-		 "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-		 "    %s VARCHAR(255) NOT NULL,\n"
-		 "    %s VARCHAR(64) NOT NULL,\n"
-		 "    %s VARCHAR(64),\n"
-		 "    %s CHAR(16777215)\n"
-		 ");\n"
-		 "CREATE UNIQUE INDEX IF NOT EXISTS %s_callid_idx ON %s (%s, %s, %s);",
-		 t, cfg->database.callid_column, cfg->database.fromtag_column, cfg->database.totag_column,
-		 cfg->database.info_column, t, t, cfg->database.callid_column, cfg->database.fromtag_column,
-		 cfg->database.totag_column);
+	log_err("accounting: cannot create the table %s: %s", cfg->database.sessions_table, error);
+	log_info("accounting: the database user %s needs the CREATE and ALTER rights on the database %s; grant them "
+		 "and restart the dispatcher, or create the table by hand:\n"
+		 "--------8<--------\n%s\n--------8<--------",
+		 user, database, ddl);
 }
 
-static void db_close(struct accounting *a)
+/* ---- the spool: one JSON array [call_id, from_tag, to_tag, info] a line ---- */
+
+static bool spool_waiting(const struct worker *w)
 {
-	sqlite3_finalize(a->insert);
-	sqlite3_close(a->db);
-	a->insert = NULL;
-	a->db = NULL;
-	a->table_ready = false;
+	return access(w->spool, F_OK) == 0;
 }
 
-/* Opens the database and makes the table when missing (§3.2); -1 when the
- * database cannot be used now (logged once per outage).
- */
-static int db_ready(struct accounting *a)
+static void spool_append(struct worker *w, const struct acct_record *r)
 {
-	const struct mp_config *cfg = a->cfg;
-	char statement[2048], *err = NULL;
-
-	if (a->table_ready)
-		return 0;
-	if (!a->db) {
-		if (sqlite3_open_v2(a->db_path, &a->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-			if (!a->outage)
-				log_err("accounting: cannot open %s: %s", a->db_path, sqlite3_errmsg(a->db));
-			db_close(a);
-			return -1;
-		}
-		sqlite3_busy_timeout(a->db, BUSY_TIMEOUT_MS);
-	}
-	ddl(cfg, statement, sizeof(statement));
-	if (sqlite3_exec(a->db, statement, NULL, NULL, &err) != SQLITE_OK) {
-		if (!a->outage) {
-			log_err("accounting: cannot create table %s in %s: %s", cfg->database.sessions_table, a->db_path,
-				err ? err : "?");
-			log_info("accounting: the dispatcher needs the right to create the table, or create it yourself:\n"
-				 "--------8<--------\n%s\n--------8<--------", statement);
-		}
-		sqlite3_free(err);
-		return -1;
-	}
-	snprintf(statement, sizeof(statement), "INSERT INTO %s (%s, %s, %s, %s) VALUES (?, ?, ?, ?)",
-		 cfg->database.sessions_table, cfg->database.callid_column, cfg->database.fromtag_column,
-		 cfg->database.totag_column, cfg->database.info_column);
-	if (sqlite3_prepare_v2(a->db, statement, -1, &a->insert, NULL) != SQLITE_OK) {
-		if (!a->outage)
-			log_err("accounting: cannot prepare the insert: %s", sqlite3_errmsg(a->db));
-		return -1;
-	}
-	a->table_ready = true;
-	return 0;
-}
-
-static enum insert_result db_insert(struct accounting *a, const char *call_id, const char *from_tag,
-				    const char *to_tag, const char *info)
-{
-	int rc;
-
-	if (db_ready(a))
-		return FAILED;
-	sqlite3_reset(a->insert);
-	sqlite3_bind_text(a->insert, 1, call_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(a->insert, 2, from_tag, -1, SQLITE_STATIC);
-	if (to_tag)
-		sqlite3_bind_text(a->insert, 3, to_tag, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(a->insert, 3);
-	sqlite3_bind_text(a->insert, 4, info, -1, SQLITE_STATIC);
-	rc = sqlite3_step(a->insert);
-	sqlite3_reset(a->insert);
-	if (rc == SQLITE_DONE)
-		return INSERTED;
-	if (sqlite3_extended_errcode(a->db) == SQLITE_CONSTRAINT_UNIQUE)
-		return DUPLICATE; /* a replay after a crash between insert and spool rewrite */
-	if (!a->outage)
-		log_err("accounting: failed to insert the record of %s: %s", call_id, sqlite3_errmsg(a->db));
-	if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
-		db_close(a); /* reopen next time: the file may have gone */
-	return FAILED;
-}
-
-/* ---- the spool ------------------------------------------------------------------ */
-
-static bool spool_waiting(const struct accounting *a)
-{
-	return access(a->spool, F_OK) == 0;
-}
-
-static int spool_append(struct accounting *a, const char *call_id, const char *from_tag, const char *to_tag,
-			const char *info)
-{
-	json_t *line = json_pack("[sss?s]", call_id, from_tag, to_tag, info);
-	FILE *f = fopen(a->spool, "a");
+	json_t *line = json_pack("[sss?s]", r->call_id, r->from_tag, r->to_tag, r->info);
+	FILE *f = fopen(w->spool, "a");
 	int err = !line || !f || json_dumpf(line, f, JSON_COMPACT) || fputc('\n', f) == EOF;
 
 	if (f && fclose(f))
 		err = 1;
 	json_decref(line);
 	if (err)
-		log_err("accounting: cannot spool the record of %s to %s: %s; it is lost", call_id, a->spool,
+		log_err("accounting: cannot spool the record of %s to %s: %s; it is lost", r->call_id, w->spool,
 			strerror(errno));
-	return err ? -1 : 0;
 }
 
-/* Inserts the spooled records in order, up to the first that fails; the
+static void outage_begins(struct worker *w)
+{
+	if (!w->outage)
+		log_warn("accounting: the %s does not take records; spooling them to %s", w->backend->name, w->spool);
+	w->outage = true;
+	w->next_retry = time(NULL) + RETRY_INTERVAL;
+}
+
+/* Writes one record: true when it is done with (written, already there, or
+ * rejected for good), false when it must wait in the spool.
+ */
+static bool write_record(struct worker *w, const struct acct_record *r)
+{
+	enum acct_result result = w->backend->write(w->state, r, w->outage);
+
+	if (result == ACCT_RETRY) {
+		outage_begins(w);
+		return false;
+	}
+	if (result == ACCT_DUPLICATE)
+		log_info("accounting: the record of %s was already in the %s", r->call_id, w->backend->name);
+	return true;
+}
+
+/* Writes the spooled records in order, up to the first that must wait; the
  * rest stays spooled.
  */
-static void spool_replay(evutil_socket_t fd, short what, void *arg)
+static void spool_replay(struct worker *w)
 {
-	struct accounting *a = arg;
 	char tmp[PATH_MAX + 8], *buf = NULL;
 	size_t cap = 0, done = 0;
-	FILE *in = fopen(a->spool, "r"), *rest = NULL;
-	bool failed = false;
+	FILE *in = fopen(w->spool, "r"), *rest = NULL;
+	bool waiting = false;
 	ssize_t len;
 
 	if (!in)
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.new", a->spool);
+	snprintf(tmp, sizeof(tmp), "%s.new", w->spool);
 	while ((len = getline(&buf, &cap, in)) > 0) {
-		json_t *line = failed ? NULL : json_loads(buf, 0, NULL);
-		const char *to_tag = json_string_value(json_array_get(line, 2));
+		json_t *line = waiting ? NULL : json_loads(buf, 0, NULL);
+		struct acct_record r = {
+			.call_id = (char *)json_string_value(json_array_get(line, 0)),
+			.from_tag = (char *)json_string_value(json_array_get(line, 1)),
+			.to_tag = (char *)json_string_value(json_array_get(line, 2)),
+			.info = (char *)json_string_value(json_array_get(line, 3)),
+		};
 
-		if (!failed && json_array_size(line) == 4 &&
-		    db_insert(a, json_string_value(json_array_get(line, 0)), json_string_value(json_array_get(line, 1)),
-			      to_tag, json_string_value(json_array_get(line, 3))) != FAILED) {
+		if (!waiting && !(r.call_id && r.from_tag && r.info))
+			log_err("accounting: an unreadable line in %s was dropped", w->spool);
+		else if (!waiting && write_record(w, &r))
 			done++;
-		} else if (failed || json_array_size(line) == 4) {
-			failed = true;
-			if (!rest)
-				rest = fopen(tmp, "w");
-			if (rest)
+		else {
+			waiting = true;
+			if (rest || (rest = fopen(tmp, "w")))
 				fputs(buf, rest);
-		} else {
-			log_err("accounting: an unreadable line in %s was dropped", a->spool);
 		}
 		json_decref(line);
 	}
@@ -186,64 +131,181 @@ static void spool_replay(evutil_socket_t fd, short what, void *arg)
 	fclose(in);
 	if (rest) {
 		fclose(rest);
-		rename(tmp, a->spool);
+		rename(tmp, w->spool);
 	} else {
-		unlink(a->spool);
+		unlink(w->spool);
 	}
 	if (done)
-		log_info("accounting: %zu spooled records written to the database", done);
-	if (!failed && a->outage) {
-		log_info("accounting: the database takes records again");
-		a->outage = false;
+		log_info("accounting: %zu spooled records written to the %s", done, w->backend->name);
+	if (!waiting && w->outage) {
+		log_info("accounting: the %s takes records again", w->backend->name);
+		w->outage = false;
 	}
-	if (failed)
-		evtimer_add(a->replay, &(struct timeval){ .tv_sec = REPLAY_INTERVAL });
+}
+
+/* ---- the worker thread ------------------------------------------------------- */
+
+static void record_free(struct queued *q)
+{
+	free(q->record.call_id);
+	free(q->record.from_tag);
+	free(q->record.to_tag);
+	free(q->record.info);
+	free(q);
+}
+
+static struct queued *queue_pop(struct worker *w)
+{
+	struct queued *q = w->head;
+
+	if (q && !(w->head = q->next))
+		w->tail = NULL;
+	return q;
+}
+
+/* Records keep their order: while some wait in the spool, new ones go
+ * behind them, and the spool is retried every RETRY_INTERVAL.
+ */
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct queued *q;
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->stopping) {
+		q = queue_pop(w);
+		pthread_mutex_unlock(&w->lock);
+		if (spool_waiting(w) && time(NULL) >= w->next_retry)
+			spool_replay(w);
+		if (q && (spool_waiting(w) || !write_record(w, &q->record)))
+			spool_append(w, &q->record);
+		if (q)
+			record_free(q);
+		pthread_mutex_lock(&w->lock);
+		while (!w->head && !w->stopping) {
+			if (!spool_waiting(w)) {
+				pthread_cond_wait(&w->wake, &w->lock);
+			} else if (pthread_cond_timedwait(&w->wake, &w->lock,
+							  &(struct timespec){ .tv_sec = w->next_retry }) == ETIMEDOUT) {
+				break;
+			}
+		}
+	}
+	/* stopping: what was not written yet waits in the spool for the next run */
+	while ((q = queue_pop(w))) {
+		spool_append(w, &q->record);
+		record_free(q);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static int worker_start(struct worker *w, const struct acct_backend *backend, const struct mp_config *cfg,
+			const char *runtime_dir)
+{
+	bool fatal = false;
+
+	w->backend = backend;
+	snprintf(w->spool, sizeof(w->spool), "%s/accounting-%s.spool", runtime_dir, backend->name);
+	if (!(w->state = backend->open(cfg, &fatal)))
+		return -1;
+	if (spool_waiting(w))
+		log_info("accounting: records spooled by an earlier run wait in %s", w->spool);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	if (pthread_create(&w->thread, NULL, worker_run, w)) {
+		log_err("accounting: cannot start the %s thread", backend->name);
+		backend->close(w->state);
+		return -1;
+	}
+	return 0;
+}
+
+static void worker_stop(struct worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	w->backend->close(w->state);
+}
+
+/* ---- the dispatcher's side -------------------------------------------------------- */
+
+static const struct acct_backend *database_backend(const char *uri)
+{
+	static const struct {
+		const char *scheme;
+		const struct acct_backend *backend;
+	} schemes[] = {
+		{ "sqlite://", &acct_sqlite },
+	};
+
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (!strncmp(uri, schemes[i].scheme, strlen(schemes[i].scheme)))
+			return schemes[i].backend;
+	log_err("accounting: [Database] dburi %s: unknown scheme; use sqlite://, postgresql:// or mysql://", uri);
+	return NULL;
 }
 
 void accounting_record(struct accounting *a, const char *call_id, const char *from_tag, const char *to_tag,
 		       const char *info)
 {
-	/* records keep their order: while some wait, new ones wait behind them */
-	if (!spool_waiting(a) && db_insert(a, call_id, from_tag, to_tag, info) != FAILED)
-		return;
-	if (!a->outage)
-		log_warn("accounting: the database does not take records; spooling them to %s", a->spool);
-	a->outage = true;
-	if (!spool_append(a, call_id, from_tag, to_tag, info) && !evtimer_pending(a->replay, NULL))
-		evtimer_add(a->replay, &(struct timeval){ .tv_sec = REPLAY_INTERVAL });
+	for (int i = 0; i < a->count; i++) {
+		struct worker *w = &a->workers[i];
+		struct queued *q = calloc(1, sizeof(*q));
+
+		if (!q || !(q->record.call_id = strdup(call_id)) || !(q->record.from_tag = strdup(from_tag)) ||
+		    (to_tag && !(q->record.to_tag = strdup(to_tag))) || !(q->record.info = strdup(info))) {
+			log_err("accounting: out of memory; the record of %s is lost", call_id);
+			if (q)
+				record_free(q);
+			continue;
+		}
+		pthread_mutex_lock(&w->lock);
+		if (w->tail)
+			w->tail->next = q;
+		else
+			w->head = q;
+		w->tail = q;
+		pthread_cond_signal(&w->wake);
+		pthread_mutex_unlock(&w->lock);
+	}
 }
 
-struct accounting *accounting_open(struct event_base *base, const struct mp_config *cfg, const char *runtime_dir,
-				   bool *failed)
+struct accounting *accounting_open(const struct mp_config *cfg, const char *runtime_dir, bool *failed)
 {
-	const char *uri = cfg->database.dburi;
+	const struct acct_backend *chosen[2];
 	struct accounting *a;
+	int n = 0;
 
 	*failed = false;
-	if (!(cfg->dispatcher.accounting & MP_ACCOUNTING_DATABASE))
-		return NULL;
-	if (strncmp(uri, "sqlite://", 9)) {
-		log_err("accounting: %.*s databases are not supported yet; use sqlite://",
-			(int)(strstr(uri, "://") ? strstr(uri, "://") - uri : 0), uri);
+	if (cfg->dispatcher.accounting & MP_ACCOUNTING_DATABASE) {
+		if (!(chosen[n++] = database_backend(cfg->database.dburi))) {
+			*failed = true;
+			return NULL;
+		}
+	}
+	if (cfg->dispatcher.accounting & MP_ACCOUNTING_RADIUS) {
+		log_err("accounting: radius is not supported yet");
 		*failed = true;
 		return NULL;
 	}
-	a = calloc(1, sizeof(*a));
-	if (!a || !(a->replay = evtimer_new(base, spool_replay, a))) {
-		free(a);
+	if (!n)
+		return NULL;
+	if (!(a = calloc(1, sizeof(*a)))) {
 		*failed = true;
 		return NULL;
 	}
-	a->cfg = cfg;
-	snprintf(a->db_path, sizeof(a->db_path), "%s", uri + 9);
-	snprintf(a->spool, sizeof(a->spool), "%s/%s", runtime_dir, SPOOL_FILE);
-	if (db_ready(a))
-		a->outage = true;
-	if (spool_waiting(a)) {
-		log_info("accounting: records spooled by an earlier run wait in %s", a->spool);
-		evtimer_add(a->replay, &(struct timeval){ 0 });
+	for (int i = 0; i < n; i++) {
+		if (worker_start(&a->workers[i], chosen[i], cfg, runtime_dir)) {
+			accounting_close(a);
+			*failed = true;
+			return NULL;
+		}
+		a->count++;
 	}
-	log_info("accounting: sessions go to %s, table %s", a->db_path, cfg->database.sessions_table);
 	return a;
 }
 
@@ -251,7 +313,7 @@ void accounting_close(struct accounting *a)
 {
 	if (!a)
 		return;
-	event_free(a->replay);
-	db_close(a);
+	for (int i = 0; i < a->count; i++)
+		worker_stop(&a->workers[i]);
 	free(a);
 }

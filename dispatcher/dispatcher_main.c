@@ -54,7 +54,7 @@ int main(int argc, char **argv)
 	snprintf(socket_path, sizeof(socket_path), "%s%s%s", cfg->dispatcher.socket_path[0] == '/' ? "" :
 			 dispatcher.runtime_dir, cfg->dispatcher.socket_path[0] == '/' ? "" : "/",
 		 cfg->dispatcher.socket_path);
-	accounting = accounting_open(dispatcher.base, cfg, dispatcher.runtime_dir, &accounting_failed);
+	accounting = accounting_open(cfg, dispatcher.runtime_dir, &accounting_failed);
 	if (accounting_failed ||
 	    !(control = proxy_control_open(dispatcher.base, cfg, dispatcher.runtime_dir)) ||
 	    !(d = dispatch_new(dispatcher.base, cfg, tls, accounting, control)) ||

@@ -416,6 +416,7 @@ t_accounting_sqlite() {
 	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
 	start_relay 1
 	{ offer a1; answer a1; remove a1; offer never; remove never; } | proxy >/dev/null
+	wait_for 5 test -n "$(rows "$T/acct.db")"
 	expect_eq "$(rows "$T/acct.db")" "a1 ft tt a1 2580:3757 False ['closed']" "the accounting rows"
 	# the database is locked by someone else: records wait in the spool, across a restart
 	python3 -c "
@@ -424,8 +425,9 @@ c = sqlite3.connect('$T/acct.db', isolation_level=None); c.execute('BEGIN EXCLUS
 	local locker=$!
 	sleep 0.3
 	for call in b1 b2 b3; do { offer $call; answer $call; remove $call; } | proxy >/dev/null; done
-	grep -q "spooling them to" "$T/disp.log" || fail "no spooling: $(cat "$T/disp.log")"
-	expect_eq "$(wc -l <"$T/disp/run/accounting.spool")" 3 "spooled records"
+	wait_for 10 grep -q "spooling them to" "$T/disp.log" || fail "no spooling: $(cat "$T/disp.log")"
+	wait_for 5 test "$(wc -l <"$T/disp/run/accounting-database.spool")" = 3 ||
+		fail "spooled records: $(wc -l <"$T/disp/run/accounting-database.spool")"
 	kill -TERM "$DISPATCHER"
 	wait "$DISPATCHER" || true
 	kill "$locker"
@@ -433,7 +435,7 @@ c = sqlite3.connect('$T/acct.db', isolation_level=None); c.execute('BEGIN EXCLUS
 	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
 	wait_for 5 grep -q "3 spooled records written" "$T/disp.log" || fail "no replay: $(cat "$T/disp.log")"
 	expect_eq "$(rows "$T/acct.db" | cut -d' ' -f1 | tr '\n' ' ')" "a1 b1 b2 b3 " "rows after the replay, in order, once each"
-	[ ! -e "$T/disp/run/accounting.spool" ] || fail "the spool is left"
+	[ ! -e "$T/disp/run/accounting-database.spool" ] || fail "the spool is left"
 }
 run_test "accounting in SQLite: the row holds the session's JSON; a locked database spools, replayed after a restart" \
 	t_accounting_sqlite

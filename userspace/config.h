@@ -41,7 +41,7 @@ struct mp_config {
 		char certs_path[PATH_MAX];
 		unsigned verify_interval;
 	} tls;
-	struct {
+	struct mp_database_config {
 		char dburi[1024];
 		char sessions_table[64];
 		char callid_column[64];
