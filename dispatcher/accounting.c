@@ -240,6 +240,9 @@ static const struct acct_backend *database_backend(const char *uri)
 		const struct acct_backend *backend;
 	} schemes[] = {
 		{ "sqlite://", &acct_sqlite },
+		{ "postgresql://", &acct_postgresql },
+		{ "postgres://", &acct_postgresql },
+		{ "mysql://", &acct_mysql },
 	};
 
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
