@@ -1,0 +1,305 @@
+#!/bin/bash
+# Accounting into PostgreSQL and MariaDB (accounting.md §3): the dispatcher
+# and a relay in namespaces (dispatcher_lib.sh), and a server of each kind of
+# our own, not the system's services.  The dispatcher reaches them over unix
+# sockets in the file system, which every network namespace sees.  The
+# servers run for the whole suite, each test in databases of its own; they
+# are stopped and their directories removed at the end, whatever happened.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/dispatcher_lib.sh"
+
+SQL=$(mktemp -d /tmp/mp-sql.XXXXXX)
+chmod 755 "$SQL" # the servers run as postgres and mysql
+PG_BIN=$(find /usr/lib/postgresql -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)
+PG_SOCK=$SQL/pg-socket
+MY_SOCK=$SQL/my-socket/mysqld.sock
+MY_PASSWORD='se:cr@t/%' # in a URI: se%3Acr%40t%2F%25; in config.ini every % doubled
+MY_PASSWORD_URI='se%%3Acr%%40t%%2F%%25'
+
+# ---- PostgreSQL -------------------------------------------------------------
+
+pg_ctl() { runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SQL/pg" -w -t 30 -s "$@" >>"$SQL/pg-ctl.log" 2>&1; }
+pg_start() { pg_ctl -l "$SQL/pg.log" -o "-k $PG_SOCK -c listen_addresses= -F" start; }
+pg_stop() { [ ! -f "$SQL/pg/postmaster.pid" ] || pg_ctl -m fast stop; }
+pg_running() { [ -f "$SQL/pg/postmaster.pid" ] && pg_sql postgres "SELECT 1" >/dev/null 2>&1; }
+# pg_sql DB SQL: as the superuser, rows tab-separated
+pg_sql() { psql -X -q -At -F $'\t' -v ON_ERROR_STOP=1 -h "$PG_SOCK" -U postgres -d "$1" -c "$2"; }
+
+pg_init() {
+	[ -n "$PG_BIN" ] || { PG_SKIP="PostgreSQL is not installed (tools/install-deps.sh)"; return; }
+	mkdir -p "$SQL/pg" "$PG_SOCK"
+	touch "$SQL/pg.log"
+	chown postgres: "$SQL/pg" "$PG_SOCK" "$SQL/pg.log"
+	runuser -u postgres -- "$PG_BIN/initdb" -D "$SQL/pg" -A trust -U postgres -E UTF8 --locale=C.UTF-8 \
+		--no-sync >>"$SQL/pg-ctl.log" 2>&1 && pg_start &&
+		pg_sql postgres "CREATE ROLE acct LOGIN; CREATE ROLE nocreate LOGIN" >/dev/null ||
+		PG_FAIL="PostgreSQL did not start: $(tail -n 5 "$SQL/pg-ctl.log" "$SQL/pg.log")"
+}
+
+# pg_create DB USER: a database for USER (its owner, who may create tables),
+# or for nocreate (who may connect and insert, and no more)
+pg_create() {
+	if [ "$2" = nocreate ]; then
+		pg_sql postgres "CREATE DATABASE $1"
+	else
+		pg_sql postgres "CREATE DATABASE $1 OWNER $2"
+	fi
+}
+pg_uri() { echo "postgresql://$1@/$2?host=$PG_SOCK"; }
+# pg_rows DB [TABLE [INFO_COLUMN]]: call_id, from_tag, to_tag (NULL) and the
+# info text, tab-separated
+pg_rows() {
+	pg_sql "$1" "SELECT call_id, from_tag, coalesce(to_tag, 'NULL'), convert_from(${3:-info}, 'UTF8')
+		FROM ${2:-media_sessions} ORDER BY id"
+}
+pg_table() { pg_sql "$1" "SELECT indexdef FROM pg_indexes WHERE tablename = 'media_sessions' ORDER BY indexname"; }
+# the statements a DBA runs, as accounting.md §3.1 shows them, for table calls and info column stats
+pg_ddl() {
+	cat <<'EOF'
+CREATE TABLE calls (
+    id SERIAL PRIMARY KEY,
+    call_id VARCHAR(255) NOT NULL,
+    from_tag VARCHAR(64) NOT NULL,
+    to_tag VARCHAR(64),
+    stats BYTEA
+);
+CREATE UNIQUE INDEX calls_callid_idx ON calls (call_id, from_tag, to_tag);
+EOF
+}
+pg_grant_insert() { pg_sql "$1" "GRANT SELECT, INSERT ON $2 TO nocreate; GRANT USAGE ON SEQUENCE $2_id_seq TO nocreate"; }
+
+# ---- MariaDB ------------------------------------------------------------------
+
+my_start() {
+	# the character set Debian's configuration gives: its 4 bytes make the
+	# unique key longer than MyISAM's 1000 bytes (accounting.md §3.1)
+	mariadbd --no-defaults --datadir="$SQL/my" --socket="$MY_SOCK" --skip-networking --user=mysql \
+		--pid-file="$SQL/my-socket/mysqld.pid" --log-error="$SQL/my.err" \
+		--character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci </dev/null >>"$SQL/my.out" 2>&1 &
+	wait_for 30 my_running
+}
+my_running() { mariadb-admin --no-defaults --socket="$MY_SOCK" -u root ping >/dev/null 2>&1; }
+my_stop() {
+	local pid
+	pid=$(cat "$SQL/my-socket/mysqld.pid" 2>/dev/null) || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	wait_for 30 eval "! kill -0 $pid 2>/dev/null"
+}
+# my_sql DB SQL: as root, rows tab-separated, values unescaped
+my_sql() { mariadb --no-defaults --socket="$MY_SOCK" -u root -N -B -r -D "$1" -e "$2"; }
+
+my_init() {
+	command -v mariadbd >/dev/null || { MY_SKIP="MariaDB is not installed (tools/install-deps.sh)"; return; }
+	mkdir -p "$SQL/my" "$(dirname "$MY_SOCK")"
+	chown mysql: "$SQL/my" "$(dirname "$MY_SOCK")"
+	mariadb-install-db --no-defaults --datadir="$SQL/my" --user=mysql --auth-root-authentication-method=socket \
+		--skip-test-db >>"$SQL/my-init.log" 2>&1 && my_start &&
+		my_sql mysql "CREATE USER acct@localhost IDENTIFIED BY '$MY_PASSWORD';
+			CREATE USER nocreate@localhost IDENTIFIED BY 'nc'" ||
+		MY_FAIL="MariaDB did not start: $(tail -n 5 "$SQL/my-init.log" "$SQL/my.err" 2>&1)"
+}
+
+my_create() {
+	if [ "$2" = nocreate ]; then
+		my_sql mysql "CREATE DATABASE $1; GRANT SELECT, INSERT ON $1.* TO nocreate@localhost"
+	else
+		my_sql mysql "CREATE DATABASE $1; GRANT ALL ON $1.* TO $2@localhost"
+	fi
+}
+my_uri() {
+	if [ "$1" = nocreate ]; then
+		echo "mysql://nocreate:nc@localhost/$2?unix_socket=$MY_SOCK"
+	else
+		echo "mysql://acct:$MY_PASSWORD_URI@/$2?unix_socket=$MY_SOCK"
+	fi
+}
+my_rows() {
+	my_sql "$1" "SELECT call_id, from_tag, IFNULL(to_tag, 'NULL'), ${3:-info} FROM ${2:-media_sessions} ORDER BY id"
+}
+my_table() {
+	my_sql "$1" "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$1' AND TABLE_NAME = 'media_sessions'"
+	my_sql "$1" "SELECT INDEX_NAME, NON_UNIQUE, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) FROM information_schema.STATISTICS
+		WHERE TABLE_SCHEMA = '$1' AND TABLE_NAME = 'media_sessions' GROUP BY INDEX_NAME, NON_UNIQUE ORDER BY INDEX_NAME"
+}
+my_ddl() {
+	cat <<'EOF'
+CREATE TABLE calls (
+    id INT PRIMARY KEY AUTO_INCREMENT,
+    call_id VARCHAR(255) NOT NULL,
+    from_tag VARCHAR(64) NOT NULL,
+    to_tag VARCHAR(64),
+    stats MEDIUMBLOB
+);
+ALTER TABLE calls ADD UNIQUE callid_idx (call_id, from_tag, to_tag);
+ALTER TABLE calls ENGINE MyISAM;
+EOF
+}
+my_grant_insert() { :; } # nocreate may insert into every table of its database already
+
+# ---- both: $K (pg or my) picks the server ---------------------------------------
+
+servers_stop() {
+	pg_stop
+	my_stop
+	rm -rf "$SQL"
+}
+trap servers_stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ "$(id -u)" -ne 0 ]; then
+	PG_SKIP="needs root" MY_SKIP="needs root"
+else
+	pg_init
+	my_init
+fi
+
+# db_ready: the server of $K runs (an earlier test that failed may have left it stopped)
+db_ready() {
+	local skip fail
+	skip=$(eval echo "\${${K^^}_SKIP:-}") fail=$(eval echo "\${${K^^}_FAIL:-}")
+	[ -z "$skip" ] || skip "$skip"
+	[ -z "$fail" ] || fail "$fail"
+	${K}_running || ${K}_start || fail "the $K server did not start again"
+}
+db_sql() { "${K}_sql" "$@"; }
+db_create() { "${K}_create" "$@" || fail "cannot create the database $1"; }
+db_uri() { "${K}_uri" "$@"; }
+db_start() { "${K}_start" || fail "the $K server did not start again"; }
+db_stop() { "${K}_stop"; }
+
+# db_rows DB [TABLE [INFO_COLUMN]]: per row: call_id from_tag to_tag, and from the info
+# JSON: call_id dialog_id timed_out [stream statuses]
+db_rows() {
+	"${K}_rows" "$@" | python3 -c "
+import json, sys
+for line in sys.stdin:
+    call_id, from_tag, to_tag, info = line.rstrip('\n').split('\t', 3)
+    i = json.loads(info)
+    print(call_id, from_tag, to_tag, i['call_id'], i.get('dialog_id'), i.get('timed_out'),
+          [s['status'] for s in i.get('streams', [])])"
+}
+# db_info DB CALL_ID: the info column's text
+db_info() { "${K}_rows" "$1" | awk -F '\t' -v id="$2" '$1 == id { print $4 }'; }
+call_ids() { db_rows "$@" | cut -d' ' -f1 | tr '\n' ' '; }
+
+# call CALL_ID: a session answered and ended (one row)
+call() { { offer "$1"; answer "$1"; remove "$1"; } | proxy >/dev/null; }
+
+start_accounting() {
+	start_dispatcher "accounting = database" "[Database]" "dburi = $1" "${@:2}"
+}
+
+# the disp.log lines of the dispatcher's errors about accounting
+accounting_errors() { grep -c 'ERROR: accounting' "$T/disp.log" || true; }
+
+t_table_made() {
+	db_ready
+	hosts 1
+	db_create made acct
+	start_accounting "$(db_uri acct made)"
+	grep -q "accounting: created the table media_sessions in the .* database made" "$T/disp.log" ||
+		fail "no table created: $(cat "$T/disp.log")"
+	start_relay 1
+	{ offer a1; answer a1; remove a1; offer never; remove never; } | proxy >/dev/null
+	wait_for 10 test -n "$(db_rows made)" || fail "no row: $(cat "$T/disp.log")"
+	sleep 0.5 # the unanswered session must not follow
+	expect_eq "$(db_rows made)" "a1 ft tt a1 2580:3757 False ['closed']" "the accounting rows"
+	expect_eq "$(db_info made a1)" "$(sed -n 's/.*session a1 ended: //p' "$T/disp.log")" \
+		"the info column against the JSON the dispatcher logged"
+	if [ "$K" = pg ]; then
+		expect_eq "$(pg_table made)" "$(printf '%s\n' \
+			"CREATE UNIQUE INDEX media_sessions_callid_idx ON public.media_sessions USING btree (call_id, from_tag, to_tag)" \
+			"CREATE UNIQUE INDEX media_sessions_pkey ON public.media_sessions USING btree (id)")" "the indexes"
+	else
+		expect_eq "$(my_table made)" "$(printf 'MyISAM\nPRIMARY\t0\tid\ncallid_idx\t0\tcall_id,from_tag,to_tag')" \
+			"the engine and indexes"
+	fi
+	expect_eq "$(accounting_errors)" 0 "accounting errors"
+}
+
+t_outage() {
+	db_ready
+	hosts 1
+	db_create outage acct
+	start_accounting "$(db_uri acct outage)"
+	start_relay 1
+	call a1
+	wait_for 10 test -n "$(db_rows outage)" || fail "no row: $(cat "$T/disp.log")"
+	db_stop
+	for c in b1 b2 b3; do call $c; done
+	wait_for 10 test "$(wc -l <"$T/disp/run/accounting-database.spool" 2>/dev/null)" = 3 ||
+		fail "spooled records: $(cat "$T/disp/run/accounting-database.spool"; cat "$T/disp.log")"
+	sleep 6 # a replay fails while the server is away: not logged again
+	expect_eq "$(grep -c 'spooling them to' "$T/disp.log")" 1 "outages logged"
+	[ "$(accounting_errors)" -le 1 ] || fail "errors per record or per retry: $(grep 'ERROR: accounting' "$T/disp.log")"
+	db_start
+	wait_for 15 grep -q "3 spooled records written" "$T/disp.log" || fail "no replay: $(cat "$T/disp.log")"
+	grep -q "takes records again" "$T/disp.log" || fail "the end of the outage is not logged"
+	[ ! -e "$T/disp/run/accounting-database.spool" ] || fail "the spool is left"
+	call c1
+	wait_for 10 test "$(call_ids outage)" = "a1 b1 b2 b3 c1 " ||
+		fail "rows, in order and once each: $(call_ids outage)"
+}
+
+t_no_create_rights() {
+	local ddl
+	db_ready
+	hosts 1
+	db_create rights nocreate
+	start_accounting "$(db_uri nocreate rights)" "sessions_table = calls" "info_column = stats"
+	wait_for 5 grep -q "ERROR: accounting: cannot create the table calls: " "$T/disp.log" ||
+		fail "no error about the table: $(cat "$T/disp.log")"
+	grep -q "the database user nocreate needs the CREATE and ALTER rights on the database rights" "$T/disp.log" ||
+		fail "the user and database are not named: $(cat "$T/disp.log")"
+	ddl=$(sed -n '/^--------8<--------$/,/^--------8<--------$/p' "$T/disp.log" | sed '1d;$d')
+	expect_eq "$ddl" "$(${K}_ddl)" "the statements between the scissors lines"
+	start_relay 1
+	call r1
+	wait_for 10 grep -q "spooling them to" "$T/disp.log" || fail "no spooling: $(cat "$T/disp.log")"
+	sleep 6 # a replay tries to create the table again: the advice is not repeated
+	expect_eq "$(grep -c 'cannot create the table calls' "$T/disp.log")" 1 "times the failure was logged"
+	# the DBA runs the logged statements and grants the insert
+	db_sql rights "$ddl" || fail "the logged statements do not run"
+	${K}_grant_insert rights calls
+	wait_for 15 grep -q "1 spooled records written" "$T/disp.log" || fail "no replay: $(cat "$T/disp.log")"
+	expect_eq "$(db_rows rights calls stats)" "r1 ft tt r1 2580:3757 False ['closed']" "the row in calls"
+}
+
+t_duplicate() {
+	db_ready
+	hosts 1
+	db_create dup acct
+	start_accounting "$(db_uri acct dup)"
+	start_relay 1
+	call d1
+	wait_for 10 test -n "$(db_rows dup)" || fail "no row: $(cat "$T/disp.log")"
+	kill -TERM "$DISPATCHER"
+	wait "$DISPATCHER" || true
+	# a spool from a run that wrote d1 but died before it knew: d1 again, then d2
+	python3 -c '
+import json, sys
+info = sys.stdin.read().rstrip("\n")
+print(json.dumps(["d1", "ft", "tt", info]))
+print(json.dumps(["d2", "ft", None, "{\"call_id\": \"d2\", \"streams\": []}"]))' \
+		<<<"$(db_info dup d1)" >"$T/disp/run/accounting-database.spool"
+	start_accounting "$(db_uri acct dup)"
+	wait_for 10 grep -q "2 spooled records written" "$T/disp.log" || fail "no replay: $(cat "$T/disp.log")"
+	grep -q "the record of d1 was already in the database" "$T/disp.log" || fail "$(cat "$T/disp.log")"
+	expect_eq "$(call_ids dup)" "d1 d2 " "rows, d1 once"
+	expect_eq "$(db_rows dup | sed -n 2p)" "d2 ft NULL d2 None None []" "the row without a to_tag"
+	[ ! -e "$T/disp/run/accounting-database.spool" ] || fail "the spool is left"
+}
+
+for K in pg my; do
+	case $K in
+	pg) server=PostgreSQL ;;
+	my) server=MariaDB ;;
+	esac
+	run_test "$server: the table is made when missing (§3.1); a session's row holds its tags and its JSON unchanged" \
+		t_table_made
+	run_test "$server stopped mid-run: records spool with one log line, then arrive once each and in order" t_outage
+	run_test "$server user without CREATE rights: the table, user and database named, the DDL between scissors; \
+written once the DBA ran it" t_no_create_rights
+	run_test "$server: a record replayed from the spool that is already there is not inserted twice" t_duplicate
+done
