@@ -9,7 +9,7 @@ CLANG    ?= clang
 BPFTOOL  ?= bpftool
 
 LIBS_RELAY      := libbpf libelf libnetfilter_conntrack libnftables openssl libevent libevent_openssl jansson inih
-LIBS_DISPATCHER := openssl libevent libevent_openssl jansson sqlite3 libpq libmariadb inih
+LIBS_DISPATCHER := openssl libevent libevent_openssl jansson sqlite3 libpq libmariadb radcli inih
 LIBS_UNIT       := cmocka
 # not in pkg-config: the relay looks up its dispatchers' SRV records
 LDLIBS_RELAY    := -lresolv

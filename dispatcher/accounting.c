@@ -290,11 +290,8 @@ struct accounting *accounting_open(const struct mp_config *cfg, const char *runt
 			return NULL;
 		}
 	}
-	if (cfg->dispatcher.accounting & MP_ACCOUNTING_RADIUS) {
-		log_err("accounting: radius is not supported yet");
-		*failed = true;
-		return NULL;
-	}
+	if (cfg->dispatcher.accounting & MP_ACCOUNTING_RADIUS)
+		chosen[n++] = &acct_radius;
 	if (!n)
 		return NULL;
 	if (!(a = calloc(1, sizeof(*a)))) {

@@ -451,6 +451,7 @@ int mp_config_load(struct mp_config *cfg, enum mp_program program, const char *s
 	ld.err = err;
 	ld.err_len = err_len;
 	load_defaults(cfg);
+	snprintf(cfg->local_dir, sizeof(cfg->local_dir), "%s", local_dir ? local_dir : "");
 	if (read_file(&ld, system_dir, system_path, sizeof(system_path)))
 		return -1;
 	if (local_dir && *local_dir && read_file(&ld, local_dir, local_path, sizeof(local_path)))

@@ -20,6 +20,11 @@ enum mp_program {
 };
 
 struct mp_config {
+	/* The local directory config.ini was read from ("" for none): other
+	 * files named by a relative path are looked up there first, then in
+	 * MP_SYSTEM_CONFIG_DIR (config.md §1).
+	 */
+	char local_dir[PATH_MAX];
 	struct {
 		char socket_path[PATH_MAX];
 		char socket_owner[64];   /* "": unchanged */
