@@ -8,11 +8,12 @@ packages=(
 	# build
 	make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 	libnetfilter-conntrack-dev libssl-dev libevent-dev libjansson-dev
-	libsqlite3-dev libinih-dev libnftables-dev libpq-dev libmariadb-dev
+	libsqlite3-dev libinih-dev libnftables-dev libradcli-dev libpq-dev libmariadb-dev
 	# tests
 	libcmocka-dev iproute2 procps ethtool python3 python3-scapy nftables iptables conntrack dnsmasq-base
 	openssl # tools/make-certs.sh, selftests/test_tls.sh
 	postgresql mariadb-server mariadb-client # selftests/test_accounting_sql.sh starts its own servers
+	freeradius # selftests/test_accounting_radius.sh (its own instance, never the service)
 )
 # `install-deps.sh vmtest`: what vmtest/run.sh needs besides (the kernels
 # themselves it fetches into its cache)
