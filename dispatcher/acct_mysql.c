@@ -184,8 +184,8 @@ static void ddl_run(const struct mp_config *cfg, char *out, size_t len)
 
 static const char *where(const struct mysql_db *m, char *out, size_t len)
 {
-	if (m->uri.unix_socket[0] && !m->uri.host[0])
-		return m->uri.unix_socket;
+	if (m->uri.unix_socket[0] && (!m->uri.host[0] || !strcmp(m->uri.host, "localhost")))
+		return m->uri.unix_socket; /* where libmariadb goes then */
 	if (!m->uri.port)
 		return m->uri.host[0] ? m->uri.host : "localhost";
 	snprintf(out, len, "%s:%u", m->uri.host, m->uri.port);

@@ -55,6 +55,16 @@ static const char *sqlstate(const PGresult *res)
 	return state ? state : "";
 }
 
+/* The server's message without its "ERROR:  " prefix, else libpq's own
+ * (a lost connection).
+ */
+static const char *message(const PGresult *res, const PGconn *conn)
+{
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	return primary ? primary : PQerrorMessage(conn);
+}
+
 /* NOTICEs ("relation already exists, skipping") would go to stderr otherwise. */
 static void notice(void *arg, const char *message)
 {
@@ -77,13 +87,13 @@ static int create_table(struct pg_db *p)
 	ddl(p->cfg, true, statement, sizeof(statement));
 	res = PQexec(p->conn, statement); /* both statements in one implicit transaction */
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		const char *error = PQerrorMessage(p->conn);
-		char message[512];
+		const char *error = message(res, p->conn);
+		char text[512];
 
-		snprintf(message, sizeof(message), "%.*s", first_line(error), error);
+		snprintf(text, sizeof(text), "%.*s", first_line(error), error);
 		if (!p->create_failure_logged) {
 			ddl(p->cfg, false, shown, sizeof(shown));
-			acct_log_create_failure(p->cfg, PQuser(p->conn), PQdb(p->conn), message, shown);
+			acct_log_create_failure(p->cfg, PQuser(p->conn), PQdb(p->conn), text, shown);
 		}
 		p->create_failure_logged = true;
 		rc = -1;
@@ -136,7 +146,7 @@ static int connect_db(struct pg_db *p, bool quiet)
 		res = prepare_insert(p);
 	}
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		const char *error = PQresultErrorMessage(res);
+		const char *error = message(res, p->conn);
 
 		if (!quiet)
 			log_err("accounting: cannot prepare the insert into %s: %.*s", p->cfg->database.sessions_table,
@@ -178,7 +188,7 @@ static enum acct_result pg_write(void *backend, const struct acct_record *r, boo
 		res = insert(p, r);
 	}
 	state = sqlstate(res);
-	error = res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn);
+	error = message(res, p->conn);
 	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 		result = ACCT_WRITTEN;
 	} else if (!strcmp(state, UNIQUE_VIOLATION)) {
