@@ -94,6 +94,23 @@ _link_host() {
 	ip -n "$1" route add default via "$5"
 }
 
+# in_relay CMD...: runs CMD on the relay host, in the mount namespace of
+# $RELAY_HOST: a process that lives as long as the test, so that the relay
+# host's BPF file system (and the relay's pinned maps) outlives a relay
+# restart and stays apart from other tests' relays.
+in_relay() { nsenter -t "$RELAY_HOST" -m -n "$@"; }
+
+# The fast path's outcome counter NAME, summed over CPUs.
+fast_path_stat() {
+	in_relay bpftool -j map dump pinned /sys/fs/bpf/mediaproxy/mp_stats |
+		python3 -c "
+import json, sys
+names = '''$(sed -n 's/.*X(\([A-Z0-9_]*\), "\([a-z0-9_]*\)").*/\2/p' "$(dirname "${BASH_SOURCE[0]}")/../include/mp_stats.h")'''.split()
+for e in json.load(sys.stdin):
+    if names[e['formatted']['key']] == '$1':
+        print(sum(v['value'] for v in e['formatted']['values']))"
+}
+
 # udp NS ARGS...: selftests/udp_peer.py in namespace NS
 udp() {
 	local ns=$1

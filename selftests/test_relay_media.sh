@@ -30,12 +30,6 @@ stop_relay() {
 
 ctl() { "$CTL" -s "$T/run/relay.sock" "$@"; }
 
-# in_relay CMD...: runs CMD on the relay host.  A process that lives as long
-# as the test holds the relay host's mount namespace, so that its BPF file
-# system (and the relay's pinned maps) outlive a relay restart and stay
-# apart from other tests' relays.
-in_relay() { nsenter -t "$RELAY_HOST" -m -n "$@"; }
-
 # call_hosts: the three hosts; senders checksum in software, since a
 # veth's offloaded checksum does not survive an XDP redirect (lab facts),
 # and the receivers take redirected frames through GRO.
@@ -95,17 +89,6 @@ expect_counters() {
 		"caller/callee packets and bytes"
 	expect_eq "$(json "$1" "[(s['caller_remote'], s['callee_remote'], s['caller_codec']) for s in d['streams']]")" \
 		"[('$CALLER:49170', '$CALLEE:30000', 'G711u')]" "latched addresses and codec"
-}
-
-# The fast path's outcome counter NAME, summed over CPUs.
-fast_path_stat() {
-	in_relay bpftool -j map dump pinned /sys/fs/bpf/mediaproxy/mp_stats |
-		python3 -c "
-import json, sys
-names = '''$(sed -n 's/.*X(\([A-Z0-9_]*\), "\([a-z0-9_]*\)").*/\2/p' "$HERE/../include/mp_stats.h")'''.split()
-for e in json.load(sys.stdin):
-    if names[e['formatted']['key']] == '$1':
-        print(sum(v['value'] for v in e['formatted']['values']))"
 }
 
 # call_in_tier TIER [CHECK]: one call with RTP both ways, checked end to

@@ -1,0 +1,190 @@
+# The end-to-end harness: real Kamailio and sipp around media-dispatcher and
+# media-relay, each host a network namespace (198.18.0.0/15):
+#
+#   caller 198.18.1.7 (sipp UAC, RTP) --+                +-- callee 198.18.2.9 (sipp UAS, RTP)
+#                                        \              /
+#                          relay host: media-relay 198.18.0.50 (XDP),
+#                          routes between the hosts (.1 on each link)
+#                                        /              \
+#   proxy 198.18.3.10 (Kamailio, media-dispatcher) --+  +-- relay2 198.18.4.2 (second media-relay)
+#
+# Sourced after lib.sh.  e2e_hosts builds it; start_proxy and start_relay
+# start the daemons; call runs one sipp scenario pair; call_media sends RTP
+# both ways once the SDP is known.
+E2E=$(dirname "$(realpath "${BASH_SOURCE[0]}")")/e2e
+TOP=$E2E/../..
+PROXY_IP=198.18.3.10 CALLER=198.18.1.7 CALLEE=198.18.2.9 RELAY2_IP=198.18.4.2
+
+e2e_hosts() {
+	need_root
+	command -v kamailio >/dev/null && command -v sipp >/dev/null || skip "needs kamailio and sip-tester"
+	three_hosts
+	PROXY_NS=$(make_netns proxy)
+	_link_host "$PROXY_NS" p0 $PROXY_IP rp 198.18.3.1
+	# XDP redirects into the hosts' veths: software checksums, GRO (lab facts)
+	ip netns exec "$CALLER_NS" ethtool -K c0 tx off gro on >/dev/null
+	ip netns exec "$CALLEE_NS" ethtool -K e0 tx off gro on >/dev/null
+	# the relay host's mount namespace lives as long as the test, so that
+	# its pinned maps outlive a relay restart
+	spawn ip netns exec "$RELAY_NS" sleep infinity
+	RELAY_HOST=$SPAWNED
+	wait_for 5 grep -qx sleep /proc/$RELAY_HOST/comm
+	"$TOP/tools/make-certs.sh" "$T/tls" >/dev/null 2>&1 || fail "make-certs.sh failed"
+	mkdir -p "$T/kam" "$T/disp"
+}
+
+# second_relay_host: relay2's namespace, one veth to the relay host
+second_relay_host() {
+	RELAY2_NS=$(make_netns relay2)
+	_link_host "$RELAY2_NS" r0 $RELAY2_IP rr 198.18.4.1
+}
+
+# start_proxy [KAMAILIO OPTIONS...] [-- DISPATCHER CONFIG LINES...]: the
+# dispatcher (SQLite accounting in $T/acct.db, dialogs ended through
+# Kamailio's JSON-RPC socket), then Kamailio with selftests/e2e/kamailio.cfg.
+start_proxy() {
+	local kamailio_options=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do kamailio_options+=("$1") && shift; done
+	[ $# -gt 0 ] && shift
+	cp -r "$T/tls" "$T/disp/tls"
+	cat >"$T/disp/config.ini" <<-INI
+		[Dispatcher]
+		listen = $PROXY_IP:25060
+		listen_management = $PROXY_IP:25061
+		accounting = database
+		[Database]
+		dburi = sqlite://$T/acct.db
+		[Kamailio]
+		socket_path = $T/kam/rpc.sock
+	INI
+	printf '%s\n' "$@" >>"$T/disp/config.ini"
+	spawn ip netns exec "$PROXY_NS" "$BUILD/media-dispatcher" --no-fork --config-dir "$T/disp" \
+		--runtime-dir "$T/disp/run" 2>>"$T/dispatcher.log"
+	DISPATCHER=$SPAWNED
+	wait_for 5 test -S "$T/disp/run/dispatcher.sock" || fail "dispatcher did not start: $(cat "$T/dispatcher.log")"
+	sed -e "s|@PROXY_IP@|$PROXY_IP|" -e "s|@CALLEE_IP@|$CALLEE|" -e "s|@RPC_SOCKET@|$T/kam/rpc.sock|" \
+		-e "s|@DISPATCHER_SOCKET@|$T/disp/run/dispatcher.sock|" "$E2E/kamailio.cfg" >"$T/kam/kamailio.cfg"
+	spawn ip netns exec "$PROXY_NS" kamailio -DD -E -Y "$T/kam" -f "$T/kam/kamailio.cfg" "${kamailio_options[@]}" \
+		2>>"$T/kamailio.log"
+	KAMAILIO=$SPAWNED
+	wait_for 10 test -S "$T/kam/rpc.sock" || fail "kamailio did not start: $(tail -20 "$T/kamailio.log")"
+}
+
+# start_relay [CONFIG LINES...]: media-relay on the relay host (XDP unless
+# the lines say otherwise), connected to the dispatcher.
+start_relay() {
+	mkdir -p "$T/relay/tls"
+	cp "$T/tls/ca.pem" "$T/tls/crl.pem" "$T/tls/relay.crt" "$T/tls/relay.key" "$T/relay/tls/"
+	printf '[Relay]\nrelay_ip = %s\ndispatchers = %s\nport_range = 40000:40998\nforwarding = xdp\n' \
+		"$RELAY_IP" "$PROXY_IP" >"$T/relay/config.ini"
+	printf '%s\n' "$@" >>"$T/relay/config.ini"
+	local before
+	before=$(relays_connected)
+	spawn nsenter -t "$RELAY_HOST" -m -n "$BUILD/media-relay" --no-fork --config-dir "$T/relay" \
+		--runtime-dir "$T/relay/run" 2>>"$T/relay.log"
+	RELAY=$SPAWNED
+	wait_for 10 relays_connected_more_than "$before" ||
+		fail "relay not connected: $(tail "$T/dispatcher.log" "$T/relay.log")"
+}
+
+relays_connected() { grep -c "relay [0-9.]* connected" "$T/dispatcher.log" || true; }
+relays_connected_more_than() { [ "$(relays_connected)" -gt "$1" ]; }
+
+# start_relay2: the second relay, userspace tier (it has one interface)
+start_relay2() {
+	mkdir -p "$T/relay2/tls"
+	cp "$T/relay/tls/"* "$T/relay2/tls/"
+	printf '[Relay]\nrelay_ip = %s\ndispatchers = %s\nport_range = 50000:50998\nforwarding = userspace\n' \
+		$RELAY2_IP $PROXY_IP >"$T/relay2/config.ini"
+	spawn ip netns exec "$RELAY2_NS" "$BUILD/media-relay" --no-fork --config-dir "$T/relay2" \
+		--runtime-dir "$T/relay2/run" 2>>"$T/relay2.log"
+	RELAY2=$SPAWNED
+	wait_for 10 grep -q "relay $RELAY2_IP connected" "$T/dispatcher.log" ||
+		fail "relay2 not connected: $(tail "$T/dispatcher.log" "$T/relay2.log")"
+}
+
+# ports FILE FIRST N [STEP]: a sipp injection file, one call a line, whose
+# field0 and field1 are two media ports of the call
+ports() {
+	local p
+	echo SEQUENTIAL >"$1"
+	for ((p = $2; p < $2 + $3 * 4; p += 4)); do echo "$p;$((p + 2));" >>"$1"; done
+}
+
+# call NAME CALLS [PAUSE_MS [RATE]]: runs sipp scenarios uas-NAME on the callee
+# and uac-NAME on the caller for CALLS calls, in the background; the UAC's
+# pid is in $UAC, the UAS's in $UAS.  Message logs: $T/uac.log, $T/uas.log.
+call() {
+	local name=$1 calls=$2 pause=${3:-0} rate=${4:-10}
+	python3 "$E2E/scenario.py" "uas-${UAS_SCENARIO:-$name}" >"$T/uas.xml"
+	python3 "$E2E/scenario.py" "uac-${UAC_SCENARIO:-$name}" >"$T/uac.xml"
+	ports "$T/caller.csv" 20000 "$calls"
+	ports "$T/callee.csv" 30000 "$calls"
+	rm -f "$T/uac.log" "$T/uas.log"
+	spawn ip netns exec "$CALLEE_NS" sipp -sf "$T/uas.xml" -i $CALLEE -p 5060 -inf "$T/callee.csv" -m "$calls" \
+		-d "$pause" -nostdin -trace_msg -message_file "$T/uas.log" -trace_err -error_file "$T/uas.err" \
+		-timeout 120s
+	UAS=$SPAWNED
+	sleep 0.3
+	spawn ip netns exec "$CALLER_NS" sipp $PROXY_IP:5060 -sf "$T/uac.xml" -i $CALLER -p 5060 -inf "$T/caller.csv" \
+		-m "$calls" -l "$calls" -r "$rate" -d "$pause" -nostdin -trace_msg -message_file "$T/uac.log" \
+		-trace_err -error_file "$T/uac.err" -timeout 120s
+	UAC=$SPAWNED
+}
+
+# call_done: waits for both sipp to end; fails unless every call succeeded
+call_done() {
+	wait "$UAC" || fail "the caller's sipp failed: $(tail -30 "$T/uac.err" "$T/kamailio.log" 2>/dev/null)"
+	wait "$UAS" || fail "the callee's sipp failed: $(tail -30 "$T/uas.err" 2>/dev/null)"
+}
+
+# sdp N: waits until N calls have SDP both ways; the addresses in $T/sdp.json
+sdp() {
+	wait_for 20 _sdp_known "$1" || fail "no SDP for $1 calls: $(tail -c 3000 "$T/uas.log"; cat "$T"/*.err; tail -20 "$T/kamailio.log")"
+}
+_sdp_known() {
+	python3 "$E2E/sdp_trace.py" "$T/uac.log" "$T/uas.log" >"$T/sdp.json" 2>/dev/null || return 1
+	python3 -c "
+import json, sys
+calls = json.load(open(sys.argv[1]))
+done = [c for c in calls.values() if all(k in c for k in ('caller', 'caller_side', 'callee', 'callee_side'))]
+sys.exit(len(done) < int(sys.argv[2]))" "$T/sdp.json" "$1"
+}
+
+# call_media COUNT [INTERVAL_MS]: both ends of every call send COUNT RTP
+# packets of 172 bytes; what each side received is in $T/caller.json,
+# $T/callee.json
+call_media() {
+	ip netns exec "$CALLER_NS" python3 "$E2E/rtp_calls.py" caller "$T/sdp.json" "$1" 172 "${2:-2}" 0 \
+		>"$T/caller.json" &
+	ip netns exec "$CALLEE_NS" python3 "$E2E/rtp_calls.py" callee "$T/sdp.json" "$1" 172 "${2:-2}" 0.3 \
+		>"$T/callee.json"
+	wait $! || fail "the caller's media failed"
+}
+
+# py EXPRESSION: evaluates a Python expression with the test's JSON files
+# loaded: sdp, caller, callee (what each side received), rows (accounting
+# rows: call_id -> info), and prints it
+py() {
+	python3 - "$1" "$T" <<-'PY'
+		import json, os, sqlite3, sys
+		t = sys.argv[2]
+		def load(name):
+		    path = os.path.join(t, name)
+		    return json.load(open(path)) if os.path.exists(path) else {}
+		sdp, caller, callee = load("sdp.json"), load("caller.json"), load("callee.json")
+		rows = {}
+		if os.path.exists(os.path.join(t, "acct.db")):
+		    for call_id, info in sqlite3.connect(os.path.join(t, "acct.db")).execute(
+		            "SELECT call_id, info FROM media_sessions ORDER BY id"):
+		        rows[call_id] = json.loads(info)
+		print(eval(sys.argv[1]))
+	PY
+}
+
+# rows N: waits until the accounting table holds N rows
+rows() { wait_for 15 test "$(py 'len(rows)')" -ge "$1" || fail "accounting rows: $(py 'len(rows)'), expected $1"; }
+
+management() {
+	ip netns exec "$PROXY_NS" python3 "$TOP/selftests/management_client.py" $PROXY_IP 25061 "$T/tls" "$@"
+}
