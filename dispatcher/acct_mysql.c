@@ -311,11 +311,22 @@ static unsigned insert(struct mysql_db *m, const struct acct_record *r)
 static enum acct_result mysql_write(void *backend, const struct acct_record *r, bool quiet)
 {
 	struct mysql_db *m = backend;
+	bool fresh = !m->conn;
 	unsigned err;
 
 	if (!m->conn && connect_db(m, quiet))
 		return ACCT_RETRY;
 	err = insert(m, r);
+	if (!fresh && (err == CR_SERVER_GONE_ERROR || err == CR_SERVER_LOST)) {
+		/* the server closed the connection while it was idle (a restart,
+		 * wait_timeout): once more on a new one, which is refused at once
+		 * if the server is really away
+		 */
+		disconnect(m);
+		if (connect_db(m, quiet))
+			return ACCT_RETRY;
+		err = insert(m, r);
+	}
 	if (err == ER_NO_SUCH_TABLE) {
 		char original[512];
 

@@ -176,11 +176,23 @@ static enum acct_result pg_write(void *backend, const struct acct_record *r, boo
 	struct pg_db *p = backend;
 	const char *state, *error;
 	enum acct_result result;
+	bool fresh = !p->conn;
 	PGresult *res;
 
 	if (!p->conn && connect_db(p, quiet))
 		return ACCT_RETRY;
 	res = insert(p, r);
+	if (!fresh && PQstatus(p->conn) != CONNECTION_OK) {
+		/* the server closed the connection while it was idle (a restart,
+		 * an idle timeout): once more on a new one, which is refused at
+		 * once if the server is really away
+		 */
+		PQclear(res);
+		disconnect(p);
+		if (connect_db(p, quiet))
+			return ACCT_RETRY;
+		res = insert(p, r);
+	}
 	if (!strcmp(sqlstate(res), UNDEFINED_TABLE) && PQstatus(p->conn) == CONNECTION_OK && !create_table(p)) {
 		/* dropped while we were connected: made again, one more try (§3.2) */
 		log_info("accounting: the table %s was missing; created it again", p->cfg->database.sessions_table);

@@ -215,10 +215,17 @@ t_table_made() {
 		expect_eq "$(my_table made)" "$(printf 'MyISAM\ncallid_idx\t0\tcall_id,from_tag,to_tag\nPRIMARY\t0\tid')" \
 			"the engine and indexes"
 	fi
+	# the table dropped under the running dispatcher: made again for the next record (§3.2)
+	db_sql made "DROP TABLE media_sessions"
+	call a2
+	wait_for 10 test "$(call_ids made)" = "a2 " || fail "rows after the drop: $(call_ids made) $(cat "$T/disp.log")"
+	grep -q "accounting: the table media_sessions was missing; created it again" "$T/disp.log" ||
+		fail "not logged: $(cat "$T/disp.log")"
 	expect_eq "$(accounting_errors)" 0 "accounting errors"
 }
 
 t_outage() {
+	local errors
 	db_ready
 	hosts 1
 	db_create outage acct
@@ -240,6 +247,16 @@ t_outage() {
 	call c1
 	wait_for 10 test "$(call_ids outage)" = "a1 b1 b2 b3 c1 " ||
 		fail "rows, in order and once each: $(call_ids outage)"
+	# a restart while the dispatcher is idle: the next record takes a new
+	# connection at once, without an error or the spool
+	errors=$(accounting_errors)
+	db_stop
+	db_start
+	call e1
+	wait_for 10 test "$(call_ids outage)" = "a1 b1 b2 b3 c1 e1 " ||
+		fail "rows after a restart while idle: $(call_ids outage) $(cat "$T/disp.log")"
+	expect_eq "$(grep -c 'spooling them to' "$T/disp.log")" 1 "outages logged after a restart while idle"
+	expect_eq "$(accounting_errors)" "$errors" "accounting errors after a restart while idle"
 }
 
 t_no_create_rights() {
