@@ -151,6 +151,19 @@ done = [c for c in calls.values() if all(k in c for k in ('caller', 'caller_side
 sys.exit(len(done) < int(sys.argv[2]))" "$T/sdp.json" "$1"
 }
 
+# exchanges CALL_ID N: waits until both ends of the call received N SDPs
+exchanges() { wait_for 20 _exchanged "$1" "$2" || fail "fewer than $2 SDP exchanges: $(cat "$T/sdp.json")"; }
+_exchanged() {
+	python3 "$E2E/sdp_trace.py" "$T/uac.log" "$T/uas.log" >"$T/sdp.json" 2>/dev/null &&
+		[ "$(py "min(len(sdp['$1']['sdp_at_callee']), len(sdp['$1']['sdp_at_caller']))")" -ge "$2" ]
+}
+
+# no_sessions: the dispatcher holds no session any more, and the relay neither
+no_sessions() {
+	wait_for 5 _no_sessions || fail "sessions left: $(management sessions)"
+}
+_no_sessions() { [ "$(management sessions | tr -d '\r\n ')" = "[]" ]; }
+
 # call_media COUNT [INTERVAL_MS]: both ends of every call send COUNT RTP
 # packets of 172 bytes; what each side received is in $T/caller.json,
 # $T/callee.json

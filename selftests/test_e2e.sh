@@ -53,3 +53,119 @@ t_basic_call() {
 	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the XDP program forwarded"
 }
 run_test "basic call and BYE: SDP points at the relay, RTP arrives from it intact, the row counts it" t_basic_call
+
+t_media_timeout() {
+	e2e_hosts
+	start_proxy
+	start_relay "stream_idle_timeout = 2"
+	call timeout 1
+	sdp 1
+	local c
+	c=$(py "list(sdp)[0]")
+	call_media $COUNT
+	# nobody hangs up: the relay sees the media stop, the dispatcher asks
+	# Kamailio to end the dialog, Kamailio sends BYE to both ends
+	call_done
+	grep -q "BYE" "$T/uac.log" && grep -q "BYE" "$T/uas.log" || fail "no BYE at the ends"
+	expect_eq "$(grep -A3 'message received' "$T/uas.log" | grep -c '^BYE')" 1 "BYEs the callee received"
+	media_checks "$c"
+	rows 1
+	row_checks "$c" "['conntrack timeout']" True
+	grep -q "the dialog of $c was ended" "$T/dispatcher.log" || fail "Kamailio did not confirm: $(cat "$T/dispatcher.log")"
+}
+run_test "media stops without BYE: the dispatcher ends the dialog through Kamailio, both ends get BYE, the row says timed out" \
+	t_media_timeout
+
+# unanswered NAME: a call that never gets an answer leaves no session and no row
+unanswered() {
+	e2e_hosts
+	start_proxy "$@"
+	start_relay
+	call "$NAME" 1 500
+	call_done
+	no_sessions
+	sleep 1
+	expect_eq "$(py 'len(rows)')" 0 "accounting rows of an unanswered call"
+	grep -q "session .* ended" "$T/dispatcher.log" || fail "the session was not removed: $(cat "$T/dispatcher.log")"
+}
+t_cancel() { NAME=cancel unanswered; }
+run_test "the caller cancels while it rings: the session is removed, no accounting row" t_cancel
+t_rejected() { NAME=rejected unanswered; }
+run_test "the callee answers 486: the session is removed, no accounting row" t_rejected
+
+t_early_media() {
+	e2e_hosts
+	start_proxy
+	start_relay
+	UAC_SCENARIO=call call early 1 4000
+	sdp 1 # the 183's SDP: media flows before the answer
+	local c
+	c=$(py "list(sdp)[0]")
+	call_media $COUNT
+	expect_eq "$(py "len(sdp['$c']['sdp_at_caller'])")" 1 "SDPs the caller has while the media flows (the 183 only)"
+	media_checks "$c"
+	call_done
+	rows 1
+	expect_eq "$(py "[s['status'] for s in rows['$c']['streams']]")" "['closed']" "the row's streams"
+}
+run_test "183 with early media, then 200: the media flows before the answer" t_early_media
+
+t_hold() {
+	e2e_hosts
+	start_proxy
+	start_relay
+	call hold 1 3000
+	sdp 1
+	local c
+	c=$(py "list(sdp)[0]")
+	exchanges "$c" 4
+	expect_eq "$(py "[(e['media'][0].split(':')[0], e['direction']) for e in sdp['$c']['sdp_at_callee'].values()]")" \
+		"[('$RELAY_IP', 'sendrecv'), ('$RELAY_IP', 'sendonly'), ('0.0.0.0', 'sendrecv'), ('$RELAY_IP', 'sendrecv')]" \
+		"the offers the callee got: relay address, hold kept, 0.0.0.0 left alone"
+	expect_eq "$(py "len({e['media'][0] for e in sdp['$c']['sdp_at_callee'].values() if not e['media'][0].startswith('0.')})")" \
+		1 "one relay port for the stream throughout"
+	call_media $COUNT # after the call is back from hold
+	media_checks "$c"
+	call_done
+	rows 1
+	row_checks "$c" "['closed']" False
+}
+run_test "re-INVITEs to hold (sendonly, then 0.0.0.0) and back: the SDP stays on the relay, media flows again" t_hold
+
+t_callee_moves() {
+	e2e_hosts
+	start_proxy
+	start_relay
+	call move 1 4000
+	sdp 1
+	local c
+	c=$(py "list(sdp)[0]")
+	exchanges "$c" 2
+	expect_eq "$(py "sdp['$c']['callee']")" "['$CALLEE:30002']" "the callee's new port"
+	call_media $COUNT
+	media_checks "$c"
+	call_done
+	rows 1
+	expect_eq "$(py "rows['$c']['streams'][0]['callee_remote']")" "$CALLEE:30002" "the row's latched callee address"
+}
+run_test "a re-INVITE moves the callee to a new port: the relay follows it" t_callee_moves
+
+t_video_rejected() {
+	e2e_hosts
+	start_proxy
+	start_relay
+	call video 1 3000
+	sdp 1
+	local c
+	c=$(py "list(sdp)[0]")
+	expect_eq "$(py "[a.split(':')[0] for a in sdp['$c']['callee_side']]")" "['$RELAY_IP', '$RELAY_IP']" \
+		"both streams offered to the callee through the relay"
+	expect_eq "$(py "sdp['$c']['caller_side'][1].split(':')[1]")" 0 "the rejected video keeps port 0 in the answer"
+	call_media $COUNT
+	media_checks "$c"
+	call_done
+	rows 1
+	expect_eq "$(py "[(s['media_type'], s['status']) for s in rows['$c']['streams']]")" \
+		"[('audio', 'closed'), ('video', 'rejected')]" "the row's streams"
+}
+run_test "audio and video offered, video rejected with port 0: audio flows, the row lists both" t_video_rejected
