@@ -353,8 +353,12 @@ static enum acct_result mysql_write(void *backend, const struct acct_record *r, 
 	case ER_DATA_TOO_LONG:
 	case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD:
 	case ER_BAD_NULL_ERROR:
+	case ER_NET_PACKET_TOO_LARGE: /* over max_allowed_packet: the server closes the connection */
+	case CR_NET_PACKET_TOO_LARGE:
 		log_err("accounting: the MySQL database refused the record of %s for good: %s; it is dropped",
 			r->call_id, mysql_stmt_error(m->insert));
+		if (err == ER_NET_PACKET_TOO_LARGE || err == CR_NET_PACKET_TOO_LARGE)
+			disconnect(m);
 		return ACCT_REJECTED;
 	default:
 		/* client errors (CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ...) mean the

@@ -293,16 +293,20 @@ t_duplicate() {
 	wait_for 10 test -n "$(db_rows dup)" || fail "no row: $(cat "$T/disp.log")"
 	kill -TERM "$DISPATCHER"
 	wait "$DISPATCHER" || true
-	# a spool from a run that wrote d1 but died before it knew: d1 again, then d2
+	# a spool from a run that wrote d1 but died before it knew: d1 again, a
+	# record whose Call-ID is longer than its column, then d2
 	python3 -c '
 import json, sys
 info = sys.stdin.read().rstrip("\n")
 print(json.dumps(["d1", "ft", "tt", info]))
+print(json.dumps(["x" * 300, "ft", "tt", "{}"]))
 print(json.dumps(["d2", "ft", None, "{\"call_id\": \"d2\", \"streams\": []}"]))' \
 		<<<"$(db_info dup d1)" >"$T/disp/run/accounting-database.spool"
 	start_accounting "$(db_uri acct dup)"
-	wait_for 10 grep -q "2 spooled records written" "$T/disp.log" || fail "no replay: $(cat "$T/disp.log")"
+	wait_for 10 grep -q "3 spooled records written" "$T/disp.log" || fail "no replay: $(cat "$T/disp.log")"
 	grep -q "the record of d1 was already in the database" "$T/disp.log" || fail "$(cat "$T/disp.log")"
+	grep -q "ERROR: accounting: the .* database refused the record of xxxxx* for good: .*; it is dropped" \
+		"$T/disp.log" || fail "the record too long for its column: $(cat "$T/disp.log")"
 	expect_eq "$(call_ids dup)" "d1 d2 " "rows, d1 once"
 	expect_eq "$(db_rows dup | sed -n 2p)" "d2 ft NULL d2 None None []" "the row without a to_tag"
 	[ ! -e "$T/disp/run/accounting-database.spool" ] || fail "the spool is left"
@@ -318,5 +322,6 @@ for K in pg my; do
 	run_test "$server stopped mid-run: records spool with one log line, then arrive once each and in order" t_outage
 	run_test "$server user without CREATE rights: the table, user and database named, the DDL between scissors; \
 written once the DBA ran it" t_no_create_rights
-	run_test "$server: a record replayed from the spool that is already there is not inserted twice" t_duplicate
+	run_test "$server: a record replayed from the spool that is already there is not inserted twice; one that \
+can never fit is dropped, not retried for ever" t_duplicate
 done
