@@ -169,3 +169,93 @@ t_video_rejected() {
 		"[('audio', 'closed'), ('video', 'rejected')]" "the row's streams"
 }
 run_test "audio and video offered, video rejected with port 0: audio flows, the row lists both" t_video_rejected
+
+t_relay_stopped_before_setup() {
+	e2e_hosts
+	second_relay_host
+	start_proxy
+	start_relay
+	start_relay2
+	# the XDP relay stops answering without closing its connection: every
+	# call must still get the other inside Kamailio's 500 ms
+	kill -STOP "$RELAY"
+	call call 3 5000
+	sdp 3
+	call_media $COUNT
+	kill -CONT "$RELAY"
+	for c in $(py "' '.join(sdp)"); do
+		expect_eq "$(py "[a.split(':')[0] for a in sdp['$c']['callee_side'] + sdp['$c']['caller_side']]")" \
+			"['$RELAY2_IP', '$RELAY2_IP']" "call $c: both SDPs point at the second relay"
+		expect_eq "$(py "callee['$c']['received'] >= $COUNT, caller['$c']['received'] >= $COUNT, callee['$c']['sources'] == sdp['$c']['callee_side']")" \
+			"(True, True, True)" "call $c: media through the second relay"
+	done
+	call_done
+	rows 3
+	! grep -q "timeout" "$T/kamailio.log" || fail "the module timed out: $(grep timeout "$T/kamailio.log")"
+}
+run_test "two relays, one stops before setup: calls get media through the other inside the module's 500 ms" \
+	t_relay_stopped_before_setup
+
+t_relay_restart_mid_call() {
+	e2e_hosts
+	start_proxy
+	start_relay
+	call call 1 9000
+	sdp 1
+	local c
+	c=$(py "list(sdp)[0]")
+	# 1,000 packets each way over 5 s; the agent restarts in the middle
+	(
+		sleep 2.5
+		kill -QUIT "$RELAY"
+		wait_for 5 grep -q "stopping for a restart" "$T/relay.log"
+		while kill -0 "$RELAY" 2>/dev/null; do sleep 0.05; done
+		start_relay
+	) &
+	COUNT=1000 call_media 1000 5
+	wait $! || fail "the relay did not come back: $(tail "$T/relay.log")"
+	COUNT=1000 media_checks "$c"
+	grep -q "took over 1 sessions" "$T/relay.log" || fail "the new agent did not take over: $(cat "$T/relay.log")"
+	call_done
+	rows 1
+	row_checks "$c" "['closed']" False
+}
+run_test "the relay agent restarts mid-call: no packet lost, the call ends normally, the row counts it all" \
+	t_relay_restart_mid_call
+
+t_concurrent_calls() {
+	local calls=200
+	e2e_hosts
+	start_proxy
+	start_relay
+	call call $calls 20000 50
+	sdp $calls
+	call_media 50 20
+	expect_eq "$(py "sum(1 for c in sdp if callee[c]['received'] >= 50 and caller[c]['received'] >= 50 and callee[c]['sources'] == sdp[c]['callee_side'] and caller[c]['sources'] == sdp[c]['caller_side'])")" \
+		$calls "calls whose media arrived at both ends from their relay ports"
+	expect_eq "$(py "sum(caller[c]['corrupt'] + callee[c]['corrupt'] for c in sdp)")" 0 "corrupt packets"
+	expect_eq "$(py "len({a for c in sdp.values() for a in c['callee_side'] + c['caller_side']})")" $((2 * calls)) \
+		"distinct relay ports"
+	call_done
+	rows $calls
+	expect_eq "$(py "sum(1 for c in rows if (rows[c]['streams'][0]['caller_packets'], rows[c]['streams'][0]['callee_packets']) == (callee[c]['received'], caller[c]['received']))")" \
+		$calls "rows that count what each end received"
+}
+run_test "200 concurrent calls with media: every packet arrives, every row counts it" t_concurrent_calls
+
+t_use_media_proxy() {
+	e2e_hosts
+	start_proxy -A USE_MEDIA_PROXY
+	start_relay
+	call call 1 4000
+	sdp 1
+	local c
+	c=$(py "list(sdp)[0]")
+	call_media $COUNT
+	media_checks "$c"
+	call_done
+	rows 1
+	row_checks "$c" "['closed']" False
+	no_sessions
+}
+run_test "a proxy that calls use_media_proxy() and end_media_session() itself: same call, same row" t_use_media_proxy
