@@ -138,6 +138,10 @@ int radius_record(const char *info, struct radius_attr attrs[RADIUS_RECORD_MAX],
 		callee_bytes += number(json_object_get(s, "callee_bytes"));
 	}
 
+	/* Empty values (a null to_tag, the Media-Info of a normal end) go as
+	 * zero-length attributes, as the original sent them; FreeRADIUS reads
+	 * those as absent.  An empty username counts as none.
+	 */
 	add(attrs, &n, RADIUS_ACCT_STATUS_TYPE, RADIUS_INTEGER, RADIUS_STATUS_UPDATE);
 	add_string(attrs, &n, RADIUS_USER_NAME, username && *username ? username : "mediaproxy@default");
 	add_string(attrs, &n, RADIUS_ACCT_SESSION_ID, text(root, "call_id"));
@@ -329,9 +333,9 @@ static void check_dictionary(struct radius *r)
 				 *missing ? ", " : "", sent[i].name, (int)sent[i].id);
 	}
 	if (*missing)
-		log_err("accounting: no RADIUS dictionary defines %s as MediaProxy sends it; records go without it "
-			"(see [Radius] additional_dictionary)",
-			missing);
+		log_warn("accounting: no RADIUS dictionary defines %s as MediaProxy sends them; the records go "
+			 "without (see [Radius] additional_dictionary)",
+			 missing);
 }
 
 static void *radius_open(const struct mp_config *cfg, bool *fatal)
@@ -364,8 +368,8 @@ static void *radius_open(const struct mp_config *cfg, bool *fatal)
 			"without what it did not define",
 			path);
 	check_dictionary(r);
-	log_info("accounting: sessions go to RADIUS server %s (%s)", rc_conf_srv(r->rh, "acctserver")->name[0],
-		 r->config_file);
+	log_info("accounting: sessions go to RADIUS server %s:%u (%s)", rc_conf_srv(r->rh, "acctserver")->name[0],
+		 (unsigned)rc_conf_srv(r->rh, "acctserver")->port[0], r->config_file);
 	*fatal = false;
 	return r;
 fail:

@@ -172,7 +172,7 @@ print(int(s["streams"][0]["post_dial_delay"]))' "$json")
 	expect_eq "$(count_records)" 1 "records at FreeRADIUS"
 	grep -q "Received Accounting-Request .* from 127.0.0.1:.* to 127.0.0.1:1813" "$T/radius.out" ||
 		fail "not on the default port: $(cat "$T/radius.out")"
-	grep -q "accounting: sessions go to RADIUS server 127.0.0.1" "$T/disp.log" || fail "$(cat "$T/disp.log")"
+	grep -q "accounting: sessions go to RADIUS server 127.0.0.1:1813 " "$T/disp.log" || fail "$(cat "$T/disp.log")"
 	! grep -E "WARNING|ERROR" "$T/disp.log" | grep -v "dialog" || fail "complaints in the log: $(cat "$T/disp.log")"
 }
 run_test "one call: one Accounting-Request with the attributes of accounting.md §4.2, octets as the relay counted" \
