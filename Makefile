@@ -1,5 +1,5 @@
 # MediaProxy build.  `make` builds everything into build/, `make check` runs
-# every test, `make demo` starts both daemons on a demo configuration.
+# every test, `make demo` places one sipp call through Kamailio and both daemons.
 # Both check and demo install missing Debian packages first (tools/install-deps.sh).
 
 VERSION  := 0.1.0

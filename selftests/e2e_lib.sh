@@ -65,7 +65,7 @@ start_proxy() {
 	sed -e "s|@PROXY_IP@|$PROXY_IP|" -e "s|@CALLEE_IP@|$CALLEE|" -e "s|@RPC_SOCKET@|$T/kam/rpc.sock|" \
 		-e "s|@DISPATCHER_SOCKET@|$T/disp/run/dispatcher.sock|" "$E2E/kamailio.cfg" >"$T/kam/kamailio.cfg"
 	spawn ip netns exec "$PROXY_NS" kamailio -DD -E -Y "$T/kam" -f "$T/kam/kamailio.cfg" "${kamailio_options[@]}" \
-		2>>"$T/kamailio.log"
+		>>"$T/kamailio.log" 2>&1
 	KAMAILIO=$SPAWNED
 	wait_for 10 test -S "$T/kam/rpc.sock" || fail "kamailio did not start: $(tail -20 "$T/kamailio.log")"
 }
@@ -123,12 +123,12 @@ call() {
 	rm -f "$T/uac.log" "$T/uas.log"
 	spawn ip netns exec "$CALLEE_NS" sipp -sf "$T/uas.xml" -i $CALLEE -p 5060 -inf "$T/callee.csv" -m "$calls" \
 		-d "$pause" -nostdin -trace_msg -message_file "$T/uas.log" -trace_err -error_file "$T/uas.err" \
-		-timeout 120s
+		-timeout 120s >"$T/uas.out"
 	UAS=$SPAWNED
 	sleep 0.3
 	spawn ip netns exec "$CALLER_NS" sipp $PROXY_IP:5060 -sf "$T/uac.xml" -i $CALLER -p 5060 -inf "$T/caller.csv" \
 		-m "$calls" -l "$calls" -r "$rate" -d "$pause" -nostdin -trace_msg -message_file "$T/uac.log" \
-		-trace_err -error_file "$T/uac.err" -timeout 120s
+		-trace_err -error_file "$T/uac.err" -timeout 120s >"$T/uac.out"
 	UAC=$SPAWNED
 }
 

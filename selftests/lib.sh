@@ -42,10 +42,10 @@ kernel_has() { [ -z "${MP_KERNEL_FEATURES+set}" ] || [[ ,$MP_KERNEL_FEATURES, ==
 # veth_xdp_tier: the tier an XDP-capable relay takes on a veth here
 veth_xdp_tier() { if kernel_has native_xdp_veth; then echo "native XDP"; else echo "generic XDP"; fi; }
 
-# make_netns NAME: a new network namespace mp-<test>-NAME with lo up; its
-# full name is printed.
+# make_netns NAME: a new network namespace $NETNS_PREFIX-NAME (by default
+# mp-<test>-NAME) with lo up; its full name is printed.
 make_netns() {
-	local ns=mp-${T##*.}-$1
+	local ns=${NETNS_PREFIX:-mp-${T##*.}}-$1
 	ip netns add "$ns" || fail "cannot create namespace $ns"
 	echo "$ns" >>"$T/.netns"
 	ip -n "$ns" link set lo up
@@ -118,7 +118,8 @@ udp() {
 	ip netns exec "$ns" python3 "$(dirname "${BASH_SOURCE[0]}")/udp_peer.py" "$@"
 }
 
-_end_test() {
+# stop_hosts: kills what spawn started and deletes what make_netns made
+stop_hosts() {
 	local pid ns
 	set +e # a process that already ended is not a failure
 	if [ -f "$T/.pids" ]; then
@@ -133,6 +134,11 @@ _end_test() {
 			rm -rf "/etc/netns/$ns" # files a test gave the namespace (resolv.conf)
 		done <"$T/.netns"
 	fi
+	rm -f "$T/.pids" "$T/.netns"
+}
+
+_end_test() {
+	stop_hosts
 	rm -rf "$T"
 }
 
