@@ -196,7 +196,7 @@ py() {
 }
 
 # rows N: waits until the accounting table holds N rows
-rows() { wait_for 15 test "$(py 'len(rows)')" -ge "$1" || fail "accounting rows: $(py 'len(rows)'), expected $1"; }
+rows() { wait_until 15 '[ "$(py "len(rows)")" -ge '"$1"' ]' || fail "accounting rows: $(py 'len(rows)'), expected $1"; }
 
 management() {
 	ip netns exec "$PROXY_NS" python3 "$TOP/selftests/management_client.py" $PROXY_IP 25061 "$T/tls" "$@"

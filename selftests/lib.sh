@@ -28,6 +28,10 @@ wait_for() {
 	done
 }
 
+# wait_until SECONDS 'CODE': wait_for shell code whose $(...) must run again
+# at every try (single-quote it; wait_for's arguments expand only once).
+wait_until() { wait_for "$1" eval "$2"; }
+
 # spawn CMD...: starts CMD in the background; its pid is in $SPAWNED.
 spawn() {
 	"$@" &

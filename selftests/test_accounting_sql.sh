@@ -202,7 +202,7 @@ t_table_made() {
 		fail "no table created: $(cat "$T/disp.log")"
 	start_relay 1
 	{ offer a1; answer a1; remove a1; offer never; remove never; } | proxy >/dev/null
-	wait_for 10 test -n "$(db_rows made)" || fail "no row: $(cat "$T/disp.log")"
+	wait_until 10 'test -n "$(db_rows made)"' || fail "no row: $(cat "$T/disp.log")"
 	sleep 0.5 # the unanswered session must not follow
 	expect_eq "$(db_rows made)" "a1 ft tt a1 2580:3757 False ['closed']" "the accounting rows"
 	expect_eq "$(db_info made a1)" "$(sed -n 's/.*session a1 ended: //p' "$T/disp.log")" \
@@ -218,7 +218,7 @@ t_table_made() {
 	# the table dropped under the running dispatcher: made again for the next record (§3.2)
 	db_sql made "DROP TABLE media_sessions"
 	call a2
-	wait_for 10 test "$(call_ids made)" = "a2 " || fail "rows after the drop: $(call_ids made) $(cat "$T/disp.log")"
+	wait_until 10 'test "$(call_ids made)" = "a2 "' || fail "rows after the drop: $(call_ids made) $(cat "$T/disp.log")"
 	grep -q "accounting: the table media_sessions was missing; created it again" "$T/disp.log" ||
 		fail "not logged: $(cat "$T/disp.log")"
 	expect_eq "$(accounting_errors)" 0 "accounting errors"
@@ -232,10 +232,10 @@ t_outage() {
 	start_accounting "$(db_uri acct outage)"
 	start_relay 1
 	call a1
-	wait_for 10 test -n "$(db_rows outage)" || fail "no row: $(cat "$T/disp.log")"
+	wait_until 10 'test -n "$(db_rows outage)"' || fail "no row: $(cat "$T/disp.log")"
 	db_stop
 	for c in b1 b2 b3; do call $c; done
-	wait_for 10 test "$(wc -l <"$T/disp/run/accounting-database.spool" 2>/dev/null)" = 3 ||
+	wait_until 10 'test "$(wc -l <"$T/disp/run/accounting-database.spool" 2>/dev/null)" = 3' ||
 		fail "spooled records: $(cat "$T/disp/run/accounting-database.spool"; cat "$T/disp.log")"
 	sleep 6 # a replay fails while the server is away: not logged again
 	expect_eq "$(grep -c 'spooling them to' "$T/disp.log")" 1 "outages logged"
@@ -245,7 +245,7 @@ t_outage() {
 	grep -q "takes records again" "$T/disp.log" || fail "the end of the outage is not logged"
 	[ ! -e "$T/disp/run/accounting-database.spool" ] || fail "the spool is left"
 	call c1
-	wait_for 10 test "$(call_ids outage)" = "a1 b1 b2 b3 c1 " ||
+	wait_until 10 'test "$(call_ids outage)" = "a1 b1 b2 b3 c1 "' ||
 		fail "rows, in order and once each: $(call_ids outage)"
 	# a restart while the dispatcher is idle: the next record takes a new
 	# connection at once, without an error or the spool
@@ -253,7 +253,7 @@ t_outage() {
 	db_stop
 	db_start
 	call e1
-	wait_for 10 test "$(call_ids outage)" = "a1 b1 b2 b3 c1 e1 " ||
+	wait_until 10 'test "$(call_ids outage)" = "a1 b1 b2 b3 c1 e1 "' ||
 		fail "rows after a restart while idle: $(call_ids outage) $(cat "$T/disp.log")"
 	expect_eq "$(grep -c 'spooling them to' "$T/disp.log")" 1 "outages logged after a restart while idle"
 	expect_eq "$(accounting_errors)" "$errors" "accounting errors after a restart while idle"
@@ -290,7 +290,7 @@ t_duplicate() {
 	start_accounting "$(db_uri acct dup)"
 	start_relay 1
 	call d1
-	wait_for 10 test -n "$(db_rows dup)" || fail "no row: $(cat "$T/disp.log")"
+	wait_until 10 'test -n "$(db_rows dup)"' || fail "no row: $(cat "$T/disp.log")"
 	kill -TERM "$DISPATCHER"
 	wait "$DISPATCHER" || true
 	# a spool from a run that wrote d1 but died before it knew: d1 again, a

@@ -349,7 +349,7 @@ t_accounting_sqlite() {
 	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
 	start_relay 1
 	{ offer a1; answer a1; remove a1; offer never; remove never; } | proxy >/dev/null
-	wait_for 5 test -n "$(rows "$T/acct.db")"
+	wait_until 5 'test -n "$(rows "$T/acct.db")"'
 	expect_eq "$(rows "$T/acct.db")" "a1 ft tt a1 2580:3757 False ['closed']" "the accounting rows"
 	# the database is locked by someone else: records wait in the spool, across a restart
 	python3 -c "
@@ -359,7 +359,7 @@ c = sqlite3.connect('$T/acct.db', isolation_level=None); c.execute('BEGIN EXCLUS
 	sleep 0.3
 	for call in b1 b2 b3; do { offer $call; answer $call; remove $call; } | proxy >/dev/null; done
 	wait_for 10 grep -q "spooling them to" "$T/disp.log" || fail "no spooling: $(cat "$T/disp.log")"
-	wait_for 5 test "$(wc -l <"$T/disp/run/accounting-database.spool")" = 3 ||
+	wait_until 5 'test "$(wc -l <"$T/disp/run/accounting-database.spool")" = 3' ||
 		fail "spooled records: $(wc -l <"$T/disp/run/accounting-database.spool")"
 	kill -TERM "$DISPATCHER"
 	wait "$DISPATCHER" || true
