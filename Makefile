@@ -37,7 +37,7 @@ HEADERS    := $(wildcard include/*.h userspace/*.h dispatcher/*.h)
 UNIT_TESTS := $(patsubst selftests/unit/%.c,$(BUILD)/unit/%,$(wildcard selftests/unit/*.c))
 SELFTEST_BINS := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(wildcard selftests/*.c))
 
-.PHONY: all check demo deps clean vmtest
+.PHONY: all check demo deps clean vmtest bench
 .SECONDARY: $(BPF_OBJS)
 all: $(BUILD)/media-relay $(BUILD)/media-dispatcher
 
@@ -85,6 +85,13 @@ vmtest:
 	tools/install-deps.sh vmtest
 	$(MAKE) all $(SELFTEST_BINS)
 	vmtest/run.sh $(if $(KERNEL),-k $(KERNEL))
+
+# Benchmarks (tools/bench/README.md): the table and plot in tools/bench/results/.
+# Not a test: never part of check or CI.
+bench:
+	tools/install-deps.sh bench
+	$(MAKE) all
+	tools/bench/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

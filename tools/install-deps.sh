@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs the Debian packages MediaProxy needs to build and test, when they
 # are missing.  A machine that has them all does nothing (no apt-get at all).
-# With the argument `vmtest`, also what `make vmtest` needs.
+# With the argument `vmtest`, also what `make vmtest` needs; with `bench`,
+# what `make bench` needs.
 set -euo pipefail
 
 packages=(
@@ -20,6 +21,11 @@ packages=(
 # themselves it fetches into its cache)
 if [ "${1:-}" = vmtest ]; then
 	packages+=(qemu-system-x86 busybox-static kmod cpio xz-utils zstd apt)
+fi
+# `install-deps.sh bench`: the peer it measures against (its daemon only: the
+# kernel module package cannot build here) and the plot
+if [ "${1:-}" = bench ]; then
+	packages+=(rtpengine-daemon python3-matplotlib)
 fi
 
 missing=()

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0
+/* cpload: plays a SIP proxy's mediaproxy module against the dispatcher's
+ * UNIX socket with many calls: each call is an update for the INVITE's
+ * offer, an update for the 200 OK's answer and, HOLD seconds later, a
+ * remove.  Like the module's workers, each connection has at most one
+ * request outstanding.
+ *
+ *   cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD]
+ *
+ * Without -r every connection starts its next call as soon as the last one
+ * ended (saturation).  With -r calls start at that rate, whichever
+ * connection is free.  After SECONDS no call starts; the calls still held
+ * stay up.  Prints one JSON line: calls completed, failures, the calls held
+ * at the end, and the latency percentiles (ms) of update and remove.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+enum step { IDLE, OFFER, ANSWER, REMOVE };
+
+struct conn {
+	int fd;
+	enum step step;
+	unsigned call;
+	double sent_at;
+	char in[512];
+	size_t in_len;
+};
+
+struct samples {
+	double *v;
+	size_t n, cap;
+};
+
+static unsigned next_call, completed, failed;
+static unsigned *due_calls;	/* calls to remove, in the order they were answered */
+static double *due_at;
+static size_t due_head, due_tail;
+static struct samples update_ms, remove_ms;
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void add(struct samples *s, double v)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 4096;
+		if (!(s->v = realloc(s->v, s->cap * sizeof(*s->v)))) {
+			perror("cpload");
+			exit(1);
+		}
+	}
+	s->v[s->n++] = v;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void print_percentiles(const char *name, struct samples *s)
+{
+	static const double ps[] = { 50, 99, 99.9 };
+
+	qsort(s->v, s->n, sizeof(*s->v), cmp);
+	printf("\"%s\": {\"count\": %zu", name, s->n);
+	for (int i = 0; i < 3 && s->n; i++)
+		printf(", \"p%g\": %.3f", ps[i], s->v[(size_t)ceil(ps[i] / 100 * s->n) - 1]);
+	printf("}");
+}
+
+/* Caller A_IP:20000+2i, callee B_IP likewise; ports wrap: they only need to be valid. */
+static int request(struct conn *c, enum step step)
+{
+	unsigned i = c->call, port = 20000 + 2 * (i % 20000);
+	char buf[1024], to_tag[32] = "";
+	int n;
+
+	if (step == REMOVE)
+		n = snprintf(buf, sizeof(buf), "remove\r\ncall_id: cpload-%u\r\nfrom_tag: f%u\r\nto_tag: t%u\r\n\r\n",
+			     i, i, i);
+	else {
+		if (step == ANSWER)
+			snprintf(to_tag, sizeof(to_tag), "t%u", i);
+		n = snprintf(buf, sizeof(buf),
+			     "update\r\ntype: %s\r\ndialog_id: %u:1\r\ncall_id: cpload-%u\r\ncseq: 1\r\n"
+			     "from_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: f%u\r\n"
+			     "to_tag: %s\r\nuser_agent: cpload\r\nsignaling_ip: %s\r\nmedia_relay: \r\n"
+			     "media: audio:%s:%u:sendrecv:ice=no\r\n\r\n",
+			     step == OFFER ? "request" : "reply", i, i, i, to_tag,
+			     step == OFFER ? "198.18.1.7" : "198.18.2.9", step == OFFER ? "198.18.1.7" : "198.18.2.9",
+			     port);
+	}
+	c->step = step;
+	c->in_len = 0;
+	c->sent_at = now_s();
+	/* a request is far below the socket buffer: one write takes it whole */
+	return write(c->fd, buf, n) == n ? 0 : -1;
+}
+
+/* A reply arrived on c: the next step of its call. */
+static int advance(struct conn *c, const char *reply, double hold)
+{
+	double ms = (now_s() - c->sent_at) * 1000;
+	int ok = c->step == REMOVE ? !strcmp(reply, "removed") : strcmp(reply, "error") != 0;
+
+	add(c->step == REMOVE ? &remove_ms : &update_ms, ms);
+	if (!ok) {
+		failed++;
+		c->step = IDLE;
+		return 0;
+	}
+	switch (c->step) {
+	case OFFER:
+		return request(c, ANSWER);
+	case ANSWER:
+		if (hold > 0) {	/* removed later, by whichever connection is free */
+			due_calls[due_tail] = c->call;
+			due_at[due_tail++] = now_s() + hold;
+			c->step = IDLE;
+			return 0;
+		}
+		return request(c, REMOVE);
+	default:
+		completed++;
+		c->step = IDLE;
+		return 0;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL;
+	int conns = 8, opt, ep;
+	double rate = 0, seconds = 5, hold = 0, start, end, next_start;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct conn *cs;
+	size_t max_calls;
+
+	while ((opt = getopt(argc, argv, "s:c:r:d:h:")) != -1) {
+		switch (opt) {
+		case 's': path = optarg; break;
+		case 'c': conns = atoi(optarg); break;
+		case 'r': rate = atof(optarg); break;
+		case 'd': seconds = atof(optarg); break;
+		case 'h': hold = atof(optarg); break;
+		default: goto usage;
+		}
+	}
+	if (!path || conns < 1 || strlen(path) >= sizeof(addr.sun_path))
+		goto usage;
+	strcpy(addr.sun_path, path);
+	max_calls = 100000 + (size_t)(rate * seconds * 2);
+	cs = calloc(conns, sizeof(*cs));
+	due_calls = calloc(max_calls, sizeof(*due_calls));
+	due_at = calloc(max_calls, sizeof(*due_at));
+	if (!cs || !due_calls || !due_at || (ep = epoll_create1(0)) < 0)
+		return 1;
+	for (int i = 0; i < conns; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &cs[i] };
+
+		if ((cs[i].fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
+		    connect(cs[i].fd, (struct sockaddr *)&addr, sizeof(addr)) ||
+		    epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev)) {
+			fprintf(stderr, "cpload: connecting to %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+	}
+
+	start = next_start = now_s();
+	end = start + seconds;
+	for (;;) {
+		struct epoll_event evs[64];
+		double t = now_s();
+		int busy = 0, n;
+
+		/* free connections: removes that are due first, then new calls */
+		for (int i = 0; i < conns; i++) {
+			struct conn *c = &cs[i];
+
+			if (c->step == IDLE && due_head < due_tail && due_at[due_head] <= t) {
+				c->call = due_calls[due_head++];
+				if (request(c, REMOVE))
+					goto broken;
+			} else if (c->step == IDLE && t < end && (!rate || next_start <= t) &&
+				   next_call < max_calls) {
+				c->call = next_call++;
+				next_start += rate ? 1 / rate : 0;
+				if (request(c, OFFER))
+					goto broken;
+			}
+			busy += c->step != IDLE;
+		}
+		if (t >= end && !busy)
+			break;
+		n = epoll_wait(ep, evs, 64, rate || hold ? 1 : 100);
+		for (int e = 0; e < n; e++) {
+			struct conn *c = evs[e].data.ptr;
+			ssize_t r = read(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len);
+			char *crlf;
+
+			if (r <= 0)
+				goto broken;
+			c->in_len += r;
+			c->in[c->in_len] = 0;
+			if ((crlf = strstr(c->in, "\r\n"))) {
+				*crlf = 0;
+				if (advance(c, c->in, hold))
+					goto broken;
+			}
+		}
+	}
+	end = now_s();
+	printf("{\"calls\": %u, \"failed\": %u, \"seconds\": %.3f, \"calls_per_s\": %.1f, \"held\": %zu, ",
+	       completed, failed, end - start, completed / (end - start), due_tail - due_head);
+	print_percentiles("update_ms", &update_ms);
+	printf(", ");
+	print_percentiles("remove_ms", &remove_ms);
+	printf("}\n");
+	return 0;
+broken:
+	fprintf(stderr, "cpload: the dispatcher closed a connection or refused a request\n");
+	return 1;
+usage:
+	fprintf(stderr, "usage: cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD]\n");
+	return 2;
+}
