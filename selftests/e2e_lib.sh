@@ -123,12 +123,12 @@ call() {
 	rm -f "$T/uac.log" "$T/uas.log"
 	spawn ip netns exec "$CALLEE_NS" sipp -sf "$T/uas.xml" -i $CALLEE -p 5060 -inf "$T/callee.csv" -m "$calls" \
 		-d "$pause" -nostdin -trace_msg -message_file "$T/uas.log" -trace_err -error_file "$T/uas.err" \
-		-timeout 120s >"$T/uas.out"
+		-timeout 120s >"$T/uas.out" 2>&1
 	UAS=$SPAWNED
 	sleep 0.3
 	spawn ip netns exec "$CALLER_NS" sipp $PROXY_IP:5060 -sf "$T/uac.xml" -i $CALLER -p 5060 -inf "$T/caller.csv" \
 		-m "$calls" -l "$calls" -r "$rate" -d "$pause" -nostdin -trace_msg -message_file "$T/uac.log" \
-		-trace_err -error_file "$T/uac.err" -timeout 120s >"$T/uac.out"
+		-trace_err -error_file "$T/uac.err" -timeout 120s >"$T/uac.out" 2>&1
 	UAC=$SPAWNED
 }
 
