@@ -5,6 +5,9 @@
  *
  *   gen -i IFACE -m DST_MAC -f STREAMS [-r PPS] [-b BATCH]
  *
+ * -r paces the frames evenly at PPS (the program drops the runs that come
+ * early); -b is the kernel's batch: frames go out at the end of each.
+ *
  * STREAMS holds one stream a line: SADDR SPORT DADDR DPORT.  The frames go
  * to DST_MAC, the next hop's address.  It prints "ready" once loaded, runs
  * until SIGTERM or SIGINT, and on SIGUSR1 prints one JSON line
@@ -19,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -131,16 +133,6 @@ static int read_mac(const char *ifname, __u8 mac[ETH_ALEN])
 	return ok ? 0 : -1;
 }
 
-static void sleep_until(struct timespec *t, long ns)
-{
-	t->tv_nsec += ns;
-	while (t->tv_nsec >= 1000000000L) {
-		t->tv_nsec -= 1000000000L;
-		t->tv_sec++;
-	}
-	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, t, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	const char *ifname = NULL, *dst = NULL, *streams_path = NULL;
@@ -148,7 +140,6 @@ int main(int argc, char **argv)
 	__u8 frame[BENCH_FRAME] = { 0 }, *payload = frame + BENCH_FRAME - BENCH_PAYLOAD;
 	struct gen_stream *streams;
 	struct ether_addr *dmac;
-	struct timespec next;
 	struct gen *skel;
 	int opt, n, ifindex, err;
 
@@ -181,6 +172,7 @@ int main(int argc, char **argv)
 	if (!(skel = gen__open()))
 		return 1;
 	skel->rodata->n_streams = n;
+	skel->rodata->interval_ns = rate ? 1000000000UL / rate : 0;
 	memcpy((void *)skel->rodata->dst_mac, dmac, ETH_ALEN);
 	if (read_mac(ifname, (__u8 *)skel->rodata->src_mac)) {
 		fprintf(stderr, "gen: cannot read the MAC address of %s\n", ifname);
@@ -202,13 +194,13 @@ int main(int argc, char **argv)
 	signal(SIGUSR1, on_signal);
 	printf("ready\n");
 	fflush(stdout);
-	clock_gettime(CLOCK_MONOTONIC, &next);
 	while (!stop) {
 		struct xdp_md ctx = { .data_end = sizeof(frame), .ingress_ifindex = ifindex };
-		/* unpaced: long runs, the kernel's loop is the fastest sender */
+		/* long runs: the kernel's loop is the fastest sender, and each
+		 * run sets up a page pool of its own; a signal ends the run */
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof(frame), .ctx_in = &ctx,
-			    .ctx_size_in = sizeof(ctx), .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
-			    .repeat = rate ? batch : 1 << 16, .batch_size = batch);
+			    .ctx_size_in = sizeof(ctx), .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .repeat = 1 << 24,
+			    .batch_size = batch);
 
 		/* a signal interrupts the run with EINTR, which is expected */
 		if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.gen), &opts) && errno != EINTR) {
@@ -220,8 +212,6 @@ int main(int argc, char **argv)
 			printf("{\"sent\": %llu}\n", (unsigned long long)skel->bss->sent);
 			fflush(stdout);
 		}
-		if (rate)
-			sleep_until(&next, batch * 1000000000UL / rate);
 	}
 	gen__destroy(skel);
 	free(streams);

@@ -73,16 +73,24 @@ def write(fw, cp, out_dir, taken):
          "| relay | offered Mpps | delivered Mpps | loss | relay CPU (cores) | relay ns/packet | "
          "Mpps per relay CPU-second | BPF program ns/packet | paced: loss | paced: relay ns/packet |",
          "|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
     for relay in NAMES:
         s, p = by(runs, relay, False), by(runs, relay, True)
         if not s or "error" in s:
             L.append(f"| {NAMES[relay]} | failed: {(s or {}).get('error', 'not run')} |||||||||")
             continue
         p = p if p and "error" not in p else {}
-        L.append(f"| {NAMES[relay]} | {fmt(s['offered_pps'], 1e-6)} | {fmt(s['delivered_pps'], 1e-6)} | "
+        name = NAMES[relay]
+        if "failed_at" in s:
+            name += f" ({s['flows']:,} streams)"
+            notes.append(f"{NAMES[relay]} failed with {s['failed_at']['flows']:,} streams "
+                         f"({s['failed_at']['error']}), so it ran with {s['flows']:,}.")
+        L.append(f"| {name} | {fmt(s['offered_pps'], 1e-6)} | {fmt(s['delivered_pps'], 1e-6)} | "
                  f"{fmt(s['loss'], 100, 1, '%')} | {fmt(s['relay_cpu'])} | {fmt(s['relay_ns_per_pkt'], 1, 0)} | "
                  f"{fmt(s['pps_per_cpu_s'], 1e-6)} | {fmt(s.get('prog_ns_per_run'), 1, 0) if relay in ('xdp', 'tc', 'ceiling') else '–'} | "
                  f"{fmt(p.get('loss'), 100, 2, '%')} | {fmt(p.get('relay_ns_per_pkt'), 1, 0)} |")
+    if notes:
+        L += [""] + notes
     ceiling = by(runs, "ceiling", False)
     if ceiling and "error" not in ceiling:
         L += ["", f"The generator is not the limit of the relays: it offered "
