@@ -5,12 +5,12 @@
  * remove.  Like the module's workers, each connection has at most one
  * request outstanding.
  *
- *   cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD]
+ *   cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS]
  *
  * Without -r every connection starts its next call as soon as the last one
  * ended (saturation).  With -r calls start at that rate, whichever
- * connection is free.  After SECONDS no call starts; the calls still held
- * stay up.  Prints one JSON line: calls completed, failures, the calls held
+ * connection is free.  After SECONDS, or CALLS calls, no call starts; the
+ * calls still held stay up.  Prints one JSON line: calls completed, failures, the calls held
  * at the end, and the latency percentiles (ms) of update and remove.
  */
 #include <errno.h>
@@ -43,6 +43,7 @@ struct samples {
 };
 
 static unsigned next_call, completed, failed;
+static double last_start;
 static unsigned *due_calls;	/* calls to remove, in the order they were answered */
 static double *due_at;
 static size_t due_head, due_tail;
@@ -152,15 +153,16 @@ int main(int argc, char **argv)
 	double rate = 0, seconds = 5, hold = 0, start, end, next_start;
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct conn *cs;
-	size_t max_calls;
+	size_t max_calls, limit = 0;
 
-	while ((opt = getopt(argc, argv, "s:c:r:d:h:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:r:d:h:n:")) != -1) {
 		switch (opt) {
 		case 's': path = optarg; break;
 		case 'c': conns = atoi(optarg); break;
 		case 'r': rate = atof(optarg); break;
 		case 'd': seconds = atof(optarg); break;
 		case 'h': hold = atof(optarg); break;
+		case 'n': limit = strtoul(optarg, NULL, 10); break;
 		default: goto usage;
 		}
 	}
@@ -168,6 +170,8 @@ int main(int argc, char **argv)
 		goto usage;
 	strcpy(addr.sun_path, path);
 	max_calls = 100000 + (size_t)(rate * seconds * 2);
+	if (limit && limit < max_calls)
+		max_calls = limit;
 	cs = calloc(conns, sizeof(*cs));
 	due_calls = calloc(max_calls, sizeof(*due_calls));
 	due_at = calloc(max_calls, sizeof(*due_at));
@@ -189,7 +193,7 @@ int main(int argc, char **argv)
 	for (;;) {
 		struct epoll_event evs[64];
 		double t = now_s();
-		int busy = 0, n;
+		int busy = 0, n, starting = t < end && next_call < max_calls;
 
 		/* free connections: removes that are due first, then new calls */
 		for (int i = 0; i < conns; i++) {
@@ -199,16 +203,16 @@ int main(int argc, char **argv)
 				c->call = due_calls[due_head++];
 				if (request(c, REMOVE))
 					goto broken;
-			} else if (c->step == IDLE && t < end && (!rate || next_start <= t) &&
-				   next_call < max_calls) {
+			} else if (c->step == IDLE && starting && next_call < max_calls && (!rate || next_start <= t)) {
 				c->call = next_call++;
 				next_start += rate ? 1 / rate : 0;
+				last_start = t;
 				if (request(c, OFFER))
 					goto broken;
 			}
 			busy += c->step != IDLE;
 		}
-		if (t >= end && !busy)
+		if (!starting && !busy)
 			break;
 		n = epoll_wait(ep, evs, 64, rate || hold ? 1 : 100);
 		for (int e = 0; e < n; e++) {
@@ -228,8 +232,10 @@ int main(int argc, char **argv)
 		}
 	}
 	end = now_s();
-	printf("{\"calls\": %u, \"failed\": %u, \"seconds\": %.3f, \"calls_per_s\": %.1f, \"held\": %zu, ",
-	       completed, failed, end - start, completed / (end - start), due_tail - due_head);
+	printf("{\"started\": %u, \"started_per_s\": %.1f, \"calls\": %u, \"failed\": %u, \"seconds\": %.3f, "
+	       "\"calls_per_s\": %.1f, \"held\": %zu, ",
+	       next_call, next_call / (last_start - start), completed, failed, end - start, completed / (end - start),
+	       due_tail - due_head);
 	print_percentiles("update_ms", &update_ms);
 	printf(", ");
 	print_percentiles("remove_ms", &remove_ms);
@@ -239,6 +245,6 @@ broken:
 	fprintf(stderr, "cpload: the dispatcher closed a connection or refused a request\n");
 	return 1;
 usage:
-	fprintf(stderr, "usage: cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD]\n");
+	fprintf(stderr, "usage: cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS]\n");
 	return 2;
 }

@@ -94,7 +94,7 @@ class Run:
         self.start_gens(WARM_PPS, batch=16)
         deadline = time.monotonic() + timeout
         prev = self.snapshot()
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.relay_died():
             time.sleep(0.5 if self.flows < 10000 else 1.0)
             cur = self.snapshot()
             sent, got = cur["sent"] - prev["sent"], cur["received"] - prev["received"]
@@ -190,7 +190,9 @@ def summarize(kind, flows, s0, s1):
     fp = {k: s1["fastpath"][k] - s0["fastpath"].get(k, 0) for k in s1["fastpath"]}
     hist = {b: n - s0["hist"].get(b, 0) for b, n in s1["hist"].items() if n - s0["hist"].get(b, 0) > 0}
     r = {"relay": kind, "flows": flows, "seconds": dt,
-         "offered_pps": sent / dt, "delivered_pps": got / dt, "loss": 1 - got / sent if sent else None,
+         "offered_pps": sent / dt, "delivered_pps": got / dt,
+         # the two counters are read a moment apart: a hair below zero is zero
+         "loss": max(0.0, 1 - got / sent) if sent else None,
          "relay_cpu": relay_s / dt,  # cores busy
          "ends_cpu": (s1["ends_ns"] - s0["ends_ns"]) / 1e9 / dt,
          "relay_ns_per_pkt": relay_s * 1e9 / got if got else None,
