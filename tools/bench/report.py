@@ -68,7 +68,7 @@ def write(fw, cp, out_dir, taken):
          "## Media forwarding", "",
          f"{fw['flows']:,} streams ({fw['flows'] // 2:,} calls, RTP both ways), 200-byte IPv4 packets "
          "(172 bytes of RTP).  *Saturated*: the generators send as fast as they can; *paced*: "
-         f"{fw['paced_pps'] / 1000:,.0f} kpps offered in all.  Relay CPU is the CPU time of the relay's "
+         f"{fw['paced_pps'] / 1000:,.0f} kpps evenly spaced, from A to B only.  Relay CPU is the CPU time of the relay's "
          "processes and of its interfaces' NAPI threads, all pinned to one core.  Paced, that CPU per packet "
          "is mostly the cost of waking those threads every few packets, which is why it is compared saturated.", "",
          "| relay | offered Mpps | delivered Mpps | loss | relay CPU (cores) | relay ns/packet | "
@@ -102,7 +102,7 @@ def write(fw, cp, out_dir, taken):
               "its relay CPU below one core: compare it by CPU per packet, not by packets per second."]
 
     L += ["", "## Latency", "",
-          f"One-way, sender to receiver, at the paced load ({fw['paced_pps'] / 1000:,.0f} kpps); "
+          f"One-way, sender to receiver, at the paced load ({fw['paced_pps'] / 1000:,.0f} kpps, A to B); "
           "*added* is over the bare redirect's, i.e. what the relay adds to the same path.", "",
           "| relay | p50 µs | p99 µs | p99.9 µs | added p50 µs | added p99 µs |", "|---|---|---|---|---|---|"]
     base = (by(runs, "ceiling", True) or {}).get("latency_us", {})
