@@ -5,11 +5,12 @@ proxy's module on the dispatcher's UNIX socket.
 
   control.py BUILD WORKDIR OUT.json [--quick]
 
-First HELD calls set up and kept: the sessions the dispatcher and the relay
-hold, and the dispatcher's memory for them.  Then, with those up, a fixed
-rate (RATE calls/s, each call held HOLD s, then removed): the latency of
-every update.  Last saturation: CONNECTIONS module workers, each starting
-its next call (offer, answer, remove) as soon as the last one ended.  The relay
+First a fixed rate (RATE calls/s, each call held HOLD s, then removed): the
+latency of every update.  Then saturation: CONNECTIONS module workers, each
+starting its next call (offer, answer, remove) as soon as the last one
+ended.  Then HELD calls set up and kept: the sessions the dispatcher and the
+relay hold, and the dispatcher's memory for them; and the fixed rate again
+with those up.  The relay
 quarantines a released port for 10 s: the phases are short enough, and
 apart enough, for its port range to last.
 """
@@ -90,10 +91,6 @@ def main(build, work, out, quick=False):
         # each held call holds 4 sockets on the relay: stay below its file limit
         rate = min(RATE, int((FD_LIMIT - 200) / 4 / HOLD))
         rss0 = lab.rss_bytes(dispatcher)
-        held = cpload(build, sock, "-c", str(CONNECTIONS), "-n", str(HELD), "-h", "3600", "-d", "60")
-        held["relay_sessions"] = sum(r.get("session_count", 0) for r in management("summary"))
-        held["dispatcher_rss_per_session"] = (lab.rss_bytes(dispatcher) - rss0) / max(1, held["held"])
-        print(f"bench: control plane holding calls: {json.dumps(held)}", file=sys.stderr, flush=True)
         fixed = cpload(build, sock, "-c", str(CONNECTIONS), "-r", str(rate), "-d", str(seconds), "-h", str(HOLD))
         fixed["rate"], fixed["hold"] = rate, HOLD
         print(f"bench: control plane at {rate} calls/s: {json.dumps(fixed)}", file=sys.stderr, flush=True)
@@ -101,7 +98,18 @@ def main(build, work, out, quick=False):
         saturation = cpload(build, sock, "-c", str(CONNECTIONS), "-d", str(min(seconds, 3.0)))
         saturation["connections"] = CONNECTIONS
         print(f"bench: control plane at saturation: {json.dumps(saturation)}", file=sys.stderr, flush=True)
-        json.dump({"fixed": fixed, "saturation": saturation, "held": held}, open(out, "w"), indent=1)
+        time.sleep(QUARANTINE)
+        held = cpload(build, sock, "-c", str(CONNECTIONS), "-n", str(HELD), "-h", "3600", "-d", "60")
+        held["relay_sessions"] = sum(r.get("session_count", 0) for r in management("summary"))
+        # from the start: what the earlier phases left in the heap counts too
+        held["dispatcher_rss_per_session"] = (lab.rss_bytes(dispatcher) - rss0) / max(1, held["held"])
+        print(f"bench: control plane holding calls: {json.dumps(held)}", file=sys.stderr, flush=True)
+        loaded = cpload(build, sock, "-c", str(CONNECTIONS), "-r", str(rate), "-d", str(seconds), "-h", str(HOLD))
+        loaded["rate"], loaded["hold"] = rate, HOLD
+        print(f"bench: control plane at {rate} calls/s with calls held: {json.dumps(loaded)}", file=sys.stderr,
+              flush=True)
+        json.dump({"fixed": fixed, "saturation": saturation, "held": held, "loaded": loaded}, open(out, "w"),
+                  indent=1)
     finally:
         for p in procs:
             p.terminate()
