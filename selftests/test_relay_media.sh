@@ -10,13 +10,13 @@ CTL=$HERE/../tools/relay-ctl
 CALLER=198.18.1.7 CALLEE=198.18.2.9
 COUNT=200 SIZE=172 # 172 bytes of RTP: 200 bytes at L3
 
-# start_relay TIER [CONFIG LINES...]: media-relay in the relay namespace,
-# run through $RELAY_WRAPPER when set.
+# start_relay TIER [CONFIG LINES...]: media-relay in the relay namespace on
+# ports $PORT_RANGE (default 40000:40100), run through $RELAY_WRAPPER when set.
 start_relay() {
 	local tier=$1
 	shift
-	printf '[Relay]\nrelay_ip = %s\nport_range = 40000:40100\nforwarding = %s\n' "${RELAY_ADDRESS:-$RELAY_IP}" "$tier" \
-		>"$T/config.ini"
+	printf '[Relay]\nrelay_ip = %s\nport_range = %s\nforwarding = %s\n' "${RELAY_ADDRESS:-$RELAY_IP}" \
+		"${PORT_RANGE:-40000:40100}" "$tier" >"$T/config.ini"
 	printf '%s\n' "$@" >>"$T/config.ini"
 	spawn nsenter -t "$RELAY_HOST" -m -n ${RELAY_WRAPPER:-} "$BUILD/media-relay" --no-fork --config-dir "$T" --runtime-dir "$T/run" 2>>"$T/relay.log"
 	RELAY=$SPAWNED
@@ -140,6 +140,46 @@ t_conntrack_call() {
 	stop_relay
 }
 run_test "conntrack: the same call through a marked kernel NAT entry" t_conntrack_call
+
+# idle_sessions N: N offers, no media, each holding its stream's sockets,
+# over one control connection that stays open (so that no descriptor below
+# the streams' is free)
+idle_sessions() {
+	cat >"$T/idle.py" <<-'PY'
+		import socket, sys, time
+		s = socket.socket(socket.AF_UNIX)
+		s.connect(sys.argv[1])
+		for n in range(int(sys.argv[2])):
+		    s.sendall((f"update {n}\r\ncall_id: idle{n}\r\nfrom_tag: f{n}\r\nfrom_uri: a@b\r\nto_uri: c@d\r\n"
+		               f"cseq: 1\r\nuser_agent: t\r\ntype: request\r\nsignaling_ip: 198.18.1.7\r\n"
+		               f"media: audio:198.18.1.7:{20000 + 2 * n}:sendrecv:ice=no\r\n\r\n").encode())
+		    reply = b""
+		    while not reply.endswith(b"\r\n"):
+		        reply += s.recv(4096)
+		    if reply.endswith(b"error\r\n"):
+		        sys.exit(f"offer {n} refused")
+		print("ready", flush=True)
+		time.sleep(600)
+	PY
+	spawn python3 "$T/idle.py" "$T/run/relay.sock" "$1" >"$T/idle.out"
+	wait_for 30 grep -q ready "$T/idle.out" || fail "idle sessions not made: $(tail "$T/relay.log")"
+}
+
+# libnftables select()s on its netlink socket, which aborts on a descriptor
+# past FD_SETSIZE (1,024): the relay must not open one once the streams'
+# sockets are open
+t_conntrack_many_sockets() {
+	call_hosts
+	PORT_RANGE=40000:42998 start_relay conntrack
+	idle_sessions 300
+	[ "$(ls "/proc/$RELAY/fd" | wc -l)" -gt 1100 ] || fail "only $(ls "/proc/$RELAY/fd" | wc -l) descriptors open"
+	offer_answer c1 49170 30000
+	media 49170 30000
+	expect_delivery
+	expect_marked_entry
+	stop_relay
+}
+run_test "conntrack: with 1,200 sockets open, a new call still gets its NAT entry" t_conntrack_many_sockets
 
 # A kernel without devmap hash (before 5.4), which mp_tx is: no BPF tier,
 # auto falls back to the conntrack tier.

@@ -2,20 +2,26 @@
 #include "log.h"
 #include "nft.h"
 
+/* One context for the agent's life, made by the first nft_run at start-up.
+ * libnftables waits for the kernel's answers with select(), which aborts on a
+ * descriptor above FD_SETSIZE: a context made later, when thousands of
+ * stream sockets are open, would get such a descriptor.
+ */
+static struct nft_ctx *nft;
+
 int nft_run(const char *what, const char *script)
 {
-	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
 	int ret;
 
+	if (!nft && (nft = nft_ctx_new(NFT_CTX_DEFAULT)))
+		nft_ctx_buffer_error(nft);
 	if (!nft) {
 		log_err("%s: cannot create an nftables context", what);
 		return -1;
 	}
-	nft_ctx_buffer_error(nft);
 	ret = nft_run_cmd_from_buffer(nft, script);
 	if (ret)
 		log_err("%s: nftables refused the rules: %s", what, nft_ctx_get_error_buffer(nft));
-	nft_ctx_free(nft);
 	return ret ? -1 : 0;
 }
 
