@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 
 NS_A, NS_R, NS_B = "mpb-a", "mpb-r", "mpb-b"
 A_IP, B_IP, RELAY_IP = "198.18.1.7", "198.18.2.9", "198.18.0.50"
