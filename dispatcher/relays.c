@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,8 @@ static void relay_accept(struct evconnlistener *listener, evutil_socket_t fd, st
 	}
 	r->relays = t;
 	inet_ntop(AF_INET, &((struct sockaddr_in *)addr)->sin_addr, r->ip, sizeof(r->ip));
+	/* small request lines: not held back by Nagle until the relay's delayed ACK */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	r->bev = bufferevent_openssl_socket_new(t->base, fd, r->ssl, BUFFEREVENT_SSL_ACCEPTING,
 						BEV_OPT_CLOSE_ON_FREE);
 	if (!r->bev) {

@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "agent.h"
@@ -37,13 +38,39 @@ struct agent {
 	/* the calls' state, for a restart that keeps them */
 	char state_path[PATH_MAX];
 	struct event *saver;
+	pid_t saver_child; /* writing the last snapshot; 0: none */
 };
 
+/* Thousands of sessions take long enough to write (about 70 us each) to
+ * stall requests: a forked child writes a snapshot while the agent goes on,
+ * one child at a time.
+ */
 static void save_state(evutil_socket_t fd, short what, void *arg)
 {
 	struct agent *a = arg;
+	pid_t child;
 
-	state_save(a->state_path, a->sessions, &a->origins);
+	if (a->saver_child && waitpid(a->saver_child, NULL, WNOHANG) == 0) {
+		evtimer_add(a->saver, &(struct timeval){ .tv_usec = SAVE_DELAY_US });
+		return;
+	}
+	child = fork();
+	if (child == 0)
+		_exit(state_save(a->state_path, a->sessions, &a->origins) ? 1 : 0);
+	a->saver_child = child > 0 ? child : 0;
+	if (child < 0)
+		state_save(a->state_path, a->sessions, &a->origins);
+}
+
+/* Before the agent writes or removes the state itself: a child still
+ * writing would replace it with an older snapshot.
+ */
+static void stop_saving(struct agent *a)
+{
+	evtimer_del(a->saver);
+	if (a->saver_child)
+		waitpid(a->saver_child, NULL, 0);
+	a->saver_child = 0;
 }
 
 static void state_changed(void *ctx)
@@ -258,7 +285,7 @@ bool agent_drain(struct agent *a)
 void agent_stop_for_restart(struct agent *a)
 {
 	media_keep_forwarding(a->media);
-	evtimer_del(a->saver);
+	stop_saving(a);
 	if (!state_save(a->state_path, a->sessions, &a->origins))
 		log_info("stopping for a restart: %u sessions saved in %s; their media keeps flowing",
 			 mp_sessions_count(a->sessions), a->state_path);
@@ -275,7 +302,7 @@ void agent_expire_all(struct agent *a)
 		mp_sessions_close(a->sessions, s, &now);
 		session_done(a, s, NULL, true);
 	}
-	evtimer_del(a->saver);
+	stop_saving(a);
 	unlink(a->state_path); /* nothing left for a next start to take over */
 }
 
@@ -287,8 +314,10 @@ void agent_free(struct agent *a)
 		return;
 	if (a->sampler)
 		event_free(a->sampler);
-	if (a->saver)
+	if (a->saver) {
+		stop_saving(a);
 		event_free(a->saver);
+	}
 	if (a->sessions)
 		mp_sessions_free(a->sessions, &now);
 	mp_port_pool_free(a->pool);

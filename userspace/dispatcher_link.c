@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
@@ -316,8 +317,13 @@ static void connect_to(struct dispatcher *d)
 	}
 	bufferevent_setcb(d->bev, readable, NULL, event, d);
 	bufferevent_enable(d->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect(d->bev, (struct sockaddr *)&addr, sizeof(addr)))
+	if (bufferevent_socket_connect(d->bev, (struct sockaddr *)&addr, sizeof(addr))) {
 		disconnect(d, strerror(errno), false);
+		return;
+	}
+	/* requests and replies are small lines: Nagle would hold one back until
+	 * the peer's delayed ACK of the one before */
+	setsockopt(bufferevent_getfd(d->bev), IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 }
 
 static void retry(evutil_socket_t fd, short what, void *arg)
