@@ -15,7 +15,8 @@ start_relay() {
 	spawn ip netns exec "$ns" "$BUILD/media-relay" --no-fork --config-dir "$T" --runtime-dir "$T/run" \
 		2>"$T/relay.log"
 	RELAY=$SPAWNED
-	wait_for 5 grep -q "relay port range" "$T/relay.log" || fail "relay did not start: $(cat "$T/relay.log")"
+	# generous: under TCG the iptables fallback's dozen iptables runs take seconds
+	wait_for 20 grep -q "relay port range" "$T/relay.log" || fail "relay did not start: $(cat "$T/relay.log")"
 }
 
 stop_relay() {
