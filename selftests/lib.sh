@@ -6,6 +6,11 @@
 # Every test gets a private $T directory, removed when it ends, and the
 # network namespaces it makes with make_netns are deleted then too.
 
+# Debian's python3 and tools first, as install-deps.sh installs them: a
+# pyenv or venv python3 earlier on PATH lacks scapy and starts ten times
+# slower (0.38 s against 0.04 s), enough for an e2e call to end before
+# its media is sent.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 BUILD=${BUILD:-$(dirname "${BASH_SOURCE[0]}")/../build}
 BUILD=$(realpath "$BUILD")
 TEST_NUMBER=0

@@ -9,6 +9,7 @@
 # BUILD/test-logs/.  Other programs in BUILD/selftests are helpers that the
 # scripts drive.
 set -u
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH # Debian's python3 first: see lib.sh
 build=$(realpath "${1:-build}")
 here=$(dirname "$(realpath "$0")")
 logs=$build/test-logs

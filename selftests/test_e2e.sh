@@ -114,7 +114,7 @@ t_hold() {
 	e2e_hosts
 	start_proxy
 	start_relay
-	call hold 1 3000
+	call hold 1 4000
 	sdp 1
 	local c
 	c=$(py "list(sdp)[0]")
@@ -154,7 +154,7 @@ t_video_rejected() {
 	e2e_hosts
 	start_proxy
 	start_relay
-	call video 1 3000
+	call video 1 4000
 	sdp 1
 	local c
 	c=$(py "list(sdp)[0]")
