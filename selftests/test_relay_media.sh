@@ -181,6 +181,39 @@ t_conntrack_many_sockets() {
 }
 run_test "conntrack: with 1,200 sockets open, a new call still gets its NAT entry" t_conntrack_many_sockets
 
+# idle_offer N: an offer for call idleN; fails when the relay refuses it
+idle_offer() {
+	ctl update call_id=idle"$1" from_tag=f"$1" from_uri=a@b to_uri=c@d cseq=1 user_agent=t type=request \
+		signaling_ip=$CALLER media=audio:$CALLER:$((20000 + 2 * $1)):sendrecv:ice=no >/dev/null
+}
+
+# Each relay port is a socket: with few descriptors, offers are refused once
+# they run out, and no pair is blamed for it, so a call that ends makes room
+# at once (before, every free pair went on the bad list and into quarantine).
+t_out_of_descriptors() {
+	call_hosts
+	PORT_RANGE=40000:40400 RELAY_WRAPPER="prlimit --nofile=96:96" start_relay userspace
+	grep -q "open files limit 96: room for about 0 of the port range's 400 ports" "$T/relay.log" ||
+		fail "no warning about the limit: $(cat "$T/relay.log")"
+	local n=0
+	while idle_offer $n; do
+		n=$((n + 1))
+		[ $n -lt 100 ] || fail "100 offers accepted with 96 descriptors"
+	done
+	[ $n -ge 10 ] || fail "only $n offers accepted"
+	grep -q "cannot open sockets for ports .*: Too many open files" "$T/relay.log" ||
+		fail "no error about descriptors: $(tail -5 "$T/relay.log")"
+	! grep -q "cannot bind ports" "$T/relay.log" || fail "pairs were blamed: $(grep -c "cannot bind" "$T/relay.log")"
+	ctl remove call_id=idle0 from_tag=f0 >/dev/null
+	ctl remove call_id=idle1 from_tag=f1 >/dev/null
+	offer_answer c1 49170 30000
+	media 49170 30000
+	expect_delivery
+	stop_relay
+}
+run_test "out of descriptors: offers are refused with an error, and two calls ended make room for a new one at once" \
+	t_out_of_descriptors
+
 # A kernel without devmap hash (before 5.4), which mp_tx is: no BPF tier,
 # auto falls back to the conntrack tier.
 t_no_devmap_hash() {

@@ -1,5 +1,8 @@
 /* The FIFO of port pairs with quarantine and bad list (port_pool.h). */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include "log.h"
 #include "port_pool.h"
 
@@ -86,6 +89,15 @@ static void unbind_pair(struct mp_port_pool *pool, struct in_addr local_ip, unsi
 		pool->binder.unbind(pool->binder.ctx, local_ip, rtp_port);
 }
 
+/* A bind that failed with this says nothing about the pair: the process or
+ * the system ran out of descriptors or memory, and every pair would fail
+ * alike (marking them bad would empty the pool in one request).
+ */
+static bool relay_out_of_resources(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM || err == ENOSPC; /* epoll's watches */
+}
+
 /* Whatever held the bad ports may have let go of them by now: retry them,
  * after every pair already waiting, and not before a quarantine (which also
  * keeps the take loop below from spinning on them).
@@ -114,6 +126,12 @@ int mp_port_pool_take(struct mp_port_pool *pool, unsigned count, const struct in
 			goto exhausted;
 		rtp_port = pop_front(pool);
 		if (bind_pair(pool, local_ips[taken], rtp_port) < 0) {
+			if (relay_out_of_resources(errno)) {
+				log_err("port pool: cannot open sockets for ports %u/%u: %s", rtp_port, rtp_port + 1,
+					strerror(errno));
+				push_front(pool, rtp_port);
+				goto undo;
+			}
 			log_warn("port pool: cannot bind ports %u/%u, trying the next pair", rtp_port, rtp_port + 1);
 			pool->bad[pool->bad_count++] = rtp_port;
 			if (pool->bad_count > pool->free_count)
@@ -127,6 +145,7 @@ int mp_port_pool_take(struct mp_port_pool *pool, unsigned count, const struct in
 exhausted:
 	log_err("port pool: all allocated ports are being used (%u pairs wanted, %u free, %u bad)", count,
 		pool->free_count, pool->bad_count);
+undo:
 	while (taken) {
 		taken--;
 		unbind_pair(pool, local_ips[taken], rtp_ports[taken]);

@@ -23,7 +23,8 @@
  */
 struct mp_port_binder {
 	/* Binds RTP `rtp_port` and RTCP `rtp_port + 1` on `local_ip`: 0, or -1
-	 * when either is in use.
+	 * with errno set (EADDRINUSE: either is in use; EMFILE, ENFILE, ENOBUFS,
+	 * ENOMEM or ENOSPC: the relay, not the pair, is out of something).
 	 */
 	int (*bind)(void *ctx, struct in_addr local_ip, unsigned rtp_port);
 	/* Closes what bind() opened. */
@@ -46,7 +47,9 @@ void mp_port_pool_free(struct mp_port_pool *pool);
  * 0, or -1 when not enough pairs are free (and out of quarantine) at
  * `now_ns`.  All or nothing: on failure the pairs taken so far are unbound
  * and put back at the front, in their order.  Pairs that failed to bind stay
- * on the bad list either way, since they really are unusable now.
+ * on the bad list either way, since they really are unusable now; a bind
+ * that failed for want of descriptors or memory fails the take at once and
+ * leaves its pair in the pool.
  */
 int mp_port_pool_take(struct mp_port_pool *pool, unsigned count, const struct in_addr *local_ips,
 		      uint64_t now_ns, unsigned *rtp_ports);

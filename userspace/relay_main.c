@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include "agent.h"
 #include "control.h"
@@ -226,6 +227,32 @@ static void flush_link(struct relay *r)
 	event_base_dispatch(r->daemon.base);
 }
 
+/* A relay port is a socket: a service starts with 1,024 descriptors, room
+ * for 250 calls.  The soft limit goes up to the hard one; a hard limit
+ * below the port range is the operator's to raise (LimitNOFILE=).
+ */
+static void raise_open_files(const struct mp_port_range *range)
+{
+	unsigned long long ports = range->end - range->start, margin = 256, room;
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim))
+		return;
+	if (lim.rlim_cur < lim.rlim_max) {
+		rlim_t soft = lim.rlim_cur;
+
+		lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim))
+			lim.rlim_cur = soft;
+	}
+	room = lim.rlim_cur > margin ? lim.rlim_cur - margin : 0;
+	if (room < ports)
+		log_warn("open files limit %llu: room for about %llu of the port range's %llu ports, %llu calls; "
+			 "raise the hard limit (LimitNOFILE=)", (unsigned long long)lim.rlim_cur, room, ports, room / 4);
+	else
+		log_info("open files limit %llu", (unsigned long long)lim.rlim_cur);
+}
+
 int main(int argc, char **argv)
 {
 	struct relay r = { .daemon = { .name = "media-relay", .program = MP_RELAY } };
@@ -244,6 +271,7 @@ int main(int argc, char **argv)
 	if (find_relay_ip(cfg, &r.ip) || start_forwarding(&r, access(state_path, F_OK) == 0))
 		goto out;
 	log_info("relay port range %u:%u", cfg->relay.port_range.start, cfg->relay.port_range.end);
+	raise_open_files(&cfg->relay.port_range);
 	r.agent = agent_new(r.daemon.base, cfg, r.ip, &r.fwd, r.daemon.runtime_dir);
 	snprintf(control_path, sizeof(control_path), "%s/%s", r.daemon.runtime_dir, CONTROL_SOCKET);
 	/* the link first: restored sessions name the dispatchers they came from */

@@ -23,6 +23,8 @@
 struct fake_binder {
 	bool busy[65536];
 	bool bound[65536];
+	unsigned descriptors_left; /* binds that succeed before EMFILE; 0: no limit */
+	bool limited;
 	struct in_addr bound_ip[65536];
 	unsigned binds, unbinds, failures;
 };
@@ -36,6 +38,12 @@ static int fake_bind(void *ctx, struct in_addr local_ip, unsigned rtp_port)
 	b->binds++;
 	assert_true(rtp_port % 2 == 0);
 	assert_false(b->bound[rtp_port]);
+	if (b->limited && !b->descriptors_left) {
+		errno = EMFILE;
+		return -1;
+	}
+	if (b->limited)
+		b->descriptors_left--;
 	if (b->busy[rtp_port] || b->busy[rtp_port + 1]) {
 		b->failures++;
 		errno = EADDRINUSE;
@@ -342,6 +350,29 @@ static void test_bad_pairs_retried(void **state)
 	mp_port_pool_free(pool);
 }
 
+/* Out of descriptors, a take fails at once: no pair is marked bad, the pairs
+ * taken are put back in order, and they serve again once descriptors are free.
+ */
+static void test_out_of_descriptors(void **state)
+{
+	struct mp_port_pool *pool = pool_of(40000, 40040, SEC, true);
+	unsigned ports[4];
+
+	fb.limited = true;
+	fb.descriptors_left = 2;
+	assert_int_equal(mp_port_pool_take(pool, 4, ips, 0, ports), -1);
+	assert_int_equal(fb.binds, 3);
+	assert_int_equal(mp_port_pool_bad_count(pool), 0);
+	assert_int_equal(mp_port_pool_free_count(pool), 20);
+	for (unsigned p = 40000; p < 40040; p++)
+		assert_false(fb.bound[p]);
+	fb.limited = false;
+	assert_int_equal(mp_port_pool_take(pool, 4, ips, 0, ports), 0);
+	assert_int_equal(ports[0], 40000);
+	assert_int_equal(ports[3], 40006);
+	mp_port_pool_free(pool);
+}
+
 /* A range where nothing binds ends in failure, not in a loop. */
 static void test_nothing_binds(void **state)
 {
@@ -405,6 +436,7 @@ int main(void)
 		cmocka_unit_test_setup(test_bind_failure_bad_list, setup),
 		cmocka_unit_test_setup(test_bind_failure_take_fails, setup),
 		cmocka_unit_test_setup(test_bad_pairs_retried, setup),
+		cmocka_unit_test_setup(test_out_of_descriptors, setup),
 		cmocka_unit_test_setup(test_nothing_binds, setup),
 		cmocka_unit_test_setup(test_churn, setup),
 	};
