@@ -13,9 +13,12 @@
 #include "state.h"
 
 /* State changes are written at most this often (a burst of requests or
- * latches is one write).
+ * latches is one write).  Each write forks, and after a fork every page the
+ * agent touches is copied: at 10 writes a second that halved the requests a
+ * relay serves (make bench: 1,800 against 4,300 calls/s).  A crash loses at
+ * most this much; a restart (SIGQUIT) saves everything.
  */
-#define SAVE_DELAY_US 100000
+static const struct timeval save_delay = { .tv_sec = 1 };
 
 struct agent {
 	struct event_base *base;
@@ -51,7 +54,7 @@ static void save_state(evutil_socket_t fd, short what, void *arg)
 	pid_t child;
 
 	if (a->saver_child && waitpid(a->saver_child, NULL, WNOHANG) == 0) {
-		evtimer_add(a->saver, &(struct timeval){ .tv_usec = SAVE_DELAY_US });
+		evtimer_add(a->saver, &save_delay);
 		return;
 	}
 	child = fork();
@@ -78,7 +81,7 @@ static void state_changed(void *ctx)
 	struct agent *a = ctx;
 
 	if (!evtimer_pending(a->saver, NULL))
-		evtimer_add(a->saver, &(struct timeval){ .tv_usec = SAVE_DELAY_US });
+		evtimer_add(a->saver, &save_delay);
 }
 
 static uint64_t session_bytes(const struct mp_session *s)
