@@ -31,17 +31,17 @@ struct relay_socket {
 	int sub;                 /* RTP or RTCP */
 	unsigned tx_count;       /* for userspace_transmit_every */
 	unsigned stun_count;
-	struct {
+	struct queued_stun {
 		size_t len;
 		unsigned char *data;
-	} stun[STUN_QUEUE_MAX];  /* STUN waiting for an address to go to (§9.6) */
+	} *stun;                 /* STUN waiting for an address to go to (§9.6); allocated
+				  * when needed, as most sockets never queue any */
 };
 
+/* Checked by the idle scan, once a second: the timeouts are whole seconds,
+ * and an event per leg would cost a relay 600 bytes a stream.
+ */
 struct leg_timer {
-	struct event *ev;
-	struct media_stream *ms;
-	enum mp_side side;
-	int sub;
 	bool on_hold; /* which of the two timers of §10.1 runs */
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 when not running (kept for a restart) */
 };
@@ -200,17 +200,15 @@ void media_sync_counters(struct media *m, struct mp_session *session)
 static void arm_timer(struct media_stream *ms, enum mp_side side, int sub, bool on_hold)
 {
 	struct leg_timer *t = &ms->timer[side][sub];
-	struct timeval tv = { .tv_sec = on_hold ? ms->m->cfg.on_hold_timeout : ms->m->cfg.stream_timeout };
+	unsigned timeout = on_hold ? ms->m->cfg.on_hold_timeout : ms->m->cfg.stream_timeout;
 
 	t->on_hold = on_hold;
-	t->deadline_ns = media_now().mono_ns + (uint64_t)tv.tv_sec * NS_PER_S;
-	evtimer_add(t->ev, &tv);
+	t->deadline_ns = media_now().mono_ns + (uint64_t)timeout * NS_PER_S;
 }
 
 static void cancel_timer(struct media_stream *ms, enum mp_side side, int sub)
 {
 	ms->timer[side][sub].deadline_ns = 0;
-	evtimer_del(ms->timer[side][sub].ev);
 }
 
 /* Ends the stream; the session may end with it and is then the owner's.
@@ -245,27 +243,38 @@ static void forget_rtcp(struct media_stream *ms)
 	ms->m->owner.changed(ms->m->owner.ctx);
 }
 
-static void leg_timer_fired(evutil_socket_t fd, short what, void *arg)
+/* Acts on the first of the stream's timers that is due, if any: true when
+ * it did (`ms` may then be freed).
+ */
+static bool fire_due_timer(struct media_stream *ms, uint64_t now_ns)
 {
-	struct leg_timer *t = arg;
-	struct media_stream *ms = t->ms;
+	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+		for (int sub = RTP; sub <= RTCP; sub++) {
+			struct leg_timer *t = &ms->timer[side][sub];
 
-	t->deadline_ns = 0;
-	if (t->sub == RTCP)
-		forget_rtcp(ms);
-	else if (t->on_hold)
-		expire_stream(ms, MP_STREAM_ON_HOLD_TIMEOUT, ms->m->cfg.on_hold_timeout);
-	else
-		expire_stream(ms, MP_STREAM_NO_TRAFFIC_TIMEOUT, ms->m->cfg.stream_timeout);
+			if (!t->deadline_ns || t->deadline_ns > now_ns)
+				continue;
+			t->deadline_ns = 0;
+			if (sub == RTCP)
+				forget_rtcp(ms);
+			else if (t->on_hold)
+				expire_stream(ms, MP_STREAM_ON_HOLD_TIMEOUT, ms->m->cfg.on_hold_timeout);
+			else
+				expire_stream(ms, MP_STREAM_NO_TRAFFIC_TIMEOUT, ms->m->cfg.stream_timeout);
+			return true;
+		}
+	return false;
 }
 
 /* ---- userspace relaying (§9.3) -------------------------------------------- */
 
 static void stun_enqueue(struct relay_socket *sock, const unsigned char *data, size_t len)
 {
-	unsigned char *copy = malloc(len);
+	unsigned char *copy;
 
-	if (!copy)
+	if (!sock->stun && !(sock->stun = calloc(STUN_QUEUE_MAX, sizeof(*sock->stun))))
+		return;
+	if (!(copy = malloc(len)))
 		return;
 	memcpy(copy, data, len);
 	if (sock->stun_count == STUN_QUEUE_MAX) { /* drop the oldest */
@@ -285,6 +294,8 @@ static void stun_flush(struct relay_socket *sock, const struct sockaddr_in *to)
 			       sizeof(*to));
 		free(sock->stun[i].data);
 	}
+	free(sock->stun);
+	sock->stun = NULL;
 	sock->stun_count = 0;
 }
 
@@ -424,6 +435,7 @@ static struct relay_socket *open_socket(struct media *m, struct in_addr ip, unsi
 {
 	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr = ip, .sin_port = htons((uint16_t)port) };
 	struct relay_socket *sock = calloc(1, sizeof(*sock));
+	int err;
 
 	if (!sock)
 		return NULL;
@@ -437,11 +449,13 @@ static struct relay_socket *open_socket(struct media *m, struct in_addr ip, unsi
 	m->by_port[port] = sock;
 	return sock;
 fail:
+	err = errno; /* the port pool tells a port in use from a lack of descriptors */
 	if (sock->fd >= 0)
 		close(sock->fd);
 	if (sock->readable)
 		event_free(sock->readable);
 	free(sock);
+	errno = err;
 	return NULL;
 }
 
@@ -465,7 +479,10 @@ static int bind_pair(void *ctx, struct in_addr ip, unsigned rtp_port)
 	if (!open_socket(m, ip, rtp_port))
 		return -1;
 	if (!open_socket(m, ip, rtp_port + 1)) {
+		int err = errno;
+
 		close_socket(m, rtp_port);
+		errno = err;
 		return -1;
 	}
 	return 0;
@@ -493,15 +510,6 @@ static struct media_stream *stream_new(struct media *m, struct mp_stream *stream
 	ms->m = m;
 	ms->stream = stream;
 	ms->id = ++m->next_id;
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
-		for (int sub = RTP; sub <= RTCP; sub++) {
-			struct leg_timer *t = &ms->timer[side][sub];
-
-			*t = (struct leg_timer){ .ms = ms, .side = side, .sub = sub };
-			t->ev = evtimer_new(m->base, leg_timer_fired, t);
-			if (!t->ev)
-				abort(); /* a few bytes: nothing sensible to do without them */
-		}
 	ms->next = m->streams;
 	if (m->streams)
 		m->streams->prev = ms;
@@ -544,11 +552,9 @@ static void on_stream_closed(void *ctx, struct mp_stream *stream)
 		uninstall(ms, RTCP);
 	}
 	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
-		for (int sub = RTP; sub <= RTCP; sub++) {
-			event_free(ms->timer[side][sub].ev);
+		for (int sub = RTP; sub <= RTCP; sub++)
 			if (ms->sock[side][sub])
 				ms->sock[side][sub]->ms = NULL;
-		}
 	if (ms->prev)
 		ms->prev->next = ms->next;
 	else
@@ -624,7 +630,7 @@ struct mp_session_events media_session_events(struct media *m)
 	};
 }
 
-/* ---- idle scan (design notes §5) -------------------------------------------- */
+/* ---- idle scan and timers (design notes §5) --------------------------------- */
 
 static void report_dropped(struct media_stream *ms, int sub)
 {
@@ -661,6 +667,9 @@ static bool substream_idle(struct media_stream *ms, int sub, uint64_t now_ns)
 	return last && now_ns > last && now_ns - last >= timeout * NS_PER_S;
 }
 
+/* Once a second: the leg timers that are due (§10.1), then the installed
+ * substreams that went idle (§10.2).
+ */
 static void idle_scan(evutil_socket_t fd, short what, void *arg)
 {
 	struct media *m = arg;
@@ -674,7 +683,9 @@ static void idle_scan(evutil_socket_t fd, short what, void *arg)
 	 * list, so start again from the top after each one.
 	 */
 	for (ms = m->streams; ms;) {
-		if (ms->idle[RTP]) {
+		if (fire_due_timer(ms, now_ns)) {
+			ms = m->streams;
+		} else if (ms->idle[RTP]) {
 			unsigned timeout = ms->stream->status == MP_STREAM_ON_HOLD ? m->cfg.on_hold_timeout
 										   : m->cfg.idle_timeout;
 
@@ -727,7 +738,6 @@ json_t *media_stream_save(const struct mp_stream *stream)
 
 int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t *saved)
 {
-	uint64_t now_ns = media_now().mono_ns;
 	struct media_stream *ms;
 	const json_t *timers = json_object_get(saved, "timers");
 
@@ -751,8 +761,6 @@ int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t
 		for (int sub = RTP; sub <= RTCP; sub++) {
 			struct relay_socket *sock = party->has_ports ? m->by_port[party->rtp_port + (unsigned)sub] : NULL;
 			const json_t *timer = json_array_get(timers, (size_t)(side * 2 + sub));
-			uint64_t deadline = (uint64_t)json_integer_value(json_array_get(timer, 0)), left_ns;
-			struct timeval left;
 			struct leg_timer *t = &ms->timer[side][sub];
 
 			if (sock) {
@@ -760,14 +768,8 @@ int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t
 				*sock = (struct relay_socket){ .m = m, .fd = sock->fd, .readable = sock->readable,
 							       .ms = ms, .side = side, .sub = sub };
 			}
-			if (!deadline)
-				continue;
-			left_ns = deadline > now_ns ? deadline - now_ns : 0;
-			left = (struct timeval){ .tv_sec = (time_t)(left_ns / NS_PER_S),
-						 .tv_usec = (suseconds_t)(left_ns % NS_PER_S / 1000) };
+			t->deadline_ns = (uint64_t)json_integer_value(json_array_get(timer, 0));
 			t->on_hold = json_is_true(json_array_get(timer, 1));
-			t->deadline_ns = deadline;
-			evtimer_add(t->ev, &left);
 		}
 	}
 	for (int sub = RTP; sub <= RTCP; sub++) {

@@ -56,6 +56,18 @@ static void copy_text(char *dst, size_t size, const char *src)
 	snprintf(dst, size, "%s", src);
 }
 
+/* Replaces *field with a copy of src; -1, *field unchanged, without memory. */
+static int set_text(char **field, const char *src)
+{
+	char *copy = strdup(src);
+
+	if (!copy)
+		return -1;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static unsigned hash_call_id(const char *call_id)
@@ -359,12 +371,13 @@ static enum cseq_class classify_cseq(const struct mp_session *s, const struct me
 /* §3.1 items 4 and 5, once the message is known to succeed. */
 static void record_tag_and_agent(struct mp_session *s, const struct message *m)
 {
-	char *ua = m->sdp_owner == MP_CALLER ? s->caller_ua : s->callee_ua;
+	char **ua = m->sdp_owner == MP_CALLER ? &s->caller_ua : &s->callee_ua;
 
+	/* out of memory, a text stays as it was: the call goes on */
 	if (m->slot == MP_CALLER && !s->to_tag[0] && m->req->to_tag[0])
-		copy_text(s->to_tag, sizeof(s->to_tag), m->req->to_tag);
-	if (!ua[0])
-		copy_text(ua, MP_TEXT_LEN, m->req->user_agent);
+		set_text(&s->to_tag, m->req->to_tag);
+	if (!(*ua)[0])
+		set_text(ua, m->req->user_agent);
 }
 
 /* §6: the ports of the side the message travels towards, in the newest
@@ -660,12 +673,13 @@ static struct mp_session *new_session(const struct mp_request *req)
 
 	if (!s)
 		return NULL;
-	copy_text(s->call_id, sizeof(s->call_id), req->call_id);
-	copy_text(s->from_tag, sizeof(s->from_tag), req->from_tag);
-	copy_text(s->from_uri, sizeof(s->from_uri), req->from_uri);
-	copy_text(s->to_uri, sizeof(s->to_uri), req->to_uri);
+	if (set_text(&s->call_id, req->call_id) || set_text(&s->from_tag, req->from_tag) ||
+	    set_text(&s->to_tag, "") || set_text(&s->from_uri, req->from_uri) || set_text(&s->to_uri, req->to_uri) ||
+	    set_text(&s->caller_ua, "") || set_text(&s->callee_ua, "") || set_text(&s->username, req->username)) {
+		mp_session_free(s);
+		return NULL;
+	}
 	s->has_username = req->has_username;
-	copy_text(s->username, sizeof(s->username), req->username);
 	s->caller_address = req->signaling_source;
 	s->destination_address = req->signaling_destination;
 	return s;
@@ -775,6 +789,14 @@ void mp_session_free(struct mp_session *s)
 		free(s->generations[i]);
 	free(s->streams);
 	free(s->generations);
+	free(s->call_id);
+	free(s->from_tag);
+	free(s->to_tag);
+	free(s->from_uri);
+	free(s->to_uri);
+	free(s->caller_ua);
+	free(s->callee_ua);
+	free(s->username);
 	free(s);
 }
 

@@ -93,16 +93,19 @@ struct mp_generation {
 	struct mp_stream *streams[MP_MAX_STREAMS];
 };
 
+/* Its texts are heap copies, never NULL: most are far shorter than the
+ * request's limits, and a relay holds tens of thousands of sessions.
+ */
 struct mp_session {
-	char call_id[MP_ID_LEN];
-	char from_tag[MP_ID_LEN];   /* the caller's tag: the key */
-	char to_tag[MP_ID_LEN];     /* "" until known */
-	char from_uri[MP_TEXT_LEN];
-	char to_uri[MP_TEXT_LEN];
-	char caller_ua[MP_TEXT_LEN]; /* "" until known */
-	char callee_ua[MP_TEXT_LEN];
+	char *call_id;
+	char *from_tag;             /* the caller's tag: the key */
+	char *to_tag;               /* "" until known */
+	char *from_uri;
+	char *to_uri;
+	char *caller_ua;            /* "" until known */
+	char *callee_ua;
 	bool has_username;
-	char username[MP_TEXT_LEN];
+	char *username;
 	struct in_addr caller_address;      /* from signaling_ip, 0.0.0.0 if not given */
 	struct in_addr destination_address;
 	bool has_cseq;

@@ -42,6 +42,15 @@ static void text_read(const json_t *json, char *out, size_t size)
 	out[i] = '\0';
 }
 
+/* text_read into a heap copy of at most `limit` bytes with its NUL. */
+static char *text_dup(const json_t *json, size_t limit)
+{
+	char text[MP_TEXT_LEN];
+
+	text_read(json, text, limit < sizeof(text) ? limit : sizeof(text));
+	return strdup(text);
+}
+
 static json_t *ip_json(struct in_addr ip)
 {
 	char text[INET_ADDRSTRLEN];
@@ -196,15 +205,18 @@ static struct mp_session *session_read(const json_t *j)
 
 	if (!s)
 		return NULL;
-	text_read(json_object_get(j, "call_id"), s->call_id, sizeof(s->call_id));
-	text_read(json_object_get(j, "from_tag"), s->from_tag, sizeof(s->from_tag));
-	text_read(json_object_get(j, "to_tag"), s->to_tag, sizeof(s->to_tag));
-	text_read(json_object_get(j, "from_uri"), s->from_uri, sizeof(s->from_uri));
-	text_read(json_object_get(j, "to_uri"), s->to_uri, sizeof(s->to_uri));
-	text_read(json_object_get(j, "caller_ua"), s->caller_ua, sizeof(s->caller_ua));
-	text_read(json_object_get(j, "callee_ua"), s->callee_ua, sizeof(s->callee_ua));
+	s->call_id = text_dup(json_object_get(j, "call_id"), MP_ID_LEN);
+	s->from_tag = text_dup(json_object_get(j, "from_tag"), MP_ID_LEN);
+	s->to_tag = text_dup(json_object_get(j, "to_tag"), MP_ID_LEN);
+	s->from_uri = text_dup(json_object_get(j, "from_uri"), MP_TEXT_LEN);
+	s->to_uri = text_dup(json_object_get(j, "to_uri"), MP_TEXT_LEN);
+	s->caller_ua = text_dup(json_object_get(j, "caller_ua"), MP_TEXT_LEN);
+	s->callee_ua = text_dup(json_object_get(j, "callee_ua"), MP_TEXT_LEN);
 	s->has_username = json_is_true(json_object_get(j, "has_username"));
-	text_read(json_object_get(j, "username"), s->username, sizeof(s->username));
+	s->username = text_dup(json_object_get(j, "username"), MP_TEXT_LEN);
+	if (!s->call_id || !s->from_tag || !s->to_tag || !s->from_uri || !s->to_uri || !s->caller_ua ||
+	    !s->callee_ua || !s->username)
+		goto fail;
 	s->caller_address = ip_read(json_object_get(j, "caller_address"));
 	s->destination_address = ip_read(json_object_get(j, "destination_address"));
 	s->has_cseq = json_is_true(json_object_get(j, "has_cseq"));
