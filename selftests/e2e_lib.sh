@@ -134,8 +134,16 @@ call() {
 
 # call_done: waits for both sipp to end; fails unless every call succeeded
 call_done() {
-	wait "$UAC" || fail "the caller's sipp failed: $(tail -30 "$T/uac.err" "$T/kamailio.log" 2>/dev/null)"
-	wait "$UAS" || fail "the callee's sipp failed: $(tail -30 "$T/uas.err" 2>/dev/null)"
+	wait "$UAC" || fail "the caller's sipp failed: $(sipp_report uac)"
+	wait "$UAS" || fail "the callee's sipp failed: $(sipp_report uas)"
+}
+
+# sipp_report uac|uas: its last message counts (retransmissions, timeouts,
+# unexpected messages), its errors and Kamailio's last lines
+sipp_report() {
+	grep -E -- '-->|<--|Pause|Failed call' "$T/$1.out" | tail -12
+	tail -n 20 "$T/$1.err" 2>/dev/null
+	tail -n 20 "$T/kamailio.log"
 }
 
 # sdp N: waits until N calls have SDP both ways; the addresses in $T/sdp.json
