@@ -28,7 +28,7 @@ from relays import FD_LIMIT
 
 NS = "mpb-cp"
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
-RATE, HOLD, CONNECTIONS, HELD = 2000, 2.0, 16, 4000
+RATE, HOLD, CONNECTIONS, HELD = 2000, 1.0, 16, 2500
 QUARANTINE = 10  # seconds, the relay's MP_PORT_QUARANTINE_NS
 
 
@@ -88,8 +88,9 @@ def main(build, work, out, quick=False):
             raise RuntimeError(f"the relay did not connect: {open(log.name).read()}")
         dispatcher = procs[0].pid
         sock = f"{work}/run/dispatcher.sock"
-        # each held call holds 4 sockets on the relay: stay below its file limit
+        # each call up holds 4 sockets on the relay: stay below its file limit
         rate = min(RATE, int((FD_LIMIT - 200) / 4 / HOLD))
+        loaded_rate = min(RATE, int((FD_LIMIT - 200 - 4 * HELD) / 4 / HOLD))
         rss0 = lab.rss_bytes(dispatcher)
         fixed = cpload(build, sock, "-c", str(CONNECTIONS), "-r", str(rate), "-d", str(seconds), "-h", str(HOLD))
         fixed["rate"], fixed["hold"] = rate, HOLD
@@ -99,14 +100,15 @@ def main(build, work, out, quick=False):
         saturation["connections"] = CONNECTIONS
         print(f"bench: control plane at saturation: {json.dumps(saturation)}", file=sys.stderr, flush=True)
         time.sleep(QUARANTINE)
-        held = cpload(build, sock, "-c", str(CONNECTIONS), "-n", str(HELD), "-h", "3600", "-d", "60")
+        held = cpload(build, sock, "-c", str(CONNECTIONS), "-n", str(HELD), "-h", "3600", "-d", "60", "-k")
         held["relay_sessions"] = sum(r.get("session_count", 0) for r in management("summary"))
         # from the start: what the earlier phases left in the heap counts too
         held["dispatcher_rss_per_session"] = (lab.rss_bytes(dispatcher) - rss0) / max(1, held["held"])
         print(f"bench: control plane holding calls: {json.dumps(held)}", file=sys.stderr, flush=True)
-        loaded = cpload(build, sock, "-c", str(CONNECTIONS), "-r", str(rate), "-d", str(seconds), "-h", str(HOLD))
-        loaded["rate"], loaded["hold"] = rate, HOLD
-        print(f"bench: control plane at {rate} calls/s with calls held: {json.dumps(loaded)}", file=sys.stderr,
+        loaded = cpload(build, sock, "-c", str(CONNECTIONS), "-r", str(loaded_rate), "-d", str(seconds), "-h",
+                        str(HOLD))
+        loaded["rate"], loaded["hold"] = loaded_rate, HOLD
+        print(f"bench: control plane at {loaded_rate} calls/s with calls held: {json.dumps(loaded)}", file=sys.stderr,
               flush=True)
         json.dump({"fixed": fixed, "saturation": saturation, "held": held, "loaded": loaded}, open(out, "w"),
                   indent=1)

@@ -5,18 +5,21 @@
  * remove.  Like the module's workers, each connection has at most one
  * request outstanding.
  *
- *   cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS]
+ *   cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS] [-k]
  *
  * Without -r every connection starts its next call as soon as the last one
  * ended (saturation).  With -r calls start at that rate, whichever
  * connection is free.  After SECONDS, or CALLS calls, no call starts; the
- * calls still held stay up.  Prints one JSON line: calls completed, failures, the calls held
- * at the end, and the latency percentiles (ms) of update and remove.
+ * calls still held are removed when their HOLD is up, or with -k stay up.
+ * Prints one JSON line: calls completed (per second: within SECONDS),
+ * failures, the calls held at the end, and the latency percentiles (ms) of
+ * update and remove.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,8 +157,10 @@ int main(int argc, char **argv)
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct conn *cs;
 	size_t max_calls, limit = 0;
+	unsigned completed_in_time = 0;
+	bool keep = false;
 
-	while ((opt = getopt(argc, argv, "s:c:r:d:h:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:r:d:h:n:k")) != -1) {
 		switch (opt) {
 		case 's': path = optarg; break;
 		case 'c': conns = atoi(optarg); break;
@@ -163,6 +168,7 @@ int main(int argc, char **argv)
 		case 'd': seconds = atof(optarg); break;
 		case 'h': hold = atof(optarg); break;
 		case 'n': limit = strtoul(optarg, NULL, 10); break;
+		case 'k': keep = true; break;
 		default: goto usage;
 		}
 	}
@@ -212,7 +218,9 @@ int main(int argc, char **argv)
 			}
 			busy += c->step != IDLE;
 		}
-		if (!starting && !busy)
+		if (t < end)
+			completed_in_time = completed;
+		if (!starting && !busy && (keep || due_head == due_tail))
 			break;
 		n = epoll_wait(ep, evs, 64, rate || hold ? 1 : 100);
 		for (int e = 0; e < n; e++) {
@@ -234,7 +242,8 @@ int main(int argc, char **argv)
 	end = now_s();
 	printf("{\"started\": %u, \"started_per_s\": %.1f, \"calls\": %u, \"failed\": %u, \"seconds\": %.3f, "
 	       "\"calls_per_s\": %.1f, \"held\": %zu, ",
-	       next_call, next_call / (last_start - start), completed, failed, end - start, completed / (end - start),
+	       next_call, next_call / (last_start - start), completed, failed, end - start,
+	       completed_in_time / fmin(seconds, end - start),
 	       due_tail - due_head);
 	print_percentiles("update_ms", &update_ms);
 	printf(", ");
@@ -245,6 +254,6 @@ broken:
 	fprintf(stderr, "cpload: the dispatcher closed a connection or refused a request\n");
 	return 1;
 usage:
-	fprintf(stderr, "usage: cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS]\n");
+	fprintf(stderr, "usage: cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS] [-k]\n");
 	return 2;
 }

@@ -167,9 +167,10 @@ def write(fw, cp, out_dir, taken):
                      f"{fmt(u.get('p50'), 1, 3)} | {fmt(u.get('p99'), 1, 3)} | {fmt(u.get('p99.9'), 1, 3)} | "
                      f"{fmt(rm.get('p99'), 1, 3)} | {r['failed']:,} | {r.get('relay_sessions', r['held']):,} |")
     if held:
-        L += ["", "A call is started with the INVITE's update and completed with its remove; held calls "
-              "are never removed.  With a fixed rate, a call starts only on a connection that is free, as "
-              "in the proxy's workers, so a slow reply lowers the rate started."]
+        L += ["", "A call is started with the INVITE's update and completed with its remove, sent when its "
+              "hold is up (also after the run's last start); the calls set up and held are never removed.  "
+              "With a fixed rate, a call starts only on a connection that is free, as in the proxy's workers, "
+              "so a slow reply lowers the rate started."]
 
     x, rt, ct, ce = (best_rate(runs, k) for k in ("xdp", "rtpengine", "conntrack", "ceiling"))
     sx, sct, sce = (by(runs, k, False) or {} for k in ("xdp", "conntrack", "ceiling"))
@@ -214,8 +215,10 @@ def write(fw, cp, out_dir, taken):
                         f"{per_stream:,.0f} bytes", "< 1,024 bytes", per_stream < 1024,
                         f"over by {(per_stream / 1024 - 1) * 100:.0f}%; RSS grew by "
                         f"{(big['memory']['rss'] - big['memory_before']['rss']) / big['flows']:,.0f} bytes a "
-                        "stream with the calls, and the BPF maps "
-                        f"are {big['memory']['bpf_maps'] / big['flows']:,.0f} bytes a stream"))
+                        "stream with the calls (a call's session, stream and offer records, its 4 sockets' "
+                        "records and libevent events, the allocator's overhead), and the BPF maps, sized for "
+                        f"the whole port range, are {big['memory']['bpf_maps'] / big['flows']:,.0f} bytes a stream "
+                        f"here, {big['memory']['bpf_maps'] / 30000:,.0f} at 30,000"))
 
     L += ["", "![packets per second and latency](" + today + ".png)", ""]
     with open(f"{out_dir}/{today}.md", "w") as f:
