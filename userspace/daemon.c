@@ -213,6 +213,26 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
 	event_base_loopbreak(d->base);
 }
 
+/* The dispatcher adds and drops a connection's write event at nearly every
+ * reply; libevent's changelist folds that into one epoll_ctl a loop turn
+ * (make bench: calls set up 4,600 -> 6,000 a second).  Not in the relay,
+ * whose forked snapshot writer holds copies of its sockets: libevent warns
+ * that the changelist mishandles cloned descriptors.
+ */
+static struct event_base *new_event_base(enum mp_program program)
+{
+	struct event_config *config = event_config_new();
+	struct event_base *base;
+
+	if (!config)
+		return NULL;
+	if (program == MP_DISPATCHER)
+		event_config_set_flag(config, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(config);
+	event_config_free(config);
+	return base;
+}
+
 int mp_daemon_start(struct mp_daemon *d)
 {
 	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 };
@@ -236,7 +256,7 @@ int mp_daemon_start(struct mp_daemon *d)
 	if (write_pid(pid_fd, d->pidfile) < 0)
 		return -1;
 	signal(SIGPIPE, SIG_IGN);
-	d->base = event_base_new();
+	d->base = new_event_base(d->program);
 	if (!d->base) {
 		log_err("cannot create the event loop");
 		return -1;
