@@ -23,8 +23,8 @@
 struct fake_binder {
 	bool busy[65536];
 	bool bound[65536];
-	unsigned descriptors_left; /* binds that succeed before EMFILE; 0: no limit */
-	bool limited;
+	bool limited;              /* out of descriptors once descriptors_left binds succeeded */
+	unsigned descriptors_left;
 	struct in_addr bound_ip[65536];
 	unsigned binds, unbinds, failures;
 };
