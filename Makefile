@@ -1,6 +1,16 @@
 # MediaProxy build.  `make` builds everything into build/, `make check` runs
 # every test, `make demo` places one sipp call through Kamailio and both daemons.
 # Both check and demo install missing Debian packages first (tools/install-deps.sh).
+#
+# Where the sources are (README.md, "Where things are"):
+#   common/      code both daemons share        -> build/obj/common/
+#   userspace/   the relay agent (media-relay)  -> build/obj/userspace/
+#   dispatcher/  media-dispatcher               -> build/obj/dispatcher/
+#   bpf/         the fast path's BPF programs   -> build/*.bpf.o, build/*.skel.h
+#   include/     the BPF <-> userspace ABI
+# Each folder sees only the headers it may use: common/ its own, the relay
+# agent common/ include/ and the skeletons, the dispatcher common/.  So a
+# shared file that reaches for a daemon's header does not build.
 
 VERSION  := 0.1.0
 BUILD    := build
@@ -16,63 +26,83 @@ LDLIBS_RELAY    := -lresolv
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers \
-            -D_GNU_SOURCE -DMP_VERSION='"$(VERSION)"' -Iinclude -Iuserspace -I$(BUILD)
+            -D_GNU_SOURCE -DMP_VERSION='"$(VERSION)"' -MMD -MP
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
               -I/usr/include/$(shell $(CC) -print-multiarch) -Iinclude
 
 pkg = $(shell pkg-config --cflags --libs $(1))
+pkg_cflags = $(shell pkg-config --cflags $(1))
+objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-# Userspace code shared by both daemons.
-COMMON_SRC := userspace/log.c userspace/config.c userspace/config_types.c userspace/daemon.c userspace/lines.c userspace/tls.c
-# The relay agent's modules: every other userspace/*.c but its main.
-AGENT_SRC  := $(filter-out $(COMMON_SRC) userspace/relay_main.c,$(wildcard userspace/*.c))
-RELAY_SRC  := userspace/relay_main.c $(AGENT_SRC)
-# The dispatcher's modules: every dispatcher/*.c but its main.
-DISP_MODS  := $(filter-out dispatcher/dispatcher_main.c,$(wildcard dispatcher/*.c))
-DISP_SRC   := dispatcher/dispatcher_main.c $(DISP_MODS)
+# The include path of each folder.
+INC_common     := -Icommon
+INC_userspace  := -Icommon -Iinclude -Iuserspace -I$(BUILD)
+INC_dispatcher := -Icommon -Idispatcher
+INC_tests      := $(INC_userspace) -Idispatcher
+
+COMMON_OBJS := $(call objs,$(wildcard common/*.c))
+RELAY_OBJS  := $(call objs,$(wildcard userspace/*.c))
+DISP_OBJS   := $(call objs,$(wildcard dispatcher/*.c))
+# The daemons' modules without their main(), for tests.
+AGENT_OBJS  := $(filter-out %/relay_main.o,$(RELAY_OBJS))
+DISP_MODS   := $(filter-out %/dispatcher_main.o,$(DISP_OBJS))
+
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(wildcard bpf/*.bpf.c))
 SKELETONS  := $(BPF_OBJS:.bpf.o=.skel.h)
-HEADERS    := $(wildcard include/*.h userspace/*.h dispatcher/*.h)
 
 UNIT_TESTS := $(patsubst selftests/unit/%.c,$(BUILD)/unit/%,$(wildcard selftests/unit/*.c))
-SELFTEST_BINS := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(wildcard selftests/*.c))
+HELPERS    := $(patsubst selftests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard selftests/helpers/*.c))
 
 .PHONY: all check demo deps clean vmtest bench
 .SECONDARY: $(BPF_OBJS)
 all: $(BUILD)/media-relay $(BUILD)/media-dispatcher
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h include/*.h) | $(BUILD)
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h include/*.h)
+	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(notdir $*) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/media-relay: $(RELAY_SRC) $(COMMON_SRC) $(SKELETONS) $(HEADERS) | $(BUILD)
-	$(CC) $(CFLAGS) $(RELAY_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
-
-$(BUILD)/media-dispatcher: $(DISP_SRC) $(COMMON_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(CFLAGS) -Idispatcher $(DISP_SRC) $(COMMON_SRC) -o $@ $(call pkg,$(LIBS_DISPATCHER))
-
-# Unit tests link every module but the mains, and need no root.
-$(BUILD)/unit/%: selftests/unit/%.c $(COMMON_SRC) $(AGENT_SRC) $(DISP_MODS) $(SKELETONS) $(HEADERS) | $(BUILD)
+$(BUILD)/obj/common/%.o: common/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Idispatcher $< $(COMMON_SRC) $(AGENT_SRC) $(DISP_MODS) -o $@ \
+	$(CC) $(CFLAGS) $(INC_common) $(call pkg_cflags,$(LIBS_RELAY) $(LIBS_DISPATCHER)) -c $< -o $@
+
+# The agent's modules include the skeleton: it must exist before they build.
+$(BUILD)/obj/userspace/%.o: userspace/%.c | $(SKELETONS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_userspace) $(call pkg_cflags,$(LIBS_RELAY)) -c $< -o $@
+
+$(BUILD)/obj/dispatcher/%.o: dispatcher/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_dispatcher) $(call pkg_cflags,$(LIBS_DISPATCHER)) -c $< -o $@
+
+$(BUILD)/media-relay: $(RELAY_OBJS) $(COMMON_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
+
+$(BUILD)/media-dispatcher: $(DISP_OBJS) $(COMMON_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(call pkg,$(LIBS_DISPATCHER))
+
+# Unit tests (cmocka) link every module but the mains, and need no root.
+$(BUILD)/unit/%: selftests/unit/%.c $(COMMON_OBJS) $(AGENT_OBJS) $(DISP_MODS) | $(SKELETONS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_tests) $< $(COMMON_OBJS) $(AGENT_OBJS) $(DISP_MODS) -o $@ \
 		$(call pkg,$(LIBS_UNIT) $(LIBS_RELAY) $(LIBS_DISPATCHER)) $(LDLIBS_RELAY)
 
-# Selftest programs run as root against the real kernel; they may use any module.
-$(BUILD)/selftests/%: selftests/%.c $(COMMON_SRC) $(AGENT_SRC) $(SKELETONS) $(HEADERS) | $(BUILD)
+# The selftests' C helpers run as root against the real kernel; they may use
+# any module of the relay agent.
+$(BUILD)/helpers/%: selftests/helpers/%.c $(COMMON_OBJS) $(AGENT_OBJS) | $(SKELETONS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(COMMON_SRC) $(AGENT_SRC) -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
+	$(CC) $(CFLAGS) $(INC_userspace) $< $(COMMON_OBJS) $(AGENT_OBJS) -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
 
-$(BUILD):
-	mkdir -p $@
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 deps:
 	tools/install-deps.sh
 
 # Runs the unit tests and the selftests; ends with "N passed, N failed, N skipped".
 check: deps
-	$(MAKE) all $(UNIT_TESTS) $(SELFTEST_BINS)
+	$(MAKE) all $(UNIT_TESTS) $(HELPERS)
 	selftests/run-all.sh $(BUILD)
 
 demo: deps
@@ -83,7 +113,7 @@ demo: deps
 # only; ends with "N passed, N failed, N skipped" (vmtest/README.md).
 vmtest:
 	tools/install-deps.sh vmtest
-	$(MAKE) all $(SELFTEST_BINS)
+	$(MAKE) all $(HELPERS)
 	vmtest/run.sh $(if $(KERNEL),-k $(KERNEL))
 
 # Benchmarks (tools/bench/README.md): the table and plot in tools/bench/results/.

@@ -57,7 +57,7 @@ start_relay() {
 		fail "relay $i not connected: $(cat "$T/disp.log" "$T/relay$i.log")"
 }
 
-proxy() { python3 "$HERE/proxy_client.py" "$T/disp/run/dispatcher.sock" 2>"$T/timing"; }
+proxy() { python3 "$HERE/helpers/proxy_client.py" "$T/disp/run/dispatcher.sock" 2>"$T/timing"; }
 
 # offer CALL_ID [MEDIA_RELAY]: an INVITE's update as the module writes it
 offer() {

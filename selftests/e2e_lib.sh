@@ -207,5 +207,5 @@ py() {
 rows() { wait_until 15 '[ "$(py "len(rows)")" -ge '"$1"' ]' || fail "accounting rows: $(py 'len(rows)'), expected $1"; }
 
 management() {
-	ip netns exec "$PROXY_NS" python3 "$TOP/selftests/management_client.py" $PROXY_IP 25061 "$T/tls" "$@"
+	ip netns exec "$PROXY_NS" python3 "$TOP/selftests/helpers/management_client.py" $PROXY_IP 25061 "$T/tls" "$@"
 }

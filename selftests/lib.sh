@@ -120,11 +120,11 @@ for e in json.load(sys.stdin):
         print(sum(v['value'] for v in e['formatted']['values']))"
 }
 
-# udp NS ARGS...: selftests/udp_peer.py in namespace NS
+# udp NS ARGS...: selftests/helpers/udp_peer.py in namespace NS
 udp() {
 	local ns=$1
 	shift
-	ip netns exec "$ns" python3 "$(dirname "${BASH_SOURCE[0]}")/udp_peer.py" "$@"
+	ip netns exec "$ns" python3 "$(dirname "${BASH_SOURCE[0]}")/helpers/udp_peer.py" "$@"
 }
 
 # stop_hosts: kills what spawn started and deletes what make_netns made

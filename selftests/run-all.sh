@@ -2,12 +2,11 @@
 # Runs every test suite and prints one summary line:
 #   N passed, N failed, N skipped
 # Each suite is a program that speaks TAP ("ok N - name", "not ok N - name",
-# "ok N - name # SKIP reason"): the cmocka unit tests in BUILD/unit, the
-# compiled selftests BUILD/selftests/test_*, and the scripts selftests/test_*.sh
-# and selftests/test_*.py.
+# "ok N - name # SKIP reason"): the cmocka unit tests in BUILD/unit and the
+# scripts selftests/test_*.sh and selftests/test_*.py (which drive the
+# programs of selftests/helpers/, built into BUILD/helpers/).
 # A suite's full output is printed when it fails; all of it is kept in
-# BUILD/test-logs/.  Other programs in BUILD/selftests are helpers that the
-# scripts drive.
+# BUILD/test-logs/.
 set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH # Debian's python3 first: see lib.sh
 build=$(realpath "${1:-build}")
@@ -47,9 +46,6 @@ run_suite() {
 
 for t in "$build"/unit/*; do
 	[ -x "$t" ] && run_suite "unit/$(basename "$t")" "$t"
-done
-for t in "$build"/selftests/test_*; do
-	[ -x "$t" ] && run_suite "selftests/$(basename "$t")" "$t"
 done
 for t in "$here"/test_*.sh; do
 	run_suite "selftests/$(basename "$t" .sh)" bash "$t"

@@ -134,9 +134,9 @@ sys.exit("; ".join(bad) or None)
 # media CALLEE_SIDE_PORT CALLER_SIDE_PORT: RTP both ways through the relay,
 # the two parties played from the dispatcher's host
 media() {
-	ip netns exec "$DISP_NS" python3 "$HERE/rtp_peer.py" 49170 "$RELAY1" "$2" 50 172 0 >"$T/caller.out" &
+	ip netns exec "$DISP_NS" python3 "$HERE/helpers/rtp_peer.py" 49170 "$RELAY1" "$2" 50 172 0 >"$T/caller.out" &
 	local caller=$!
-	ip netns exec "$DISP_NS" python3 "$HERE/rtp_peer.py" 30000 "$RELAY1" "$1" 40 172 0.3 >"$T/callee.out"
+	ip netns exec "$DISP_NS" python3 "$HERE/helpers/rtp_peer.py" 30000 "$RELAY1" "$1" 40 172 0.3 >"$T/callee.out"
 	wait "$caller"
 }
 

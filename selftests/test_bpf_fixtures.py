@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Packet fixtures for the fast path (bpf/mp_fwd.bpf.c), run through
-BPF_PROG_TEST_RUN by build/selftests/bpf_fixture_runner inside a private
+BPF_PROG_TEST_RUN by build/helpers/bpf_fixture_runner inside a private
 network namespace.
 
 Each case of CASES is an input frame built with scapy, the programs it runs
@@ -33,7 +33,7 @@ except ImportError:
     sys.exit(0)
 
 BUILD = os.environ.get("BUILD", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build"))
-RUNNER = os.path.join(BUILD, "selftests", "bpf_fixture_runner")
+RUNNER = os.path.join(BUILD, "helpers", "bpf_fixture_runner")
 SEED = int(os.environ.get("MP_FIXTURE_SEED", "1624"))
 NS = "mpfix-%d" % os.getpid()
 

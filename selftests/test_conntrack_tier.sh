@@ -9,7 +9,7 @@ CALLEE=198.18.2.9:30000
 RELAY_CALLER=$RELAY_IP:40000
 RELAY_CALLEE=$RELAY_IP:40002
 
-driver() { ip netns exec "$RELAY_NS" "$BUILD/selftests/conntrack_nat_driver" "$1" $CALLER $RELAY_CALLER $RELAY_CALLEE $CALLEE "${@:2}"; }
+driver() { ip netns exec "$RELAY_NS" "$BUILD/helpers/conntrack_nat_driver" "$1" $CALLER $RELAY_CALLER $RELAY_CALLEE $CALLEE "${@:2}"; }
 
 # exchange N_FORWARD N_BACK SIZE: media both ways; checks what each end receives
 exchange() {

@@ -8,14 +8,14 @@
 . "$(dirname "$0")/dispatcher_lib.sh"
 
 management() {
-	ip netns exec "$DISP_NS" python3 "$HERE/management_client.py" 198.18.10.1 25061 "$T/tls" "$@"
+	ip netns exec "$DISP_NS" python3 "$HERE/helpers/management_client.py" 198.18.10.1 25061 "$T/tls" "$@"
 }
 
 t_capture_replay() {
 	hosts 1
 	start_dispatcher
 	start_relay 1
-	proxy <"$TOP/../shared/spec/captures/kamailio-5.6-engage-1call.requests.bin" >"$T/replies"
+	proxy <"$TOP/selftests/data/kamailio-5.6-engage-1call.requests.bin" >"$T/replies"
 	expect_eq "$(od -An -c "$T/replies" | tr -s ' ')" \
 		"$(printf '%s 40002\r\n%s 40000\r\nremoved\r\n' $RELAY1 $RELAY1 | od -An -c | tr -s ' ')" \
 		"the replies to Kamailio's captured requests, byte for byte"
@@ -126,7 +126,7 @@ import json, sys
 print([(s['call_id'], s['from_tag'], s['from_uri'], s['to_uri'], s['start_time'], s['streams']) for s in json.load(sys.stdin)])")" \
 		"[('m1', 'ft', 'alice@example.org', 'bob@example.net', None, [])]" "sessions"
 	expect_eq "$(sed -n 4p "$T/mgmt")" "error" "an unknown command"
-	! ip netns exec "$DISP_NS" python3 "$HERE/management_client.py" 198.18.10.1 25061 - summary 2>/dev/null ||
+	! ip netns exec "$DISP_NS" python3 "$HERE/helpers/management_client.py" 198.18.10.1 25061 - summary 2>/dev/null ||
 		fail "plain TCP was served on a TLS management port"
 }
 run_test "management over TLS: version, summary and sessions field by field, errors" t_management
@@ -143,9 +143,9 @@ example_c() {
 
 t_spec_examples() {
 	hosts 1
-	spawn python3 "$HERE/fake_proxy_rpc.py" "$T/kamailio.sock" ok >"$T/rpc"
+	spawn python3 "$HERE/helpers/fake_proxy_rpc.py" "$T/kamailio.sock" ok >"$T/rpc"
 	start_dispatcher "[Kamailio]" "socket_path = $T/kamailio.sock"
-	ip netns exec "$RELAY_NS1" python3 "$HERE/fake_relay.py" 198.18.10.1 "$T/tls" >"$T/fake" 2>&1 &
+	ip netns exec "$RELAY_NS1" python3 "$HERE/helpers/fake_relay.py" 198.18.10.1 "$T/tls" >"$T/fake" 2>&1 &
 	local fake=$!
 	wait_for 5 grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "the stand-in relay did not connect"
 	{ example_a; example_b; } | proxy >"$T/replies"
@@ -289,7 +289,7 @@ t_two_dispatchers() {
 	relay_again
 	wait_for 5 grep -q "relay $RELAY1 connected" "$T/disp2.log" || fail "not connected to both: $(cat "$T/relay1.log")"
 	offer one | proxy >/dev/null
-	offer two | python3 "$HERE/proxy_client.py" "$T/disp2/run/dispatcher.sock" >/dev/null 2>&1
+	offer two | python3 "$HERE/helpers/proxy_client.py" "$T/disp2/run/dispatcher.sock" >/dev/null 2>&1
 	# a restart in between: the sessions still know their dispatchers
 	kill -QUIT "$SPAWNED"
 	wait "$SPAWNED" || true
@@ -377,7 +377,7 @@ run_test "accounting in SQLite: the row holds the session's JSON; a locked datab
 # through OpenSIPS's MI for an OpenSIPS dialog id.
 t_purge_ends_opensips_dialog() {
 	hosts 1
-	spawn python3 "$HERE/fake_proxy_rpc.py" "$T/mi.sock" notfound >"$T/rpc"
+	spawn python3 "$HERE/helpers/fake_proxy_rpc.py" "$T/mi.sock" notfound >"$T/rpc"
 	start_dispatcher "[OpenSIPS]" "socket_path = $T/mi.sock"
 	start_relay 1
 	offer lost | sed 's/dialog_id: 2580:3757/dialog_id: 12975096201233/' | proxy >/dev/null

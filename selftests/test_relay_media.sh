@@ -63,9 +63,9 @@ offer_answer() {
 # media CALLER_PORT CALLEE_PORT: both ends send; the caller primes first.
 # Results in $T/caller.json and $T/callee.json.
 media() {
-	ip netns exec "$CALLER_NS" python3 "$HERE/rtp_peer.py" "$1" "$CALLER_SIDE_IP" "$CALLER_SIDE" $COUNT $SIZE 0 \
+	ip netns exec "$CALLER_NS" python3 "$HERE/helpers/rtp_peer.py" "$1" "$CALLER_SIDE_IP" "$CALLER_SIDE" $COUNT $SIZE 0 \
 		>"$T/caller.json" &
-	ip netns exec "$CALLEE_NS" python3 "$HERE/rtp_peer.py" "$2" "$CALLEE_SIDE_IP" "$CALLEE_SIDE" $COUNT $SIZE 0.3 \
+	ip netns exec "$CALLEE_NS" python3 "$HERE/helpers/rtp_peer.py" "$2" "$CALLEE_SIDE_IP" "$CALLEE_SIDE" $COUNT $SIZE 0.3 \
 		>"$T/callee.json"
 	wait $!
 }
@@ -292,7 +292,7 @@ t_spoofed_source() {
 	# a stranger on the caller's network sends to the caller's relay port
 	ip -n "$CALLER_NS" addr add 198.18.1.66/24 dev c0
 	before=$(fast_path_stat drop_wrong_source)
-	ip netns exec "$CALLEE_NS" python3 "$HERE/udp_peer.py" recv 30000 1 2 >"$T/stray" &
+	ip netns exec "$CALLEE_NS" python3 "$HERE/helpers/udp_peer.py" recv 30000 1 2 >"$T/stray" &
 	sleep 0.3 # the receiver binds
 	ip netns exec "$CALLER_NS" python3 -c "
 import socket
@@ -463,7 +463,7 @@ t_stun_latches() {
 	call_hosts
 	start_relay xdp "routable_private_ranges = 198.18.0.0/15"
 	offer_answer c1 49170 30000
-	ip netns exec "$CALLEE_NS" python3 "$HERE/udp_peer.py" recv 30000 1 2 >"$T/at_callee" &
+	ip netns exec "$CALLEE_NS" python3 "$HERE/helpers/udp_peer.py" recv 30000 1 2 >"$T/at_callee" &
 	sleep 0.3 # the receiver binds
 	ip netns exec "$CALLER_NS" bash -c "$(declare -f stun_request); stun_request 49170 $CALLER_SIDE_IP $CALLER_SIDE"
 	wait $!

@@ -2,13 +2,13 @@
 # TLS of the dispatcher <-> relay link (relay-protocol.md §3): credentials
 # made by tools/make-certs.sh, mutual verification with the CRL, passports,
 # periodic re-verification, through userspace/tls.c driven by
-# selftests/tls_driver on loopback (a server with the dispatcher's
+# selftests/helpers/tls_driver on loopback (a server with the dispatcher's
 # credentials, a client with a relay's, or the other way round).
 . "$(dirname "$0")/lib.sh"
 
 HERE=$(realpath "$(dirname "$0")")
 MAKE_CERTS=$HERE/../tools/make-certs.sh
-DRIVER=$BUILD/selftests/tls_driver
+DRIVER=$BUILD/selftests/helpers/tls_driver
 SUBJECT="/C=NL/ST=Noord-Holland/L=Amsterdam/O=Example Carrier/OU=Media/CN=relay-ams-3/emailAddress=ops@example.net"
 
 # One set of credentials for the whole suite; each test works on a copy ($C).
