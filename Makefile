@@ -13,7 +13,9 @@
 # shared file that reaches for a daemon's header does not build.
 
 VERSION  := 0.1.0
-BUILD    := build
+# SANITIZE=1: AddressSanitizer and UBSan in every program and test, built
+# apart in build/sanitize/ (selftests/README.md, "Sanitizers").
+BUILD    := build$(if $(SANITIZE),/sanitize)
 CC       ?= cc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
@@ -24,9 +26,14 @@ LIBS_UNIT       := cmocka
 # not in pkg-config: the relay looks up its dispatchers' SRV records
 LDLIBS_RELAY    := -lresolv
 
+# CFLAGS (optimisation, hardening: `make CFLAGS=...` or the environment) come
+# first; the flags the code needs are always added.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers \
+MP_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers \
             -D_GNU_SOURCE -DMP_VERSION='"$(VERSION)"' -MMD -MP
+ifneq ($(SANITIZE),)
+MP_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
               -I/usr/include/$(shell $(CC) -print-multiarch) -Iinclude
 
@@ -59,41 +66,41 @@ all: $(BUILD)/media-relay $(BUILD)/media-dispatcher
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h include/*.h)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_CFLAGS) $(CPPFLAGS) -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(notdir $*) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/common/%.o: common/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(INC_common) $(call pkg_cflags,$(LIBS_RELAY) $(LIBS_DISPATCHER)) -c $< -o $@
+	$(CC) $(MP_CFLAGS) $(INC_common) $(call pkg_cflags,$(LIBS_RELAY) $(LIBS_DISPATCHER)) $(CPPFLAGS) -c $< -o $@
 
 # The agent's modules include the skeleton: it must exist before they build.
 $(BUILD)/obj/userspace/%.o: userspace/%.c | $(SKELETONS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(INC_userspace) $(call pkg_cflags,$(LIBS_RELAY)) -c $< -o $@
+	$(CC) $(MP_CFLAGS) $(INC_userspace) $(call pkg_cflags,$(LIBS_RELAY)) $(CPPFLAGS) -c $< -o $@
 
 $(BUILD)/obj/dispatcher/%.o: dispatcher/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(INC_dispatcher) $(call pkg_cflags,$(LIBS_DISPATCHER)) -c $< -o $@
+	$(CC) $(MP_CFLAGS) $(INC_dispatcher) $(call pkg_cflags,$(LIBS_DISPATCHER)) $(CPPFLAGS) -c $< -o $@
 
 $(BUILD)/media-relay: $(RELAY_OBJS) $(COMMON_OBJS)
-	$(CC) $(CFLAGS) $^ -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
+	$(CC) $(MP_CFLAGS) $(LDFLAGS) $^ -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
 
 $(BUILD)/media-dispatcher: $(DISP_OBJS) $(COMMON_OBJS)
-	$(CC) $(CFLAGS) $^ -o $@ $(call pkg,$(LIBS_DISPATCHER))
+	$(CC) $(MP_CFLAGS) $(LDFLAGS) $^ -o $@ $(call pkg,$(LIBS_DISPATCHER))
 
 # Unit tests (cmocka) link every module but the mains, and need no root.
 $(BUILD)/unit/%: selftests/unit/%.c $(COMMON_OBJS) $(AGENT_OBJS) $(DISP_MODS) | $(SKELETONS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(INC_tests) $< $(COMMON_OBJS) $(AGENT_OBJS) $(DISP_MODS) -o $@ \
+	$(CC) $(MP_CFLAGS) $(LDFLAGS) $(INC_tests) $< $(COMMON_OBJS) $(AGENT_OBJS) $(DISP_MODS) -o $@ \
 		$(call pkg,$(LIBS_UNIT) $(LIBS_RELAY) $(LIBS_DISPATCHER)) $(LDLIBS_RELAY)
 
 # The selftests' C helpers run as root against the real kernel; they may use
 # any module of the relay agent.
 $(BUILD)/helpers/%: selftests/helpers/%.c $(COMMON_OBJS) $(AGENT_OBJS) | $(SKELETONS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(INC_userspace) $< $(COMMON_OBJS) $(AGENT_OBJS) -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
+	$(CC) $(MP_CFLAGS) $(LDFLAGS) $(INC_userspace) $< $(COMMON_OBJS) $(AGENT_OBJS) -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

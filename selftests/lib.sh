@@ -13,6 +13,7 @@
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 BUILD=${BUILD:-$(dirname "${BASH_SOURCE[0]}")/../build}
 BUILD=$(realpath "$BUILD")
+. "$(dirname "${BASH_SOURCE[0]}")/sanitizer.sh"
 TEST_NUMBER=0
 
 fail() { echo "$*"; exit 1; }
@@ -165,6 +166,9 @@ run_test() {
 		"$fn"
 	)
 	rc=$?
+	if [ "$rc" -ne 77 ] && out+=$(sanitizer_reports); then
+		rc=1
+	fi
 	case $rc in
 	0) echo "ok $TEST_NUMBER - $name" ;;
 	77) echo "ok $TEST_NUMBER - $name # SKIP ${out##*$'\n'}" ;;

@@ -15,6 +15,17 @@ logs=$build/test-logs
 mkdir -p "$logs"
 passed=0 failed=0 skipped=0
 
+# In a SANITIZE=1 build, AddressSanitizer, LeakSanitizer and UBSan write
+# each report to a file of its own here; a test that leaves one fails
+# (lib.sh checks after each test, run_suite after each suite for the rest).
+export MP_SANITIZER_DIR=$logs/sanitizer
+rm -rf "$MP_SANITIZER_DIR"
+mkdir -p "$MP_SANITIZER_DIR/seen"
+export ASAN_OPTIONS=log_path=$MP_SANITIZER_DIR/asan:detect_leaks=1:halt_on_error=1
+export UBSAN_OPTIONS=log_path=$MP_SANITIZER_DIR/ubsan:print_stacktrace=1:halt_on_error=1
+
+. "$here/sanitizer.sh"
+
 run_suite() {
 	local name=$1 log=$logs/${1//\//-}.log rc suite_failed=0 results=0 line
 	shift
@@ -33,6 +44,11 @@ run_suite() {
 			passed=$((passed + 1)) results=$((results + 1)) ;;
 		esac
 	done <"$log"
+	if sanitizer_reports >"$log.sanitizer"; then
+		echo "FAIL $name: sanitizer report (in $log.sanitizer)"
+		failed=$((failed + 1)) suite_failed=1
+		cat "$log.sanitizer" >>"$log"
+	fi
 	if [ "$results" -eq 0 ] || { [ "$rc" -ne 0 ] && [ "$suite_failed" -eq 0 ]; }; then
 		echo "FAIL $name: exited with status $rc after $results results"
 		failed=$((failed + 1)) suite_failed=1
