@@ -121,7 +121,7 @@ static void end_dialog(struct dispatch *d, const struct record *rec)
 
 /* ---- new sessions (§7.3) ----------------------------------------------------- */
 
-static void try_next_relay(struct dispatch_job *job);
+static bool try_next_relay(struct dispatch_job *job);
 
 static bool is_failure(const char *payload, size_t len)
 {
@@ -159,7 +159,10 @@ static void new_session_answer(void *ctx, struct relay *relay, const char *paylo
 	free(reply);
 }
 
-static void try_next_relay(struct dispatch_job *job)
+/* Sends the request to the next usable candidate.  Returns true when a
+ * command is out; false when the job was answered `error`, and freed.
+ */
+static bool try_next_relay(struct dispatch_job *job)
 {
 	while (job->next_candidate < job->candidate_count) {
 		unsigned timeout = command_timeout(job);
@@ -172,11 +175,12 @@ static void try_next_relay(struct dispatch_job *job)
 		if (!relay_send(relay, "update", job->req.headers, job->req.headers_len, timeout, new_session_answer,
 				job)) {
 			job->waiting = true;
-			return;
+			return true;
 		}
 	}
 	log_warn("session %s: no suitable relay%s", job->req.call_id, ms_left(&job->deadline) <= 0 ? " in time" : "");
 	job_finish(job, "error");
+	return false;
 }
 
 static void choose_relays(struct dispatch_job *job)
@@ -295,8 +299,7 @@ struct dispatch_job *dispatch_request(struct dispatch *d, struct proxy_request *
 		return NULL;
 	}
 	choose_relays(job);
-	try_next_relay(job);
-	return job->waiting ? job : NULL;
+	return try_next_relay(job) ? job : NULL;
 }
 
 /* ---- relays coming and going (§7.4, §7.5) --------------------------------------- */
@@ -423,7 +426,9 @@ static void relay_expired(void *ctx, struct relay *relay, const char *json, size
 	json_t *stats = json_loadb(json, len, 0, NULL), *streams = json_object_get(stats, "streams"), *s;
 	const char *call_id = json_string_value(json_object_get(stats, "call_id"));
 	struct record *rec = call_id ? records_find(d->records, call_id) : NULL;
-	bool all_ice = true, answered = !json_is_null(json_object_get(stats, "start_time"));
+	bool answered = !json_is_null(json_object_get(stats, "start_time"));
+	/* a report without streams is malformed: it ended on a timeout, not on ICE */
+	bool all_ice = json_array_size(streams) > 0;
 	size_t i;
 
 	if (!rec || strcmp(rec->relay_ip, relay_ip(relay))) {
@@ -432,6 +437,9 @@ static void relay_expired(void *ctx, struct relay *relay, const char *json, size
 		json_decref(stats);
 		return;
 	}
+	if (!json_is_array(streams) || !json_array_size(streams))
+		log_warn("relay %s: malformed expired report for session %s (no streams); ended as timed out",
+			 relay_ip(relay), call_id);
 	json_array_foreach(streams, i, s)
 		if (strcmp(json_string_value(json_object_get(s, "status")) ?: "", "unselected ICE candidate"))
 			all_ice = false;

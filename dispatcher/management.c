@@ -22,6 +22,7 @@ struct client {
 	struct bufferevent *bev;
 	SSL *ssl;               /* NULL over plain TCP */
 	bool authenticated;
+	bool quitting;          /* quit: closed once the answers before it are written */
 	struct fanout *fanout;  /* a summary or sessions waiting for the relays */
 };
 
@@ -56,8 +57,6 @@ static void client_free(struct client *c)
 	free(c);
 }
 
-static void client_read(struct bufferevent *bev, void *arg);
-
 /* §3.1: the relays' own JSON texts, joined with ", " */
 static void fanout_reply(struct fanout *f)
 {
@@ -91,6 +90,11 @@ static void fanout_reply(struct fanout *f)
 	evbuffer_free(out);
 }
 
+/* The answer goes out and reading resumes.  Lines that came meanwhile are
+ * read from the event loop, never from here: this may run inside the
+ * client's own read callback (no relay to ask), which must not be entered
+ * again.
+ */
 static void fanout_done(struct fanout *f)
 {
 	struct client *c = f->client;
@@ -99,12 +103,12 @@ static void fanout_done(struct fanout *f)
 		fanout_reply(f);
 		c->fanout = NULL;
 		bufferevent_enable(c->bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+			bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 	}
 	for (unsigned i = 0; i < f->count; i++)
 		free(f->answer[i]);
 	free(f);
-	if (c && evbuffer_get_length(bufferevent_get_input(c->bev)))
-		client_read(c->bev, c);
 }
 
 static void relay_answered(void *ctx, struct relay *relay, const char *payload, size_t len)
@@ -149,6 +153,20 @@ static void fan_out(struct client *c, bool sessions)
 		fanout_done(f);
 }
 
+/* Frees a client that quit once its answers are out.  Returns true when freed. */
+static bool client_done(struct client *c)
+{
+	if (!c->quitting || evbuffer_get_length(bufferevent_get_output(c->bev)))
+		return false;
+	client_free(c);
+	return true;
+}
+
+static void client_written(struct bufferevent *bev, void *arg)
+{
+	client_done(arg);
+}
+
 /* Returns true when the client is gone (quit). */
 static bool command(struct client *c, const char *line, size_t len)
 {
@@ -158,8 +176,9 @@ static bool command(struct client *c, const char *line, size_t len)
 	} else if (IS("version")) {
 		bufferevent_write(c->bev, MP_VERSION "\r\n", strlen(MP_VERSION) + 2);
 	} else if (IS("quit") || IS("exit")) {
-		client_free(c);
-		return true;
+		c->quitting = true;
+		bufferevent_disable(c->bev, EV_READ);
+		return client_done(c);
 	} else {
 		log_warn("management: unknown command '%.*s'", len > 64 ? 64 : (int)len, line);
 		bufferevent_write(c->bev, "error\r\n", 7);
@@ -175,7 +194,7 @@ static void client_read(struct bufferevent *bev, void *arg)
 	size_t len;
 	char *line;
 
-	while (c->authenticated && !c->fanout &&
+	while (c->authenticated && !c->fanout && !c->quitting &&
 	       (status = mp_line_take(bufferevent_get_input(bev), MANAGEMENT_LINE_MAX, &line, &len)) == MP_FRAME_READY) {
 		bool gone = command(c, line, len);
 
@@ -234,7 +253,7 @@ static void client_accept(struct evconnlistener *listener, evutil_socket_t fd, s
 	}
 	if (!c->bev)
 		goto fail;
-	bufferevent_setcb(c->bev, client_read, NULL, client_event, c);
+	bufferevent_setcb(c->bev, client_read, client_written, client_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	LIST_INSERT_HEAD(&m->clients, c, link);
 	return;

@@ -21,6 +21,7 @@ struct proxy_client {
 	struct proxy_request req;      /* being read */
 	struct dispatch_job *job;      /* being answered: reading waits meanwhile */
 	bool dispatching;              /* inside dispatch_request(), which may answer at once */
+	bool eof;                      /* the module shut its sending side: close once answered */
 };
 
 struct proxy_socket {
@@ -40,6 +41,17 @@ static void client_free(struct proxy_client *c)
 	free(c);
 }
 
+/* A connection the module half-closed is closed once everything it sent
+ * is answered and the answers are written.  Returns true when it closed.
+ */
+static bool client_done(struct proxy_client *c)
+{
+	if (!c->eof || c->job || c->dispatching || evbuffer_get_length(bufferevent_get_output(c->bev)))
+		return false;
+	client_free(c);
+	return true;
+}
+
 static void client_read(struct bufferevent *bev, void *arg);
 
 static void answered(void *ctx, const char *reply)
@@ -53,9 +65,10 @@ static void answered(void *ctx, const char *reply)
 		log_err("proxy socket: cannot queue a reply");
 	if (out)
 		evbuffer_free(out);
-	bufferevent_enable(c->bev, EV_READ);
+	if (!c->eof)
+		bufferevent_enable(c->bev, EV_READ);
 	/* a request that arrived meanwhile (the modules never pipeline, but FIFO anyway) */
-	if (!c->dispatching && evbuffer_get_length(bufferevent_get_input(c->bev)))
+	if (!c->dispatching)
 		client_read(c->bev, c);
 }
 
@@ -91,12 +104,25 @@ static void client_read(struct bufferevent *bev, void *arg)
 		log_err("proxy socket: out of memory; closing the connection");
 	if (status == MP_FRAME_TOO_LONG || status == MP_FRAME_NO_MEMORY)
 		client_free(c);
+	else
+		client_done(c);
+}
+
+static void client_written(struct bufferevent *bev, void *arg)
+{
+	client_done(arg);
 }
 
 static void client_event(struct bufferevent *bev, short what, void *arg)
 {
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		client_free(arg);
+	struct proxy_client *c = arg;
+
+	if (what & BEV_EVENT_ERROR) {
+		client_free(c);
+	} else if (what & BEV_EVENT_EOF) {
+		c->eof = true;
+		client_read(bev, c); /* requests still buffered are answered first */
+	}
 }
 
 static void client_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len,
@@ -112,7 +138,7 @@ static void client_accept(struct evconnlistener *listener, evutil_socket_t fd, s
 	}
 	c->ps = ps;
 	proxy_request_init(&c->req);
-	bufferevent_setcb(c->bev, client_read, NULL, client_event, c);
+	bufferevent_setcb(c->bev, client_read, client_written, client_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	LIST_INSERT_HEAD(&ps->clients, c, link);
 }

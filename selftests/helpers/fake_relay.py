@@ -4,8 +4,9 @@ in signaling.md §11's examples A, B and C, and answers as the spec's relay
 does; after B it reports the session expired (example E), so the proxy's
 remove (C) must then be answered by the dispatcher alone.
 
-  fake_relay.py DISPATCHER_IP CERTDIR
+  fake_relay.py DISPATCHER_IP CERTDIR [no-streams]
 
+With no-streams the expiry report lacks its "streams" array (malformed).
 Prints one line per step ("ok ..." / "MISMATCH ...") and exits 0 when every
 step matched.
 """
@@ -37,7 +38,7 @@ def read_block(sock, buf):
     return block + b"\r\n\r\n", buf
 
 
-def main(dispatcher, certs):
+def main(dispatcher, certs, variant="spec"):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.load_verify_locations(f"{certs}/ca.pem")
@@ -53,7 +54,10 @@ def main(dispatcher, certs):
         good &= block == expected
         print(f"ok example {name}" if block == expected else f"MISMATCH example {name}: {block!r}", flush=True)
         sock.sendall(reply)
-    sock.sendall(EXPIRED)
+    expired = EXPIRED
+    if variant == "no-streams":
+        expired = EXPIRED[:EXPIRED.index(b', "streams"')] + b"}\r\n"
+    sock.sendall(expired)
     sock.settimeout(2)
     try:
         block, buf = read_block(sock, buf)
