@@ -45,6 +45,8 @@ const char *mp_log_level_name(int level)
 	}
 }
 
+static void log_line(int level, const char *msg);
+
 void mp_log(int level, const char *fmt, ...)
 {
 	char msg[1024];
@@ -55,7 +57,34 @@ void mp_log(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	log_line(level, msg);
+}
 
+void mp_log_limited(struct mp_log_limit *limit, int level, const char *fmt, ...)
+{
+	time_t now = time(NULL);
+	char msg[1024];
+	int n;
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	if (limit->last && now - limit->last < MP_LOG_LIMIT_INTERVAL) {
+		limit->left_out++;
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (limit->left_out && n >= 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, " (and %u times more since the last report)", limit->left_out);
+	limit->last = now;
+	limit->left_out = 0;
+	log_line(level, msg);
+}
+
+static void log_line(int level, const char *msg)
+{
 	switch (log_target) {
 	case MP_LOG_SYSLOG:
 		syslog(level, "%s", msg);

@@ -8,6 +8,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include "lines.h"
+#include "listener.h"
 #include "log.h"
 #include "management.h"
 
@@ -22,6 +23,7 @@ struct client {
 	struct bufferevent *bev;
 	SSL *ssl;               /* NULL over plain TCP */
 	bool authenticated;
+	struct mp_handshake *handshake; /* TLS, until authenticated */
 	bool quitting;          /* quit: closed once the answers before it are written */
 	struct fanout *fanout;  /* a summary or sessions waiting for the relays */
 };
@@ -42,7 +44,7 @@ struct management {
 	const struct mp_config *cfg;
 	struct mp_tls *tls;
 	struct relays *relays;
-	struct evconnlistener *listener;
+	struct mp_listener *listener;
 	LIST_HEAD(, client) clients;
 };
 
@@ -51,6 +53,7 @@ static void client_free(struct client *c)
 	if (c->fanout)
 		c->fanout->client = NULL;
 	LIST_REMOVE(c, link);
+	mp_handshake_end(c->handshake);
 	if (c->ssl)
 		mp_tls_close_notify(c->ssl);
 	bufferevent_free(c->bev);
@@ -219,6 +222,8 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 			client_free(c);
 			return;
 		}
+		mp_handshake_end(c->handshake);
+		c->handshake = NULL;
 		c->authenticated = true;
 		client_read(bev, c);
 		return;
@@ -233,8 +238,12 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-static void client_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len,
-			  void *arg)
+static void handshake_expired(void *conn)
+{
+	client_free(conn);
+}
+
+static void client_accept(void *arg, evutil_socket_t fd, struct sockaddr *addr, int len)
 {
 	struct management *m = arg;
 	struct client *c = calloc(1, sizeof(*c));
@@ -256,6 +265,8 @@ static void client_accept(struct evconnlistener *listener, evutil_socket_t fd, s
 	bufferevent_setcb(c->bev, client_read, client_written, client_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	LIST_INSERT_HEAD(&m->clients, c, link);
+	if (c->ssl && !(c->handshake = mp_handshake_start(m->listener, handshake_expired, c)))
+		client_free(c);
 	return;
 fail:
 	if (c && c->ssl)
@@ -270,6 +281,10 @@ struct management *management_open(struct event_base *base, const struct mp_conf
 	struct management *m = calloc(1, sizeof(*m));
 	const struct mp_endpoint *at = &cfg->dispatcher.listen_management;
 	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(at->port) };
+	static const struct mp_listener_opts listen_opts = {
+		.name = "the management port", .fd_reserve = MP_FD_RESERVE, .max_handshakes = MP_HANDSHAKES_MAX
+	};
+	struct evconnlistener *evl;
 
 	if (!m)
 		return NULL;
@@ -280,9 +295,9 @@ struct management *management_open(struct event_base *base, const struct mp_conf
 		free(m);
 		return NULL;
 	}
-	m->listener = evconnlistener_new_bind(base, client_accept, m, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
-					      (struct sockaddr *)&addr, sizeof(addr));
-	if (!m->listener) {
+	evl = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+				      (struct sockaddr *)&addr, sizeof(addr));
+	if (!evl || !(m->listener = mp_listener_new(evl, &listen_opts, client_accept, m))) {
 		log_err("cannot listen for management on %s:%u: %s", at->host, at->port, strerror(errno));
 		free(m);
 		return NULL;
@@ -297,6 +312,6 @@ void management_close(struct management *m)
 		return;
 	while (!LIST_EMPTY(&m->clients))
 		client_free(LIST_FIRST(&m->clients));
-	evconnlistener_free(m->listener);
+	mp_listener_free(m->listener);
 	free(m);
 }

@@ -11,6 +11,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include "lines.h"
+#include "listener.h"
 #include "log.h"
 #include "proxy_socket.h"
 
@@ -22,10 +23,13 @@ struct proxy_client {
 	struct dispatch_job *job;      /* being answered: reading waits meanwhile */
 	bool dispatching;              /* inside dispatch_request(), which may answer at once */
 	bool eof;                      /* the module shut its sending side: close once answered */
+	unsigned long last_read;       /* when it last sent something, in reads of the socket */
 };
 
 struct proxy_socket {
-	struct evconnlistener *listener;
+	struct mp_listener *listener;
+	unsigned long reads;           /* the clock of last_read */
+	struct event_base *base;
 	struct dispatch *d;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	LIST_HEAD(, proxy_client) clients;
@@ -79,6 +83,7 @@ static void client_read(struct bufferevent *bev, void *arg)
 	size_t len;
 	char *line;
 
+	c->last_read = ++c->ps->reads;
 	while (!c->job && (status = mp_line_take(bufferevent_get_input(bev), PROXY_LINE_MAX, &line, &len)) ==
 				  MP_FRAME_READY) {
 		int done = proxy_request_add_line(&c->req, line, len);
@@ -125,18 +130,34 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-static void client_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len,
-			  void *arg)
+/* Out of descriptors: the client that has been silent longest, with no
+ * answer owed, makes room (a module reconnects when it needs to).
+ */
+static bool close_idlest_client(void *arg)
+{
+	struct proxy_socket *ps = arg;
+	struct proxy_client *c, *idlest = NULL;
+
+	LIST_FOREACH(c, &ps->clients, link)
+		if (!c->job && !c->dispatching && (!idlest || c->last_read < idlest->last_read))
+			idlest = c;
+	if (idlest)
+		client_free(idlest);
+	return idlest != NULL;
+}
+
+static void client_accept(void *arg, evutil_socket_t fd, struct sockaddr *addr, int len)
 {
 	struct proxy_socket *ps = arg;
 	struct proxy_client *c = calloc(1, sizeof(*c));
 
-	if (!c || !(c->bev = bufferevent_socket_new(evconnlistener_get_base(listener), fd, BEV_OPT_CLOSE_ON_FREE))) {
+	if (!c || !(c->bev = bufferevent_socket_new(ps->base, fd, BEV_OPT_CLOSE_ON_FREE))) {
 		evutil_closesocket(fd);
 		free(c);
 		return;
 	}
 	c->ps = ps;
+	c->last_read = ++ps->reads;
 	proxy_request_init(&c->req);
 	bufferevent_setcb(c->bev, client_read, client_written, client_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -174,6 +195,8 @@ struct proxy_socket *proxy_socket_open(struct event_base *base, const char *path
 {
 	struct proxy_socket *ps = calloc(1, sizeof(*ps));
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	static const struct mp_listener_opts listen_opts = { .name = "the proxy socket", .reclaim = close_idlest_client };
+	struct evconnlistener *evl;
 
 	if (!ps)
 		return NULL;
@@ -184,12 +207,13 @@ struct proxy_socket *proxy_socket_open(struct event_base *base, const char *path
 	}
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
 	snprintf(ps->path, sizeof(ps->path), "%s", path);
+	ps->base = base;
 	ps->d = d;
 	LIST_INIT(&ps->clients);
 	unlink(path);
-	ps->listener = evconnlistener_new_bind(base, client_accept, ps, LEV_OPT_CLOSE_ON_FREE, 128,
-					       (struct sockaddr *)&addr, sizeof(addr));
-	if (!ps->listener) {
+	evl = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, 128, (struct sockaddr *)&addr,
+				      sizeof(addr));
+	if (!evl || !(ps->listener = mp_listener_new(evl, &listen_opts, client_accept, ps))) {
 		log_err("cannot listen on the proxy socket %s: %s", path, strerror(errno));
 		proxy_socket_close(ps);
 		return NULL;
@@ -209,7 +233,7 @@ void proxy_socket_close(struct proxy_socket *ps)
 	while (!LIST_EMPTY(&ps->clients))
 		client_free(LIST_FIRST(&ps->clients));
 	if (ps->listener) {
-		evconnlistener_free(ps->listener);
+		mp_listener_free(ps->listener);
 		unlink(ps->path);
 	}
 	free(ps);

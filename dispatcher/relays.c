@@ -8,6 +8,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include "lines.h"
+#include "listener.h"
 #include "log.h"
 #include "relays.h"
 
@@ -30,6 +31,7 @@ struct relay {
 	struct bufferevent *bev;
 	SSL *ssl;
 	bool authenticated;
+	struct mp_handshake *handshake; /* until authenticated */
 	bool halting;        /* answered `halting`: no new sessions on this connection */
 	bool timed_out;      /* a command timed out: no new sessions until a ping */
 	unsigned long next_seq;
@@ -42,7 +44,7 @@ struct relays {
 	const struct mp_config *cfg;
 	struct mp_tls *tls;
 	struct relays_events events;
-	struct evconnlistener *listener;
+	struct mp_listener *listener;
 	struct event *reverify;
 	struct relay *list;
 };
@@ -106,6 +108,7 @@ static void relay_drop(struct relay *r, const char *why)
 		pending_finish(r->pending, NULL, 0);
 	if (r->recover)
 		event_free(r->recover);
+	mp_handshake_end(r->handshake);
 	if (r->ssl)
 		mp_tls_close_notify(r->ssl);
 	bufferevent_free(r->bev);
@@ -230,6 +233,8 @@ static void relay_authenticated(struct relay *r)
 
 	if (old)
 		relay_drop(old, "replaced by a new connection from the same address");
+	mp_handshake_end(r->handshake);
+	r->handshake = NULL;
 	r->authenticated = true;
 	log_info("relay %s connected (%s)", r->ip, mp_tls_peer_subject(r->ssl, subject, sizeof(subject)));
 	if (t->events.up)
@@ -260,8 +265,12 @@ static void relay_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-static void relay_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len,
-			 void *arg)
+static void handshake_expired(void *conn)
+{
+	relay_drop(conn, "no TLS handshake in time");
+}
+
+static void relay_accept(void *arg, evutil_socket_t fd, struct sockaddr *addr, int len)
 {
 	struct relays *t = arg;
 	struct relay *r = calloc(1, sizeof(*r));
@@ -287,6 +296,8 @@ static void relay_accept(struct evconnlistener *listener, evutil_socket_t fd, st
 	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
 	r->next = t->list;
 	t->list = r;
+	if (!(r->handshake = mp_handshake_start(t->listener, handshake_expired, r)))
+		relay_drop(r, "out of memory");
 }
 
 /* §3.3: every verify_interval, a fresh CRL and a check of every peer. */
@@ -313,6 +324,10 @@ struct relays *relays_new(struct event_base *base, const struct mp_config *cfg, 
 				    .sin_port = htons(cfg->dispatcher.listen.port) };
 	struct timeval every = { .tv_sec = cfg->tls.verify_interval };
 	const char *host = cfg->dispatcher.listen.host;
+	static const struct mp_listener_opts listen_opts = {
+		.name = "the relay port", .fd_reserve = MP_FD_RESERVE, .max_handshakes = MP_HANDSHAKES_MAX
+	};
+	struct evconnlistener *evl;
 
 	if (!t)
 		return NULL;
@@ -321,9 +336,9 @@ struct relays *relays_new(struct event_base *base, const struct mp_config *cfg, 
 		log_err("[Dispatcher] listen: '%s' is not an IPv4 address", host);
 		goto fail;
 	}
-	t->listener = evconnlistener_new_bind(base, relay_accept, t, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-					      128, (struct sockaddr *)&addr, sizeof(addr));
-	if (!t->listener) {
+	evl = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
+				      (struct sockaddr *)&addr, sizeof(addr));
+	if (!evl || !(t->listener = mp_listener_new(evl, &listen_opts, relay_accept, t))) {
 		log_err("cannot listen for relays on %s:%u: %s", host, cfg->dispatcher.listen.port, strerror(errno));
 		goto fail;
 	}
@@ -343,8 +358,7 @@ void relays_free(struct relays *t)
 		return;
 	while (t->list)
 		relay_drop(t->list, "dispatcher stopping");
-	if (t->listener)
-		evconnlistener_free(t->listener);
+	mp_listener_free(t->listener);
 	if (t->reverify)
 		event_free(t->reverify);
 	free(t);

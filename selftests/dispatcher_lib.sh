@@ -25,12 +25,13 @@ hosts() {
 	done
 }
 
+# start_dispatcher [CONFIG LINES...]: run through $DISPATCHER_WRAPPER when set
 start_dispatcher() {
 	mkdir -p "$T/disp"
 	cp -r "$T/tls" "$T/disp/tls"
 	printf '[Dispatcher]\nlisten = 0.0.0.0:25060\nlisten_management = 0.0.0.0:25061\n' >"$T/disp/config.ini"
 	printf '%s\n' "$@" >>"$T/disp/config.ini"
-	spawn ip netns exec "$DISP_NS" "$BUILD/media-dispatcher" --no-fork --config-dir "$T/disp" \
+	spawn ip netns exec "$DISP_NS" ${DISPATCHER_WRAPPER:-} "$BUILD/media-dispatcher" --no-fork --config-dir "$T/disp" \
 		--runtime-dir "$T/disp/run" 2>>"$T/disp.log"
 	DISPATCHER=$SPAWNED
 	wait_for 5 test -S "$T/disp/run/dispatcher.sock" || fail "dispatcher did not start: $(cat "$T/disp.log")"

@@ -73,3 +73,79 @@ t_expired_without_streams() {
 account_info() { python3 -c "import sqlite3,sys; [print(r[0]) for r in sqlite3.connect(sys.argv[1]).execute('select info from media_sessions')]" "$T/acct.db" 2>/dev/null; }
 run_test "D6: an expiry report without streams is logged as malformed, accounted as timed out, its dialog ended" \
 	t_expired_without_streams
+
+# answers_in_time N: N updates, each on a new connection, each answered
+# within the module's 500 ms.
+answers_in_time() {
+	local i reply
+	for i in $(seq "$1"); do
+		reply=$(offer "in-time-$i" | proxy) || fail "update $i answered late: $(cat "$T/timing") ms"
+		[ -n "$reply" ] || fail "update $i: no answer"
+	done
+}
+
+# flood MODE ARGS...: proxy_abuse.py MODE holding its connections; waits
+# until every connect was started.
+flood() {
+	spawn ip netns exec "$DISP_NS" python3 "$HERE/helpers/proxy_abuse.py" "$@" >"$T/flood"
+	wait_for 20 grep -qx ready "$T/flood" || fail "the flood did not start"
+}
+
+t_idle_tcp_flood() {
+	local lines relays_port_limit
+	hosts 1
+	DISPATCHER_WRAPPER="prlimit --nofile=1024:1024" start_dispatcher "management_use_tls = yes"
+	flood idle-tcp 198.18.10.1 25060 1100
+	flood idle-tcp 198.18.10.1 25061 1100
+	answers_in_time 20
+	# the handshakes in progress are capped: no descriptor shortage at all
+	relays_port_limit=$(ip netns exec "$DISP_NS" ss -Htn state established '( sport = :25060 )' | wc -l)
+	[ "$relays_port_limit" -lt 1100 ] || fail "all $relays_port_limit idle connections were taken"
+	# idle connections make room for new ones: a real relay gets in
+	start_relay 1 relay
+	wait_for 30 grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "no relay got in: $(tail "$T/disp.log")"
+	answers_in_time 5
+	lines=$(wc -l <"$T/disp.log")
+	[ "$lines" -lt 60 ] || fail "$lines log lines: $(sort "$T/disp.log" | uniq -c | sort -rn | head)"
+	grep -q "the relay port: 64 connections authenticating; the oldest closed" "$T/disp.log" ||
+		fail "the cap not logged: $(cat "$T/disp.log")"
+}
+run_test "D3: 1,100 idle connections on each TCP port, 1,024 descriptors: the proxy socket answers in time throughout, a relay still gets in, the log stays short" \
+	t_idle_tcp_flood
+
+# closed_after PORT: seconds until the dispatcher closes a connection to
+# PORT that never sends a byte
+closed_after() {
+	ip netns exec "$DISP_NS" python3 -c "
+import socket, sys, time
+s = socket.create_connection(('198.18.10.1', int(sys.argv[1])), timeout=30)
+start = time.monotonic()
+s.recv(1)
+print(round(time.monotonic() - start))" "$1"
+}
+
+t_handshake_deadline() {
+	hosts 1
+	start_dispatcher
+	closed_after 25060 >"$T/relay_port" &
+	expect_eq "$(closed_after 25061)" 10 "seconds until an idle management connection is closed"
+	wait $!
+	expect_eq "$(cat "$T/relay_port")" 10 "seconds until an idle relay-port connection is closed"
+	grep -q "the relay port: a connection did not authenticate within 10000 ms; closed" "$T/disp.log" ||
+		fail "not logged: $(cat "$T/disp.log")"
+}
+run_test "D3: a connection that never completes its TLS handshake is closed after 10 s" t_handshake_deadline
+
+t_idle_proxy_flood() {
+	local lines
+	hosts 0
+	DISPATCHER_WRAPPER="prlimit --nofile=1024:1024" start_dispatcher
+	flood idle-unix "$T/disp/run/dispatcher.sock" 1100
+	answers_in_time 20
+	lines=$(wc -l <"$T/disp.log")
+	[ "$lines" -lt 60 ] || fail "$lines log lines: $(sort "$T/disp.log" | uniq -c | sort -rn | head)"
+	grep -q "the proxy socket: out of descriptors; closed an idle connection" "$T/disp.log" ||
+		fail "descriptor shortage not logged: $(cat "$T/disp.log")"
+}
+run_test "D3: 1,100 idle connections on the proxy socket, 1,024 descriptors: idle ones make room, requests answered in time" \
+	t_idle_proxy_flood

@@ -14,6 +14,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include "control.h"
+#include "listener.h"
 #include "log.h"
 #include "request_parse.h"
 
@@ -33,7 +34,8 @@ struct control_client {
 };
 
 struct mp_control {
-	struct evconnlistener *listener;
+	struct event_base *base;
+	struct mp_listener *listener;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	mp_control_handler handle;
 	void *owner;
@@ -177,14 +179,13 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 	client_free(client);
 }
 
-static void client_accept(struct evconnlistener *listener, evutil_socket_t fd,
-			  struct sockaddr *addr, int addr_len, void *arg)
+static void client_accept(void *arg, evutil_socket_t fd, struct sockaddr *addr, int addr_len)
 {
 	struct mp_control *control = arg;
 	struct control_client *client = calloc(1, sizeof(*client));
 
 	if (client)
-		client->bev = bufferevent_socket_new(evconnlistener_get_base(listener), fd, BEV_OPT_CLOSE_ON_FREE);
+		client->bev = bufferevent_socket_new(control->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!client || !client->bev) {
 		log_err("control: out of memory for a new client; refusing it");
 		free(client);
@@ -239,6 +240,8 @@ struct mp_control *mp_control_open(struct event_base *base, const char *path,
 {
 	struct mp_control *control = calloc(1, sizeof(*control));
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	static const struct mp_listener_opts listen_opts = { .name = "the control socket" };
+	struct evconnlistener *evl;
 
 	if (!control || fd < 0) {
 		log_err("cannot create the control socket %s: %s", path, control ? strerror(errno) : "out of memory");
@@ -246,13 +249,15 @@ struct mp_control *mp_control_open(struct event_base *base, const char *path,
 	}
 	if (bind_socket(fd, path))
 		goto fail;
-	control->listener = evconnlistener_new(base, client_accept, control,
-					       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (!control->listener) {
+	evl = evconnlistener_new(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (evl)
+		fd = -1; /* the listener's now, closed with it */
+	if (!evl || !(control->listener = mp_listener_new(evl, &listen_opts, client_accept, control))) {
 		log_err("cannot listen on the control socket %s: %s", path, strerror(errno));
 		unlink(path);
 		goto fail;
 	}
+	control->base = base;
 	strcpy(control->path, path);
 	control->handle = handle;
 	control->owner = owner;
@@ -271,7 +276,7 @@ void mp_control_close(struct mp_control *control)
 {
 	while (!LIST_EMPTY(&control->clients))
 		client_free(LIST_FIRST(&control->clients));
-	evconnlistener_free(control->listener);
+	mp_listener_free(control->listener);
 	unlink(control->path);
 	free(control);
 }

@@ -5,9 +5,15 @@
       N connections at once each send REQUEST, shut their sending side and
       read to the end; prints how many got a CRLF-terminated reply and then
       saw the dispatcher close.
+  proxy_abuse.py idle-tcp HOST PORT N
+  proxy_abuse.py idle-unix SOCKET N
+      opens N connections that never send a byte, prints "ready" once every
+      connect was started, and holds them until killed.
 """
+import resource
 import socket
 import sys
+import time
 
 
 def half_close(path, n):
@@ -32,5 +38,25 @@ def half_close(path, n):
     print(answered)
 
 
+def hold(family, address, n):
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    conns = []
+    for _ in range(int(n)):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex(address)  # in progress, or waiting in the backlog
+        conns.append(s)
+    print("ready", flush=True)
+    while True:
+        time.sleep(3600)
+
+
 if __name__ == "__main__":
-    {"half-close": half_close}[sys.argv[1]](*sys.argv[2:])
+    mode, args = sys.argv[1], sys.argv[2:]
+    if mode == "half-close":
+        half_close(*args)
+    elif mode == "idle-tcp":
+        hold(socket.AF_INET, (args[0], int(args[1])), args[2])
+    elif mode == "idle-unix":
+        hold(socket.AF_UNIX, args[0], args[1])
