@@ -141,43 +141,36 @@ int mysql_uri_parse(const char *uri, struct mysql_uri *u, char *why, size_t why_
 
 /* ---- the table ------------------------------------------------------------------ */
 
-/* §3.1's statements with the configured names, as a DBA runs them by hand. */
-static void ddl_shown(const struct mp_config *cfg, char *out, size_t len)
-{
-	const struct mp_database_config *c = &cfg->database;
+#define TABLE_ENGINE "MyISAM"
 
-	snprintf(out, len,
-		 "CREATE TABLE %s (\n"
-		 "    id INT PRIMARY KEY AUTO_INCREMENT,\n"
-		 "    %s VARCHAR(255) NOT NULL,\n"
-		 "    %s VARCHAR(64) NOT NULL,\n"
-		 "    %s VARCHAR(64),\n"
-		 "    %s MEDIUMBLOB\n"
-		 ");\n"
-		 "ALTER TABLE %s ADD UNIQUE callid_idx (%s, %s, %s);\n"
-		 "ALTER TABLE %s ENGINE MyISAM;",
-		 c->sessions_table, c->callid_column, c->fromtag_column, c->totag_column, c->info_column,
-		 c->sessions_table, c->callid_column, c->fromtag_column, c->totag_column, c->sessions_table);
-}
-
-/* The same table in one statement, so that two dispatchers creating it at
- * once cannot leave it half made.
+/* §3.1's table with the configured names.  `by_hand`: the statements as
+ * §3.1 shows them, for a DBA to run; otherwise the same table in one
+ * statement, so that two dispatchers creating it at once cannot leave it
+ * half made.
  */
-static void ddl_run(const struct mp_config *cfg, char *out, size_t len)
+static void ddl(const struct mp_config *cfg, bool by_hand, char *out, size_t len)
 {
 	const struct mp_database_config *c = &cfg->database;
+	char columns[512], key[256];
 
-	snprintf(out, len,
-		 "CREATE TABLE IF NOT EXISTS %s (\n"
+	snprintf(columns, sizeof(columns),
 		 "    id INT PRIMARY KEY AUTO_INCREMENT,\n"
 		 "    %s VARCHAR(255) NOT NULL,\n"
 		 "    %s VARCHAR(64) NOT NULL,\n"
 		 "    %s VARCHAR(64),\n"
-		 "    %s MEDIUMBLOB,\n"
-		 "    UNIQUE callid_idx (%s, %s, %s)\n"
-		 ") ENGINE MyISAM",
-		 c->sessions_table, c->callid_column, c->fromtag_column, c->totag_column, c->info_column,
-		 c->callid_column, c->fromtag_column, c->totag_column);
+		 "    %s MEDIUMBLOB",
+		 c->callid_column, c->fromtag_column, c->totag_column, c->info_column);
+	snprintf(key, sizeof(key), "UNIQUE callid_idx (%s, %s, %s)", c->callid_column, c->fromtag_column,
+		 c->totag_column);
+	if (by_hand)
+		snprintf(out, len,
+			 "CREATE TABLE %s (\n%s\n);\n"
+			 "ALTER TABLE %s ADD %s;\n"
+			 "ALTER TABLE %s ENGINE " TABLE_ENGINE ";",
+			 c->sessions_table, columns, c->sessions_table, key, c->sessions_table);
+	else
+		snprintf(out, len, "CREATE TABLE IF NOT EXISTS %s (\n%s,\n    %s\n) ENGINE " TABLE_ENGINE,
+			 c->sessions_table, columns, key);
 }
 
 /* ---- the connection ------------------------------------------------------------- */
@@ -206,10 +199,10 @@ static int create_table(struct mysql_db *m)
 {
 	char statement[2048];
 
-	ddl_run(m->cfg, statement, sizeof(statement));
+	ddl(m->cfg, false, statement, sizeof(statement));
 	if (mysql_query(m->conn, statement)) {
 		if (!m->create_failure_logged) {
-			ddl_shown(m->cfg, statement, sizeof(statement));
+			ddl(m->cfg, true, statement, sizeof(statement));
 			acct_log_create_failure(m->cfg, m->uri.user[0] ? m->uri.user : "(default)", m->uri.database,
 						mysql_error(m->conn), statement);
 		}

@@ -6,13 +6,14 @@
 
 #include <stdbool.h>
 #include <time.h>
+#include "callid_table.h"
 
 struct record {
 	char *call_id;
 	char relay_ip[64];   /* the relay connection's source address */
 	char *dialog_id;     /* NULL when the proxy gave none (never "") */
 	time_t expire_time;  /* 0 while live; set when we asked the proxy to end the dialog */
-	struct record *next; /* bucket chain */
+	struct callid_entry entry; /* in the table, keyed by call_id */
 };
 
 struct records;

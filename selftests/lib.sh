@@ -14,6 +14,8 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 BUILD=${BUILD:-$(dirname "${BASH_SOURCE[0]}")/../build}
 BUILD=$(realpath "$BUILD")
 . "$(dirname "${BASH_SOURCE[0]}")/sanitizer.sh"
+# Where the relay pins the fast path's maps and links (include/mp_fwd.h).
+PIN_DIR=$(python3 "$(dirname "${BASH_SOURCE[0]}")/helpers/mp_abi.py" MP_PIN_DIR) || exit 1
 TEST_NUMBER=0
 
 fail() { echo "$*"; exit 1; }
@@ -112,10 +114,11 @@ in_relay() { nsenter -t "$RELAY_HOST" -m -n "$@"; }
 
 # The fast path's outcome counter NAME, summed over CPUs.
 fast_path_stat() {
-	in_relay bpftool -j map dump pinned /sys/fs/bpf/mediaproxy/mp_stats |
-		python3 -c "
+	in_relay bpftool -j map dump pinned "$PIN_DIR/mp_stats" |
+		PYTHONPATH="$(dirname "${BASH_SOURCE[0]}")/helpers" python3 -c "
 import json, sys
-names = '''$(sed -n 's/.*X(\([A-Z0-9_]*\), "\([a-z0-9_]*\)").*/\2/p' "$(dirname "${BASH_SOURCE[0]}")/../include/mp_stats.h")'''.split()
+from mp_abi import stat_names
+names = stat_names()
 for e in json.load(sys.stdin):
     if names[e['formatted']['key']] == '$1':
         print(sum(v['value'] for v in e['formatted']['values']))"

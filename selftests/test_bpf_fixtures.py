@@ -32,14 +32,16 @@ except ImportError:
     print("1..1\nok 1 - BPF packet fixtures # SKIP python3-scapy is not installed")
     sys.exit(0)
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
+import mp_abi  # noqa: E402
+
 BUILD = os.environ.get("BUILD", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build"))
 RUNNER = os.path.join(BUILD, "helpers", "bpf_fixture_runner")
 SEED = int(os.environ.get("MP_FIXTURE_SEED", "1624"))
 NS = "mpfix-%d" % os.getpid()
 
-# include/mp_fwd.h
-DROP_OTHERS = 1
-DECREMENT_TTL = 1
+DROP_OTHERS = mp_abi.macro("MP_FWD_DROP_OTHERS")
+DECREMENT_TTL = mp_abi.macro("MP_CFG_DECREMENT_TTL")
 PORT_MIN, PORT_MAX = 40000, 40100
 
 VERDICTS = {  # XDP_* and TC_ACT_* values

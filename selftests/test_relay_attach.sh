@@ -48,10 +48,10 @@ t_native_xdp() {
 	else
 		expect_log "m0 refused native XDP"
 	fi
-	in_relay test -e /sys/fs/bpf/mediaproxy/xdp_link_m0 || fail "the XDP link is not pinned"
-	in_relay bpftool map show pinned /sys/fs/bpf/mediaproxy/mp_fwd | grep -q "max_entries 100 " ||
-		fail "mp_fwd is not sized to the port range: $(in_relay bpftool map show pinned /sys/fs/bpf/mediaproxy/mp_fwd)"
-	in_relay bpftool map dump pinned /sys/fs/bpf/mediaproxy/mp_stats >/dev/null || fail "mp_stats not dumpable"
+	in_relay test -e "$PIN_DIR/xdp_link_m0" || fail "the XDP link is not pinned"
+	in_relay bpftool map show pinned "$PIN_DIR/mp_fwd" | grep -q "max_entries 100 " ||
+		fail "mp_fwd is not sized to the port range: $(in_relay bpftool map show pinned "$PIN_DIR/mp_fwd")"
+	in_relay bpftool map dump pinned "$PIN_DIR/mp_stats" >/dev/null || fail "mp_stats not dumpable"
 	stop_relay
 	expect_nothing_left "$ns"
 }

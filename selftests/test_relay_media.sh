@@ -278,7 +278,7 @@ reinvite() {
 stream_field() { ctl sessions | python3 -c "import json,sys; print([s['$1'] for s in json.load(sys.stdin)[0]['streams']])"; }
 
 fwd_entries() {
-	in_relay bpftool -j map dump pinned /sys/fs/bpf/mediaproxy/mp_fwd |
+	in_relay bpftool -j map dump pinned "$PIN_DIR/mp_fwd" |
 		python3 -c "import json,socket,sys; print(sorted(socket.ntohs(e['formatted']['key']['local_port']) for e in json.load(sys.stdin)))"
 }
 
@@ -411,7 +411,7 @@ t_sigterm_expires() {
 	stop_relay
 	expect_eq "$(expired_status c1)" "[('closed', 0)]" "the session reported at SIGTERM"
 	[ ! -e "$T/run/relay-state.json" ] || fail "SIGTERM left state for a restart"
-	! in_relay test -e /sys/fs/bpf/mediaproxy/mp_fwd || fail "SIGTERM left the maps pinned"
+	! in_relay test -e "$PIN_DIR/mp_fwd" || fail "SIGTERM left the maps pinned"
 }
 run_test "SIGTERM reports every session expired and leaves nothing for a restart" t_sigterm_expires
 

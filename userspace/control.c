@@ -37,7 +37,7 @@ struct mp_control {
 	struct event_base *base;
 	struct mp_listener *listener;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	mp_control_handler handle;
+	mp_request_handler handle;
 	void *owner;
 	unsigned next_client_id;
 	LIST_HEAD(, control_client) clients;
@@ -51,50 +51,6 @@ static void client_free(struct control_client *client)
 	free(client);
 }
 
-static bool payload_is_one_line(struct evbuffer *payload)
-{
-	return evbuffer_get_length(payload) > 0 &&
-	       evbuffer_search(payload, "\r", 1, NULL).pos < 0 &&
-	       evbuffer_search(payload, "\n", 1, NULL).pos < 0;
-}
-
-/* Queues "<seq> <payload>\r\n" as one piece, so replies never interleave. */
-int mp_control_answer(mp_control_handler handle, void *owner, void *origin, const char *block, size_t len,
-		      struct evbuffer *out, const char *who)
-{
-	enum mp_parse_result result;
-	struct evbuffer *payload;
-	struct mp_request req;
-	char why[512];
-	int ret = 0;
-
-	result = mp_request_parse(block, len, &req, why, sizeof(why));
-	if (result == MP_PARSE_IGNORED) {
-		log_warn("%s: ignoring a request: %s", who, why);
-		return 0;
-	}
-	payload = evbuffer_new();
-	if (!payload)
-		return -1;
-	if (result == MP_PARSE_OK) {
-		handle(owner, origin, &req, payload);
-		if (!payload_is_one_line(payload)) {
-			log_err("%s: %s %s: the handler's reply is empty or not one line; answering error", who,
-				mp_command_name(req.command), req.seq);
-			evbuffer_drain(payload, evbuffer_get_length(payload));
-		}
-	} else {
-		log_warn("%s: request %s: %s; answering error", who, req.seq, why);
-	}
-	/* one piece, so that replies never interleave */
-	if ((evbuffer_get_length(payload) == 0 && evbuffer_add(payload, "error", 5)) ||
-	    evbuffer_prepend(payload, " ", 1) || evbuffer_prepend(payload, req.seq, strlen(req.seq)) ||
-	    evbuffer_add(payload, "\r\n", 2) || evbuffer_add_buffer(out, payload))
-		ret = -1;
-	evbuffer_free(payload);
-	return ret;
-}
-
 /* Parses the client's complete block, runs it and queues the reply. */
 static int answer_block(struct control_client *client)
 {
@@ -103,7 +59,7 @@ static int answer_block(struct control_client *client)
 	char who[32];
 
 	snprintf(who, sizeof(who), "control client %u", client->id);
-	if (mp_control_answer(control->handle, control->owner, NULL, client->block.text, client->block.len, out,
+	if (mp_request_answer(control->handle, control->owner, NULL, client->block.text, client->block.len, out,
 			      who)) {
 		log_err("%s: out of memory; disconnecting", who);
 		return -1;
@@ -236,7 +192,7 @@ static int bind_socket(int fd, const char *path)
 }
 
 struct mp_control *mp_control_open(struct event_base *base, const char *path,
-				   mp_control_handler handle, void *owner)
+				   mp_request_handler handle, void *owner)
 {
 	struct mp_control *control = calloc(1, sizeof(*control));
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -45,7 +45,7 @@ struct dispatcher_link {
 	struct event_base *base;
 	const struct mp_config *cfg;
 	struct mp_tls *tls;
-	mp_control_handler handle;
+	mp_request_handler handle;
 	void *owner;
 	struct event *reverify, *dns;
 	unsigned count;
@@ -177,7 +177,7 @@ static int dispatcher_line(struct dispatcher *d, const char *line, size_t len)
 	}
 	status = mp_block_add_line(&d->block, line, len);
 	if (status == MP_FRAME_READY) {
-		int err = mp_control_answer(link->handle, link->owner, d, d->block.text, d->block.len,
+		int err = mp_request_answer(link->handle, link->owner, d, d->block.text, d->block.len,
 					    bufferevent_get_output(d->bev), d->name);
 
 		mp_block_clear(&d->block);
@@ -363,7 +363,7 @@ static void reverify_all(evutil_socket_t fd, short what, void *arg)
 }
 
 struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
-					    mp_control_handler handle, void *owner)
+					    mp_request_handler handle, void *owner)
 {
 	struct dispatcher_link *link = calloc(1, sizeof(*link));
 	const struct mp_endpoint_list *list = &cfg->relay.dispatchers;

@@ -9,14 +9,14 @@
 
 #include <event2/event.h>
 #include "config.h"
-#include "control.h"
+#include "request_answer.h"
 #include "tls.h"
 
 struct dispatcher_link;
 
 /* Starts connecting; requests go to `handle(owner, connection, ...)`. */
 struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
-					    mp_control_handler handle, void *owner);
+					    mp_request_handler handle, void *owner);
 void dispatcher_link_free(struct dispatcher_link *link);
 
 /* Sends "expired <json>" to the dispatcher `origin` (a connection handed to

@@ -1,6 +1,6 @@
 /* A request block from a dispatcher, parsed (../shared/spec/relay-protocol.md
  * §5-§6, media grammar in signaling.md §5, signaling_ip in signaling.md §6).
- * The parser (request.c) fills it; the session code (session.c) acts on it.
+ * The parser (request_parse.c) fills it; the session code (session.c) acts on it.
  */
 #ifndef MP_REQUEST_H
 #define MP_REQUEST_H

@@ -13,10 +13,7 @@ struct mp_sessions {
 	struct mp_port_pool *pool;
 	struct mp_session_events events;
 	bool halting;
-	struct mp_session **buckets; /* chained by bucket_next; hashed on call_id only,
-				      * so both tags of a call land in one bucket */
-	unsigned bucket_count;       /* a power of two */
-	unsigned count;
+	struct callid_table by_call_id;  /* a call's sessions (one per from_tag) share its Call-ID */
 	struct mp_session *first, *last; /* creation order */
 };
 
@@ -70,13 +67,9 @@ static int set_text(char **field, const char *src)
 
 /* ---- the table ---------------------------------------------------------- */
 
-static unsigned hash_call_id(const char *call_id)
+static struct mp_session *session_of(struct callid_entry *e)
 {
-	unsigned h = 2166136261u; /* FNV-1a */
-
-	for (const unsigned char *p = (const unsigned char *)call_id; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h;
+	return callid_entry_container(e, struct mp_session, by_call_id);
 }
 
 struct mp_sessions *mp_sessions_new(const struct mp_sessions_config *config, struct mp_port_pool *pool,
@@ -86,12 +79,10 @@ struct mp_sessions *mp_sessions_new(const struct mp_sessions_config *config, str
 
 	if (!t)
 		return NULL;
-	t->buckets = calloc(FIRST_BUCKET_COUNT, sizeof(*t->buckets));
-	if (!t->buckets) {
+	if (callid_table_init(&t->by_call_id, FIRST_BUCKET_COUNT)) {
 		free(t);
 		return NULL;
 	}
-	t->bucket_count = FIRST_BUCKET_COUNT;
 	t->config = *config;
 	t->pool = pool;
 	if (events)
@@ -109,38 +100,13 @@ void mp_sessions_free(struct mp_sessions *t, const struct mp_time *now)
 		mp_sessions_close(t, s, now);
 		mp_session_free(s);
 	}
-	free(t->buckets);
+	callid_table_release(&t->by_call_id);
 	free(t);
-}
-
-/* More buckets when chains grow; without memory the old ones keep working. */
-static void grow_buckets(struct mp_sessions *t)
-{
-	unsigned count = t->bucket_count * 2;
-	struct mp_session **buckets = calloc(count, sizeof(*buckets));
-
-	if (!buckets)
-		return;
-	for (struct mp_session *s = t->first; s; s = s->next) {
-		unsigned b = hash_call_id(s->call_id) & (count - 1);
-
-		s->bucket_next = buckets[b];
-		buckets[b] = s;
-	}
-	free(t->buckets);
-	t->buckets = buckets;
-	t->bucket_count = count;
 }
 
 static void link_session(struct mp_sessions *t, struct mp_session *s)
 {
-	unsigned b;
-
-	if (t->count >= t->bucket_count)
-		grow_buckets(t);
-	b = hash_call_id(s->call_id) & (t->bucket_count - 1);
-	s->bucket_next = t->buckets[b];
-	t->buckets[b] = s;
+	callid_table_add(&t->by_call_id, &s->by_call_id, s->call_id);
 	s->prev = t->last;
 	s->next = NULL;
 	if (t->last)
@@ -148,16 +114,11 @@ static void link_session(struct mp_sessions *t, struct mp_session *s)
 	else
 		t->first = s;
 	t->last = s;
-	t->count++;
 }
 
 static void unlink_session(struct mp_sessions *t, struct mp_session *s)
 {
-	struct mp_session **p = &t->buckets[hash_call_id(s->call_id) & (t->bucket_count - 1)];
-
-	while (*p != s)
-		p = &(*p)->bucket_next;
-	*p = s->bucket_next;
+	callid_table_remove(&t->by_call_id, &s->by_call_id);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -166,17 +127,14 @@ static void unlink_session(struct mp_sessions *t, struct mp_session *s)
 		s->next->prev = s->prev;
 	else
 		t->last = s->prev;
-	s->prev = s->next = s->bucket_next = NULL;
-	t->count--;
+	s->prev = s->next = NULL;
 }
 
 static struct mp_session *find_by_tag(const struct mp_sessions *t, const char *call_id, const char *tag)
 {
-	struct mp_session *s = t->buckets[hash_call_id(call_id) & (t->bucket_count - 1)];
-
-	for (; s; s = s->bucket_next)
-		if (!strcmp(s->from_tag, tag) && !strcmp(s->call_id, call_id))
-			return s;
+	for (struct callid_entry *e = callid_table_find(&t->by_call_id, call_id); e; e = callid_table_find_next(e))
+		if (!strcmp(session_of(e)->from_tag, tag))
+			return session_of(e);
 	return NULL;
 }
 
@@ -197,7 +155,7 @@ struct mp_session *mp_sessions_first(const struct mp_sessions *t)
 
 unsigned mp_sessions_count(const struct mp_sessions *t)
 {
-	return t->count;
+	return t->by_call_id.count;
 }
 
 void mp_sessions_set_halting(struct mp_sessions *t, bool halting)

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include "callid_table.h"
 #include "port_pool.h"
 #include "request.h"
 
@@ -118,7 +119,8 @@ struct mp_session {
 	unsigned stream_count, stream_cap;
 	unsigned long next_answer_order;
 	void *owner;                /* free for the agent: the dispatcher it came from */
-	struct mp_session *bucket_next, *prev, *next; /* the table's links */
+	struct callid_entry by_call_id;     /* the table's index */
+	struct mp_session *prev, *next;     /* the table's creation order */
 };
 
 /* What the agent is told, all optional.  Events for a stream come in this

@@ -1,9 +1,9 @@
-/* Unit tests of request framing and parsing (userspace/request.c):
+/* Unit tests of request framing and parsing (userspace/request_parse.c):
  * the spec's examples, every header rule, a table of malformed blocks, and
  * a random-input loop.  Built with -DMP_FUZZ this file is instead a
  * libFuzzer target:
- *   clang -DMP_FUZZ -g -fsanitize=fuzzer,address -D_GNU_SOURCE -Iuserspace \
- *         selftests/unit/test_request.c userspace/request.c userspace/lines.c userspace/log.c \
+ *   clang -DMP_FUZZ -g -fsanitize=fuzzer,address -D_GNU_SOURCE -Icommon -Iuserspace \
+ *         selftests/unit/test_request.c userspace/request_parse.c common/lines.c common/log.c \
  *         -ljansson -levent -lcmocka -o build/fuzz_request
  */
 #include <setjmp.h>
