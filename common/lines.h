@@ -8,6 +8,13 @@
 #include <stddef.h>
 #include <event2/buffer.h>
 
+/* The longest request either daemon takes, every line with its CRLF: the
+ * proxy module's request on the dispatcher, and the block the dispatcher
+ * relays from it (with a sequence number) to a relay.  A request over it is
+ * answered `error`, and the connection goes on.
+ */
+#define MP_REQUEST_MAX (64 * 1024)
+
 /* What a framing step produced. */
 enum mp_frame_status {
 	MP_FRAME_READY,     /* a line was taken / the block is complete */

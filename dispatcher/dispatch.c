@@ -273,8 +273,10 @@ struct dispatch_job *dispatch_request(struct dispatch *d, struct proxy_request *
 	job->deadline.tv_nsec %= 1000000000;
 
 	update = !strcmp(job->req.command, "update");
-	if ((!update && strcmp(job->req.command, "remove")) || job->req.malformed || !job->req.call_id) {
+	if ((!update && strcmp(job->req.command, "remove")) || job->req.malformed || job->req.too_long ||
+	    !job->req.call_id) {
 		log_warn("proxy request refused: %s", job->req.malformed ? "a header line without ': '" :
+						     job->req.too_long ? "its header lines are over 65,472 bytes" :
 						     !job->req.call_id ? "no call_id" : "unknown command");
 		job_finish(job, "error");
 		return NULL;

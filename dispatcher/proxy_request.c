@@ -30,8 +30,13 @@ static int set_value(char **field, const char *value, size_t len)
 
 static int keep_header(struct proxy_request *r, const char *line, size_t len)
 {
-	char *headers = realloc(r->headers, r->headers_len + len + 2);
+	char *headers;
 
+	if (r->too_long || r->headers_len + len + 2 > PROXY_HEADERS_MAX) {
+		r->too_long = true;
+		return 0;
+	}
+	headers = realloc(r->headers, r->headers_len + len + 2);
 	if (!headers)
 		return -1;
 	memcpy(headers + r->headers_len, line, len);

@@ -8,8 +8,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "lines.h"
 
 #define PROXY_LINE_MAX 16384 /* a longer line closes the connection (§2 rule 8) */
+/* The header lines kept: what goes to the relay must stay within
+ * MP_REQUEST_MAX (lines.h) with the command line, its sequence number and
+ * the empty line added.
+ */
+#define PROXY_HEADERS_MAX (MP_REQUEST_MAX - 64) /* 65,472: the log says so */
 
 struct proxy_request {
 	char *command;     /* "" until the first line */
@@ -17,6 +23,7 @@ struct proxy_request {
 	size_t headers_len;
 	char *call_id, *dialog_id, *media_relay; /* NULL when absent (or empty) */
 	bool malformed;    /* a header line without ": ": the reply is `error` */
+	bool too_long;     /* headers over PROXY_HEADERS_MAX, no longer kept: the reply is `error` */
 };
 
 void proxy_request_init(struct proxy_request *r);

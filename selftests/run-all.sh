@@ -18,10 +18,11 @@ passed=0 failed=0 skipped=0
 # In a SANITIZE=1 build, AddressSanitizer, LeakSanitizer and UBSan write
 # each report to a file of its own here; a test that leaves one fails
 # (lib.sh checks after each test, run_suite after each suite for the rest).
+# A small quarantine keeps the memory tests meaningful under ASan.
 export MP_SANITIZER_DIR=$logs/sanitizer
 rm -rf "$MP_SANITIZER_DIR"
 mkdir -p "$MP_SANITIZER_DIR/seen"
-export ASAN_OPTIONS=log_path=$MP_SANITIZER_DIR/asan:detect_leaks=1:halt_on_error=1
+export ASAN_OPTIONS=log_path=$MP_SANITIZER_DIR/asan:detect_leaks=1:halt_on_error=1:quarantine_size_mb=16
 export UBSAN_OPTIONS=log_path=$MP_SANITIZER_DIR/ubsan:print_stacktrace=1:halt_on_error=1
 
 . "$here/sanitizer.sh"

@@ -149,3 +149,55 @@ t_idle_proxy_flood() {
 }
 run_test "D3: 1,100 idle connections on the proxy socket, 1,024 descriptors: idle ones make room, requests answered in time" \
 	t_idle_proxy_flood
+
+# big_update CALL_ID KIB: an update whose header lines total about KIB KiB
+big_update() {
+	python3 -c "
+import sys
+lines = [b'update', b'call_id: ' + sys.argv[1].encode(), b'from_tag: ft', b'type: request', b'cseq: 1']
+lines += [b'x_padding_%d: ' % i + b'p' * 1000 for i in range(int(sys.argv[2]))]
+sys.stdout.buffer.write(b'\r\n'.join(lines) + b'\r\n\r\n')" "$1" "$2"
+}
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$DISPATCHER/status"; }
+
+t_request_limit() {
+	local before after
+	hosts 1
+	start_dispatcher
+	start_relay 1
+	{ big_update big 320; offer small; } | proxy >"$T/replies" || fail "late: $(cat "$T/timing")"
+	expect_eq "$(tr -d '\r' <"$T/replies" | tr '\n' '|')" "error|$RELAY1 40002|" \
+		"a 320 KiB update, then an ordinary one, on one connection"
+	grep -q "proxy request refused: its header lines are over 65,472 bytes" "$T/disp.log" ||
+		fail "not logged: $(cat "$T/disp.log")"
+	! grep -q "relay $RELAY1: connection closed" "$T/disp.log" || fail "the relay link dropped: $(cat "$T/disp.log")"
+	# 100 MiB of header lines cost the dispatcher no memory
+	before=$(rss_kib)
+	expect_eq "$(big_update huge 102400 | proxy | tr -d '\r\n')" error "a 100 MiB update"
+	after=$(rss_kib)
+	[ $((after - before)) -lt 20480 ] || fail "RSS grew from $before to $after KiB"
+}
+run_test "D4: a request over 64 KiB gets error, the relay link stays, 100 MiB of headers cost no memory" t_request_limit
+
+t_relay_block_limit() {
+	hosts 1
+	start_dispatcher
+	start_relay 1
+	# the relay's own limit, on its control socket: one connection, an
+	# oversized block then a summary
+	python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.settimeout(5)
+big = b'update 1\r\ncall_id: big\r\n' + b''.join(b'x%d: %s\r\n' % (i, b'p' * 1000) for i in range(100)) + b'\r\n'
+s.sendall(big + b'summary 2\r\n\r\n')
+data = b''
+while data.count(b'\r\n') < 2:
+    data += s.recv(65536)
+print(data.decode().replace('\r\n', '|')[:40])" "$T/relay1/run/relay.sock" >"$T/out"
+	[[ $(cat "$T/out") == "1 error|2 {"* ]] || fail "replies: $(cat "$T/out")"
+	grep -q "request 1: over 65536 bytes; answering error" "$T/relay1.log" || fail "not logged: $(cat "$T/relay1.log")"
+}
+run_test "D4: a block over 64 KiB at the relay gets <seq> error and the connection goes on" t_relay_block_limit

@@ -59,8 +59,7 @@ static int answer_block(struct control_client *client)
 	char who[32];
 
 	snprintf(who, sizeof(who), "control client %u", client->id);
-	if (mp_request_answer(control->handle, control->owner, NULL, client->block.text, client->block.len, out,
-			      who)) {
+	if (mp_request_answer(control->handle, control->owner, NULL, &client->block, out, who)) {
 		log_err("%s: out of memory; disconnecting", who);
 		return -1;
 	}
@@ -89,7 +88,7 @@ static void client_read(struct bufferevent *bev, void *arg)
 		if (status == MP_FRAME_TOO_LONG || status == MP_FRAME_NO_MEMORY) {
 			log_warn("control client %u: %s; disconnecting", client->id,
 				 status == MP_FRAME_NO_MEMORY ? "out of memory" :
-				 "a line longer than 64 KiB or a request longer than 256 KiB");
+				 "a line longer than 64 KiB");
 			client_free(client);
 			return;
 		}

@@ -177,8 +177,8 @@ static int dispatcher_line(struct dispatcher *d, const char *line, size_t len)
 	}
 	status = mp_block_add_line(&d->block, line, len);
 	if (status == MP_FRAME_READY) {
-		int err = mp_request_answer(link->handle, link->owner, d, d->block.text, d->block.len,
-					    bufferevent_get_output(d->bev), d->name);
+		int err = mp_request_answer(link->handle, link->owner, d, &d->block, bufferevent_get_output(d->bev),
+					    d->name);
 
 		mp_block_clear(&d->block);
 		return err;

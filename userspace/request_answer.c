@@ -1,4 +1,5 @@
 /* Answering one request block (request_answer.h). */
+#include <stdio.h>
 #include <string.h>
 #include "log.h"
 #include "request_answer.h"
@@ -11,7 +12,7 @@ static bool payload_is_one_line(struct evbuffer *payload)
 	       evbuffer_search(payload, "\n", 1, NULL).pos < 0;
 }
 
-int mp_request_answer(mp_request_handler handle, void *owner, void *origin, const char *block, size_t len,
+int mp_request_answer(mp_request_handler handle, void *owner, void *origin, const struct mp_block *block,
 		      struct evbuffer *out, const char *who)
 {
 	enum mp_parse_result result;
@@ -20,10 +21,14 @@ int mp_request_answer(mp_request_handler handle, void *owner, void *origin, cons
 	char why[512];
 	int ret = 0;
 
-	result = mp_request_parse(block, len, &req, why, sizeof(why));
+	result = mp_request_parse(block->text, block->len, &req, why, sizeof(why));
 	if (result == MP_PARSE_IGNORED) {
 		log_warn("%s: ignoring a request: %s", who, why);
 		return 0;
+	}
+	if (block->too_long) {
+		result = MP_PARSE_INVALID;
+		snprintf(why, sizeof(why), "over %d bytes", MP_REQUEST_MAX);
 	}
 	payload = evbuffer_new();
 	if (!payload)

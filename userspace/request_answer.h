@@ -8,6 +8,7 @@
 
 #include <event2/buffer.h>
 #include "request.h"
+#include "request_parse.h"
 
 /* Called for every well-formed request; appends the reply payload (without
  * seq and CRLF, e.g. "198.18.0.50 40002" or "error") to `reply_payload`.
@@ -17,12 +18,13 @@
 typedef void (*mp_request_handler)(void *owner, void *origin, const struct mp_request *req,
 				   struct evbuffer *reply_payload);
 
-/* Parses one request block, runs it through `handle` (with `origin`, e.g.
- * the dispatcher connection it came on; NULL for the control socket) and
- * appends "<seq> <payload>\r\n" to `out`; nothing for a block without a
- * command line.  `who` names the peer in log lines.  -1 without memory.
+/* Parses one complete request block, runs it through `handle` (with
+ * `origin`, e.g. the dispatcher connection it came on; NULL for the control
+ * socket) and appends "<seq> <payload>\r\n" to `out`; "<seq> error" for a
+ * block over MP_REQUEST_MAX, nothing for a block without a command line.
+ * `who` names the peer in log lines.  -1 without memory.
  */
-int mp_request_answer(mp_request_handler handle, void *owner, void *origin, const char *block, size_t len,
+int mp_request_answer(mp_request_handler handle, void *owner, void *origin, const struct mp_block *block,
 		      struct evbuffer *out, const char *who);
 
 #endif

@@ -30,8 +30,10 @@ enum mp_frame_status mp_block_add_line(struct mp_block *b, const char *line, siz
 {
 	size_t need = b->len + len + 2;
 
-	if (need > MP_BLOCK_MAX)
-		return MP_FRAME_TOO_LONG;
+	if (need > MP_REQUEST_MAX) {
+		b->too_long = true;
+		return len == 0 ? MP_FRAME_READY : MP_FRAME_PARTIAL;
+	}
 	if (need > b->size) {
 		size_t size = b->size ? b->size : 1024;
 		char *text;
@@ -53,6 +55,7 @@ enum mp_frame_status mp_block_add_line(struct mp_block *b, const char *line, siz
 void mp_block_clear(struct mp_block *b)
 {
 	b->len = 0;
+	b->too_long = false;
 }
 
 /* ---- parsing ---- */

@@ -10,18 +10,19 @@
 #include "request.h"
 
 #define MP_LINE_MAX  (64 * 1024)         /* longest line accepted, CRLF excluded */
-#define MP_BLOCK_MAX (4 * MP_LINE_MAX)   /* longest request block, all lines included */
 
 /* A request block being assembled line by line. */
 struct mp_block {
 	char *text;  /* the lines received so far, each with its CRLF */
 	size_t len, size;
+	bool too_long; /* over MP_REQUEST_MAX: only the lines that fit are kept, to answer "<seq> error" */
 };
 
 void mp_block_init(struct mp_block *b);
 void mp_block_free(struct mp_block *b);
 /* Appends one line given without its CRLF; READY when it was the empty line
- * that ends the block, whose text is then b->text[0..b->len).
+ * that ends the block, whose text is then b->text[0..b->len).  Lines past
+ * MP_REQUEST_MAX are dropped and the block marked too_long.
  */
 enum mp_frame_status mp_block_add_line(struct mp_block *b, const char *line, size_t len);
 /* Forgets the block's lines, to start the next block. */

@@ -67,6 +67,42 @@ static void test_framing_rules(void **state)
 	proxy_request_free(&r);
 }
 
+/* D4: the header lines stop being kept at PROXY_HEADERS_MAX, so 10 MiB of
+ * them cost no memory; the request is marked and still ends at its empty
+ * line.
+ */
+static void test_request_limit(void **state)
+{
+	struct proxy_request r;
+	char line[1024];
+	size_t kept;
+
+	memset(line, 'v', sizeof(line));
+	memcpy(line, "h: ", 3);
+	proxy_request_init(&r);
+	assert_int_equal(proxy_request_add_line(&r, "update", 6), 0);
+	assert_int_equal(proxy_request_add_line(&r, "call_id: big", 12), 0);
+	for (int i = 0; i < 10 * 1024; i++)
+		assert_int_equal(proxy_request_add_line(&r, line, sizeof(line)), 0);
+	assert_true(r.too_long);
+	assert_true(r.headers_len <= PROXY_HEADERS_MAX);
+	kept = r.headers_len;
+	assert_int_equal(proxy_request_add_line(&r, "call_id: later", 14), 0);
+	assert_int_equal(r.headers_len, kept);
+	assert_int_equal(proxy_request_add_line(&r, "", 0), 1);
+	proxy_request_free(&r);
+
+	/* exactly at the limit is kept */
+	proxy_request_init(&r);
+	proxy_request_add_line(&r, "update", 6);
+	while (r.headers_len + sizeof(line) + 2 <= PROXY_HEADERS_MAX)
+		proxy_request_add_line(&r, line, sizeof(line));
+	proxy_request_add_line(&r, line, PROXY_HEADERS_MAX - r.headers_len - 2);
+	assert_int_equal(r.headers_len, PROXY_HEADERS_MAX);
+	assert_false(r.too_long);
+	proxy_request_free(&r);
+}
+
 static void test_records(void **state)
 {
 	struct records *t = records_new();
@@ -96,6 +132,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_module_request),
 		cmocka_unit_test(test_framing_rules),
+		cmocka_unit_test(test_request_limit),
 		cmocka_unit_test(test_records),
 	};
 

@@ -39,7 +39,7 @@ static enum mp_parse_result parse(const char *block)
 
 static enum mp_parse_result parse_update_with(const char *extra_headers)
 {
-	static char block[MP_BLOCK_MAX];
+	static char block[MP_REQUEST_MAX];
 
 	snprintf(block, sizeof(block), "update 4\r\n" UPDATE_HEADERS "%s\r\n", extra_headers);
 	return parse(block);
@@ -401,7 +401,6 @@ static void test_block_assembly(void **state)
 {
 	struct mp_block b;
 	char *big = calloc(1, MP_LINE_MAX);
-	int lines = 0;
 
 	assert_non_null(big);
 	mp_block_init(&b);
@@ -415,12 +414,22 @@ static void test_block_assembly(void **state)
 	assert_int_equal(b.len, 2);
 	mp_block_clear(&b);
 
-	/* many long header lines: the block stops growing at MP_BLOCK_MAX */
-	memset(big, 'h', MP_LINE_MAX);
-	while (mp_block_add_line(&b, big, MP_LINE_MAX) == MP_FRAME_PARTIAL)
-		lines++;
-	assert_int_equal(lines, MP_BLOCK_MAX / (MP_LINE_MAX + 2));
-	assert_true(b.len <= MP_BLOCK_MAX);
+	/* 100 header lines of 1 KiB after the command line: the block keeps what
+	 * fits in MP_REQUEST_MAX, is marked too long, and still ends at the
+	 * empty line; the next block starts afresh */
+	memset(big, 'h', 1024);
+	assert_int_equal(mp_block_add_line(&b, "update 7", 8), MP_FRAME_PARTIAL);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(mp_block_add_line(&b, big, 1024), MP_FRAME_PARTIAL);
+	assert_int_equal(mp_block_add_line(&b, "", 0), MP_FRAME_READY);
+	assert_true(b.too_long);
+	assert_true(b.len <= MP_REQUEST_MAX);
+	assert_memory_equal(b.text, "update 7\r\n", 10);
+	mp_block_clear(&b);
+	assert_false(b.too_long);
+	assert_int_equal(mp_block_add_line(&b, "summary 8", 9), MP_FRAME_PARTIAL);
+	assert_int_equal(mp_block_add_line(&b, "", 0), MP_FRAME_READY);
+	assert_false(b.too_long);
 	mp_block_free(&b);
 	free(big);
 }
