@@ -46,21 +46,26 @@ struct leg_timer {
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 when not running (kept for a restart) */
 };
 
+/* Our part of one leg: what one side sends on RTP or RTCP. */
+struct media_leg {
+	struct relay_socket *sock;
+	struct leg_timer timer;
+	struct leg_counters live;          /* its installed entry's counters */
+	uint64_t base_packets, base_bytes; /* relayed here, or folded from removed entries */
+	uint64_t dropped_src;              /* as last reported */
+};
+
 /* Our part of an mp_stream (its owner field). */
 struct media_stream {
 	struct media *m;
 	struct mp_stream *stream;
 	uint32_t id;
-	struct relay_socket *sock[2][2];         /* [side][sub] */
-	struct leg_timer timer[2][2];            /* [side][sub] */
-	bool installed[2];                       /* [sub]: in the forwarding tier */
+	struct media_leg legs[2][2]; /* [side][sub] */
+	bool installed[2];           /* [sub]: in the forwarding tier */
 	bool install_logged[2];
-	bool idle[2];                            /* [sub]: found idle by the scan */
-	struct leg_counters live[2][2];          /* [sub][side]: the installed entries' counters */
-	uint64_t base_packets[2][2], base_bytes[2][2]; /* [side][sub]: relayed here, or folded */
-	uint64_t relayed_ns[2];                  /* [sub]: last packet relayed in userspace */
-	uint64_t reset_ns[2];                    /* [side]: the party's last reset */
-	uint64_t dropped_src[2][2];              /* [sub][side]: last reported */
+	bool idle[2];                /* [sub]: found idle by the scan */
+	uint64_t relayed_ns[2];      /* [sub]: last packet relayed in userspace */
+	uint64_t reset_ns[2];        /* [side]: the party's last reset */
 	struct media_stream *prev, *next;
 };
 
@@ -113,9 +118,19 @@ static bool is_stun(const unsigned char *data, size_t len)
 static void update_leg_totals(struct media_stream *ms, enum mp_side side, int sub)
 {
 	struct mp_leg *leg = leg_of(ms->stream, side, sub);
+	const struct media_leg *ml = &ms->legs[side][sub];
 
-	leg->packets = ms->base_packets[side][sub] + ms->live[sub][side].packets;
-	leg->bytes = ms->base_bytes[side][sub] + ms->live[sub][side].bytes;
+	leg->packets = ml->base_packets + ml->live.packets;
+	leg->bytes = ml->base_bytes + ml->live.bytes;
+}
+
+/* The counters the forwarding tier read for both legs of a substream. */
+static void set_live_counters(struct media_stream *ms, int sub, const struct leg_counters live[2])
+{
+	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
+		ms->legs[side][sub].live = live[side];
+		update_leg_totals(ms, side, sub);
+	}
 }
 
 static struct substream substream_of(const struct media_stream *ms, int sub)
@@ -144,9 +159,11 @@ static void uninstall(struct media_stream *ms, int sub)
 		return;
 	forwarder_remove(ms->m->fwd, &s, final);
 	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-		ms->base_packets[side][sub] += final[side].packets;
-		ms->base_bytes[side][sub] += final[side].bytes;
-		memset(&ms->live[sub][side], 0, sizeof(ms->live[sub][side]));
+		struct media_leg *ml = &ms->legs[side][sub];
+
+		ml->base_packets += final[side].packets;
+		ml->base_bytes += final[side].bytes;
+		ml->live = (struct leg_counters){ 0 };
 		update_leg_totals(ms, side, sub);
 	}
 	ms->installed[sub] = false;
@@ -188,9 +205,7 @@ void media_sync_counters(struct media *m, struct mp_session *session)
 
 			if (!ms->installed[sub] || forwarder_read(m->fwd, &s, live))
 				continue; /* an expired conntrack entry keeps its last reading */
-			memcpy(ms->live[sub], live, sizeof(live));
-			update_leg_totals(ms, MP_CALLER, sub);
-			update_leg_totals(ms, MP_CALLEE, sub);
+			set_live_counters(ms, sub, live);
 		}
 	}
 }
@@ -199,7 +214,7 @@ void media_sync_counters(struct media *m, struct mp_session *session)
 
 static void arm_timer(struct media_stream *ms, enum mp_side side, int sub, bool on_hold)
 {
-	struct leg_timer *t = &ms->timer[side][sub];
+	struct leg_timer *t = &ms->legs[side][sub].timer;
 	unsigned timeout = on_hold ? ms->m->cfg.on_hold_timeout : ms->m->cfg.stream_timeout;
 
 	t->on_hold = on_hold;
@@ -208,7 +223,7 @@ static void arm_timer(struct media_stream *ms, enum mp_side side, int sub, bool 
 
 static void cancel_timer(struct media_stream *ms, enum mp_side side, int sub)
 {
-	ms->timer[side][sub].deadline_ns = 0;
+	ms->legs[side][sub].timer.deadline_ns = 0;
 }
 
 /* Ends the stream; the session may end with it and is then the owner's.
@@ -236,7 +251,7 @@ static void forget_rtcp(struct media_stream *ms)
 		struct mp_leg *leg = leg_of(ms->stream, side, RTCP);
 
 		leg->has_remote = leg->in_use = leg->got_media = false;
-		ms->sock[side][RTCP]->tx_count = 0;
+		ms->legs[side][RTCP].sock->tx_count = 0;
 		cancel_timer(ms, side, RTCP);
 	}
 	log_debug("stream %u: RTCP forgotten", ms->id);
@@ -250,7 +265,7 @@ static bool fire_due_timer(struct media_stream *ms, uint64_t now_ns)
 {
 	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
 		for (int sub = RTP; sub <= RTCP; sub++) {
-			struct leg_timer *t = &ms->timer[side][sub];
+			struct leg_timer *t = &ms->legs[side][sub].timer;
 
 			if (!t->deadline_ns || t->deadline_ns > now_ns)
 				continue;
@@ -331,7 +346,7 @@ static void relay_packet(struct media_stream *ms, enum mp_side from, int sub, co
 			 bool stun, uint64_t now_ns)
 {
 	struct media *m = ms->m;
-	struct relay_socket *out = ms->sock[!from][sub];
+	struct relay_socket *out = ms->legs[!from][sub].sock;
 	struct sockaddr_in to;
 
 	if (!destination(m, ms->stream, !from, sub, &to)) {
@@ -345,8 +360,8 @@ static void relay_packet(struct media_stream *ms, enum mp_side from, int sub, co
 	if (sendto(out->fd, data, len, 0, (const struct sockaddr *)&to, sizeof(to)) < 0)
 		return;
 	/* counted like the kernel counts: the IPv4 packet length (decision 1) */
-	ms->base_packets[from][sub]++;
-	ms->base_bytes[from][sub] += len + 28;
+	ms->legs[from][sub].base_packets++;
+	ms->legs[from][sub].base_bytes += len + 28;
 	update_leg_totals(ms, from, sub);
 	ms->relayed_ns[sub] = now_ns;
 }
@@ -531,7 +546,7 @@ static void on_ports_allocated(void *ctx, struct mp_stream *stream, enum mp_side
 	for (int sub = RTP; sub <= RTCP; sub++) {
 		struct relay_socket *sock = m->by_port[party->rtp_port + (unsigned)sub];
 
-		ms->sock[side][sub] = sock;
+		ms->legs[side][sub].sock = sock;
 		sock->ms = ms;
 		sock->side = side;
 		sock->sub = sub;
@@ -553,8 +568,8 @@ static void on_stream_closed(void *ctx, struct mp_stream *stream)
 	}
 	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
 		for (int sub = RTP; sub <= RTCP; sub++)
-			if (ms->sock[side][sub])
-				ms->sock[side][sub]->ms = NULL;
+			if (ms->legs[side][sub].sock)
+				ms->legs[side][sub].sock->ms = NULL;
 	if (ms->prev)
 		ms->prev->next = ms->next;
 	else
@@ -594,7 +609,7 @@ static void on_party_reset(void *ctx, struct mp_stream *stream, enum mp_side sid
 		struct mp_leg *leg = leg_of(stream, side, sub);
 
 		leg->in_use = leg->got_media = false;
-		ms->sock[side][sub]->tx_count = 0;
+		ms->legs[side][sub].sock->tx_count = 0;
 		cancel_timer(ms, side, sub);
 		arm_timer(ms, side, sub, false);
 	}
@@ -635,13 +650,13 @@ struct mp_session_events media_session_events(struct media *m)
 static void report_dropped(struct media_stream *ms, int sub)
 {
 	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-		uint64_t dropped = ms->live[sub][side].dropped_src;
+		struct media_leg *ml = &ms->legs[side][sub];
 
-		if (dropped > ms->dropped_src[sub][side])
+		if (ml->live.dropped_src > ml->dropped_src)
 			log_warn("stream %u: %llu packets from unexpected sources on the %s %s port dropped", ms->id,
-				 (unsigned long long)(dropped - ms->dropped_src[sub][side]), side_name(side),
+				 (unsigned long long)(ml->live.dropped_src - ml->dropped_src), side_name(side),
 				 sub == RTCP ? "RTCP" : "RTP");
-		ms->dropped_src[sub][side] = dropped;
+		ml->dropped_src = ml->live.dropped_src;
 	}
 }
 
@@ -656,9 +671,7 @@ static bool substream_idle(struct media_stream *ms, int sub, uint64_t now_ns)
 
 	if (forwarder_read(m->fwd, &s, live))
 		return true; /* the kernel's own idle timeout removed the entry */
-	memcpy(ms->live[sub], live, sizeof(live));
-	update_leg_totals(ms, MP_CALLER, sub);
-	update_leg_totals(ms, MP_CALLEE, sub);
+	set_live_counters(ms, sub, live);
 	report_dropped(ms, sub);
 	last = ms->relayed_ns[sub];
 	for (int i = 0; i < 2; i++)
@@ -722,18 +735,23 @@ json_t *media_stream_save(const struct mp_stream *stream)
 {
 	const struct media_stream *ms = stream->owner;
 	json_t *timers = json_array();
+	uint64_t base_packets[2][2], base_bytes[2][2];
 
 	if (!ms)
 		return json_null();
 	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
-		for (int sub = RTP; sub <= RTCP; sub++)
-			json_array_append_new(timers, json_pack("[Ib]", (json_int_t)ms->timer[side][sub].deadline_ns,
-								 ms->timer[side][sub].on_hold));
+		for (int sub = RTP; sub <= RTCP; sub++) {
+			const struct media_leg *ml = &ms->legs[side][sub];
+
+			json_array_append_new(timers, json_pack("[Ib]", (json_int_t)ml->timer.deadline_ns,
+								 ml->timer.on_hold));
+			base_packets[side][sub] = ml->base_packets;
+			base_bytes[side][sub] = ml->base_bytes;
+		}
 	return json_pack("{sI s[bb] s[oo] s[oo] so so so}", "id", (json_int_t)ms->id, "installed", ms->installed[RTP],
-			 ms->installed[RTCP], "base_packets", pair_json(ms->base_packets[0]),
-			 pair_json(ms->base_packets[1]), "base_bytes", pair_json(ms->base_bytes[0]),
-			 pair_json(ms->base_bytes[1]), "relayed_ns", pair_json(ms->relayed_ns), "reset_ns",
-			 pair_json(ms->reset_ns), "timers", timers);
+			 ms->installed[RTCP], "base_packets", pair_json(base_packets[0]), pair_json(base_packets[1]),
+			 "base_bytes", pair_json(base_bytes[0]), pair_json(base_bytes[1]), "relayed_ns",
+			 pair_json(ms->relayed_ns), "reset_ns", pair_json(ms->reset_ns), "timers", timers);
 }
 
 int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t *saved)
@@ -749,10 +767,6 @@ int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t
 	ms->id = (uint32_t)json_integer_value(json_object_get(saved, "id"));
 	if (ms->id > m->next_id)
 		m->next_id = ms->id;
-	for (int side = 0; side < 2; side++) {
-		pair_read(json_array_get(json_object_get(saved, "base_packets"), (size_t)side), ms->base_packets[side]);
-		pair_read(json_array_get(json_object_get(saved, "base_bytes"), (size_t)side), ms->base_bytes[side]);
-	}
 	pair_read(json_object_get(saved, "relayed_ns"), ms->relayed_ns);
 	pair_read(json_object_get(saved, "reset_ns"), ms->reset_ns);
 	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
@@ -761,24 +775,30 @@ int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t
 		for (int sub = RTP; sub <= RTCP; sub++) {
 			struct relay_socket *sock = party->has_ports ? m->by_port[party->rtp_port + (unsigned)sub] : NULL;
 			const json_t *timer = json_array_get(timers, (size_t)(side * 2 + sub));
-			struct leg_timer *t = &ms->timer[side][sub];
+			struct media_leg *ml = &ms->legs[side][sub];
+			uint64_t base[2];
 
 			if (sock) {
-				ms->sock[side][sub] = sock;
+				ml->sock = sock;
 				*sock = (struct relay_socket){ .m = m, .fd = sock->fd, .readable = sock->readable,
 							       .ms = ms, .side = side, .sub = sub };
 			}
-			t->deadline_ns = (uint64_t)json_integer_value(json_array_get(timer, 0));
-			t->on_hold = json_is_true(json_array_get(timer, 1));
+			ml->timer.deadline_ns = (uint64_t)json_integer_value(json_array_get(timer, 0));
+			ml->timer.on_hold = json_is_true(json_array_get(timer, 1));
+			pair_read(json_array_get(json_object_get(saved, "base_packets"), (size_t)side), base);
+			ml->base_packets = base[sub];
+			pair_read(json_array_get(json_object_get(saved, "base_bytes"), (size_t)side), base);
+			ml->base_bytes = base[sub];
 		}
 	}
 	for (int sub = RTP; sub <= RTCP; sub++) {
 		struct substream s = substream_of(ms, sub);
+		struct leg_counters live[2] = { 0 };
 
+		/* a read that fails may still have found one leg's counters: they count */
 		ms->installed[sub] = json_is_true(json_array_get(json_object_get(saved, "installed"), (size_t)sub)) &&
-				     !forwarder_read(m->fwd, &s, ms->live[sub]);
-		for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
-			update_leg_totals(ms, side, sub);
+				     !forwarder_read(m->fwd, &s, live);
+		set_live_counters(ms, sub, live);
 	}
 	return 0;
 }
