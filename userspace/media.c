@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "json_fields.h"
 #include "log.h"
 #include "media.h"
 #include "netif.h"
@@ -46,6 +47,13 @@ struct leg_timer {
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 when not running (kept for a restart) */
 };
 
+/* Saved as [deadline_ns, on_hold]. */
+static const struct json_field timer_fields[] = {
+	JSON_FIELD(struct leg_timer, deadline_ns, UINT),
+	JSON_FIELD(struct leg_timer, on_hold, BOOL),
+	JSON_FIELDS_END,
+};
+
 /* Our part of one leg: what one side sends on RTP or RTCP. */
 struct media_leg {
 	struct relay_socket *sock;
@@ -67,6 +75,26 @@ struct media_stream {
 	uint64_t relayed_ns[2];      /* [sub]: last packet relayed in userspace */
 	uint64_t reset_ns[2];        /* [side]: the party's last reset */
 	struct media_stream *prev, *next;
+};
+
+/* A counter of each leg, [side][sub], under its media_leg name. */
+#define LEG_COUNTERS(member)                                                                               \
+	{ #member, JSON_FIELD_UINT, offsetof(struct media_stream, legs[0][0].member), .count = 2,           \
+	  .stride = JSON_MEMBER_SIZE(struct media_stream, legs[0]),                                          \
+	  .element = &(const struct json_field){ #member, JSON_FIELD_UINT, 0, sizeof(uint64_t), .count = 2,   \
+						  .stride = sizeof(struct media_leg) } }
+
+/* What a restart keeps of a stream; the timers go as one list, [side][sub]. */
+static const struct json_field saved_fields[] = {
+	JSON_FIELD(struct media_stream, id, UINT),
+	JSON_ARRAY(struct media_stream, installed, BOOL),
+	LEG_COUNTERS(base_packets),
+	LEG_COUNTERS(base_bytes),
+	JSON_ARRAY(struct media_stream, relayed_ns, UINT),
+	JSON_ARRAY(struct media_stream, reset_ns, UINT),
+	{ "timers", JSON_FIELD_TUPLE, offsetof(struct media_stream, legs[0][0].timer), .count = 4,
+	  .stride = sizeof(struct media_leg), .fields = timer_fields },
+	JSON_FIELDS_END,
 };
 
 struct media {
@@ -720,75 +748,34 @@ void media_keep_forwarding(struct media *m)
 	m->keep_forwarding = true;
 }
 
-static json_t *pair_json(const uint64_t v[2])
-{
-	return json_pack("[II]", (json_int_t)v[0], (json_int_t)v[1]);
-}
-
-static void pair_read(const json_t *array, uint64_t v[2])
-{
-	for (size_t i = 0; i < 2; i++)
-		v[i] = (uint64_t)json_integer_value(json_array_get(array, i));
-}
-
 json_t *media_stream_save(const struct mp_stream *stream)
 {
-	const struct media_stream *ms = stream->owner;
-	json_t *timers = json_array();
-	uint64_t base_packets[2][2], base_bytes[2][2];
-
-	if (!ms)
-		return json_null();
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
-		for (int sub = RTP; sub <= RTCP; sub++) {
-			const struct media_leg *ml = &ms->legs[side][sub];
-
-			json_array_append_new(timers, json_pack("[Ib]", (json_int_t)ml->timer.deadline_ns,
-								 ml->timer.on_hold));
-			base_packets[side][sub] = ml->base_packets;
-			base_bytes[side][sub] = ml->base_bytes;
-		}
-	return json_pack("{sI s[bb] s[oo] s[oo] so so so}", "id", (json_int_t)ms->id, "installed", ms->installed[RTP],
-			 ms->installed[RTCP], "base_packets", pair_json(base_packets[0]), pair_json(base_packets[1]),
-			 "base_bytes", pair_json(base_bytes[0]), pair_json(base_bytes[1]), "relayed_ns",
-			 pair_json(ms->relayed_ns), "reset_ns", pair_json(ms->reset_ns), "timers", timers);
+	return stream->owner ? json_fields_write(saved_fields, stream->owner) : json_null();
 }
 
 int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t *saved)
 {
 	struct media_stream *ms;
-	const json_t *timers = json_object_get(saved, "timers");
 
-	if (!json_is_object(saved) || json_array_size(timers) != 4)
+	if (!json_is_object(saved) || json_array_size(json_object_get(saved, "timers")) != 4)
 		return -1;
 	ms = stream_new(m, stream);
 	if (!ms)
 		return -1;
-	ms->id = (uint32_t)json_integer_value(json_object_get(saved, "id"));
+	json_fields_read(saved_fields, saved, ms); /* numbers only: it cannot fail */
 	if (ms->id > m->next_id)
 		m->next_id = ms->id;
-	pair_read(json_object_get(saved, "relayed_ns"), ms->relayed_ns);
-	pair_read(json_object_get(saved, "reset_ns"), ms->reset_ns);
 	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
 		const struct mp_party *party = &stream->party[side];
 
 		for (int sub = RTP; sub <= RTCP; sub++) {
 			struct relay_socket *sock = party->has_ports ? m->by_port[party->rtp_port + (unsigned)sub] : NULL;
-			const json_t *timer = json_array_get(timers, (size_t)(side * 2 + sub));
-			struct media_leg *ml = &ms->legs[side][sub];
-			uint64_t base[2];
 
 			if (sock) {
-				ml->sock = sock;
+				ms->legs[side][sub].sock = sock;
 				*sock = (struct relay_socket){ .m = m, .fd = sock->fd, .readable = sock->readable,
 							       .ms = ms, .side = side, .sub = sub };
 			}
-			ml->timer.deadline_ns = (uint64_t)json_integer_value(json_array_get(timer, 0));
-			ml->timer.on_hold = json_is_true(json_array_get(timer, 1));
-			pair_read(json_array_get(json_object_get(saved, "base_packets"), (size_t)side), base);
-			ml->base_packets = base[sub];
-			pair_read(json_array_get(json_object_get(saved, "base_bytes"), (size_t)side), base);
-			ml->base_bytes = base[sub];
 		}
 	}
 	for (int sub = RTP; sub <= RTCP; sub++) {
@@ -796,8 +783,7 @@ int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t
 		struct leg_counters live[2] = { 0 };
 
 		/* a read that fails may still have found one leg's counters: they count */
-		ms->installed[sub] = json_is_true(json_array_get(json_object_get(saved, "installed"), (size_t)sub)) &&
-				     !forwarder_read(m->fwd, &s, live);
+		ms->installed[sub] = ms->installed[sub] && !forwarder_read(m->fwd, &s, live);
 		set_live_counters(ms, sub, live);
 	}
 	return 0;

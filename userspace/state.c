@@ -1,98 +1,104 @@
-#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "json_fields.h"
 #include "log.h"
 #include "state.h"
 
 #define STATE_VERSION 1
 
-/* ---- values ------------------------------------------------------------------ */
+/* ---- the saved form of each struct ------------------------------------------------- */
 
-/* SIP texts are UTF-8 in practice; anything else is kept as hex. */
-static json_t *text_json(const char *text)
+static const struct json_field leg_fields[] = {
+	JSON_FIELD(struct mp_leg, has_remote, BOOL),
+	JSON_FIELD(struct mp_leg, in_use, BOOL),
+	JSON_FIELD(struct mp_leg, got_media, BOOL),
+	JSON_FIELD(struct mp_leg, remote_ip, IPV4),
+	JSON_FIELD(struct mp_leg, remote_port, UINT),
+	JSON_FIELD(struct mp_leg, packets, UINT),
+	JSON_FIELD(struct mp_leg, bytes, UINT),
+	JSON_FIELDS_END,
+};
+
+static const struct json_field party_fields[] = {
+	JSON_FIELD(struct mp_party, local_ip, IPV4),
+	JSON_FIELD(struct mp_party, rtp_port, UINT),
+	JSON_FIELD(struct mp_party, has_ports, BOOL),
+	JSON_FIELD(struct mp_party, has_sdp, BOOL),
+	JSON_FIELD(struct mp_party, sdp_ip, TEXT),
+	JSON_FIELD(struct mp_party, sdp_port, UINT),
+	JSON_FIELD(struct mp_party, on_hold, BOOL),
+	JSON_FIELD(struct mp_party, ice, BOOL),
+	JSON_FIELD(struct mp_party, codec, TEXT),
+	JSON_FIELD(struct mp_party, rtp, OBJECT, .fields = leg_fields),
+	JSON_FIELD(struct mp_party, rtcp, OBJECT, .fields = leg_fields),
+	JSON_FIELDS_END,
+};
+
+/* Then "media": media_stream_save(). */
+static const struct json_field stream_fields[] = {
+	JSON_FIELD(struct mp_stream, media_type, TEXT),
+	JSON_FIELD(struct mp_stream, status, UINT),
+	JSON_FIELD(struct mp_stream, alive, BOOL),
+	JSON_FIELD(struct mp_stream, timeout_wait, UINT),
+	JSON_ARRAY(struct mp_stream, party, OBJECT, .fields = party_fields),
+	JSON_FIELD(struct mp_stream, created_at, REAL),
+	JSON_FIELD(struct mp_stream, answered_at, REAL),
+	JSON_FIELD(struct mp_stream, first_media_at, REAL),
+	JSON_FIELD(struct mp_stream, ended_at, REAL),
+	JSON_FIELD(struct mp_stream, answer_order, UINT),
+	JSON_FIELDS_END,
+};
+
+/* Then "streams": their indices in the session's streams. */
+static const struct json_field generation_fields[] = {
+	JSON_ARRAY(struct mp_generation, cseq, UINT),
+	JSON_FIELDS_END,
+};
+
+/* Then "streams", "generations" and "dispatcher" (the origin's name). */
+static const struct json_field session_fields[] = {
+	JSON_TEXT_COPY(struct mp_session, call_id, MP_ID_LEN),
+	JSON_TEXT_COPY(struct mp_session, from_tag, MP_ID_LEN),
+	JSON_TEXT_COPY(struct mp_session, to_tag, MP_ID_LEN),
+	JSON_TEXT_COPY(struct mp_session, from_uri, MP_TEXT_LEN),
+	JSON_TEXT_COPY(struct mp_session, to_uri, MP_TEXT_LEN),
+	JSON_TEXT_COPY(struct mp_session, caller_ua, MP_TEXT_LEN),
+	JSON_TEXT_COPY(struct mp_session, callee_ua, MP_TEXT_LEN),
+	JSON_FIELD(struct mp_session, has_username, BOOL),
+	JSON_TEXT_COPY(struct mp_session, username, MP_TEXT_LEN),
+	JSON_FIELD(struct mp_session, caller_address, IPV4),
+	JSON_FIELD(struct mp_session, destination_address, IPV4),
+	JSON_FIELD(struct mp_session, has_cseq, BOOL),
+	JSON_ARRAY(struct mp_session, cseq, UINT),
+	JSON_FIELD(struct mp_session, start_time, REAL),
+	JSON_FIELD(struct mp_session, end_time, REAL),
+	JSON_FIELD(struct mp_session, next_answer_order, UINT),
+	JSON_FIELDS_END,
+};
+
+/* `json` with `key` added, or NULL (both freed) when either is NULL. */
+static json_t *with(json_t *json, const char *key, json_t *value)
 {
-	json_t *json = json_string(text);
-	char *hex;
-
-	if (json)
-		return json;
-	hex = malloc(2 * strlen(text) + 1);
-	for (size_t i = 0; hex && text[i]; i++)
-		sprintf(hex + 2 * i, "%02x", (unsigned char)text[i]);
-	json = hex ? json_pack("{ss}", "hex", text[0] ? hex : "") : NULL;
-	free(hex);
-	return json;
-}
-
-static void text_read(const json_t *json, char *out, size_t size)
-{
-	const char *hex = json_string_value(json_object_get(json, "hex"));
-	size_t i = 0;
-
-	if (json_is_string(json)) {
-		snprintf(out, size, "%s", json_string_value(json));
-		return;
+	if (!json) {
+		json_decref(value);
+		return NULL;
 	}
-	for (unsigned byte; hex && hex[2 * i] && i + 1 < size && sscanf(hex + 2 * i, "%2x", &byte) == 1; i++)
-		out[i] = (char)byte;
-	out[i] = '\0';
-}
-
-/* text_read into a heap copy of at most `limit` bytes with its NUL. */
-static char *text_dup(const json_t *json, size_t limit)
-{
-	char text[MP_TEXT_LEN];
-
-	text_read(json, text, limit < sizeof(text) ? limit : sizeof(text));
-	return strdup(text);
-}
-
-static json_t *ip_json(struct in_addr ip)
-{
-	char text[INET_ADDRSTRLEN];
-
-	return json_string(inet_ntop(AF_INET, &ip, text, sizeof(text)));
-}
-
-static struct in_addr ip_read(const json_t *json)
-{
-	struct in_addr ip = { 0 };
-	const char *text = json_string_value(json);
-
-	if (text)
-		inet_pton(AF_INET, text, &ip);
-	return ip;
+	if (json_object_set_new(json, key, value)) { /* it frees `value` */
+		json_decref(json);
+		return NULL;
+	}
+	return json;
 }
 
 /* ---- save ------------------------------------------------------------------------ */
 
-static json_t *leg_json(const struct mp_leg *leg)
-{
-	return json_pack("{sb sb sb so sI sI sI}", "has_remote", leg->has_remote, "in_use", leg->in_use, "got_media",
-			 leg->got_media, "remote_ip", ip_json(leg->remote_ip), "remote_port",
-			 (json_int_t)leg->remote_port, "packets", (json_int_t)leg->packets, "bytes",
-			 (json_int_t)leg->bytes);
-}
-
-static json_t *party_json(const struct mp_party *p)
-{
-	return json_pack("{so sI sb sb so sI sb sb ss so so}", "local_ip", ip_json(p->local_ip), "rtp_port",
-			 (json_int_t)p->rtp_port, "has_ports", p->has_ports, "has_sdp", p->has_sdp, "sdp_ip",
-			 text_json(p->sdp_ip), "sdp_port", (json_int_t)p->sdp_port, "on_hold", p->on_hold, "ice", p->ice,
-			 "codec", p->codec, "rtp", leg_json(&p->rtp), "rtcp", leg_json(&p->rtcp));
-}
-
 static json_t *stream_json(const struct mp_stream *st)
 {
-	return json_pack("{so si sb sI s[oo] sf sf sf sf sI so}", "media_type", text_json(st->media_type), "status",
-			 (int)st->status, "alive", st->alive, "timeout_wait", (json_int_t)st->timeout_wait, "party",
-			 party_json(&st->party[0]), party_json(&st->party[1]), "created_at", st->created_at,
-			 "answered_at", st->answered_at, "first_media_at", st->first_media_at, "ended_at", st->ended_at,
-			 "answer_order", (json_int_t)st->answer_order, "media", media_stream_save(st));
+	return with(json_fields_write(stream_fields, st), "media", media_stream_save(st));
 }
 
 static unsigned stream_index(const struct mp_session *s, const struct mp_stream *st)
@@ -104,31 +110,27 @@ static unsigned stream_index(const struct mp_session *s, const struct mp_stream 
 	return i;
 }
 
+static json_t *generation_json(const struct mp_session *s, const struct mp_generation *g)
+{
+	json_t *members = json_array();
+
+	for (unsigned j = 0; j < g->count; j++)
+		json_array_append_new(members, json_integer(stream_index(s, g->streams[j])));
+	return with(json_fields_write(generation_fields, g), "streams", members);
+}
+
 static json_t *session_json(const struct mp_session *s, const struct state_origins *origins)
 {
 	const char *origin = s->owner && origins->name ? origins->name(s->owner) : NULL;
-	json_t *streams = json_array(), *generations = json_array();
+	json_t *json = json_fields_write(session_fields, s), *streams = json_array(), *generations = json_array();
 
 	for (unsigned i = 0; i < s->stream_count; i++)
 		json_array_append_new(streams, stream_json(s->streams[i]));
-	for (unsigned i = 0; i < s->generation_count; i++) {
-		const struct mp_generation *g = s->generations[i];
-		json_t *members = json_array();
-
-		for (unsigned j = 0; j < g->count; j++)
-			json_array_append_new(members, json_integer(stream_index(s, g->streams[j])));
-		json_array_append_new(generations, json_pack("{s[II] so}", "cseq", (json_int_t)g->cseq[0],
-							     (json_int_t)g->cseq[1], "streams", members));
-	}
-	return json_pack("{so so so so so so so sb so so so sb s[II] sf sf sI so so so}", "call_id",
-			 text_json(s->call_id), "from_tag", text_json(s->from_tag), "to_tag", text_json(s->to_tag),
-			 "from_uri", text_json(s->from_uri), "to_uri", text_json(s->to_uri), "caller_ua",
-			 text_json(s->caller_ua), "callee_ua", text_json(s->callee_ua), "has_username",
-			 s->has_username, "username", text_json(s->username), "caller_address",
-			 ip_json(s->caller_address), "destination_address", ip_json(s->destination_address), "has_cseq",
-			 s->has_cseq, "cseq", (json_int_t)s->cseq[0], (json_int_t)s->cseq[1], "start_time",
-			 s->start_time, "end_time", s->end_time, "next_answer_order", (json_int_t)s->next_answer_order,
-			 "streams", streams, "generations", generations, "dispatcher", origin ? json_string(origin) : json_null());
+	for (unsigned i = 0; i < s->generation_count; i++)
+		json_array_append_new(generations, generation_json(s, s->generations[i]));
+	json = with(json, "streams", streams);
+	json = with(json, "generations", generations);
+	return with(json, "dispatcher", origin ? json_string(origin) : json_null());
 }
 
 int state_save(const char *path, const struct mp_sessions *sessions, const struct state_origins *origins)
@@ -151,32 +153,6 @@ int state_save(const char *path, const struct mp_sessions *sessions, const struc
 
 /* ---- restore ---------------------------------------------------------------------- */
 
-static void leg_read(const json_t *j, struct mp_leg *leg)
-{
-	leg->has_remote = json_is_true(json_object_get(j, "has_remote"));
-	leg->in_use = json_is_true(json_object_get(j, "in_use"));
-	leg->got_media = json_is_true(json_object_get(j, "got_media"));
-	leg->remote_ip = ip_read(json_object_get(j, "remote_ip"));
-	leg->remote_port = (uint16_t)json_integer_value(json_object_get(j, "remote_port"));
-	leg->packets = (uint64_t)json_integer_value(json_object_get(j, "packets"));
-	leg->bytes = (uint64_t)json_integer_value(json_object_get(j, "bytes"));
-}
-
-static void party_read(const json_t *j, struct mp_party *p)
-{
-	p->local_ip = ip_read(json_object_get(j, "local_ip"));
-	p->rtp_port = (unsigned)json_integer_value(json_object_get(j, "rtp_port"));
-	p->has_ports = json_is_true(json_object_get(j, "has_ports"));
-	p->has_sdp = json_is_true(json_object_get(j, "has_sdp"));
-	text_read(json_object_get(j, "sdp_ip"), p->sdp_ip, sizeof(p->sdp_ip));
-	p->sdp_port = (unsigned short)json_integer_value(json_object_get(j, "sdp_port"));
-	p->on_hold = json_is_true(json_object_get(j, "on_hold"));
-	p->ice = json_is_true(json_object_get(j, "ice"));
-	text_read(json_object_get(j, "codec"), p->codec, sizeof(p->codec));
-	leg_read(json_object_get(j, "rtp"), &p->rtp);
-	leg_read(json_object_get(j, "rtcp"), &p->rtcp);
-}
-
 static struct mp_stream *stream_read(const json_t *j, struct mp_session *s)
 {
 	struct mp_stream *st = calloc(1, sizeof(*st));
@@ -184,17 +160,7 @@ static struct mp_stream *stream_read(const json_t *j, struct mp_session *s)
 	if (!st)
 		return NULL;
 	st->session = s;
-	text_read(json_object_get(j, "media_type"), st->media_type, sizeof(st->media_type));
-	st->status = (enum mp_stream_status)json_integer_value(json_object_get(j, "status"));
-	st->alive = json_is_true(json_object_get(j, "alive"));
-	st->timeout_wait = (unsigned)json_integer_value(json_object_get(j, "timeout_wait"));
-	for (size_t side = 0; side < 2; side++)
-		party_read(json_array_get(json_object_get(j, "party"), side), &st->party[side]);
-	st->created_at = json_real_value(json_object_get(j, "created_at"));
-	st->answered_at = json_real_value(json_object_get(j, "answered_at"));
-	st->first_media_at = json_real_value(json_object_get(j, "first_media_at"));
-	st->ended_at = json_real_value(json_object_get(j, "ended_at"));
-	st->answer_order = (unsigned long)json_integer_value(json_object_get(j, "answer_order"));
+	json_fields_read(stream_fields, j, st); /* no text copy: it cannot fail */
 	return st;
 }
 
@@ -205,26 +171,8 @@ static struct mp_session *session_read(const json_t *j)
 
 	if (!s)
 		return NULL;
-	s->call_id = text_dup(json_object_get(j, "call_id"), MP_ID_LEN);
-	s->from_tag = text_dup(json_object_get(j, "from_tag"), MP_ID_LEN);
-	s->to_tag = text_dup(json_object_get(j, "to_tag"), MP_ID_LEN);
-	s->from_uri = text_dup(json_object_get(j, "from_uri"), MP_TEXT_LEN);
-	s->to_uri = text_dup(json_object_get(j, "to_uri"), MP_TEXT_LEN);
-	s->caller_ua = text_dup(json_object_get(j, "caller_ua"), MP_TEXT_LEN);
-	s->callee_ua = text_dup(json_object_get(j, "callee_ua"), MP_TEXT_LEN);
-	s->has_username = json_is_true(json_object_get(j, "has_username"));
-	s->username = text_dup(json_object_get(j, "username"), MP_TEXT_LEN);
-	if (!s->call_id || !s->from_tag || !s->to_tag || !s->from_uri || !s->to_uri || !s->caller_ua ||
-	    !s->callee_ua || !s->username)
+	if (json_fields_read(session_fields, j, s))
 		goto fail;
-	s->caller_address = ip_read(json_object_get(j, "caller_address"));
-	s->destination_address = ip_read(json_object_get(j, "destination_address"));
-	s->has_cseq = json_is_true(json_object_get(j, "has_cseq"));
-	for (size_t i = 0; i < 2; i++)
-		s->cseq[i] = (unsigned)json_integer_value(json_array_get(json_object_get(j, "cseq"), i));
-	s->start_time = json_real_value(json_object_get(j, "start_time"));
-	s->end_time = json_real_value(json_object_get(j, "end_time"));
-	s->next_answer_order = (unsigned long)json_integer_value(json_object_get(j, "next_answer_order"));
 	s->stream_cap = (unsigned)json_array_size(streams);
 	s->generation_cap = (unsigned)json_array_size(generations);
 	s->streams = calloc(s->stream_cap + 1, sizeof(*s->streams));
@@ -244,8 +192,7 @@ static struct mp_session *session_read(const json_t *j)
 		if (!gen)
 			goto fail;
 		s->generations[s->generation_count] = gen;
-		for (size_t i = 0; i < 2; i++)
-			gen->cseq[i] = (unsigned)json_integer_value(json_array_get(json_object_get(g, "cseq"), i));
+		json_fields_read(generation_fields, g, gen); /* numbers only: it cannot fail */
 		for (; gen->count < json_array_size(members) && gen->count < MP_MAX_STREAMS; gen->count++) {
 			json_int_t index = json_integer_value(json_array_get(members, gen->count));
 
