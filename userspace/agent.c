@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "agent.h"
+#include "clock.h"
 #include "log.h"
 #include "media.h"
 #include "port_pool.h"
@@ -99,7 +100,7 @@ static uint64_t session_bytes(const struct mp_session *s)
  */
 static void session_done(struct agent *a, struct mp_session *s, struct evbuffer *out, bool expired)
 {
-	json_t *json = mp_session_stats_json(s, media_now().wall);
+	json_t *json = mp_session_stats_json(s, mp_time_now().wall);
 	char *text = json ? mp_json_text(json) : NULL;
 
 	a->ended_bytes += session_bytes(s);
@@ -143,7 +144,7 @@ static void reply_json(struct evbuffer *reply, json_t *json)
 void agent_handle(void *owner, void *origin, const struct mp_request *req, struct evbuffer *reply)
 {
 	struct agent *a = owner;
-	struct mp_time now = media_now();
+	struct mp_time now = mp_time_now();
 	struct mp_relay_status status = { .relay_ip = a->relay_ip, .version = MP_VERSION };
 	char ports[MP_UPDATE_REPLY_LEN];
 	struct mp_session *s;
@@ -296,7 +297,7 @@ void agent_stop_for_restart(struct agent *a)
 
 void agent_expire_all(struct agent *a)
 {
-	struct mp_time now = media_now();
+	struct mp_time now = mp_time_now();
 	struct mp_session *s;
 
 	mp_sessions_set_halting(a->sessions, true);
@@ -311,7 +312,7 @@ void agent_expire_all(struct agent *a)
 
 void agent_free(struct agent *a)
 {
-	struct mp_time now = media_now();
+	struct mp_time now = mp_time_now();
 
 	if (!a)
 		return;

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+#include "clock.h"
 #include "json_fields.h"
 #include "log.h"
 #include "media.h"
@@ -111,16 +111,6 @@ struct media {
 	unsigned char (*rx_buf)[MAX_DATAGRAM];
 };
 
-struct mp_time media_now(void)
-{
-	struct timespec wall, mono;
-
-	clock_gettime(CLOCK_REALTIME, &wall);
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	return (struct mp_time){ .wall = (double)wall.tv_sec + wall.tv_nsec / 1e9,
-				 .mono_ns = (uint64_t)mono.tv_sec * NS_PER_S + (uint64_t)mono.tv_nsec };
-}
-
 static struct mp_leg *leg_of(struct mp_stream *stream, enum mp_side side, int sub)
 {
 	return sub == RTCP ? &stream->party[side].rtcp : &stream->party[side].rtp;
@@ -209,7 +199,7 @@ static void try_install(struct media_stream *ms, int sub)
 	if (ms->installed[sub] || !caller->in_use || !caller->got_media || !callee->in_use || !callee->got_media)
 		return;
 	s = substream_of(ms, sub);
-	if (forwarder_install(ms->m->fwd, &s, media_now().mono_ns)) {
+	if (forwarder_install(ms->m->fwd, &s, mp_time_now().mono_ns)) {
 		if (!ms->install_logged[sub])
 			log_warn("stream %u: %s stays in userspace until an installation succeeds", ms->id,
 				 sub == RTCP ? "RTCP" : "RTP");
@@ -246,7 +236,7 @@ static void arm_timer(struct media_stream *ms, enum mp_side side, int sub, bool 
 	unsigned timeout = on_hold ? ms->m->cfg.on_hold_timeout : ms->m->cfg.stream_timeout;
 
 	t->on_hold = on_hold;
-	t->deadline_ns = media_now().mono_ns + (uint64_t)timeout * NS_PER_S;
+	t->deadline_ns = mp_time_now().mono_ns + (uint64_t)timeout * NS_PER_S;
 }
 
 static void cancel_timer(struct media_stream *ms, enum mp_side side, int sub)
@@ -260,7 +250,7 @@ static void cancel_timer(struct media_stream *ms, enum mp_side side, int sub)
 static void expire_stream(struct media_stream *ms, enum mp_stream_status status, unsigned timeout_wait)
 {
 	struct media *m = ms->m;
-	struct mp_time now = media_now();
+	struct mp_time now = mp_time_now();
 	struct mp_session *ended;
 
 	log_info("stream %u (%s) of session %s: %s after %u s", ms->id, ms->stream->media_type,
@@ -447,7 +437,7 @@ static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *
 		cancel_timer(ms, sock->side, sock->sub);
 		if (sock->sub == RTP && len >= 2)
 			mp_party_note_codec(&ms->stream->party[sock->side], data[1]);
-		mp_stream_note_first_media(ms->stream, media_now().wall);
+		mp_stream_note_first_media(ms->stream, mp_time_now().wall);
 	}
 	try_install(ms, sock->sub);
 }
@@ -459,7 +449,7 @@ static void socket_readable(evutil_socket_t fd, short what, void *arg)
 	struct mmsghdr msgs[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
 	struct sockaddr_in src[RECV_BATCH];
-	uint64_t now_ns = media_now().mono_ns;
+	uint64_t now_ns = mp_time_now().mono_ns;
 	int n;
 
 	for (int i = 0; i < RECV_BATCH; i++) {
@@ -641,7 +631,7 @@ static void on_party_reset(void *ctx, struct mp_stream *stream, enum mp_side sid
 		cancel_timer(ms, side, sub);
 		arm_timer(ms, side, sub, false);
 	}
-	ms->reset_ns[side] = media_now().mono_ns;
+	ms->reset_ns[side] = mp_time_now().mono_ns;
 	log_info("stream %u: the %s moved to %s:%u", ms->id, side_name(side), stream->party[side].sdp_ip,
 		 stream->party[side].sdp_port);
 }
@@ -714,7 +704,7 @@ static bool substream_idle(struct media_stream *ms, int sub, uint64_t now_ns)
 static void idle_scan(evutil_socket_t fd, short what, void *arg)
 {
 	struct media *m = arg;
-	uint64_t now_ns = media_now().mono_ns;
+	uint64_t now_ns = mp_time_now().mono_ns;
 	struct media_stream *ms;
 
 	for (ms = m->streams; ms; ms = ms->next)

@@ -73,7 +73,4 @@ int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t
 /* After every stream is restored: deletes forwarding entries nobody took. */
 void media_prune(struct media *m);
 
-/* Both clocks, now. */
-struct mp_time media_now(void);
-
 #endif

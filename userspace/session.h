@@ -16,17 +16,9 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include "callid_table.h"
+#include "clock.h"
 #include "port_pool.h"
 #include "request.h"
-
-/* Both clocks of one moment.  `wall` (CLOCK_REALTIME, UNIX seconds) is what
- * the statistics report; `mono_ns` (CLOCK_MONOTONIC) only times the port
- * quarantine, which must not follow clock steps.
- */
-struct mp_time {
-	double wall;
-	uint64_t mono_ns;
-};
 
 enum mp_side {
 	MP_CALLER, /* the From party of the message that created the session */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "clock.h"
 #include "json_fields.h"
 #include "log.h"
 #include "state.h"
@@ -214,7 +215,7 @@ static int session_adopt(struct mp_session *s, const json_t *j, struct mp_sessio
 			 struct mp_port_pool *pool, struct media *m)
 {
 	const json_t *streams = json_object_get(j, "streams");
-	struct mp_time now = media_now();
+	struct mp_time now = mp_time_now();
 
 	for (unsigned i = 0; i < s->stream_count; i++)
 		for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
