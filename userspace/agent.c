@@ -141,9 +141,8 @@ static void reply_json(struct evbuffer *reply, json_t *json)
 	json_decref(json);
 }
 
-void agent_handle(void *owner, void *origin, const struct mp_request *req, struct evbuffer *reply)
+void agent_handle(struct agent *a, void *origin, const struct mp_request *req, struct evbuffer *reply)
 {
-	struct agent *a = owner;
 	struct mp_time now = mp_time_now();
 	struct mp_relay_status status = { .relay_ip = a->relay_ip, .version = MP_VERSION };
 	char ports[MP_UPDATE_REPLY_LEN];
@@ -153,12 +152,11 @@ void agent_handle(void *owner, void *origin, const struct mp_request *req, struc
 		state_changed(a);
 	switch (req->command) {
 	case MP_CMD_UPDATE:
-		switch (mp_sessions_update(a->sessions, req, &now, ports, sizeof(ports))) {
+		switch (mp_sessions_update(a->sessions, req, &now, ports, sizeof(ports), &s)) {
 		case MP_UPDATE_PORTS:
 			evbuffer_add_printf(reply, "%s", ports);
 			/* its expiry is reported to the dispatcher that created it */
-			s = mp_sessions_find(a->sessions, req->call_id, req->from_tag, req->to_tag);
-			if (s && !s->owner)
+			if (!s->owner)
 				s->owner = origin;
 			break;
 		case MP_UPDATE_HALTING:

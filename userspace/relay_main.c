@@ -185,6 +185,12 @@ static void stop_forwarding(struct relay *r, bool keep_forwarding)
 	stop_fast_path(r, keep_forwarding);
 }
 
+/* The control socket's and the dispatcher link's handler. */
+static void handle_request(void *agent, void *origin, const struct mp_request *req, struct evbuffer *reply)
+{
+	agent_handle(agent, origin, req, reply);
+}
+
 static void report_expired(void *ctx, void *origin, const char *json)
 {
 	dispatcher_link_expired(ctx, origin, json);
@@ -209,7 +215,7 @@ static int start_link(struct relay *r)
 		log_err("TLS: %s", err);
 		return -1;
 	}
-	r->link = dispatcher_link_new(r->daemon.base, cfg, r->tls, agent_handle, r->agent);
+	r->link = dispatcher_link_new(r->daemon.base, cfg, r->tls, handle_request, r->agent);
 	if (!r->link)
 		return -1;
 	agent_set_reporter(r->agent, report_expired, r->link,
@@ -276,7 +282,7 @@ int main(int argc, char **argv)
 	snprintf(control_path, sizeof(control_path), "%s/%s", r.daemon.runtime_dir, CONTROL_SOCKET);
 	/* the link first: restored sessions name the dispatchers they came from */
 	if (!r.agent || start_link(&r) || agent_restore(r.agent) < 0 ||
-	    !(r.control = mp_control_open(r.daemon.base, control_path, agent_handle, r.agent)))
+	    !(r.control = mp_control_open(r.daemon.base, control_path, handle_request, r.agent)))
 		goto out;
 	do {
 		r.daemon.stop_signal = 0;

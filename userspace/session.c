@@ -651,7 +651,8 @@ static enum mp_update_result fail(char *reply, size_t reply_len, enum mp_update_
 
 /* The first message of a session is its first offer (§3.1 step 3). */
 static enum mp_update_result create_session(struct mp_sessions *t, const struct mp_request *req,
-					    const struct mp_time *now, char *reply, size_t reply_len)
+					    const struct mp_time *now, char *reply, size_t reply_len,
+					    struct mp_session **created)
 {
 	struct offer_plan plan;
 	struct message m;
@@ -676,24 +677,27 @@ static enum mp_update_result create_session(struct mp_sessions *t, const struct 
 	link_session(t, s);
 	log_debug("session %s created with %u streams", s->call_id, req->stream_count);
 	write_reply(t, s, &m, reply, reply_len);
+	*created = s;
 	return MP_UPDATE_PORTS;
 }
 
 enum mp_update_result mp_sessions_update(struct mp_sessions *t, const struct mp_request *req,
-					 const struct mp_time *now, char *reply, size_t reply_len)
+					 const struct mp_time *now, char *reply, size_t reply_len,
+					 struct mp_session **updated)
 {
 	const char *missing = missing_update_header(req);
 	struct offer_plan plan;
 	struct message m;
 	struct mp_session *s;
 
+	*updated = NULL;
 	if (missing) {
 		log_warn("update %s: missing or bad header %s", req->seq, missing);
 		return fail(reply, reply_len, MP_UPDATE_ERROR);
 	}
 	s = mp_sessions_find(t, req->call_id, req->from_tag, req->to_tag);
 	if (!s)
-		return create_session(t, req, now, reply, reply_len);
+		return create_session(t, req, now, reply, reply_len, updated);
 	classify_message(s, req, &m);
 	switch (classify_cseq(s, &m)) {
 	case OFFER:
@@ -719,6 +723,7 @@ enum mp_update_result mp_sessions_update(struct mp_sessions *t, const struct mp_
 	}
 	record_tag_and_agent(s, &m);
 	write_reply(t, s, &m, reply, reply_len);
+	*updated = s;
 	return MP_UPDATE_PORTS;
 }
 

@@ -160,10 +160,12 @@ enum mp_update_result {
 #define MP_UPDATE_REPLY_LEN (16 + 6 * MP_MAX_STREAMS)
 
 /* Executes an `update` (relay-protocol.md §6.1); `reply` gets the payload
- * and must hold MP_UPDATE_REPLY_LEN bytes.
+ * and must hold MP_UPDATE_REPLY_LEN bytes.  `*updated` is the session the
+ * update created or changed with MP_UPDATE_PORTS, else NULL.
  */
 enum mp_update_result mp_sessions_update(struct mp_sessions *sessions, const struct mp_request *req,
-					 const struct mp_time *now, char *reply, size_t reply_len);
+					 const struct mp_time *now, char *reply, size_t reply_len,
+					 struct mp_session **updated);
 
 /* Executes a `remove`: the session, closed and out of the table, for the
  * caller to report and mp_session_free(); NULL when none matches (`error`).

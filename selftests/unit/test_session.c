@@ -278,8 +278,17 @@ static struct mp_request *msg(const char *type, const char *from_tag, const char
 
 static enum mp_update_result update(const struct mp_request *r)
 {
+	struct mp_session *updated;
+	enum mp_update_result result;
+
 	memset(reply, 'x', sizeof(reply));
-	return mp_sessions_update(table, r, &now, reply, sizeof(reply));
+	result = mp_sessions_update(table, r, &now, reply, sizeof(reply), &updated);
+	/* the session updated is the one the request names */
+	if (result == MP_UPDATE_PORTS)
+		assert_ptr_equal(updated, mp_sessions_find(table, r->call_id, r->from_tag, r->to_tag));
+	else
+		assert_null(updated);
+	return result;
 }
 
 static void expect_ports(const struct mp_request *r, const char *expected)

@@ -70,6 +70,7 @@ static void update(const char *type, const char *from_tag, const char *to_tag, u
 		   const char *media, const char *extra)
 {
 	char block[4096], why[256], reply[MP_UPDATE_REPLY_LEN];
+	struct mp_session *updated;
 	int n = snprintf(block, sizeof(block),
 			 "update 1\r\ntype: %s\r\ncall_id: " CALL "\r\ncseq: %u\r\nfrom_uri: alice@example.org\r\n"
 			 "to_uri: bob@example.net\r\nfrom_tag: %s\r\n%s%s%suser_agent: %s\r\n%s%s%s%s\r\n",
@@ -80,7 +81,7 @@ static void update(const char *type, const char *from_tag, const char *to_tag, u
 	assert_true(n > 0 && (size_t)n < sizeof(block));
 	if (mp_request_parse(block, n, &req, why, sizeof(why)) != MP_PARSE_OK)
 		fail_msg("parse: %s", why);
-	if (mp_sessions_update(table, &req, &now, reply, sizeof(reply)) != MP_UPDATE_PORTS)
+	if (mp_sessions_update(table, &req, &now, reply, sizeof(reply), &updated) != MP_UPDATE_PORTS)
 		fail_msg("update: %s", reply);
 }
 
