@@ -1,7 +1,7 @@
 /* The local control socket: a UNIX stream socket (mode 0600) on which tests
  * and operators send the same request blocks a dispatcher sends
  * (../shared/spec/relay-protocol.md §5-§6) and read one reply line
- * "<seq> <payload>" per request, in request order.  tools/mp-control is its
+ * "<seq> <payload>" per request, in request order.  tools/relay-ctl is its
  * command line client.
  */
 #ifndef MP_CONTROL_H
