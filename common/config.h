@@ -98,4 +98,9 @@ int mp_config_load(struct mp_config *cfg, enum mp_program program, const char *s
  */
 void mp_config_local_dir(char *dir, size_t len);
 
+/* [Relay] auto_detect_interfaces as it applies: advertised_ip, one address
+ * for everything, turns it off.
+ */
+bool mp_config_auto_detect_interfaces(const struct mp_config *cfg);
+
 #endif

@@ -213,8 +213,7 @@ struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, st
 		.idle_timeout = cfg->relay.stream_idle_timeout,
 		.transmit_every = cfg->relay.userspace_transmit_every,
 		.routable_private_ranges = cfg->relay.routable_private_ranges,
-		/* advertised_ip wins: one address for everything */
-		.auto_detect_interfaces = cfg->relay.auto_detect_interfaces && !cfg->relay.advertised_ip.s_addr,
+		.auto_detect_interfaces = mp_config_auto_detect_interfaces(cfg),
 		.relay_ip = relay_ip,
 	};
 	const struct mp_sessions_config sessions_cfg = { .relay_ip = relay_ip,

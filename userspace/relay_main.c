@@ -76,11 +76,6 @@ static int find_relay_ip(const struct mp_config *cfg, struct in_addr *addr)
 	return 0;
 }
 
-static bool auto_detect(const struct mp_config *cfg)
-{
-	return cfg->relay.auto_detect_interfaces && !cfg->relay.advertised_ip.s_addr;
-}
-
 /* The addresses relay sockets may bind: relay_ip, and with
  * auto_detect_interfaces every other local one.
  */
@@ -89,7 +84,7 @@ static unsigned relay_addresses(const struct relay *r, struct in_addr *out, unsi
 	unsigned count = 1;
 
 	out[0] = r->ip;
-	if (auto_detect(&r->daemon.config))
+	if (mp_config_auto_detect_interfaces(&r->daemon.config))
 		for (int i = 0, n = netif_local_addresses(out + 1, (int)max - 1); i < n; i++)
 			if (out[1 + i].s_addr != r->ip.s_addr)
 				out[count++] = out[1 + i];
@@ -108,7 +103,8 @@ static int start_fast_path(struct relay *r, enum mp_forwarding mode, bool adopt)
 {
 	const struct mp_config *cfg = &r->daemon.config;
 	struct netif ifaces[MP_MAX_INTERFACES];
-	int count = netif_media_interfaces(r->ip, auto_detect(cfg), ifaces, MP_MAX_INTERFACES);
+	int count = netif_media_interfaces(r->ip, mp_config_auto_detect_interfaces(cfg), ifaces,
+					   MP_MAX_INTERFACES);
 
 	if (count <= 0) {
 		log_err("fast path: no interface is up to receive media for the relay address");
