@@ -42,7 +42,7 @@ void agent_stop_for_restart(struct agent *agent);
  * control socket); a session remembers the one that created it, for its
  * `expired` report.
  */
-void agent_handle(struct agent *agent, void *origin, const struct mp_request *req, struct evbuffer *reply);
+void agent_handle(struct agent *agent, void *origin, const struct request *req, struct evbuffer *reply);
 
 /* Where `expired` reports go: `report(ctx, origin, json)` with the origin of
  * the request that created the session (NULL when unknown).  Without a

@@ -8,12 +8,12 @@
  * the statistics report; `mono_ns` (CLOCK_MONOTONIC) times what must not
  * follow clock steps: the media timers and the port quarantine.
  */
-struct mp_time {
+struct clock_reading {
 	double wall;
 	uint64_t mono_ns;
 };
 
 /* Both clocks, now. */
-struct mp_time mp_time_now(void);
+struct clock_reading clock_now(void);
 
 #endif

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include "config_types.h"
 
-#define MP_CONNTRACK_MARK 0x4d50 /* "MP" */
+#define CONNTRACK_NAT_MARK 0x4d50 /* "MP" */
 
 struct nfct_handle;
 

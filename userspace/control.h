@@ -10,15 +10,15 @@
 #include <event2/event.h>
 #include "request_answer.h"
 
-struct mp_control;
+struct control;
 
 /* Listens on `path`, replacing a socket left there by an earlier run.
  * Returns NULL, after logging why, when it cannot.
  */
-struct mp_control *mp_control_open(struct event_base *base, const char *path,
-				   mp_request_handler handle, void *owner);
+struct control *control_open(struct event_base *base, const char *path,
+				   request_handler handle, void *owner);
 
 /* Disconnects every client, stops listening and removes the socket file. */
-void mp_control_close(struct mp_control *control);
+void control_close(struct control *control);
 
 #endif

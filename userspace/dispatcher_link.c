@@ -32,7 +32,7 @@ struct dispatcher {
 	struct bufferevent *bev;   /* NULL while disconnected */
 	SSL *ssl;
 	bool up;                   /* handshake and passport passed */
-	struct mp_block block;     /* a request being read */
+	struct request_block block;     /* a request being read */
 	unsigned missed_pings;
 	time_t up_since;
 	bool lost_before;          /* the previous connection was lost too */
@@ -45,7 +45,7 @@ struct dispatcher_link {
 	struct event_base *base;
 	const struct mp_config *cfg;
 	struct mp_tls *tls;
-	mp_request_handler handle;
+	request_handler handle;
 	void *owner;
 	struct event *reverify, *dns;
 	unsigned count;
@@ -75,7 +75,7 @@ static void disconnect(struct dispatcher *d, const char *why, bool certificate_e
 	d->lost_before = was_up;
 	log_info("dispatcher %s: %s; reconnecting in %u s", d->name, why, delay);
 	evtimer_del(d->ping);
-	mp_block_clear(&d->block);
+	request_block_clear(&d->block);
 	if (d->bev)
 		bufferevent_free(d->bev);
 	d->bev = NULL;
@@ -175,12 +175,12 @@ static int dispatcher_line(struct dispatcher *d, const char *line, size_t len)
 		send_line(d, "pong\r\n", 6);
 		return 0;
 	}
-	status = mp_block_add_line(&d->block, line, len);
+	status = request_block_add_line(&d->block, line, len);
 	if (status == MP_FRAME_READY) {
-		int err = mp_request_answer(link->handle, link->owner, d, d->block.text, d->block.len,
+		int err = request_answer(link->handle, link->owner, d, d->block.text, d->block.len,
 					    bufferevent_get_output(d->bev), d->name);
 
-		mp_block_clear(&d->block);
+		request_block_clear(&d->block);
 		return err;
 	}
 	return status == MP_FRAME_PARTIAL ? 0 : -1;
@@ -193,7 +193,7 @@ static void readable(struct bufferevent *bev, void *arg)
 	size_t len;
 	char *line;
 
-	while ((status = mp_line_take(bufferevent_get_input(bev), MP_LINE_MAX, &line, &len)) == MP_FRAME_READY) {
+	while ((status = mp_line_take(bufferevent_get_input(bev), REQUEST_LINE_MAX, &line, &len)) == MP_FRAME_READY) {
 		int err = dispatcher_line(d, line, len);
 
 		free(line);
@@ -363,7 +363,7 @@ static void reverify_all(evutil_socket_t fd, short what, void *arg)
 }
 
 struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
-					    mp_request_handler handle, void *owner)
+					    request_handler handle, void *owner)
 {
 	struct dispatcher_link *link = calloc(1, sizeof(*link));
 	const struct mp_endpoint_list *list = &cfg->relay.dispatchers;
@@ -388,7 +388,7 @@ struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struc
 		d->link = link;
 		d->at = list->item[i];
 		snprintf(d->name, sizeof(d->name), "%s:%u", d->at.host, d->at.port);
-		mp_block_init(&d->block);
+		request_block_init(&d->block);
 		d->queue_tail = &d->queue;
 		d->ping = event_new(base, -1, EV_PERSIST, keepalive, d);
 		d->retry = evtimer_new(base, retry, d);
@@ -414,7 +414,7 @@ void dispatcher_link_free(struct dispatcher_link *link)
 				mp_tls_close_notify(d->ssl);
 			bufferevent_free(d->bev);
 		}
-		mp_block_free(&d->block);
+		request_block_free(&d->block);
 		if (d->ping)
 			event_free(d->ping);
 		if (d->retry)

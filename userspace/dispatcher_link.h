@@ -16,7 +16,7 @@ struct dispatcher_link;
 
 /* Starts connecting; requests go to `handle(owner, connection, ...)`. */
 struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
-					    mp_request_handler handle, void *owner);
+					    request_handler handle, void *owner);
 void dispatcher_link_free(struct dispatcher_link *link);
 
 /* Sends "expired <json>" to the dispatcher `origin` (a connection handed to

@@ -3,8 +3,8 @@
  * reads back.  The relay's saved state (state.c, media.c) is made of these.
  *
  *	static const struct json_field leg_fields[] = {
- *		JSON_FIELD(struct mp_leg, in_use, BOOL),
- *		JSON_FIELD(struct mp_leg, remote_port, UINT),
+ *		JSON_FIELD(struct leg, in_use, BOOL),
+ *		JSON_FIELD(struct leg, remote_port, UINT),
  *		JSON_FIELDS_END,
  *	};
  */

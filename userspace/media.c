@@ -28,7 +28,7 @@ struct relay_socket {
 	int fd;
 	struct event *readable;
 	struct media_stream *ms; /* NULL until the pair is given to a stream */
-	enum mp_side side;
+	enum side side;
 	int sub;                 /* RTP or RTCP */
 	unsigned tx_count;       /* for userspace_transmit_every */
 	unsigned stun_count;
@@ -63,10 +63,10 @@ struct media_leg {
 	uint64_t dropped_src;              /* as last reported */
 };
 
-/* Our part of an mp_stream (its owner field). */
+/* Our part of an stream (its owner field). */
 struct media_stream {
 	struct media *m;
-	struct mp_stream *stream;
+	struct stream *stream;
 	uint32_t id;
 	struct media_leg legs[2][2]; /* [side][sub] */
 	bool installed[2];           /* [sub]: in the forwarding tier */
@@ -101,7 +101,7 @@ struct media {
 	struct event_base *base;
 	struct media_config cfg;
 	struct forwarder *fwd;
-	struct mp_sessions *sessions;
+	struct sessions *sessions;
 	struct media_owner owner;
 	bool keep_forwarding; /* stopping for a restart: closed streams stay installed */
 	struct relay_socket **by_port; /* indexed by port number */
@@ -111,14 +111,14 @@ struct media {
 	unsigned char (*rx_buf)[MAX_DATAGRAM];
 };
 
-static struct mp_leg *leg_of(struct mp_stream *stream, enum mp_side side, int sub)
+static struct leg *leg_of(struct stream *stream, enum side side, int sub)
 {
 	return sub == RTCP ? &stream->party[side].rtcp : &stream->party[side].rtp;
 }
 
-static const char *side_name(enum mp_side side)
+static const char *side_name(enum side side)
 {
-	return side == MP_CALLER ? "caller" : "callee";
+	return side == SIDE_CALLER ? "caller" : "callee";
 }
 
 /* RFC 5389 framing: first two bits zero, the magic cookie, a length that fits (§11.1). */
@@ -133,9 +133,9 @@ static bool is_stun(const unsigned char *data, size_t len)
 /* ---- counters ------------------------------------------------------------- */
 
 /* A leg's totals: relayed here and folded from removed entries, plus live. */
-static void update_leg_totals(struct media_stream *ms, enum mp_side side, int sub)
+static void update_leg_totals(struct media_stream *ms, enum side side, int sub)
 {
-	struct mp_leg *leg = leg_of(ms->stream, side, sub);
+	struct leg *leg = leg_of(ms->stream, side, sub);
 	const struct media_leg *ml = &ms->legs[side][sub];
 
 	leg->packets = ml->base_packets + ml->live.packets;
@@ -145,7 +145,7 @@ static void update_leg_totals(struct media_stream *ms, enum mp_side side, int su
 /* The counters the forwarding tier read for both legs of a substream. */
 static void set_live_counters(struct media_stream *ms, int sub, const struct leg_counters live[2])
 {
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
 		ms->legs[side][sub].live = live[side];
 		update_leg_totals(ms, side, sub);
 	}
@@ -155,9 +155,9 @@ static struct substream substream_of(const struct media_stream *ms, int sub)
 {
 	struct substream s = { .rtcp = sub == RTCP, .stream_id = ms->id };
 
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-		const struct mp_party *party = &ms->stream->party[side];
-		const struct mp_leg *leg = sub == RTCP ? &party->rtcp : &party->rtp;
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		const struct party *party = &ms->stream->party[side];
+		const struct leg *leg = sub == RTCP ? &party->rtcp : &party->rtp;
 
 		s.local_ip[side] = party->local_ip;
 		s.local_port[side] = (uint16_t)(party->rtp_port + (unsigned)sub);
@@ -176,7 +176,7 @@ static void uninstall(struct media_stream *ms, int sub)
 	if (!ms->installed[sub])
 		return;
 	forwarder_remove(ms->m->fwd, &s, final);
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
 		struct media_leg *ml = &ms->legs[side][sub];
 
 		ml->base_packets += final[side].packets;
@@ -193,13 +193,13 @@ static void uninstall(struct media_stream *ms, int sub)
  */
 static void try_install(struct media_stream *ms, int sub)
 {
-	struct mp_leg *caller = leg_of(ms->stream, MP_CALLER, sub), *callee = leg_of(ms->stream, MP_CALLEE, sub);
+	struct leg *caller = leg_of(ms->stream, SIDE_CALLER, sub), *callee = leg_of(ms->stream, SIDE_CALLEE, sub);
 	struct substream s;
 
 	if (ms->installed[sub] || !caller->in_use || !caller->got_media || !callee->in_use || !callee->got_media)
 		return;
 	s = substream_of(ms, sub);
-	if (forwarder_install(ms->m->fwd, &s, mp_time_now().mono_ns)) {
+	if (forwarder_install(ms->m->fwd, &s, clock_now().mono_ns)) {
 		if (!ms->install_logged[sub])
 			log_warn("stream %u: %s stays in userspace until an installation succeeds", ms->id,
 				 sub == RTCP ? "RTCP" : "RTP");
@@ -212,7 +212,7 @@ static void try_install(struct media_stream *ms, int sub)
 		  forwarder_tier_name(ms->m->fwd->tier));
 }
 
-void media_sync_counters(struct media *m, struct mp_session *session)
+void media_sync_counters(struct media *m, struct session *session)
 {
 	for (unsigned i = 0; i < session->stream_count; i++) {
 		struct media_stream *ms = session->streams[i]->owner;
@@ -230,16 +230,16 @@ void media_sync_counters(struct media *m, struct mp_session *session)
 
 /* ---- timers (§10.1) -------------------------------------------------------- */
 
-static void arm_timer(struct media_stream *ms, enum mp_side side, int sub, bool on_hold)
+static void arm_timer(struct media_stream *ms, enum side side, int sub, bool on_hold)
 {
 	struct leg_timer *t = &ms->legs[side][sub].timer;
 	unsigned timeout = on_hold ? ms->m->cfg.on_hold_timeout : ms->m->cfg.stream_timeout;
 
 	t->on_hold = on_hold;
-	t->deadline_ns = mp_time_now().mono_ns + (uint64_t)timeout * NS_PER_S;
+	t->deadline_ns = clock_now().mono_ns + (uint64_t)timeout * NS_PER_S;
 }
 
-static void cancel_timer(struct media_stream *ms, enum mp_side side, int sub)
+static void cancel_timer(struct media_stream *ms, enum side side, int sub)
 {
 	ms->legs[side][sub].timer.deadline_ns = 0;
 }
@@ -247,15 +247,15 @@ static void cancel_timer(struct media_stream *ms, enum mp_side side, int sub)
 /* Ends the stream; the session may end with it and is then the owner's.
  * `ms` is freed on return.
  */
-static void expire_stream(struct media_stream *ms, enum mp_stream_status status, unsigned timeout_wait)
+static void expire_stream(struct media_stream *ms, enum stream_status status, unsigned timeout_wait)
 {
 	struct media *m = ms->m;
-	struct mp_time now = mp_time_now();
-	struct mp_session *ended;
+	struct clock_reading now = clock_now();
+	struct session *ended;
 
 	log_info("stream %u (%s) of session %s: %s after %u s", ms->id, ms->stream->media_type,
-		 ms->stream->session->call_id, mp_stream_status_name(status), timeout_wait);
-	ended = mp_sessions_stream_expired(m->sessions, ms->stream, status, timeout_wait, &now);
+		 ms->stream->session->call_id, stream_status_name(status), timeout_wait);
+	ended = sessions_stream_expired(m->sessions, ms->stream, status, timeout_wait, &now);
 	if (ended)
 		m->owner.expired(m->owner.ctx, ended);
 	m->owner.changed(m->owner.ctx);
@@ -265,8 +265,8 @@ static void expire_stream(struct media_stream *ms, enum mp_stream_status status,
 static void forget_rtcp(struct media_stream *ms)
 {
 	uninstall(ms, RTCP);
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-		struct mp_leg *leg = leg_of(ms->stream, side, RTCP);
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		struct leg *leg = leg_of(ms->stream, side, RTCP);
 
 		leg->has_remote = leg->in_use = leg->got_media = false;
 		ms->legs[side][RTCP].sock->tx_count = 0;
@@ -281,7 +281,7 @@ static void forget_rtcp(struct media_stream *ms)
  */
 static bool fire_due_timer(struct media_stream *ms, uint64_t now_ns)
 {
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++)
 		for (int sub = RTP; sub <= RTCP; sub++) {
 			struct leg_timer *t = &ms->legs[side][sub].timer;
 
@@ -291,9 +291,9 @@ static bool fire_due_timer(struct media_stream *ms, uint64_t now_ns)
 			if (sub == RTCP)
 				forget_rtcp(ms);
 			else if (t->on_hold)
-				expire_stream(ms, MP_STREAM_ON_HOLD_TIMEOUT, ms->m->cfg.on_hold_timeout);
+				expire_stream(ms, STREAM_ON_HOLD_TIMEOUT, ms->m->cfg.on_hold_timeout);
 			else
-				expire_stream(ms, MP_STREAM_NO_TRAFFIC_TIMEOUT, ms->m->cfg.stream_timeout);
+				expire_stream(ms, STREAM_NO_TRAFFIC_TIMEOUT, ms->m->cfg.stream_timeout);
 			return true;
 		}
 	return false;
@@ -336,11 +336,11 @@ static void stun_flush(struct relay_socket *sock, const struct sockaddr_in *to)
  * SDP address when routable, else the obsolete one; before any packet, on
  * RTP only, its routable SDP address.
  */
-static bool destination(struct media *m, struct mp_stream *stream, enum mp_side side, int sub,
+static bool destination(struct media *m, struct stream *stream, enum side side, int sub,
 			struct sockaddr_in *to)
 {
-	const struct mp_party *party = &stream->party[side];
-	const struct mp_leg *leg = leg_of(stream, side, sub);
+	const struct party *party = &stream->party[side];
+	const struct leg *leg = leg_of(stream, side, sub);
 	struct in_addr sdp_ip;
 
 	*to = (struct sockaddr_in){ .sin_family = AF_INET };
@@ -360,7 +360,7 @@ latched:
 	return true;
 }
 
-static void relay_packet(struct media_stream *ms, enum mp_side from, int sub, const unsigned char *data, size_t len,
+static void relay_packet(struct media_stream *ms, enum side from, int sub, const unsigned char *data, size_t len,
 			 bool stun, uint64_t now_ns)
 {
 	struct media *m = ms->m;
@@ -385,10 +385,10 @@ static void relay_packet(struct media_stream *ms, enum mp_side from, int sub, co
 }
 
 /* §9.1: the first source wins; after that only that exact address. */
-static bool accept_source(struct media_stream *ms, enum mp_side side, int sub, const struct sockaddr_in *src,
+static bool accept_source(struct media_stream *ms, enum side side, int sub, const struct sockaddr_in *src,
 			  uint64_t now_ns)
 {
-	struct mp_leg *leg = leg_of(ms->stream, side, sub);
+	struct leg *leg = leg_of(ms->stream, side, sub);
 	bool same = leg->has_remote && leg->remote_ip.s_addr == src->sin_addr.s_addr &&
 		    leg->remote_port == ntohs(src->sin_port);
 	char ip[INET_ADDRSTRLEN];
@@ -422,7 +422,7 @@ static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *
 			   size_t len, uint64_t now_ns)
 {
 	struct media_stream *ms = sock->ms;
-	struct mp_leg *leg;
+	struct leg *leg;
 	bool stun;
 
 	if (!ms || !accept_source(ms, sock->side, sock->sub, src, now_ns))
@@ -436,8 +436,8 @@ static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *
 		leg->got_media = true;
 		cancel_timer(ms, sock->side, sock->sub);
 		if (sock->sub == RTP && len >= 2)
-			mp_party_note_codec(&ms->stream->party[sock->side], data[1]);
-		mp_stream_note_first_media(ms->stream, mp_time_now().wall);
+			party_note_codec(&ms->stream->party[sock->side], data[1]);
+		stream_note_first_media(ms->stream, clock_now().wall);
 	}
 	try_install(ms, sock->sub);
 }
@@ -449,7 +449,7 @@ static void socket_readable(evutil_socket_t fd, short what, void *arg)
 	struct mmsghdr msgs[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
 	struct sockaddr_in src[RECV_BATCH];
-	uint64_t now_ns = mp_time_now().mono_ns;
+	uint64_t now_ns = clock_now().mono_ns;
 	int n;
 
 	for (int i = 0; i < RECV_BATCH; i++) {
@@ -527,14 +527,14 @@ static void unbind_pair(void *ctx, struct in_addr ip, unsigned rtp_port)
 	close_socket(ctx, rtp_port + 1);
 }
 
-struct mp_port_binder media_port_binder(struct media *m)
+struct port_binder media_port_binder(struct media *m)
 {
-	return (struct mp_port_binder){ .bind = bind_pair, .unbind = unbind_pair, .ctx = m };
+	return (struct port_binder){ .bind = bind_pair, .unbind = unbind_pair, .ctx = m };
 }
 
 /* ---- session events -------------------------------------------------------- */
 
-static struct media_stream *stream_new(struct media *m, struct mp_stream *stream)
+static struct media_stream *stream_new(struct media *m, struct stream *stream)
 {
 	struct media_stream *ms = calloc(1, sizeof(*ms));
 
@@ -551,11 +551,11 @@ static struct media_stream *stream_new(struct media *m, struct mp_stream *stream
 	return ms;
 }
 
-static void on_ports_allocated(void *ctx, struct mp_stream *stream, enum mp_side side)
+static void on_ports_allocated(void *ctx, struct stream *stream, enum side side)
 {
 	struct media *m = ctx;
 	struct media_stream *ms = stream->owner ? stream->owner : stream_new(m, stream);
-	const struct mp_party *party = &stream->party[side];
+	const struct party *party = &stream->party[side];
 
 	if (!ms) {
 		log_err("stream of session %s: out of memory", stream->session->call_id);
@@ -569,11 +569,11 @@ static void on_ports_allocated(void *ctx, struct mp_stream *stream, enum mp_side
 		sock->side = side;
 		sock->sub = sub;
 		sock->tx_count = 0;
-		arm_timer(ms, side, sub, stream->status == MP_STREAM_ON_HOLD);
+		arm_timer(ms, side, sub, stream->status == STREAM_ON_HOLD);
 	}
 }
 
-static void on_stream_closed(void *ctx, struct mp_stream *stream)
+static void on_stream_closed(void *ctx, struct stream *stream)
 {
 	struct media *m = ctx;
 	struct media_stream *ms = stream->owner;
@@ -584,7 +584,7 @@ static void on_stream_closed(void *ctx, struct mp_stream *stream)
 		uninstall(ms, RTP);
 		uninstall(ms, RTCP);
 	}
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++)
 		for (int sub = RTP; sub <= RTCP; sub++)
 			if (ms->legs[side][sub].sock)
 				ms->legs[side][sub].sock->ms = NULL;
@@ -599,12 +599,12 @@ static void on_stream_closed(void *ctx, struct mp_stream *stream)
 }
 
 /* §8, §10.1: hold swaps the no-traffic timers for on-hold ones, and back. */
-static void on_hold_changed(void *ctx, struct mp_stream *stream)
+static void on_hold_changed(void *ctx, struct stream *stream)
 {
 	struct media_stream *ms = stream->owner;
-	bool hold = stream->status == MP_STREAM_ON_HOLD;
+	bool hold = stream->status == STREAM_ON_HOLD;
 
-	for (enum mp_side side = MP_CALLER; ms && side <= MP_CALLEE; side++)
+	for (enum side side = SIDE_CALLER; ms && side <= SIDE_CALLEE; side++)
 		for (int sub = RTP; sub <= RTCP; sub++) {
 			cancel_timer(ms, side, sub);
 			if (hold)
@@ -615,7 +615,7 @@ static void on_hold_changed(void *ctx, struct mp_stream *stream)
 }
 
 /* §9.5: the party moved; its latched addresses become obsolete. */
-static void on_party_reset(void *ctx, struct mp_stream *stream, enum mp_side side)
+static void on_party_reset(void *ctx, struct stream *stream, enum side side)
 {
 	struct media_stream *ms = stream->owner;
 
@@ -624,14 +624,14 @@ static void on_party_reset(void *ctx, struct mp_stream *stream, enum mp_side sid
 	uninstall(ms, RTP);
 	uninstall(ms, RTCP);
 	for (int sub = RTP; sub <= RTCP; sub++) {
-		struct mp_leg *leg = leg_of(stream, side, sub);
+		struct leg *leg = leg_of(stream, side, sub);
 
 		leg->in_use = leg->got_media = false;
 		ms->legs[side][sub].sock->tx_count = 0;
 		cancel_timer(ms, side, sub);
 		arm_timer(ms, side, sub, false);
 	}
-	ms->reset_ns[side] = mp_time_now().mono_ns;
+	ms->reset_ns[side] = clock_now().mono_ns;
 	log_info("stream %u: the %s moved to %s:%u", ms->id, side_name(side), stream->party[side].sdp_ip,
 		 stream->party[side].sdp_port);
 }
@@ -639,10 +639,10 @@ static void on_party_reset(void *ctx, struct mp_stream *stream, enum mp_side sid
 /* §14: the caller side towards the caller's signaling address, the callee
  * side towards the destination when signaling_ip gave one.
  */
-static struct in_addr local_address(void *ctx, const struct mp_session *s, enum mp_side side)
+static struct in_addr local_address(void *ctx, const struct session *s, enum side side)
 {
 	struct media *m = ctx;
-	struct in_addr peer = side == MP_CALLEE && s->destination_address.s_addr ? s->destination_address
+	struct in_addr peer = side == SIDE_CALLEE && s->destination_address.s_addr ? s->destination_address
 										  : s->caller_address;
 	struct in_addr src;
 
@@ -651,9 +651,9 @@ static struct in_addr local_address(void *ctx, const struct mp_session *s, enum 
 	return src;
 }
 
-struct mp_session_events media_session_events(struct media *m)
+struct session_events media_session_events(struct media *m)
 {
-	return (struct mp_session_events){
+	return (struct session_events){
 		.ctx = m,
 		.ports_allocated = on_ports_allocated,
 		.stream_closed = on_stream_closed,
@@ -667,7 +667,7 @@ struct mp_session_events media_session_events(struct media *m)
 
 static void report_dropped(struct media_stream *ms, int sub)
 {
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
 		struct media_leg *ml = &ms->legs[side][sub];
 
 		if (ml->live.dropped_src > ml->dropped_src)
@@ -684,7 +684,7 @@ static bool substream_idle(struct media_stream *ms, int sub, uint64_t now_ns)
 	struct media *m = ms->m;
 	struct substream s = substream_of(ms, sub);
 	struct leg_counters live[2];
-	unsigned timeout = ms->stream->status == MP_STREAM_ON_HOLD ? m->cfg.on_hold_timeout : m->cfg.idle_timeout;
+	unsigned timeout = ms->stream->status == STREAM_ON_HOLD ? m->cfg.on_hold_timeout : m->cfg.idle_timeout;
 	uint64_t last;
 
 	if (forwarder_read(m->fwd, &s, live))
@@ -704,7 +704,7 @@ static bool substream_idle(struct media_stream *ms, int sub, uint64_t now_ns)
 static void idle_scan(evutil_socket_t fd, short what, void *arg)
 {
 	struct media *m = arg;
-	uint64_t now_ns = mp_time_now().mono_ns;
+	uint64_t now_ns = clock_now().mono_ns;
 	struct media_stream *ms;
 
 	for (ms = m->streams; ms; ms = ms->next)
@@ -717,10 +717,10 @@ static void idle_scan(evutil_socket_t fd, short what, void *arg)
 		if (fire_due_timer(ms, now_ns)) {
 			ms = m->streams;
 		} else if (ms->idle[RTP]) {
-			unsigned timeout = ms->stream->status == MP_STREAM_ON_HOLD ? m->cfg.on_hold_timeout
+			unsigned timeout = ms->stream->status == STREAM_ON_HOLD ? m->cfg.on_hold_timeout
 										   : m->cfg.idle_timeout;
 
-			expire_stream(ms, MP_STREAM_CONNTRACK_TIMEOUT, timeout);
+			expire_stream(ms, STREAM_CONNTRACK_TIMEOUT, timeout);
 			ms = m->streams;
 		} else if (ms->idle[RTCP]) {
 			ms->idle[RTCP] = false;
@@ -738,12 +738,12 @@ void media_keep_forwarding(struct media *m)
 	m->keep_forwarding = true;
 }
 
-json_t *media_stream_save(const struct mp_stream *stream)
+json_t *media_stream_save(const struct stream *stream)
 {
 	return stream->owner ? json_fields_write(saved_fields, stream->owner) : json_null();
 }
 
-int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t *saved)
+int media_stream_restore(struct media *m, struct stream *stream, const json_t *saved)
 {
 	struct media_stream *ms;
 
@@ -755,8 +755,8 @@ int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t
 	json_fields_read(saved_fields, saved, ms); /* numbers only: it cannot fail */
 	if (ms->id > m->next_id)
 		m->next_id = ms->id;
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-		const struct mp_party *party = &stream->party[side];
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		const struct party *party = &stream->party[side];
 
 		for (int sub = RTP; sub <= RTCP; sub++) {
 			struct relay_socket *sock = party->has_ports ? m->by_port[party->rtp_port + (unsigned)sub] : NULL;
@@ -819,12 +819,12 @@ struct media *media_new(struct event_base *base, const struct media_config *cfg,
 	return m;
 }
 
-void media_set_sessions(struct media *m, struct mp_sessions *sessions)
+void media_set_sessions(struct media *m, struct sessions *sessions)
 {
 	m->sessions = sessions;
 }
 
-/* Sessions go first (mp_sessions_free closes their streams and ports). */
+/* Sessions go first (sessions_free closes their streams and ports). */
 void media_free(struct media *m)
 {
 	if (!m)

@@ -36,7 +36,7 @@ struct relay {
 	struct forwarder fwd;
 	bool conntrack_open;
 	struct agent *agent;
-	struct mp_control *control;
+	struct control *control;
 	struct mp_tls *tls;
 	struct dispatcher_link *link;
 };
@@ -102,9 +102,9 @@ static int notrack_relay_ports(const struct relay *r)
 static int start_fast_path(struct relay *r, enum mp_forwarding mode, bool adopt)
 {
 	const struct mp_config *cfg = &r->daemon.config;
-	struct netif ifaces[MP_MAX_INTERFACES];
+	struct netif ifaces[FASTPATH_MAX_INTERFACES];
 	int count = netif_media_interfaces(r->ip, mp_config_auto_detect_interfaces(cfg), ifaces,
-					   MP_MAX_INTERFACES);
+					   FASTPATH_MAX_INTERFACES);
 
 	if (count <= 0) {
 		log_err("fast path: no interface is up to receive media for the relay address");
@@ -149,12 +149,12 @@ static int start_forwarding(struct relay *r, bool adopt)
 		log_warn("forwarding: the BPF fast path cannot run here; trying the conntrack tier");
 	}
 	if (mode == MP_FORWARDING_AUTO || mode == MP_FORWARDING_CONNTRACK) {
-		if (!conntrack_nat_open(&r->fwd.ct, MP_CONNTRACK_MARK, &cfg->relay.port_range)) {
+		if (!conntrack_nat_open(&r->fwd.ct, CONNTRACK_NAT_MARK, &cfg->relay.port_range)) {
 			r->conntrack_open = true;
 			r->fwd.tier = FORWARDER_CONNTRACK;
 			r->fwd.idle_timeout = cfg->relay.stream_idle_timeout;
 			log_info("forwarding: established streams go to kernel conntrack NAT entries (mark 0x%x)",
-				 MP_CONNTRACK_MARK);
+				 CONNTRACK_NAT_MARK);
 			return 0;
 		}
 		if (mode != MP_FORWARDING_AUTO)
@@ -182,7 +182,7 @@ static void stop_forwarding(struct relay *r, bool keep_forwarding)
 }
 
 /* The control socket's and the dispatcher link's handler. */
-static void handle_request(void *agent, void *origin, const struct mp_request *req, struct evbuffer *reply)
+static void handle_request(void *agent, void *origin, const struct request *req, struct evbuffer *reply)
 {
 	agent_handle(agent, origin, req, reply);
 }
@@ -269,7 +269,7 @@ int main(int argc, char **argv)
 		goto out;
 	libbpf_set_print(libbpf_to_log);
 	r.fwd.tier = FORWARDER_USERSPACE;
-	snprintf(state_path, sizeof(state_path), "%s/%s", r.daemon.runtime_dir, MP_STATE_FILE);
+	snprintf(state_path, sizeof(state_path), "%s/%s", r.daemon.runtime_dir, STATE_FILE);
 	if (find_relay_ip(cfg, &r.ip) || start_forwarding(&r, access(state_path, F_OK) == 0))
 		goto out;
 	log_info("relay port range %u:%u", cfg->relay.port_range.start, cfg->relay.port_range.end);
@@ -278,7 +278,7 @@ int main(int argc, char **argv)
 	snprintf(control_path, sizeof(control_path), "%s/%s", r.daemon.runtime_dir, CONTROL_SOCKET);
 	/* the link first: restored sessions name the dispatchers they came from */
 	if (!r.agent || start_link(&r) || agent_restore(r.agent) < 0 ||
-	    !(r.control = mp_control_open(r.daemon.base, control_path, handle_request, r.agent)))
+	    !(r.control = control_open(r.daemon.base, control_path, handle_request, r.agent)))
 		goto out;
 	do {
 		r.daemon.stop_signal = 0;
@@ -295,7 +295,7 @@ out:
 	dispatcher_link_free(r.link);
 	mp_tls_free(r.tls);
 	if (r.control)
-		mp_control_close(r.control);
+		control_close(r.control);
 	agent_free(r.agent);
 	stop_forwarding(&r, restart);
 	mp_daemon_cleanup(&r.daemon);

@@ -11,28 +11,28 @@ static bool payload_is_one_line(struct evbuffer *payload)
 	       evbuffer_search(payload, "\n", 1, NULL).pos < 0;
 }
 
-int mp_request_answer(mp_request_handler handle, void *owner, void *origin, const char *block, size_t len,
+int request_answer(request_handler handle, void *owner, void *origin, const char *block, size_t len,
 		      struct evbuffer *out, const char *who)
 {
-	enum mp_parse_result result;
+	enum parse_result result;
 	struct evbuffer *payload;
-	struct mp_request req;
+	struct request req;
 	char why[512];
 	int ret = 0;
 
-	result = mp_request_parse(block, len, &req, why, sizeof(why));
-	if (result == MP_PARSE_IGNORED) {
+	result = request_parse(block, len, &req, why, sizeof(why));
+	if (result == PARSE_IGNORED) {
 		log_warn("%s: ignoring a request: %s", who, why);
 		return 0;
 	}
 	payload = evbuffer_new();
 	if (!payload)
 		return -1;
-	if (result == MP_PARSE_OK) {
+	if (result == PARSE_OK) {
 		handle(owner, origin, &req, payload);
 		if (!payload_is_one_line(payload)) {
 			log_err("%s: %s %s: the handler's reply is empty or not one line; answering error", who,
-				mp_command_name(req.command), req.seq);
+				command_name(req.command), req.seq);
 			evbuffer_drain(payload, evbuffer_get_length(payload));
 		}
 	} else {

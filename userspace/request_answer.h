@@ -14,7 +14,7 @@
  * A payload that is empty or holds CR or LF is replaced by "error".  The
  * handler must not close the connection the request came on.
  */
-typedef void (*mp_request_handler)(void *owner, void *origin, const struct mp_request *req,
+typedef void (*request_handler)(void *owner, void *origin, const struct request *req,
 				   struct evbuffer *reply_payload);
 
 /* Parses one request block, runs it through `handle` (with `origin`, e.g.
@@ -22,7 +22,7 @@ typedef void (*mp_request_handler)(void *owner, void *origin, const struct mp_re
  * appends "<seq> <payload>\r\n" to `out`; nothing for a block without a
  * command line.  `who` names the peer in log lines.  -1 without memory.
  */
-int mp_request_answer(mp_request_handler handle, void *owner, void *origin, const char *block, size_t len,
+int request_answer(request_handler handle, void *owner, void *origin, const char *block, size_t len,
 		      struct evbuffer *out, const char *who);
 
 #endif

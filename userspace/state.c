@@ -14,70 +14,70 @@
 /* ---- the saved form of each struct ------------------------------------------------- */
 
 static const struct json_field leg_fields[] = {
-	JSON_FIELD(struct mp_leg, has_remote, BOOL),
-	JSON_FIELD(struct mp_leg, in_use, BOOL),
-	JSON_FIELD(struct mp_leg, got_media, BOOL),
-	JSON_FIELD(struct mp_leg, remote_ip, IPV4),
-	JSON_FIELD(struct mp_leg, remote_port, UINT),
-	JSON_FIELD(struct mp_leg, packets, UINT),
-	JSON_FIELD(struct mp_leg, bytes, UINT),
+	JSON_FIELD(struct leg, has_remote, BOOL),
+	JSON_FIELD(struct leg, in_use, BOOL),
+	JSON_FIELD(struct leg, got_media, BOOL),
+	JSON_FIELD(struct leg, remote_ip, IPV4),
+	JSON_FIELD(struct leg, remote_port, UINT),
+	JSON_FIELD(struct leg, packets, UINT),
+	JSON_FIELD(struct leg, bytes, UINT),
 	JSON_FIELDS_END,
 };
 
 static const struct json_field party_fields[] = {
-	JSON_FIELD(struct mp_party, local_ip, IPV4),
-	JSON_FIELD(struct mp_party, rtp_port, UINT),
-	JSON_FIELD(struct mp_party, has_ports, BOOL),
-	JSON_FIELD(struct mp_party, has_sdp, BOOL),
-	JSON_FIELD(struct mp_party, sdp_ip, TEXT),
-	JSON_FIELD(struct mp_party, sdp_port, UINT),
-	JSON_FIELD(struct mp_party, on_hold, BOOL),
-	JSON_FIELD(struct mp_party, ice, BOOL),
-	JSON_FIELD(struct mp_party, codec, TEXT),
-	JSON_FIELD(struct mp_party, rtp, OBJECT, .fields = leg_fields),
-	JSON_FIELD(struct mp_party, rtcp, OBJECT, .fields = leg_fields),
+	JSON_FIELD(struct party, local_ip, IPV4),
+	JSON_FIELD(struct party, rtp_port, UINT),
+	JSON_FIELD(struct party, has_ports, BOOL),
+	JSON_FIELD(struct party, has_sdp, BOOL),
+	JSON_FIELD(struct party, sdp_ip, TEXT),
+	JSON_FIELD(struct party, sdp_port, UINT),
+	JSON_FIELD(struct party, on_hold, BOOL),
+	JSON_FIELD(struct party, ice, BOOL),
+	JSON_FIELD(struct party, codec, TEXT),
+	JSON_FIELD(struct party, rtp, OBJECT, .fields = leg_fields),
+	JSON_FIELD(struct party, rtcp, OBJECT, .fields = leg_fields),
 	JSON_FIELDS_END,
 };
 
 /* Then "media": media_stream_save(). */
 static const struct json_field stream_fields[] = {
-	JSON_FIELD(struct mp_stream, media_type, TEXT),
-	JSON_FIELD(struct mp_stream, status, UINT),
-	JSON_FIELD(struct mp_stream, alive, BOOL),
-	JSON_FIELD(struct mp_stream, timeout_wait, UINT),
-	JSON_ARRAY(struct mp_stream, party, OBJECT, .fields = party_fields),
-	JSON_FIELD(struct mp_stream, created_at, REAL),
-	JSON_FIELD(struct mp_stream, answered_at, REAL),
-	JSON_FIELD(struct mp_stream, first_media_at, REAL),
-	JSON_FIELD(struct mp_stream, ended_at, REAL),
-	JSON_FIELD(struct mp_stream, answer_order, UINT),
+	JSON_FIELD(struct stream, media_type, TEXT),
+	JSON_FIELD(struct stream, status, UINT),
+	JSON_FIELD(struct stream, alive, BOOL),
+	JSON_FIELD(struct stream, timeout_wait, UINT),
+	JSON_ARRAY(struct stream, party, OBJECT, .fields = party_fields),
+	JSON_FIELD(struct stream, created_at, REAL),
+	JSON_FIELD(struct stream, answered_at, REAL),
+	JSON_FIELD(struct stream, first_media_at, REAL),
+	JSON_FIELD(struct stream, ended_at, REAL),
+	JSON_FIELD(struct stream, answer_order, UINT),
 	JSON_FIELDS_END,
 };
 
 /* Then "streams": their indices in the session's streams. */
 static const struct json_field generation_fields[] = {
-	JSON_ARRAY(struct mp_generation, cseq, UINT),
+	JSON_ARRAY(struct generation, cseq, UINT),
 	JSON_FIELDS_END,
 };
 
 /* Then "streams", "generations" and "dispatcher" (the origin's name). */
 static const struct json_field session_fields[] = {
-	JSON_TEXT_COPY(struct mp_session, call_id, MP_ID_LEN),
-	JSON_TEXT_COPY(struct mp_session, from_tag, MP_ID_LEN),
-	JSON_TEXT_COPY(struct mp_session, to_tag, MP_ID_LEN),
-	JSON_TEXT_COPY(struct mp_session, from_uri, MP_TEXT_LEN),
-	JSON_TEXT_COPY(struct mp_session, to_uri, MP_TEXT_LEN),
-	JSON_TEXT_COPY(struct mp_session, caller_ua, MP_TEXT_LEN),
-	JSON_TEXT_COPY(struct mp_session, callee_ua, MP_TEXT_LEN),
-	JSON_FIELD(struct mp_session, has_username, BOOL),
-	JSON_TEXT_COPY(struct mp_session, username, MP_TEXT_LEN),
-	JSON_FIELD(struct mp_session, caller_address, IPV4),
-	JSON_FIELD(struct mp_session, destination_address, IPV4),
-	JSON_FIELD(struct mp_session, has_cseq, BOOL),
-	JSON_ARRAY(struct mp_session, cseq, UINT),
-	JSON_FIELD(struct mp_session, start_time, REAL),
-	JSON_FIELD(struct mp_session, end_time, REAL),
-	JSON_FIELD(struct mp_session, next_answer_order, UINT),
+	JSON_TEXT_COPY(struct session, call_id, REQUEST_ID_LEN),
+	JSON_TEXT_COPY(struct session, from_tag, REQUEST_ID_LEN),
+	JSON_TEXT_COPY(struct session, to_tag, REQUEST_ID_LEN),
+	JSON_TEXT_COPY(struct session, from_uri, REQUEST_TEXT_LEN),
+	JSON_TEXT_COPY(struct session, to_uri, REQUEST_TEXT_LEN),
+	JSON_TEXT_COPY(struct session, caller_ua, REQUEST_TEXT_LEN),
+	JSON_TEXT_COPY(struct session, callee_ua, REQUEST_TEXT_LEN),
+	JSON_FIELD(struct session, has_username, BOOL),
+	JSON_TEXT_COPY(struct session, username, REQUEST_TEXT_LEN),
+	JSON_FIELD(struct session, caller_address, IPV4),
+	JSON_FIELD(struct session, destination_address, IPV4),
+	JSON_FIELD(struct session, has_cseq, BOOL),
+	JSON_ARRAY(struct session, cseq, UINT),
+	JSON_FIELD(struct session, start_time, REAL),
+	JSON_FIELD(struct session, end_time, REAL),
+	JSON_FIELD(struct session, next_answer_order, UINT),
 	JSON_FIELDS_END,
 };
 
@@ -97,12 +97,12 @@ static json_t *with(json_t *json, const char *key, json_t *value)
 
 /* ---- save ------------------------------------------------------------------------ */
 
-static json_t *stream_json(const struct mp_stream *st)
+static json_t *stream_json(const struct stream *st)
 {
 	return with(json_fields_write(stream_fields, st), "media", media_stream_save(st));
 }
 
-static unsigned stream_index(const struct mp_session *s, const struct mp_stream *st)
+static unsigned stream_index(const struct session *s, const struct stream *st)
 {
 	unsigned i = 0;
 
@@ -111,7 +111,7 @@ static unsigned stream_index(const struct mp_session *s, const struct mp_stream 
 	return i;
 }
 
-static json_t *generation_json(const struct mp_session *s, const struct mp_generation *g)
+static json_t *generation_json(const struct session *s, const struct generation *g)
 {
 	json_t *members = json_array();
 
@@ -120,7 +120,7 @@ static json_t *generation_json(const struct mp_session *s, const struct mp_gener
 	return with(json_fields_write(generation_fields, g), "streams", members);
 }
 
-static json_t *session_json(const struct mp_session *s, const struct state_origins *origins)
+static json_t *session_json(const struct session *s, const struct state_origins *origins)
 {
 	const char *origin = s->owner && origins->name ? origins->name(s->owner) : NULL;
 	json_t *json = json_fields_write(session_fields, s), *streams = json_array(), *generations = json_array();
@@ -134,13 +134,13 @@ static json_t *session_json(const struct mp_session *s, const struct state_origi
 	return with(json, "dispatcher", origin ? json_string(origin) : json_null());
 }
 
-int state_save(const char *path, const struct mp_sessions *sessions, const struct state_origins *origins)
+int state_save(const char *path, const struct sessions *sessions, const struct state_origins *origins)
 {
 	char tmp[PATH_MAX + 8];
 	json_t *list = json_array(), *state;
 	int err;
 
-	for (const struct mp_session *s = mp_sessions_first(sessions); s; s = s->next)
+	for (const struct session *s = sessions_first(sessions); s; s = s->next)
 		if (json_array_append_new(list, session_json(s, origins)))
 			log_warn("restart state: session %s cannot be saved", s->call_id);
 	state = json_pack("{si so}", "version", STATE_VERSION, "sessions", list);
@@ -154,9 +154,9 @@ int state_save(const char *path, const struct mp_sessions *sessions, const struc
 
 /* ---- restore ---------------------------------------------------------------------- */
 
-static struct mp_stream *stream_read(const json_t *j, struct mp_session *s)
+static struct stream *stream_read(const json_t *j, struct session *s)
 {
-	struct mp_stream *st = calloc(1, sizeof(*st));
+	struct stream *st = calloc(1, sizeof(*st));
 
 	if (!st)
 		return NULL;
@@ -165,10 +165,10 @@ static struct mp_stream *stream_read(const json_t *j, struct mp_session *s)
 	return st;
 }
 
-static struct mp_session *session_read(const json_t *j)
+static struct session *session_read(const json_t *j)
 {
 	const json_t *streams = json_object_get(j, "streams"), *generations = json_object_get(j, "generations");
-	struct mp_session *s = calloc(1, sizeof(*s));
+	struct session *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
@@ -188,13 +188,13 @@ static struct mp_session *session_read(const json_t *j)
 	for (; s->generation_count < s->generation_cap; s->generation_count++) {
 		const json_t *g = json_array_get(generations, s->generation_count);
 		const json_t *members = json_object_get(g, "streams");
-		struct mp_generation *gen = calloc(1, sizeof(*gen));
+		struct generation *gen = calloc(1, sizeof(*gen));
 
 		if (!gen)
 			goto fail;
 		s->generations[s->generation_count] = gen;
 		json_fields_read(generation_fields, g, gen); /* numbers only: it cannot fail */
-		for (; gen->count < json_array_size(members) && gen->count < MP_MAX_STREAMS; gen->count++) {
+		for (; gen->count < json_array_size(members) && gen->count < REQUEST_MAX_STREAMS; gen->count++) {
 			json_int_t index = json_integer_value(json_array_get(members, gen->count));
 
 			if (index < 0 || index >= s->stream_count)
@@ -204,29 +204,29 @@ static struct mp_session *session_read(const json_t *j)
 	}
 	return s;
 fail:
-	mp_session_free(s);
+	session_free(s);
 	return NULL;
 }
 
 /* Claims the ports of the session's live streams and restores their media;
  * on failure the claimed ports go back.
  */
-static int session_adopt(struct mp_session *s, const json_t *j, struct mp_sessions *sessions,
-			 struct mp_port_pool *pool, struct media *m)
+static int session_adopt(struct session *s, const json_t *j, struct sessions *sessions,
+			 struct port_pool *pool, struct media *m)
 {
 	const json_t *streams = json_object_get(j, "streams");
-	struct mp_time now = mp_time_now();
+	struct clock_reading now = clock_now();
 
 	for (unsigned i = 0; i < s->stream_count; i++)
-		for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-			struct mp_party *party = &s->streams[i]->party[side];
+		for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+			struct party *party = &s->streams[i]->party[side];
 
-			if (party->has_ports && mp_port_pool_claim(pool, party->local_ip, party->rtp_port)) {
+			if (party->has_ports && port_pool_claim(pool, party->local_ip, party->rtp_port)) {
 				log_warn("restart: port %u of session %s is taken; its stream ends", party->rtp_port,
 					 s->call_id);
 				party->has_ports = false;
 				s->streams[i]->alive = false;
-				s->streams[i]->status = MP_STREAM_CLOSED;
+				s->streams[i]->status = STREAM_CLOSED;
 				s->streams[i]->ended_at = now.wall;
 			}
 		}
@@ -236,11 +236,11 @@ static int session_adopt(struct mp_session *s, const json_t *j, struct mp_sessio
 		if (s->streams[i]->alive && media_stream_restore(m, s->streams[i], saved))
 			log_warn("restart: stream %u of session %s has no saved media state", i, s->call_id);
 	}
-	mp_sessions_adopt(sessions, s);
+	sessions_adopt(sessions, s);
 	return 0;
 }
 
-int state_restore(const char *path, struct mp_sessions *sessions, struct mp_port_pool *pool, struct media *m,
+int state_restore(const char *path, struct sessions *sessions, struct port_pool *pool, struct media *m,
 		  const struct state_origins *origins)
 {
 	json_error_t error;
@@ -258,7 +258,7 @@ int state_restore(const char *path, struct mp_sessions *sessions, struct mp_port
 		return -1;
 	}
 	for (size_t i = 0; i < json_array_size(list); i++) {
-		struct mp_session *s = session_read(json_array_get(list, i));
+		struct session *s = session_read(json_array_get(list, i));
 
 		if (!s) {
 			log_err("restart state %s: session %zu unreadable; left out", path, i);

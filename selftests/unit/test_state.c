@@ -103,7 +103,7 @@ static void *find_origin(void *ctx, const char *name)
 	return strcmp(name, DISPATCHER) ? NULL : DISPATCHER;
 }
 
-static void session_expired(void *ctx, struct mp_session *session)
+static void session_expired(void *ctx, struct session *session)
 {
 	fail_msg("session %s expired", session->call_id);
 }
@@ -132,12 +132,12 @@ static void test_restore_then_save(void **state)
 	const struct media_owner owner = { .expired = session_expired, .changed = state_changed };
 	const struct mp_port_range range = { 40000, 40100 };
 	const struct state_origins origins = { .name = origin_name, .find = find_origin };
-	struct mp_sessions_config sessions_cfg = { { 0 }, { 0 } };
+	struct sessions_config sessions_cfg = { { 0 }, { 0 } };
 	char dir[] = "/tmp/test_state.XXXXXX", in[64], out[64], *text;
-	struct mp_time now = { 0 };
-	struct mp_session_events events;
-	struct mp_sessions *sessions;
-	struct mp_port_pool *pool;
+	struct clock_reading now = { 0 };
+	struct session_events events;
+	struct sessions *sessions;
+	struct port_pool *pool;
 	struct media *m;
 	FILE *f;
 
@@ -153,8 +153,8 @@ static void test_restore_then_save(void **state)
 	m = media_new(base, &media_cfg, &fwd, &owner);
 	assert_non_null(m);
 	events = media_session_events(m);
-	pool = mp_port_pool_new(&range, MP_PORT_QUARANTINE_NS, NULL);
-	sessions = mp_sessions_new(&sessions_cfg, pool, &events);
+	pool = port_pool_new(&range, PORT_POOL_QUARANTINE_NS, NULL);
+	sessions = sessions_new(&sessions_cfg, pool, &events);
 	assert_non_null(sessions);
 	media_set_sessions(m, sessions);
 
@@ -164,8 +164,8 @@ static void test_restore_then_save(void **state)
 	assert_string_equal(text, saved_state);
 
 	free(text);
-	mp_sessions_free(sessions, &now);
-	mp_port_pool_free(pool);
+	sessions_free(sessions, &now);
+	port_pool_free(pool);
 	media_free(m);
 	event_base_free(base);
 	unlink(in);
