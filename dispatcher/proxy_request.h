@@ -1,4 +1,4 @@
-/* A request from the SIP proxy's mediaproxy module (signaling.md §2-§3):
+/* A request from the SIP proxy's mediaproxy module (doc/proxy-protocol.md §2-§3):
  * a command line, header lines, an empty line.  The dispatcher reads only
  * call_id, dialog_id and media_relay; every header line goes on to the relay
  * as it came, in order.
@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PROXY_LINE_MAX 16384 /* a longer line closes the connection (§2 rule 8) */
+#define PROXY_LINE_MAX 16384 /* a longer line closes the connection (doc/proxy-protocol.md §2 rule 8) */
 
 struct proxy_request {
 	char *command;     /* "" until the first line */

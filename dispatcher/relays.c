@@ -289,7 +289,7 @@ static void relay_accept(struct evconnlistener *listener, evutil_socket_t fd, st
 	t->list = r;
 }
 
-/* §3.3: every verify_interval, a fresh CRL and a check of every peer. */
+/* doc/relay-protocol.md §3.3: every verify_interval, a fresh CRL and a check of every peer. */
 static void reverify_all(evutil_socket_t fd, short what, void *arg)
 {
 	struct relays *t = arg;

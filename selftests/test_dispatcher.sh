@@ -160,7 +160,7 @@ t_spec_examples() {
 		fail "Kamailio got no dlg.end_dlg: $(cat "$T/rpc")"
 	grep -q "the dialog of 7f3c9a21e5b04d2c@10.0.0.23 was ended" "$T/disp.log" || fail "$(cat "$T/disp.log")"
 }
-run_test "signaling.md examples A, B, E, C: the bytes the relay gets and the replies the proxy gets" t_spec_examples
+run_test "doc/proxy-protocol.md §11.1, §11.2, §11.5, §11.3 (examples A, B, E, C): the bytes the relay gets and the replies the proxy gets" t_spec_examples
 
 t_dispatcher_restart() {
 	hosts 2

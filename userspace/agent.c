@@ -28,7 +28,7 @@ struct agent {
 	struct sessions *sessions;
 	struct media *media;
 	time_t started;
-	/* bps_relayed (relay-behaviour.md §13) */
+	/* bps_relayed (doc/relay-sessions.md §13) */
 	struct event *sampler;
 	unsigned sampling_period;
 	uint64_t ended_bytes;      /* bytes of sessions ended since the last sample */

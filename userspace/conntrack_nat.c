@@ -153,7 +153,7 @@ static void format_leg(char *buf, size_t len, struct in_addr src, in_port_t spor
 		 ntohs(dport));
 }
 
-/* relay-behaviour §15.3: while the ordinary entries that userspace relaying
+/* doc/relay-sessions.md §15.3: while the ordinary entries that userspace relaying
  * created are deleted and the NAT entry is created, NOTRACK rules keep new
  * ordinary entries from appearing in between.
  */

@@ -1,6 +1,6 @@
 /* The local control socket: a UNIX stream socket (mode 0600) on which tests
  * and operators send the same request blocks a dispatcher sends
- * (../shared/spec/relay-protocol.md §5-§6) and read one reply line
+ * (doc/relay-protocol.md §5-§6) and read one reply line
  * "<seq> <payload>" per request, in request order.  tools/relay-ctl is its
  * command line client.
  */

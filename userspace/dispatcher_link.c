@@ -14,9 +14,9 @@
 #include "log.h"
 #include "request_parse.h"
 
-#define MISSED_PINGS_MAX 3     /* §6.5 */
+#define MISSED_PINGS_MAX 3     /* doc/relay-protocol.md §6.5 */
 #define EXPIRED_QUEUE_MAX 10000 /* notifications kept for an absent dispatcher */
-#define STABLE_LINK_S 5         /* §7: a link up this long was not flapping */
+#define STABLE_LINK_S 5         /* doc/relay-protocol.md §7: a link up this long was not flapping */
 
 struct queued {
 	struct queued *next;
@@ -61,7 +61,7 @@ static void schedule_retry(struct dispatcher *d, unsigned seconds)
 	evtimer_add(d->retry, &after);
 }
 
-/* §7: a stable link that breaks is retried after 1 s, a flapping one or a
+/* doc/relay-protocol.md §7: a stable link that breaks is retried after 1 s, a flapping one or a
  * failed attempt after reconnect_delay.
  */
 static void disconnect(struct dispatcher *d, const char *why, bool certificate_error)
@@ -225,7 +225,7 @@ static void event(struct bufferevent *bev, short what, void *arg)
 		d->missed_pings = 0;
 		evtimer_add(d->ping, &every);
 		log_info("dispatcher %s: connected", d->name);
-		flush_queue(d); /* before anything is answered (§6.6) */
+		flush_queue(d); /* before anything is answered (doc/relay-protocol.md §6.6) */
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
@@ -265,7 +265,7 @@ static bool srv_target(const char *host, char *target, size_t len)
 	return false;
 }
 
-/* §2: an IPv4 literal as it is; a name by its SRV record, else its A record.
+/* doc/relay-protocol.md §2: an IPv4 literal as it is; a name by its SRV record, else its A record.
  * The configured port in every case.
  */
 static int resolve(struct dispatcher *d, struct sockaddr_in *addr)
@@ -331,7 +331,7 @@ static void retry(evutil_socket_t fd, short what, void *arg)
 	connect_to(arg);
 }
 
-/* §2: names are looked up again every dns_check_interval; a dispatcher
+/* doc/relay-protocol.md §2: names are looked up again every dns_check_interval; a dispatcher
  * that moved is reconnected to at its new address.
  */
 static void dns_check(evutil_socket_t fd, short what, void *arg)
@@ -347,7 +347,7 @@ static void dns_check(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* §3.3 on the relay's side. */
+/* doc/relay-protocol.md §3.3 on the relay's side. */
 static void reverify_all(evutil_socket_t fd, short what, void *arg)
 {
 	struct dispatcher_link *link = arg;

@@ -1,4 +1,4 @@
-/* The relay's side of the dispatcher link (relay-protocol.md §1-§8): a TLS
+/* The relay's side of the dispatcher link (doc/relay-protocol.md §1-§8): a TLS
  * connection to every dispatcher of [Relay] dispatchers, kept up with
  * keepalives and reconnection; requests go to the agent, replies come back
  * in order, and `expired` reports go to the dispatcher that created the

@@ -82,7 +82,7 @@ static int pin_maps(struct mp_fwd *skel)
 }
 
 /* The relay port range (the programs' pre-filter), and TTL decrement on:
- * a forwarded packet went through a router (design notes decision 9).
+ * a forwarded packet went through a router (doc/fast-path.md §10.9).
  */
 static int configure(struct mp_fwd *skel, const struct mp_port_range *range)
 {

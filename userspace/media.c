@@ -16,7 +16,7 @@
 #define RECV_BATCH 32
 #define MAX_DATAGRAM 65535
 #define STUN_QUEUE_MAX 32                     /* the original's queue had no bound */
-#define OBSOLETE_GRACE_NS (2ULL * 1000000000) /* design notes decision 3 */
+#define OBSOLETE_GRACE_NS (2ULL * 1000000000) /* doc/fast-path.md §10.3 */
 #define IDLE_SCAN_INTERVAL 1                  /* seconds */
 #define NS_PER_S 1000000000ULL
 
@@ -35,7 +35,7 @@ struct relay_socket {
 	struct queued_stun {
 		size_t len;
 		unsigned char *data;
-	} *stun;                 /* STUN waiting for an address to go to (§9.6); allocated
+	} *stun;                 /* STUN waiting for an address to go to (doc/relay-sessions.md §9.6); allocated
 				  * when needed, as most sockets never queue any */
 };
 
@@ -43,7 +43,7 @@ struct relay_socket {
  * and an event per leg would cost a relay 600 bytes a stream.
  */
 struct leg_timer {
-	bool on_hold; /* which of the two timers of §10.1 runs */
+	bool on_hold; /* which of the two timers of doc/relay-sessions.md §10.1 runs */
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 when not running (kept for a restart) */
 };
 
@@ -121,7 +121,7 @@ static const char *side_name(enum side side)
 	return side == SIDE_CALLER ? "caller" : "callee";
 }
 
-/* RFC 5389 framing: first two bits zero, the magic cookie, a length that fits (§11.1). */
+/* RFC 5389 framing: first two bits zero, the magic cookie, a length that fits (doc/relay-sessions.md §11.1). */
 static bool is_stun(const unsigned char *data, size_t len)
 {
 	static const unsigned char cookie[4] = { 0x21, 0x12, 0xa4, 0x42 };
@@ -189,7 +189,7 @@ static void uninstall(struct media_stream *ms, int sub)
 }
 
 /* Both legs latched and sending media: hand the substream to the kernel.
- * A failure is retried on the next media packet (design notes §4).
+ * A failure is retried on the next media packet (doc/fast-path.md §4).
  */
 static void try_install(struct media_stream *ms, int sub)
 {
@@ -228,7 +228,7 @@ void media_sync_counters(struct media *m, struct session *session)
 	}
 }
 
-/* ---- timers (§10.1) -------------------------------------------------------- */
+/* ---- timers (doc/relay-sessions.md §10.1) -------------------------------------------------------- */
 
 static void arm_timer(struct media_stream *ms, enum side side, int sub, bool on_hold)
 {
@@ -261,7 +261,7 @@ static void expire_stream(struct media_stream *ms, enum stream_status status, un
 	m->owner.changed(m->owner.ctx);
 }
 
-/* §9.7: RTCP starts again from scratch; its timers are not re-armed. */
+/* doc/relay-sessions.md §9.7: RTCP starts again from scratch; its timers are not re-armed. */
 static void forget_rtcp(struct media_stream *ms)
 {
 	uninstall(ms, RTCP);
@@ -299,7 +299,7 @@ static bool fire_due_timer(struct media_stream *ms, uint64_t now_ns)
 	return false;
 }
 
-/* ---- userspace relaying (§9.3) -------------------------------------------- */
+/* ---- userspace relaying (doc/relay-sessions.md §9.3) -------------------------------------------- */
 
 static void stun_enqueue(struct relay_socket *sock, const unsigned char *data, size_t len)
 {
@@ -377,14 +377,14 @@ static void relay_packet(struct media_stream *ms, enum side from, int sub, const
 	stun_flush(out, &to);
 	if (sendto(out->fd, data, len, 0, (const struct sockaddr *)&to, sizeof(to)) < 0)
 		return;
-	/* counted like the kernel counts: the IPv4 packet length (decision 1) */
+	/* counted like the kernel counts: the IPv4 packet length (doc/fast-path.md §10.1) */
 	ms->legs[from][sub].base_packets++;
 	ms->legs[from][sub].base_bytes += len + 28;
 	update_leg_totals(ms, from, sub);
 	ms->relayed_ns[sub] = now_ns;
 }
 
-/* §9.1: the first source wins; after that only that exact address. */
+/* doc/relay-sessions.md §9.1: the first source wins; after that only that exact address. */
 static bool accept_source(struct media_stream *ms, enum side side, int sub, const struct sockaddr_in *src,
 			  uint64_t now_ns)
 {
@@ -417,7 +417,7 @@ static bool accept_source(struct media_stream *ms, enum side side, int sub, cons
 	return true;
 }
 
-/* §9.2, for one datagram that arrived on a relay socket. */
+/* doc/relay-sessions.md §9.2, for one datagram that arrived on a relay socket. */
 static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *src, const unsigned char *data,
 			   size_t len, uint64_t now_ns)
 {
@@ -598,7 +598,7 @@ static void on_stream_closed(void *ctx, struct stream *stream)
 	free(ms);
 }
 
-/* §8, §10.1: hold swaps the no-traffic timers for on-hold ones, and back. */
+/* doc/relay-sessions.md §8, §10.1: hold swaps the no-traffic timers for on-hold ones, and back. */
 static void on_hold_changed(void *ctx, struct stream *stream)
 {
 	struct media_stream *ms = stream->owner;
@@ -614,7 +614,7 @@ static void on_hold_changed(void *ctx, struct stream *stream)
 		}
 }
 
-/* §9.5: the party moved; its latched addresses become obsolete. */
+/* doc/relay-sessions.md §9.5: the party moved; its latched addresses become obsolete. */
 static void on_party_reset(void *ctx, struct stream *stream, enum side side)
 {
 	struct media_stream *ms = stream->owner;
@@ -636,7 +636,7 @@ static void on_party_reset(void *ctx, struct stream *stream, enum side side)
 		 stream->party[side].sdp_port);
 }
 
-/* §14: the caller side towards the caller's signaling address, the callee
+/* doc/relay-sessions.md §14: the caller side towards the caller's signaling address, the callee
  * side towards the destination when signaling_ip gave one.
  */
 static struct in_addr local_address(void *ctx, const struct session *s, enum side side)
@@ -663,7 +663,7 @@ struct session_events media_session_events(struct media *m)
 	};
 }
 
-/* ---- idle scan and timers (design notes §5) --------------------------------- */
+/* ---- idle scan and timers (doc/fast-path.md §5) --------------------------------- */
 
 static void report_dropped(struct media_stream *ms, int sub)
 {
@@ -698,8 +698,8 @@ static bool substream_idle(struct media_stream *ms, int sub, uint64_t now_ns)
 	return last && now_ns > last && now_ns - last >= timeout * NS_PER_S;
 }
 
-/* Once a second: the leg timers that are due (§10.1), then the installed
- * substreams that went idle (§10.2).
+/* Once a second: the leg timers that are due (doc/relay-sessions.md §10.1), then the installed
+ * substreams that went idle (doc/relay-sessions.md §10.2).
  */
 static void idle_scan(evutil_socket_t fd, short what, void *arg)
 {

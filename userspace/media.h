@@ -1,4 +1,4 @@
-/* The media of the relay's streams (relay-behaviour.md §9-§10): the relay
+/* The media of the relay's streams (doc/relay-sessions.md §9-§10): the relay
  * ports' sockets, latching of each leg's remote, userspace relaying until
  * (and where) the kernel does not forward, installation of established
  * substreams in the forwarding tier, the per-leg timers and the idle scan.
@@ -23,7 +23,7 @@ struct media_config {
 	unsigned idle_timeout;     /* an established substream without packets */
 	unsigned transmit_every;   /* userspace_transmit_every */
 	struct mp_cidr_list routable_private_ranges;
-	/* auto_detect_interfaces (relay-behaviour.md §14): each side binds on the
+	/* auto_detect_interfaces (doc/relay-sessions.md §14): each side binds on the
 	 * address that routes to its party; relay_ip when none does.
 	 */
 	bool auto_detect_interfaces;

@@ -1,5 +1,5 @@
-/* The relay's pool of port pairs (../shared/spec/relay-behaviour.md §2 and
- * decision 8 of relay-design-notes.md §10).
+/* The relay's pool of port pairs (doc/relay-sessions.md §2 and
+ * doc/fast-path.md §10.8).
  *
  * Pairs are (p, p+1) with p even, from [Relay] port_range; RTP takes p, RTCP
  * p+1.  The pool is a FIFO: a pair is taken from the front and released to

@@ -287,7 +287,7 @@ int main(int argc, char **argv)
 	restart = r.daemon.stop_signal == SIGQUIT;
 	if (restart)
 		agent_stop_for_restart(r.agent);
-	else /* every session ends, reported expired (relay-protocol.md §8.3) */
+	else /* every session ends, reported expired (doc/relay-protocol.md §8.3) */
 		agent_expire_all(r.agent);
 	flush_link(&r);
 	status = 0;

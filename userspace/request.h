@@ -1,5 +1,5 @@
-/* A request block from a dispatcher, parsed (../shared/spec/relay-protocol.md
- * §5-§6, media grammar in signaling.md §5, signaling_ip in signaling.md §6).
+/* A request block from a dispatcher, parsed (doc/relay-protocol.md §5-§6;
+ * the media grammar and signaling_ip in doc/proxy-protocol.md §5 and §6).
  * The parser (request_parse.c) fills it; the session code (session.c) acts on it.
  */
 #ifndef MP_REQUEST_H

@@ -1,5 +1,5 @@
 /* Dispatcher requests: block assembly and the block parser
- * (../shared/spec/relay-protocol.md §4-§6, signaling.md §5-§6).
+ * (doc/relay-protocol.md §4-§6, doc/proxy-protocol.md §5-§6).
  * Every input is a byte range: nothing here relies on NUL termination.
  */
 #include <arpa/inet.h>
@@ -228,7 +228,7 @@ static int decode_signaling_json(json_t *obj, struct request *req, char *why, si
 	return 0;
 }
 
-/* Forms in the order of signaling.md §6: JSON object, "src_dst", address. */
+/* Forms in the order of doc/proxy-protocol.md §6: JSON object, "src_dst", address. */
 static int decode_signaling_ip(struct text value, struct request *req, char *why, size_t why_len)
 {
 	json_t *obj = json_loadb(value.p, value.len, 0, NULL);
@@ -384,7 +384,7 @@ static const char *const command_names[] = {
 };
 #define COMMAND_COUNT (sizeof(command_names) / sizeof(command_names[0]))
 
-/* relay-protocol.md §6.1 and §6.2; summary and sessions take no headers. */
+/* doc/relay-protocol.md §6.1 and §6.2; summary and sessions take no headers. */
 static const unsigned required_headers[COMMAND_COUNT] = {
 	[COMMAND_UPDATE] = 1 << H_CALL_ID | 1 << H_FROM_TAG | 1 << H_FROM_URI | 1 << H_TO_URI |
 			  1 << H_CSEQ | 1 << H_USER_AGENT | 1 << H_TYPE | 1 << H_SIGNALING_IP,

@@ -1,4 +1,4 @@
-/* Reading dispatcher requests (../shared/spec/relay-protocol.md §4-§6):
+/* Reading dispatcher requests (doc/relay-protocol.md §4-§6):
  * the assembly of request blocks from lines (lines.h), and the parser that
  * turns a block into a struct request.  The control socket and the TLS
  * dispatcher link share both.

@@ -17,12 +17,12 @@ struct sessions {
 	struct session *first, *last; /* creation order */
 };
 
-/* One `update` as the session sees it (relay-behaviour.md §3.2). */
+/* One `update` as the session sees it (doc/relay-sessions.md §3.2). */
 struct message {
 	const struct request *req;
 	enum side slot;      /* the CSeq slot: the side that started the transaction */
 	enum side sdp_owner; /* whose SDP the message carries */
-	unsigned cseq[2];       /* the candidate pair (§3.3) */
+	unsigned cseq[2];       /* the candidate pair (doc/relay-sessions.md §3.3) */
 };
 
 enum cseq_class { OFFER, ANSWER, STALE };
@@ -191,7 +191,7 @@ static bool generation_alive(const struct generation *g)
 	return false;
 }
 
-/* Ends a stream for good (§10.3): the owner detaches first, then the pairs
+/* Ends a stream for good (doc/relay-sessions.md §10.3): the owner detaches first, then the pairs
  * go back to the pool.  The party keeps its port numbers for the statistics.
  */
 static void close_stream(struct sessions *t, struct stream *stream, enum stream_status status,
@@ -216,7 +216,7 @@ static void close_stream(struct sessions *t, struct stream *stream, enum stream_
 	}
 }
 
-/* §8: sendonly, inactive or the old-style 0.0.0.0; recvonly is the held side. */
+/* doc/relay-sessions.md §8: sendonly, inactive or the old-style 0.0.0.0; recvonly is the held side. */
 static bool media_holds(const struct request_media *media)
 {
 	return media->direction == DIRECTION_SENDONLY || media->direction == DIRECTION_INACTIVE ||
@@ -300,7 +300,7 @@ static const char *missing_update_header(const struct request *req)
 	return NULL;
 }
 
-/* §3.2: a new session's message always comes from the caller's side. */
+/* doc/relay-sessions.md §3.2: a new session's message always comes from the caller's side. */
 static void classify_message(const struct session *s, const struct request *req, struct message *m)
 {
 	bool from_caller = !s || !strcmp(req->from_tag, s->from_tag);
@@ -326,7 +326,7 @@ static enum cseq_class classify_cseq(const struct session *s, const struct messa
 	return ANSWER;
 }
 
-/* §3.1 items 4 and 5, once the message is known to succeed. */
+/* doc/relay-sessions.md §3.1 items 4 and 5, once the message is known to succeed. */
 static void record_tag_and_agent(struct session *s, const struct message *m)
 {
 	char **ua = m->sdp_owner == SIDE_CALLER ? &s->caller_ua : &s->callee_ua;
@@ -338,7 +338,7 @@ static void record_tag_and_agent(struct session *s, const struct message *m)
 		set_text(ua, m->req->user_agent);
 }
 
-/* §6: the ports of the side the message travels towards, in the newest
+/* doc/relay-sessions.md §6: the ports of the side the message travels towards, in the newest
  * generation that has the message's CSeq in its slot.
  */
 static int write_reply(const struct sessions *t, const struct session *s, const struct message *m,
@@ -370,7 +370,7 @@ static int write_reply(const struct sessions *t, const struct session *s, const 
 	return 0;
 }
 
-/* ---- offers (§4) ------------------------------------------------------------ */
+/* ---- offers (doc/relay-sessions.md §4) ------------------------------------------------------------ */
 
 /* Everything an offer needs, reserved before anything changes. */
 struct offer_plan {
@@ -395,7 +395,7 @@ static void *reserve(void *array, unsigned *cap, unsigned need, size_t elem_size
 	return array;
 }
 
-/* §4 step 1: an alive stream of the same type whose offering party's SDP
+/* doc/relay-sessions.md §4 step 1: an alive stream of the same type whose offering party's SDP
  * address is the entry's, or the entry is its old-style hold (0.0.0.0, same
  * port) or its disabling (same ip, port 0).  Each old stream matches once.
  */
@@ -514,7 +514,7 @@ static void open_stream(struct sessions *t, struct session *s, struct stream *st
 	party->on_hold = media_holds(media);
 	s->streams[s->stream_count++] = stream;
 	if (!media->port) {
-		/* §4 step 2: closed at once, but it keeps its slot */
+		/* doc/relay-sessions.md §4 step 2: closed at once, but it keeps its slot */
 		stream->status = STREAM_CLOSED;
 		stream->ended_at = now->wall;
 		return;
@@ -553,7 +553,7 @@ static void apply_offer(struct sessions *t, struct session *s, const struct mess
 	s->has_cseq = true;
 }
 
-/* ---- answers (§5) ----------------------------------------------------------- */
+/* ---- answers (doc/relay-sessions.md §5) ----------------------------------------------------------- */
 
 static int check_answer(const struct session *s, const struct request *req)
 {
@@ -649,7 +649,7 @@ static enum update_result fail(char *reply, size_t reply_len, enum update_result
 	return result;
 }
 
-/* The first message of a session is its first offer (§3.1 step 3). */
+/* The first message of a session is its first offer (doc/relay-sessions.md §3.1 step 3). */
 static enum update_result create_session(struct sessions *t, const struct request *req,
 					    const struct clock_reading *now, char *reply, size_t reply_len,
 					    struct session **created)
@@ -789,7 +789,7 @@ struct session *sessions_stream_expired(struct sessions *t, struct stream *strea
 
 	if (!stream->alive)
 		return NULL;
-	/* Both ends use ICE: they most likely picked a direct path (§10.3). */
+	/* Both ends use ICE: they most likely picked a direct path (doc/relay-sessions.md §10.3). */
 	if (stream->party[SIDE_CALLER].ice && stream->party[SIDE_CALLEE].ice)
 		status = STREAM_UNSELECTED_ICE;
 	stream->timeout_wait = timeout_wait;

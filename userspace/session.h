@@ -1,5 +1,5 @@
 /* Sessions and streams of the relay agent: what an `update` or `remove`
- * does to them (../shared/spec/relay-behaviour.md §1-§8, §10.3-§10.6).
+ * does to them (doc/relay-sessions.md §1-§8, §10.3-§10.6).
  *
  * Pure logic: no sockets, timers or BPF.  The owner (the agent) learns what
  * to attach or detach through struct session_events, binds sockets through
@@ -25,7 +25,7 @@ enum side {
 	SIDE_CALLEE,
 };
 
-/* relay-behaviour.md §10.4; the first two are the alive states. */
+/* doc/relay-sessions.md §10.4; the first two are the alive states. */
 enum stream_status {
 	STREAM_ACTIVE,
 	STREAM_ON_HOLD,
@@ -73,7 +73,7 @@ struct stream {
 	bool alive;               /* status is active or on hold */
 	unsigned timeout_wait;
 	struct party party[2]; /* indexed by enum side */
-	/* UNIX seconds, 0 until it happens (relay-behaviour.md §12.3) */
+	/* UNIX seconds, 0 until it happens (doc/relay-sessions.md §12.3) */
 	double created_at, answered_at, first_media_at, ended_at;
 	unsigned long answer_order; /* ties between streams answered at once */
 	void *owner;              /* free for the agent */
@@ -125,13 +125,13 @@ struct session_events {
 	void (*ports_allocated)(void *ctx, struct stream *stream, enum side side);
 	/* The pair goes back to the pool right after this call. */
 	void (*ports_released)(void *ctx, struct stream *stream, enum side side);
-	/* stream->status changed between active and on hold (§8: swap timers). */
+	/* stream->status changed between active and on hold (doc/relay-sessions.md §8: swap timers). */
 	void (*hold_changed)(void *ctx, struct stream *stream);
-	/* An answer changed the party's SDP address (§9.5: forget the latch, re-arm timers). */
+	/* An answer changed the party's SDP address (doc/relay-sessions.md §9.5: forget the latch, re-arm timers). */
 	void (*party_reset)(void *ctx, struct stream *stream, enum side side);
-	/* The stream ended with stream->status (§10.3: drop fast-path entries, fold counters). */
+	/* The stream ended with stream->status (doc/relay-sessions.md §10.3: drop fast-path entries, fold counters). */
 	void (*stream_closed)(void *ctx, struct stream *stream);
-	/* The address a new stream binds on for `side` (auto_detect_interfaces, §14);
+	/* The address a new stream binds on for `side` (auto_detect_interfaces, doc/relay-sessions.md §14);
 	 * NULL: relay_ip.  Must not fail: return relay_ip when no route exists.
 	 */
 	struct in_addr (*local_address)(void *ctx, const struct session *session, enum side side);
@@ -159,7 +159,7 @@ enum update_result {
 /* Room for the longest reply: an address and REQUEST_MAX_STREAMS ports. */
 #define UPDATE_REPLY_LEN (16 + 6 * REQUEST_MAX_STREAMS)
 
-/* Executes an `update` (relay-protocol.md §6.1); `reply` gets the payload
+/* Executes an `update` (doc/relay-protocol.md §6.1); `reply` gets the payload
  * and must hold UPDATE_REPLY_LEN bytes.  `*updated` is the session the
  * update created or changed with UPDATE_PORTS, else NULL.
  */
@@ -174,9 +174,9 @@ struct session *sessions_remove(struct sessions *sessions, const struct request 
 				      const struct clock_reading *now);
 
 /* A timer or the idle check ended the stream's RTP (`status` is one of the
- * three timeouts).  Applies the ICE rule (§10.3), closes the stream and,
+ * three timeouts).  Applies the ICE rule (doc/relay-sessions.md §10.3), closes the stream and,
  * when no stream of the current or previous generation is alive any more,
- * closes the session (§10.5) and returns it, out of the table, for the
+ * closes the session (doc/relay-sessions.md §10.5) and returns it, out of the table, for the
  * caller to report `expired` and session_free().  NULL otherwise.
  */
 struct session *sessions_stream_expired(struct sessions *sessions, struct stream *stream,
@@ -211,7 +211,7 @@ bool sessions_halting(const struct sessions *sessions);
 /* The session's generations by age: 0 is the current one; NULL if none. */
 struct generation *session_generation(const struct session *session, unsigned age);
 
-/* Small recorders for the agent (relay-behaviour.md §12.2, §12.3). */
+/* Small recorders for the agent (doc/relay-sessions.md §12.2, §12.3). */
 void stream_note_first_media(struct stream *stream, double now);
 /* The codec from the party's first RTP packet; later calls change nothing. */
 void party_note_codec(struct party *party, unsigned char payload_type);

@@ -47,7 +47,7 @@ static json_int_t json_counter(uint64_t value)
 }
 
 /* Times are kept to the microsecond, as the original's time() gives them,
- * so that they print as short as Python prints them (session_json_text).
+ * so that they print as short as Python prints them (json_text).
  */
 static double microseconds(double seconds)
 {
@@ -104,7 +104,7 @@ static json_t *stream_stats_json(const struct stream *stream, const struct sessi
 			 "callee_remote", json_remote(&callee->rtp));
 }
 
-/* §12.4: answer time, then position in the answering generation. */
+/* doc/relay-sessions.md §12.4: answer time, then position in the answering generation. */
 static int by_answer(const void *a, const void *b)
 {
 	const struct stream *x = *(const struct stream *const *)a, *y = *(const struct stream *const *)b;

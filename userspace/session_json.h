@@ -1,6 +1,6 @@
 /* The relay's JSON replies: the session statistics object
- * (relay-behaviour.md §12.4), the `sessions` array and the `summary` object
- * (relay-protocol.md §6.2-§6.4).
+ * (doc/relay-sessions.md §12.4), the `sessions` array and the `summary` object
+ * (doc/relay-protocol.md §6.2-§6.4).
  */
 #ifndef MP_SESSION_JSON_H
 #define MP_SESSION_JSON_H

@@ -1,5 +1,5 @@
 /* The relay's calls on disk, for a restart that keeps them
- * (relay-design-notes.md §8): every session with its streams, latched
+ * (doc/fast-path.md §8): every session with its streams, latched
  * addresses, counters and timers, written to the runtime directory after
  * every change and read back by the next start, which claims the same ports
  * and takes over the forwarding entries still in the kernel.

@@ -1,6 +1,6 @@
 /* Unit tests of the port pool (userspace/port_pool.c): pairs from the range
- * (relay-behaviour.md §2, config.md port_range), FIFO order, quarantine
- * (relay-design-notes.md §10 decision 8), all-or-nothing takes and the bad
+ * (doc/relay-sessions.md §2, doc/config.md §8), FIFO order, quarantine
+ * (doc/fast-path.md §10.8), all-or-nothing takes and the bad
  * list of pairs that failed to bind.
  */
 #include <errno.h>

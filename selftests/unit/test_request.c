@@ -1,5 +1,5 @@
 /* Unit tests of request framing and parsing (userspace/request_parse.c):
- * the spec's examples, every header rule, a table of malformed blocks, and
+ * the examples of doc/, every header rule, a table of malformed blocks, and
  * a random-input loop.  Built with -DMP_FUZZ this file is instead a
  * libFuzzer target:
  *   clang -DMP_FUZZ -g -fsanitize=fuzzer,address -D_GNU_SOURCE -Icommon -Iuserspace \

@@ -1,8 +1,9 @@
 /* Unit tests of sessions, generations and streams (userspace/session.c)
- * against relay-behaviour.md §1-§8, §10.3-§10.6 and §19 and relay-protocol.md
- * §6.1-§6.2.  The running example is the spec's: relay 198.18.0.50, caller
- * 10.0.0.23 (tag a73kszlfl), callee 192.168.5.9 (tag 8321234356), ports
- * from 40000 up, caller-side pair first.
+ * against doc/relay-sessions.md §1-§8, §10.3-§10.6 and §19 and
+ * doc/relay-protocol.md §6.1-§6.2.  The running example is the one of
+ * doc/relay-protocol.md §10: relay 198.18.0.50, caller 10.0.0.23 (tag
+ * a73kszlfl), callee 192.168.5.9 (tag 8321234356), ports from 40000 up,
+ * caller-side pair first.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -343,7 +344,7 @@ static void establish_audio(void)
 
 /* ---- offer and answer ---------------------------------------------------- */
 
-/* relay-protocol.md §6.1's example, then §6's retransmission. */
+/* doc/relay-protocol.md §6.1's example, then doc/relay-protocol.md §6's retransmission. */
 static void test_offer_answer_from_caller(void **state)
 {
 	struct session *s;
@@ -480,7 +481,7 @@ static void test_session_created_by_reply(void **state)
 	assert_int_equal(count_events('P'), 0);
 }
 
-/* §6: the address is the local address of the side returned (or advertised_ip). */
+/* doc/relay-sessions.md §6: the address is the local address of the side returned (or advertised_ip). */
 static void test_reply_address_per_side(void **state)
 {
 	split_sides = true;
@@ -506,7 +507,7 @@ static void test_reply_advertised_ip(void **state)
 
 /* ---- re-offers and generations ------------------------------------------- */
 
-/* update 4 / §4: a re-offer with a changed port gets a new stream; the old
+/* update 4 / doc/relay-sessions.md §4: a re-offer with a changed port gets a new stream; the old
  * one lives until the answer.
  */
 static void test_reoffer_new_generation(void **state)
@@ -558,7 +559,7 @@ static void test_reoffer_new_generation(void **state)
 	assert_int_equal(s->generation_count, 3);
 }
 
-/* §4 step 3: a second re-offer before the answer closes what the first one
+/* doc/relay-sessions.md §4 step 3: a second re-offer before the answer closes what the first one
  * left of the older generation.
  */
 static void test_reoffer_previous_generation_cleanup(void **state)
@@ -629,7 +630,7 @@ static void test_added_streams(void **state)
 	assert_int_equal(s->stream_count, 3);
 }
 
-/* §4 Ambiguity: two identical entries do not share one old stream. */
+/* doc/relay-sessions.md §4 Ambiguity: two identical entries do not share one old stream. */
 static void test_duplicate_entries(void **state)
 {
 	struct stream *audio;
@@ -712,7 +713,7 @@ static void test_port0_and_missing_in_answer(void **state)
 	assert_true(session_generation(s, 0)->streams[2]->answered_at != 0);
 }
 
-/* §5 step 3: a 200 OK without SDP after SDP in an 18x changes no stream. */
+/* doc/relay-sessions.md §5 step 3: a 200 OK without SDP after SDP in an 18x changes no stream. */
 static void test_answer_without_media(void **state)
 {
 	struct session *s;
@@ -910,7 +911,7 @@ static void test_offer_without_media(void **state)
 	expect_ports(OK(101, B_AUDIO), "198.18.0.50 40000");
 }
 
-/* §3.1 items 4 and 5. */
+/* doc/relay-sessions.md §3.1 items 4 and 5. */
 static void test_to_tag_and_user_agents(void **state)
 {
 	struct session *s;
@@ -991,7 +992,7 @@ static void test_missing_headers(void **state)
 	expect_error(OK(101, NULL));
 	expect_error(INVITE(101, NULL));
 	assert_int_equal(sessions_count(table), 0);
-	/* signaling_ip is optional for us (§17.7) */
+	/* signaling_ip is optional for us (doc/relay-sessions.md §17, item 7) */
 	fill_update(&r, TAG_A, 101, 1);
 	r.has_signaling_ip = false;
 	r.signaling_source.s_addr = 0;
@@ -1055,7 +1056,7 @@ static void test_malformed_media(void **state)
 	expect_ports(OK(102, B_AUDIO "," B_VIDEO), "198.18.0.50 40000 40004");
 }
 
-/* §2: not enough ports → error, nothing allocated, nothing changed. */
+/* doc/relay-sessions.md §2: not enough ports → error, nothing allocated, nothing changed. */
 static void test_port_exhaustion(void **state)
 {
 	struct session *s;
@@ -1233,7 +1234,7 @@ static void test_expiry_unanswered(void **state)
 	drop_session(s);
 }
 
-/* §10.5: the previous generation keeps the session up while a re-offer is pending. */
+/* doc/relay-sessions.md §10.5: the previous generation keeps the session up while a re-offer is pending. */
 static void test_expiry_with_pending_reoffer(void **state)
 {
 	struct session *s;
@@ -1272,7 +1273,7 @@ static void test_expiry_after_sdp_close(void **state)
 	drop_session(s);
 }
 
-/* §10.3: both parties ICE → `unselected ICE candidate`, keeping the timeout. */
+/* doc/relay-sessions.md §10.3: both parties ICE → `unselected ICE candidate`, keeping the timeout. */
 static void test_expiry_ice(void **state)
 {
 	struct session *s;
@@ -1298,7 +1299,7 @@ static void test_expiry_ice(void **state)
 	drop_session(s);
 }
 
-/* §11.2: a re-offer reusing a stream keeps the offering party's ICE flag;
+/* doc/relay-sessions.md §11.2: a re-offer reusing a stream keeps the offering party's ICE flag;
  * every answer sets the answering party's.
  */
 static void test_ice_flags(void **state)

@@ -1,6 +1,6 @@
 /* Unit tests of the relay's JSON (userspace/session_json.c): the session
- * statistics object of relay-behaviour.md §12.4 and accounting.md §2, the
- * `sessions` and `summary` replies of relay-protocol.md §6.2-§6.4, and
+ * statistics object of doc/relay-sessions.md §12.4 and doc/accounting.md §2, the
+ * `sessions` and `summary` replies of doc/relay-protocol.md §6.2-§6.4, and
  * session_json_text's Python-style formatting.
  */
 #include <setjmp.h>
@@ -133,7 +133,7 @@ static void expect_text(json_t *json, const char *expected)
 		fail_msg("got\n%s\nexpected\n%s", text, expected);
 }
 
-/* accounting.md §2, first example: the two-stream call ended by `remove`. */
+/* doc/accounting.md §2, first example: the two-stream call ended by `remove`. */
 static void test_accounting_example_remove(void **state)
 {
 	struct session *s;
@@ -188,7 +188,7 @@ static void test_accounting_example_remove(void **state)
 	session_free(s);
 }
 
-/* accounting.md §2, second example: expiry by conntrack timeout, with a username. */
+/* doc/accounting.md §2, second example: expiry by conntrack timeout, with a username. */
 static void test_accounting_example_expired(void **state)
 {
 	struct session *s;
@@ -301,7 +301,7 @@ static void test_types_and_order(void **state)
 	json_decref(stats);
 }
 
-/* §12.1: 64-bit counters, RTP and RTCP summed, never wrapped at 2^32. */
+/* doc/relay-sessions.md §12.1: 64-bit counters, RTP and RTCP summed, never wrapped at 2^32. */
 static void test_counters_64bit(void **state)
 {
 	json_t *stats, *stream;
@@ -329,7 +329,7 @@ static void test_counters_64bit(void **state)
 			       "\"caller_packets\": 4294967301, \"callee_packets\": 4294967296,"));
 }
 
-/* §12.2 codec strings as they appear in the statistics. */
+/* doc/relay-sessions.md §12.2 codec strings as they appear in the statistics. */
 static void test_codec_strings(void **state)
 {
 	static const struct {
@@ -357,7 +357,7 @@ static void test_codec_strings(void **state)
 	}
 }
 
-/* §12.3/§12.4: stream times, statuses, order, and which streams are listed. */
+/* doc/relay-sessions.md §12.3, §12.4: stream times, statuses, order, and which streams are listed. */
 static void test_stream_times_and_order(void **state)
 {
 	struct session *s;
@@ -444,7 +444,7 @@ static void test_post_dial_delay(void **state)
 	assert_non_null(strstr(text_of(session_stats_json(session(), now.wall)), "\"post_dial_delay\": 0.25,"));
 }
 
-/* Status strings of §10.4 through the statistics. */
+/* Status strings of doc/relay-sessions.md §10.4 through the statistics. */
 static void test_status_strings(void **state)
 {
 	static const char *const names[] = {
@@ -485,7 +485,7 @@ static void test_text_fields(void **state)
 		assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
 }
 
-/* relay-protocol.md §6.4: an array, exactly `[]` when empty, creation order. */
+/* doc/relay-protocol.md §6.4: an array, exactly `[]` when empty, creation order. */
 static void test_sessions_array(void **state)
 {
 	const char *text;
@@ -507,7 +507,7 @@ static void test_sessions_array(void **state)
 	assert_non_null(strstr(text, "\"status\": \"active\""));
 }
 
-/* relay-protocol.md §6.3 and its example. */
+/* doc/relay-protocol.md §6.3 and its example. */
 static void test_summary(void **state)
 {
 	struct relay_status status = { relay_ip, "4.1.2", 86412, true, 132096.0 };
