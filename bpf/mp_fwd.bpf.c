@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Relay fast path (design notes section 3): forwards the packets of an
+/* Relay fast path (doc/fast-path.md §3): forwards the packets of an
  * installed leg (mp_fwd) to the other leg's remote, rewriting addresses,
  * ports, MACs and checksums, and passes everything else to the stack
  * unmodified, counted by reason in mp_stats.  One core serves both programs:

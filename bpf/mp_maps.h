@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* The fast path's maps (design notes section 2).  No `pinning` attribute:
+/* The fast path's maps (doc/fast-path.md §2).  No `pinning` attribute:
  * the agent pins them itself under MP_PIN_DIR, after resizing mp_fwd.
  */
 #ifndef MP_MAPS_H

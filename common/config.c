@@ -477,3 +477,8 @@ void mp_config_local_dir(char *dir, size_t len)
 		if (!strcmp(dir, system_bins[i]))
 			dir[0] = '\0';
 }
+
+bool mp_config_auto_detect_interfaces(const struct mp_config *cfg)
+{
+	return cfg->relay.auto_detect_interfaces && !cfg->relay.advertised_ip.s_addr;
+}

@@ -1,4 +1,4 @@
-/* config.ini: the options of both daemons (../shared/spec/config.md).
+/* config.ini: the options of both daemons (doc/config.md).
  * The system file /etc/mediaproxy/config.ini is read first, then the local
  * one (beside the executable, or --config-dir); an option in the local file
  * overrides the same option of the system file.
@@ -22,7 +22,7 @@ enum mp_program {
 struct mp_config {
 	/* The local directory config.ini was read from ("" for none): other
 	 * files named by a relative path are looked up there first, then in
-	 * MP_SYSTEM_CONFIG_DIR (config.md §1).
+	 * MP_SYSTEM_CONFIG_DIR (doc/config.md §1).
 	 */
 	char local_dir[PATH_MAX];
 	struct {
@@ -97,5 +97,10 @@ int mp_config_load(struct mp_config *cfg, enum mp_program program, const char *s
  * directory (/usr/bin and the like), which has no local config.ini.
  */
 void mp_config_local_dir(char *dir, size_t len);
+
+/* [Relay] auto_detect_interfaces as it applies: advertised_ip, one address
+ * for everything, turns it off.
+ */
+bool mp_config_auto_detect_interfaces(const struct mp_config *cfg);
 
 #endif

@@ -1,6 +1,6 @@
 /* What both daemons share around their main loop: the command line,
  * configuration loading, the runtime directory, the pid file, daemonising
- * and signals (../shared/spec/config.md §10).
+ * and signals (doc/config.md §10).
  */
 #ifndef MP_DAEMON_H
 #define MP_DAEMON_H

@@ -266,13 +266,13 @@ static int verify_cb(int ok, X509_STORE_CTX *sctx)
 	switch (error) {
 	case X509_V_ERR_CRL_HAS_EXPIRED:
 	case X509_V_ERR_CRL_NOT_YET_VALID:
-		/* relay-protocol.md §3.2 Ambiguity: a stale CRL must not cut every peer at once */
+		/* doc/relay-protocol.md §3.2 Ambiguity: a stale CRL must not cut every peer at once */
 		if (tls)
 			warn_stale_crl(tls, X509_STORE_CTX_get0_current_crl(sctx));
 		X509_STORE_CTX_set_error(sctx, X509_V_OK); /* not left as the SSL's verify result */
 		return 1;
 	case X509_V_ERR_INVALID_PURPOSE:
-		/* §3.2: no extended key usage or Netscape cert type is required */
+		/* doc/relay-protocol.md §3.2: no extended key usage or Netscape cert type is required */
 		if (ssl)
 			log_warn("certificate %s does not allow TLS %s use (extended key usage or Netscape cert type); "
 				 "accepted anyway",

@@ -1,5 +1,5 @@
 /* TLS of the dispatcher <-> relay link and of the management port
- * (../shared/spec/relay-protocol.md §3, config.md [TLS]), with OpenSSL.
+ * (doc/relay-protocol.md §3, doc/config.md §4), with OpenSSL.
  *
  * Start-up:
  *	const char *dirs[] = { local_dir, MP_SYSTEM_CONFIG_DIR };
@@ -102,7 +102,7 @@ int mp_tls_reload_crl(struct mp_tls *tls);
  */
 int mp_tls_reverify(struct mp_tls *tls, SSL *ssl, char *why, size_t why_len);
 
-/* The passport check (§3.4) of the peer's certificate subject after the
+/* The passport check (doc/relay-protocol.md §3.4) of the peer's certificate subject after the
  * handshake.  A passport with count 0 (None) accepts any peer.  Returns 0 on
  * a match, or -1 with the first mismatch in `why`, e.g.
  * "CN 'relay-7' does not match 'dispatcher*'" or "subject has no OU".

@@ -1,4 +1,4 @@
-/* Accounting of ended sessions (accounting.md): every backend of
+/* Accounting of ended sessions (doc/accounting.md): every backend of
  * [Dispatcher] accounting (a database chosen by [Database] dburi, RADIUS)
  * gets each record.  A backend runs on its own thread behind a queue, so the
  * proxy socket never waits for it; when it cannot take a record, the record

@@ -1,4 +1,4 @@
-/* One accounting destination (accounting.md §3, §4): a database or a RADIUS
+/* One accounting destination (doc/accounting.md §3, §4): a database or a RADIUS
  * server.  accounting.c gives each backend its own worker thread, queue and
  * spool; the backend's functions run on that thread only, so they may block
  * (connect, wait for the server) without stalling the proxy socket.
@@ -10,7 +10,7 @@
 #include "config.h"
 
 /* One ended session, as the dispatcher hands it over: `info` is the JSON
- * text of accounting.md §2 (relay keys then the dispatcher's).
+ * text of doc/accounting.md §2 (relay keys then the dispatcher's).
  */
 struct acct_record {
 	char *call_id;
@@ -45,7 +45,7 @@ extern const struct acct_backend acct_postgresql; /* postgresql:// or postgres:/
 extern const struct acct_backend acct_mysql;      /* mysql:// (libmariadb) */
 extern const struct acct_backend acct_radius;     /* [Radius] config_file (radcli) */
 
-/* Logs, once, that the table could not be created (accounting.md §3.2):
+/* Logs, once, that the table could not be created (doc/accounting.md §3.2):
  * the error, the rights the user needs, and the statements to run by hand.
  */
 void acct_log_create_failure(const struct mp_config *cfg, const char *user, const char *database,

@@ -1,5 +1,5 @@
 /* Accounting into MySQL or MariaDB through libmariadb: mysql:// URIs
- * (accounting.md §3).
+ * (doc/accounting.md §3).
  */
 #include <errmsg.h>
 #include <mysql.h>
@@ -19,7 +19,7 @@ struct mysql_db {
 	struct mysql_uri uri;
 	MYSQL *conn;
 	MYSQL_STMT *insert;
-	bool create_failure_logged; /* §3.2's advice is given once, not at every retry */
+	bool create_failure_logged; /* doc/accounting.md §3.2's advice is given once, not at every retry */
 };
 
 /* ---- the URI ------------------------------------------------------------------ */
@@ -143,8 +143,8 @@ int mysql_uri_parse(const char *uri, struct mysql_uri *u, char *why, size_t why_
 
 #define TABLE_ENGINE "MyISAM"
 
-/* §3.1's table with the configured names.  `by_hand`: the statements as
- * §3.1 shows them, for a DBA to run; otherwise the same table in one
+/* doc/accounting.md §3.1's table with the configured names.  `by_hand`: the statements as
+ * doc/accounting.md §3.1 shows them, for a DBA to run; otherwise the same table in one
  * statement, so that two dispatchers creating it at once cannot leave it
  * half made.
  */
@@ -323,7 +323,7 @@ static enum acct_result mysql_write(void *backend, const struct acct_record *r, 
 	if (err == ER_NO_SUCH_TABLE) {
 		char original[512];
 
-		/* dropped while we were connected: made again, one more try (§3.2) */
+		/* dropped while we were connected: made again, one more try (doc/accounting.md §3.2) */
 		snprintf(original, sizeof(original), "%s", mysql_stmt_error(m->insert));
 		if (!create_table(m) && !prepare_insert(m)) {
 			log_info("accounting: the table %s was missing; created it again",

@@ -1,4 +1,4 @@
-/* The parts of a mysql:// URI (accounting.md §3), apart so that the unit
+/* The parts of a mysql:// URI (doc/accounting.md §3), apart so that the unit
  * tests reach the parser.
  */
 #ifndef MP_ACCT_MYSQL_H

@@ -1,5 +1,5 @@
 /* Accounting into PostgreSQL through libpq: postgresql:// or postgres://
- * URIs, which libpq reads itself (accounting.md §3).
+ * URIs, which libpq reads itself (doc/accounting.md §3).
  */
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -18,10 +18,10 @@ struct pg_db {
 	const struct mp_config *cfg;
 	char uri[sizeof(((struct mp_config *)0)->database.dburi) + 8];
 	PGconn *conn;
-	bool create_failure_logged; /* §3.2's advice is given once, not at every retry */
+	bool create_failure_logged; /* doc/accounting.md §3.2's advice is given once, not at every retry */
 };
 
-/* What §3.1 shows, with the configured names: the statements a DBA runs by
+/* What doc/accounting.md §3.1 shows, with the configured names: the statements a DBA runs by
  * hand.  `if_not_exists` makes the statements the dispatcher runs itself.
  */
 static void ddl(const struct mp_config *cfg, bool if_not_exists, char *out, size_t len)
@@ -77,7 +77,7 @@ static void disconnect(struct pg_db *p)
 	p->conn = NULL;
 }
 
-/* Creates the table and its index (§3.2).  0 when they are there. */
+/* Creates the table and its index (doc/accounting.md §3.2).  0 when they are there. */
 static int create_table(struct pg_db *p)
 {
 	char statement[2048], shown[2048];
@@ -194,7 +194,7 @@ static enum acct_result pg_write(void *backend, const struct acct_record *r, boo
 		res = insert(p, r);
 	}
 	if (!strcmp(sqlstate(res), UNDEFINED_TABLE) && PQstatus(p->conn) == CONNECTION_OK && !create_table(p)) {
-		/* dropped while we were connected: made again, one more try (§3.2) */
+		/* dropped while we were connected: made again, one more try (doc/accounting.md §3.2) */
 		log_info("accounting: the table %s was missing; created it again", p->cfg->database.sessions_table);
 		PQclear(res);
 		res = insert(p, r);

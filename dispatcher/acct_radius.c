@@ -1,4 +1,4 @@
-/* RADIUS accounting through radcli (accounting.md §4): one Accounting-Request
+/* RADIUS accounting through radcli (doc/accounting.md §4): one Accounting-Request
  * per record to the servers of the radiusclient-style [Radius] config_file.
  */
 #include <arpa/inet.h>
@@ -14,7 +14,7 @@
 #include "acct_radius.h"
 #include "log.h"
 
-/* ---- the record: statistics JSON -> attributes (§4.2) ---------------------- */
+/* ---- the record: statistics JSON -> attributes (doc/accounting.md §4.2) ---------------------- */
 
 static json_int_t number(const json_t *v)
 {
@@ -219,7 +219,7 @@ struct radius {
 };
 
 /* A file named by a relative path is the local directory's, else the system
- * directory's (config.md §1); false when neither has it, with the places
+ * directory's (doc/config.md §1); false when neither has it, with the places
  * looked at in `tried`.
  */
 static bool find_file(const struct mp_config *cfg, const char *name, char *path, char *tried, size_t len)

@@ -1,4 +1,4 @@
-/* The attributes of one RADIUS accounting record (accounting.md §4.2), made
+/* The attributes of one RADIUS accounting record (doc/accounting.md §4.2), made
  * from the session's statistics JSON without radcli or a server, so that
  * they can be checked on their own.
  */
@@ -43,7 +43,7 @@ struct radius_attr {
 };
 
 /* Fills `attrs` with the record of the statistics JSON `info`, in the order
- * of §4.2, and returns how many; -1 with the reason in `why` when no record
+ * of doc/accounting.md §4.2, and returns how many; -1 with the reason in `why` when no record
  * can be made of it (not JSON, no streams).  Byte sums over 2^32 - 1 go
  * into Acct-Input/Output-Gigawords besides the octets (RFC 2869), where the
  * original failed.

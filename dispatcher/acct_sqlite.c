@@ -1,4 +1,4 @@
-/* The embedded default database: sqlite:///path/to/file (accounting.md §3). */
+/* The embedded default database: sqlite:///path/to/file (doc/accounting.md §3). */
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -41,7 +41,7 @@ static void disconnect(struct sqlite_db *s)
 	s->db = NULL;
 }
 
-/* Opens the file, makes the table when missing (§3.2) and prepares the insert. */
+/* Opens the file, makes the table when missing (doc/accounting.md §3.2) and prepares the insert. */
 static int connect_db(struct sqlite_db *s, bool quiet)
 {
 	const struct mp_database_config *c = &s->cfg->database;

@@ -9,7 +9,7 @@
 #include "proxy_control.h"
 
 #define MAX_RELAYS 256
-#define EXPIRED_CLEANUP_INTERVAL 600 /* seconds (§7.6) */
+#define EXPIRED_CLEANUP_INTERVAL 600 /* seconds (doc/proxy-protocol.md §7.6) */
 
 /* A relay that went away; its records go after cleanup_dead_relays_after. */
 struct dead_relay {
@@ -80,8 +80,7 @@ void dispatch_cancel(struct dispatch_job *job)
 /* ---- accounting and dialogs ------------------------------------------------ */
 
 /* The session's final statistics: the relay's JSON text as it came, with
- * the dispatcher's keys appended in the original's order (accounting.md
- * §1): after a remove "dialog_id", "timed_out"; after an expiry
+ * the dispatcher's keys appended in the original's order (doc/accounting.md §1): after a remove "dialog_id", "timed_out"; after an expiry
  * "timed_out", "dialog_id", "all_streams_ice".  It is logged, and an
  * answered session (start_time not null) is accounted.
  */
@@ -119,7 +118,7 @@ static void end_dialog(struct dispatch *d, const struct record *rec)
 		proxy_control_end_dialog(d->proxy_control, rec->dialog_id, rec->call_id);
 }
 
-/* ---- new sessions (§7.3) ----------------------------------------------------- */
+/* ---- new sessions (doc/proxy-protocol.md §7.3) ----------------------------------------------------- */
 
 static bool try_next_relay(struct dispatch_job *job);
 
@@ -213,7 +212,7 @@ static void choose_relays(struct dispatch_job *job)
 	job->candidate_count = n;
 }
 
-/* ---- existing sessions (§7.2) -------------------------------------------------- */
+/* ---- existing sessions (doc/proxy-protocol.md §7.2) -------------------------------------------------- */
 
 static void existing_session_answer(void *ctx, struct relay *relay, const char *payload, size_t len)
 {
@@ -294,7 +293,7 @@ struct dispatch_job *dispatch_request(struct dispatch *d, struct proxy_request *
 		return job;
 	}
 	if (!update) {
-		/* the BYE after we had the proxy end a timed-out dialog (§9) */
+		/* the BYE after we had the proxy end a timed-out dialog (doc/proxy-protocol.md §9) */
 		if (rec)
 			records_delete(d->records, job->req.call_id);
 		job_finish(job, rec ? "removed" : "error");
@@ -304,7 +303,7 @@ struct dispatch_job *dispatch_request(struct dispatch *d, struct proxy_request *
 	return try_next_relay(job) ? job : NULL;
 }
 
-/* ---- relays coming and going (§7.4, §7.5) --------------------------------------- */
+/* ---- relays coming and going (doc/proxy-protocol.md §7.4, §7.5) --------------------------------------- */
 
 struct purge {
 	struct dispatch *d;
@@ -421,7 +420,7 @@ static void relay_down(void *ctx, const char *ip)
 	d->dead = dead;
 }
 
-/* §9: a session the relay ended by itself. */
+/* doc/proxy-protocol.md §9: a session the relay ended by itself. */
 static void relay_expired(void *ctx, struct relay *relay, const char *json, size_t len)
 {
 	struct dispatch *d = ctx;

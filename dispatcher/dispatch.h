@@ -1,4 +1,4 @@
-/* What the dispatcher does with the proxy's requests (signaling.md §7-§9):
+/* What the dispatcher does with the proxy's requests (doc/proxy-protocol.md §7-§9):
  * routing by Call-ID to the relay that holds the session, relay selection
  * and failover for new sessions within the module's reply budget, the
  * reconnect purge, and the relays' `expired` reports.

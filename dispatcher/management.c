@@ -60,7 +60,7 @@ static void client_free(struct client *c)
 	free(c);
 }
 
-/* §3.1: the relays' own JSON texts, joined with ", " */
+/* doc/management.md §3.1: the relays' own JSON texts, joined with ", " */
 static void fanout_reply(struct fanout *f)
 {
 	struct client *c = f->client;

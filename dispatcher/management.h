@@ -1,4 +1,4 @@
-/* The dispatcher's management interface (management.md): `summary`,
+/* The dispatcher's management interface (doc/management.md): `summary`,
  * `sessions`, `version`, `quit` over TCP, TLS by default, one line per
  * answer, answers in request order.
  */

@@ -10,7 +10,7 @@
 #include "log.h"
 #include "proxy_control.h"
 
-#define REPLY_TIMEOUT 3 /* seconds (§5.3) */
+#define REPLY_TIMEOUT 3 /* seconds (doc/accounting.md §5.3) */
 #define REPLY_MAX 8192
 
 struct pending {
@@ -140,7 +140,7 @@ void proxy_control_end_dialog(struct proxy_control *pc, const char *dialog_id, c
 	if (!p)
 		return;
 	p->pc = pc;
-	/* 32 random bits, lowercase hex without padding (§5.2) */
+	/* 32 random bits, lowercase hex without padding (doc/accounting.md §5.2) */
 	snprintf(p->id, sizeof(p->id), "%x", (unsigned)random() ^ ((unsigned)random() << 16));
 	n = request(p->id, dialog_id, datagram, sizeof(datagram));
 	if (n < 0 || (size_t)n >= sizeof(datagram)) {

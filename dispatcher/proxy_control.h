@@ -1,5 +1,5 @@
 /* Asking the SIP proxy to end a dialog whose media all timed out
- * (accounting.md §5): OpenSIPS MI `dlg_end_dlg` over its datagram socket for
+ * (doc/accounting.md §5): OpenSIPS MI `dlg_end_dlg` over its datagram socket for
  * a numeric dialog id, Kamailio JSON-RPC `dlg.end_dlg` over the jsonrpcs
  * datagram socket for an `h_entry:h_id` one.  Replies come back to our own
  * datagram socket and are only logged.

@@ -1,4 +1,4 @@
-/* A request from the SIP proxy's mediaproxy module (signaling.md §2-§3):
+/* A request from the SIP proxy's mediaproxy module (doc/proxy-protocol.md §2-§3):
  * a command line, header lines, an empty line.  The dispatcher reads only
  * call_id, dialog_id and media_relay; every header line goes on to the relay
  * as it came, in order.
@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include "lines.h"
 
-#define PROXY_LINE_MAX 16384 /* a longer line closes the connection (§2 rule 8) */
+#define PROXY_LINE_MAX 16384 /* a longer line closes the connection (doc/proxy-protocol.md §2 rule 8) */
 /* The header lines kept: what goes to the relay must stay within
  * MP_REQUEST_MAX (lines.h) with the command line, its sequence number and
  * the empty line added.

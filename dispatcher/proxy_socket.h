@@ -1,5 +1,5 @@
 /* The UNIX stream socket the SIP proxy's mediaproxy module talks to
- * (signaling.md §1-§2, §4): many worker connections, one request at a time
+ * (doc/proxy-protocol.md §1-§2, §4): many worker connections, one request at a time
  * on each, every reply one line written in one call.
  */
 #ifndef MP_PROXY_SOCKET_H

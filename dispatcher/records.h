@@ -1,4 +1,4 @@
-/* The dispatcher's session records (signaling.md §7.1): one per Call-ID,
+/* The dispatcher's session records (doc/proxy-protocol.md §7.1): one per Call-ID,
  * binding it to the relay that holds its media.
  */
 #ifndef MP_RECORDS_H

@@ -300,7 +300,7 @@ static void relay_accept(void *arg, evutil_socket_t fd, struct sockaddr *addr, i
 		relay_drop(r, "out of memory");
 }
 
-/* §3.3: every verify_interval, a fresh CRL and a check of every peer. */
+/* doc/relay-protocol.md §3.3: every verify_interval, a fresh CRL and a check of every peer. */
 static void reverify_all(evutil_socket_t fd, short what, void *arg)
 {
 	struct relays *t = arg;

@@ -1,7 +1,7 @@
-/* The dispatcher's side of the relay link (relay-protocol.md, signaling.md
- * §10): the TLS listener relays connect to, one connection per relay source
- * address, commands with sequence numbers and timeouts, ping/pong, and the
- * relays' `expired` notifications.
+/* The dispatcher's side of the relay link (doc/relay-protocol.md,
+ * doc/proxy-protocol.md §10): the TLS listener relays connect to, one
+ * connection per relay source address, commands with sequence numbers and
+ * timeouts, ping/pong, and the relays' `expired` notifications.
  */
 #ifndef MP_RELAYS_H
 #define MP_RELAYS_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Forwarding entries and fast-path configuration: the map ABI shared by the
- * BPF programs and the agent (design notes section 2).  Fixed-width types
+ * BPF programs and the agent (doc/fast-path.md §2).  Fixed-width types
  * only, so that both sides agree on every offset; the sizes are asserted.
  */
 #ifndef MP_FWD_H

@@ -1,5 +1,5 @@
 #!/bin/bash
-# RADIUS accounting (accounting.md §4): the dispatcher and a relay in
+# RADIUS accounting (doc/accounting.md §4): the dispatcher and a relay in
 # namespaces (dispatcher_lib.sh) and a FreeRADIUS of our own in the
 # dispatcher's namespace, on its 127.0.0.1:1813 (the namespace's own
 # loopback: never the system's service or port).  FreeRADIUS's detail module
@@ -70,7 +70,7 @@ EOF
 	wait_for 10 grep -q "Ready to process requests" "$T/radius.out" || fail "FreeRADIUS did not start: $(cat "$T/radius.out")"
 }
 
-# radius_client: a radiusclient file with the keys accounting.md §4.1 lists
+# radius_client: a radiusclient file with the keys doc/accounting.md §4.1 lists
 # (no authserver, which radcli's own reader would insist on), in the
 # dispatcher's local directory with its secrets file; the acctserver without
 # a port, so the default 1813
@@ -166,7 +166,7 @@ print(int(s["streams"][0]["post_dial_delay"]))' "$json")
 		Acct-Input-Octets="${from_json[0]}" Acct-Output-Octets="${from_json[1]}" Sip-From-Tag=ft Sip-To-Tag=tt \
 		NAS-IP-Address=$RELAY1 Sip-User-Agents=test+t Sip-Applications=audio Media-Codecs=G711u \
 		Acct-Delay-Time="${from_json[3]}" Acct-Input-Gigawords=- NAS-Port=-
-	# an empty Media-Info goes as a zero-length attribute (the spec's empty
+	# an empty Media-Info goes as a zero-length attribute (doc/accounting.md's empty
 	# string), which FreeRADIUS reads as absent
 	check_record r1 Media-Info=-
 	expect_eq "$(count_records)" 1 "records at FreeRADIUS"
@@ -175,7 +175,7 @@ print(int(s["streams"][0]["post_dial_delay"]))' "$json")
 	grep -q "accounting: sessions go to RADIUS server 127.0.0.1:1813 " "$T/disp.log" || fail "$(cat "$T/disp.log")"
 	! grep -E "WARNING|ERROR" "$T/disp.log" | grep -v "dialog" || fail "complaints in the log: $(cat "$T/disp.log")"
 }
-run_test "one call: one Accounting-Request with the attributes of accounting.md §4.2, octets as the relay counted" \
+run_test "one call: one Accounting-Request with the attributes of doc/accounting.md §4.2, octets as the relay counted" \
 	t_record
 
 t_server_down() {

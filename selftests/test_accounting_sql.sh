@@ -1,5 +1,5 @@
 #!/bin/bash
-# Accounting into PostgreSQL and MariaDB (accounting.md §3): the dispatcher
+# Accounting into PostgreSQL and MariaDB (doc/accounting.md §3): the dispatcher
 # and a relay in namespaces (dispatcher_lib.sh), and a server of each kind of
 # our own, not the system's services.  The dispatcher reaches them over unix
 # sockets in the file system, which every network namespace sees.  The
@@ -53,7 +53,7 @@ pg_rows() {
 		FROM ${2:-media_sessions} ORDER BY id"
 }
 pg_table() { pg_sql "$1" "SELECT indexdef FROM pg_indexes WHERE tablename = 'media_sessions' ORDER BY indexname"; }
-# the statements a DBA runs, as accounting.md §3.1 shows them, for table calls and info column stats
+# the statements a DBA runs, as doc/accounting.md §3.1 shows them, for table calls and info column stats
 pg_ddl() {
 	cat <<'EOF'
 CREATE TABLE calls (
@@ -72,7 +72,7 @@ pg_grant_insert() { pg_sql "$1" "GRANT SELECT, INSERT ON $2 TO nocreate; GRANT U
 
 my_start() {
 	# the character set Debian's configuration gives: its 4 bytes make the
-	# unique key longer than MyISAM's 1000 bytes (accounting.md §3.1)
+	# unique key longer than MyISAM's 1000 bytes (doc/accounting.md §3.1)
 	mariadbd --no-defaults --datadir="$SQL/my" --socket="$MY_SOCK" --skip-networking --user=mysql \
 		--pid-file="$SQL/my-socket/mysqld.pid" --log-error="$SQL/my.err" \
 		--character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci </dev/null >>"$SQL/my.out" 2>&1 &
@@ -215,7 +215,7 @@ t_table_made() {
 		expect_eq "$(my_table made)" "$(printf 'MyISAM\ncallid_idx\t0\tcall_id,from_tag,to_tag\nPRIMARY\t0\tid')" \
 			"the engine and indexes"
 	fi
-	# the table dropped under the running dispatcher: made again for the next record (§3.2)
+	# the table dropped under the running dispatcher: made again for the next record (doc/accounting.md §3.2)
 	db_sql made "DROP TABLE media_sessions"
 	call a2
 	wait_until 10 'test "$(call_ids made)" = "a2 "' || fail "rows after the drop: $(call_ids made) $(cat "$T/disp.log")"
@@ -317,7 +317,7 @@ for K in pg my; do
 	pg) server=PostgreSQL ;;
 	my) server=MariaDB ;;
 	esac
-	run_test "$server: the table is made when missing (§3.1); a session's row holds its tags and its JSON unchanged" \
+	run_test "$server: the table is made when missing (doc/accounting.md §3.1); a session's row holds its tags and its JSON unchanged" \
 		t_table_made
 	run_test "$server stopped mid-run: records spool with one log line, then arrive once each and in order" t_outage
 	run_test "$server user without CREATE rights: the table, user and database named, the DDL between scissors; \

@@ -131,6 +131,12 @@ print([(s['call_id'], s['from_tag'], s['from_uri'], s['to_uri'], s['start_time']
 }
 run_test "management over TLS: version, summary and sessions field by field, errors" t_management
 
+example_a() {
+	printf 'update\r\ntype: request\r\ndialog_id: 3021:17\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\ncseq: 101\r\nfrom_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: a73kszlfl\r\nto_tag: \r\nuser_agent: ExamplePhone/2.1\r\nsignaling_ip: 198.18.1.7\r\nmedia_relay: \r\nmedia: audio:10.0.0.23:49170:sendrecv:ice=no,video:10.0.0.23:51372:sendrecv:ice=no\r\n\r\n'
+}
+example_b() {
+	printf 'update\r\ntype: reply\r\ndialog_id: 3021:17\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\ncseq: 101\r\nfrom_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: a73kszlfl\r\nto_tag: 8321234356\r\nuser_agent: OtherPhone 5.0\r\nsignaling_ip: 198.18.2.9\r\nmedia_relay: \r\nmedia: audio:192.168.5.9:30000:sendrecv:ice=no,video:192.168.5.9:30002:sendrecv:ice=no\r\n\r\n'
+}
 example_c() {
 	printf 'remove\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\nfrom_tag: a73kszlfl\r\nto_tag: 8321234356\r\n\r\n'
 }
@@ -154,7 +160,7 @@ t_spec_examples() {
 		fail "Kamailio got no dlg.end_dlg: $(cat "$T/rpc")"
 	grep -q "the dialog of 7f3c9a21e5b04d2c@10.0.0.23 was ended" "$T/disp.log" || fail "$(cat "$T/disp.log")"
 }
-run_test "signaling.md examples A, B, E, C: the bytes the relay gets and the replies the proxy gets" t_spec_examples
+run_test "doc/proxy-protocol.md §11.1, §11.2, §11.5, §11.3 (examples A, B, E, C): the bytes the relay gets and the replies the proxy gets" t_spec_examples
 
 t_dispatcher_restart() {
 	hosts 2

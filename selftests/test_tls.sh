@@ -1,5 +1,5 @@
 #!/bin/bash
-# TLS of the dispatcher <-> relay link (relay-protocol.md §3): credentials
+# TLS of the dispatcher <-> relay link (doc/relay-protocol.md §3): credentials
 # made by tools/make-certs.sh, mutual verification with the CRL, passports,
 # periodic re-verification, through userspace/tls.c driven by
 # selftests/helpers/tls_driver on loopback (a server with the dispatcher's

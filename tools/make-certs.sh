@@ -1,5 +1,5 @@
 #!/bin/bash
-# Makes the TLS credentials of MediaProxy (relay-protocol.md §3) with the
+# Makes the TLS credentials of MediaProxy (doc/relay-protocol.md §3) with the
 # openssl command line: a CA, its CRL, and the certificates of the dispatcher,
 # the relay and a management client, each with an unencrypted key.
 #

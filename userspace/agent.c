@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "agent.h"
+#include "clock.h"
 #include "log.h"
 #include "media.h"
 #include "port_pool.h"
@@ -23,11 +24,11 @@ static const struct timeval save_delay = { .tv_sec = 1 };
 struct agent {
 	struct event_base *base;
 	struct in_addr relay_ip;
-	struct mp_port_pool *pool;
-	struct mp_sessions *sessions;
+	struct port_pool *pool;
+	struct sessions *sessions;
 	struct media *media;
 	time_t started;
-	/* bps_relayed (relay-behaviour.md §13) */
+	/* bps_relayed (doc/relay-sessions.md §13) */
 	struct event *sampler;
 	unsigned sampling_period;
 	uint64_t ended_bytes;      /* bytes of sessions ended since the last sample */
@@ -84,12 +85,12 @@ static void state_changed(void *ctx)
 		evtimer_add(a->saver, &save_delay);
 }
 
-static uint64_t session_bytes(const struct mp_session *s)
+static uint64_t session_bytes(const struct session *s)
 {
 	uint64_t total = 0;
 
 	for (unsigned i = 0; i < s->stream_count; i++)
-		for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+		for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++)
 			total += s->streams[i]->party[side].rtp.bytes + s->streams[i]->party[side].rtcp.bytes;
 	return total;
 }
@@ -97,10 +98,10 @@ static uint64_t session_bytes(const struct mp_session *s)
 /* Appends the statistics of an ended session to `out` (may be NULL), reports
  * it when it `expired`, then frees it.
  */
-static void session_done(struct agent *a, struct mp_session *s, struct evbuffer *out, bool expired)
+static void session_done(struct agent *a, struct session *s, struct evbuffer *out, bool expired)
 {
-	json_t *json = mp_session_stats_json(s, media_now().wall);
-	char *text = json ? mp_json_text(json) : NULL;
+	json_t *json = session_stats_json(s, clock_now().wall);
+	char *text = json ? session_json_text(json) : NULL;
 
 	a->ended_bytes += session_bytes(s);
 	if (out)
@@ -112,81 +113,79 @@ static void session_done(struct agent *a, struct mp_session *s, struct evbuffer 
 	}
 	free(text);
 	json_decref(json);
-	mp_session_free(s);
-	if (a->draining && !mp_sessions_count(a->sessions)) {
+	session_free(s);
+	if (a->draining && !sessions_count(a->sessions)) {
 		log_info("halting: the last session ended");
 		/* a moment for the reply that ended it to go out */
 		event_base_loopexit(a->base, &(struct timeval){ .tv_usec = 100000 });
 	}
 }
 
-static void session_expired(void *ctx, struct mp_session *s)
+static void session_expired(void *ctx, struct session *s)
 {
 	session_done(ctx, s, NULL, true);
 }
 
 static void sync_all(struct agent *a)
 {
-	for (struct mp_session *s = mp_sessions_first(a->sessions); s; s = s->next)
+	for (struct session *s = sessions_first(a->sessions); s; s = s->next)
 		media_sync_counters(a->media, s);
 }
 
 static void reply_json(struct evbuffer *reply, json_t *json)
 {
-	char *text = json ? mp_json_text(json) : NULL;
+	char *text = json ? session_json_text(json) : NULL;
 
 	evbuffer_add_printf(reply, "%s", text ? text : "error");
 	free(text);
 	json_decref(json);
 }
 
-void agent_handle(void *owner, void *origin, const struct mp_request *req, struct evbuffer *reply)
+void agent_handle(struct agent *a, void *origin, const struct request *req, struct evbuffer *reply)
 {
-	struct agent *a = owner;
-	struct mp_time now = media_now();
-	struct mp_relay_status status = { .relay_ip = a->relay_ip, .version = MP_VERSION };
-	char ports[MP_UPDATE_REPLY_LEN];
-	struct mp_session *s;
+	struct clock_reading now = clock_now();
+	struct relay_status status = { .relay_ip = a->relay_ip, .version = MP_VERSION };
+	char ports[UPDATE_REPLY_LEN];
+	struct session *s;
 
-	if (req->command == MP_CMD_UPDATE || req->command == MP_CMD_REMOVE)
+	if (req->command == COMMAND_UPDATE || req->command == COMMAND_REMOVE)
 		state_changed(a);
 	switch (req->command) {
-	case MP_CMD_UPDATE:
-		switch (mp_sessions_update(a->sessions, req, &now, ports, sizeof(ports))) {
-		case MP_UPDATE_PORTS:
+	case COMMAND_UPDATE:
+		switch (sessions_update(a->sessions, req, &now, ports, sizeof(ports), &s)) {
+		case UPDATE_PORTS:
 			evbuffer_add_printf(reply, "%s", ports);
 			/* its expiry is reported to the dispatcher that created it */
-			s = mp_sessions_find(a->sessions, req->call_id, req->from_tag, req->to_tag);
-			if (s && !s->owner)
+			if (!s->owner)
 				s->owner = origin;
 			break;
-		case MP_UPDATE_HALTING:
+		case UPDATE_HALTING:
 			evbuffer_add_printf(reply, "halting");
 			break;
-		case MP_UPDATE_ERROR:
+		case UPDATE_ERROR:
 			evbuffer_add_printf(reply, "error");
 			break;
 		}
 		break;
-	case MP_CMD_REMOVE:
-		s = mp_sessions_find(a->sessions, req->call_id, req->from_tag, req->to_tag);
+	case COMMAND_REMOVE:
+		s = sessions_find(a->sessions, req->call_id, req->from_tag, req->to_tag);
 		if (s)
 			media_sync_counters(a->media, s);
-		s = mp_sessions_remove(a->sessions, req, &now);
+		s = sessions_remove(a->sessions, req, &now);
 		if (s)
 			session_done(a, s, reply, false);
 		else
 			evbuffer_add_printf(reply, "error");
 		break;
-	case MP_CMD_SESSIONS:
+	case COMMAND_SESSIONS:
 		sync_all(a);
-		reply_json(reply, mp_sessions_json(a->sessions, now.wall));
+		reply_json(reply, sessions_json(a->sessions, now.wall));
 		break;
-	case MP_CMD_SUMMARY:
+	case COMMAND_SUMMARY:
 		status.uptime = (uint64_t)(time(NULL) - a->started);
 		status.has_traffic_sample = a->has_sample;
 		status.bps_relayed = a->bps_relayed;
-		reply_json(reply, mp_summary_json(a->sessions, &status));
+		reply_json(reply, summary_json(a->sessions, &status));
 		break;
 	}
 }
@@ -197,7 +196,7 @@ static void sample_traffic(evutil_socket_t fd, short what, void *arg)
 	uint64_t total = a->ended_bytes;
 
 	sync_all(a);
-	for (struct mp_session *s = mp_sessions_first(a->sessions); s; s = s->next)
+	for (struct session *s = sessions_first(a->sessions); s; s = s->next)
 		total += session_bytes(s);
 	a->bps_relayed = (double)(total - a->sampled_bytes) * 8 / a->sampling_period;
 	a->sampled_bytes = total - a->ended_bytes;
@@ -214,16 +213,15 @@ struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, st
 		.idle_timeout = cfg->relay.stream_idle_timeout,
 		.transmit_every = cfg->relay.userspace_transmit_every,
 		.routable_private_ranges = cfg->relay.routable_private_ranges,
-		/* advertised_ip wins: one address for everything */
-		.auto_detect_interfaces = cfg->relay.auto_detect_interfaces && !cfg->relay.advertised_ip.s_addr,
+		.auto_detect_interfaces = mp_config_auto_detect_interfaces(cfg),
 		.relay_ip = relay_ip,
 	};
-	const struct mp_sessions_config sessions_cfg = { .relay_ip = relay_ip,
+	const struct sessions_config sessions_cfg = { .relay_ip = relay_ip,
 							 .advertised_ip = cfg->relay.advertised_ip };
 	struct agent *a = calloc(1, sizeof(*a));
 	struct media_owner owner;
-	struct mp_port_binder binder;
-	struct mp_session_events events;
+	struct port_binder binder;
+	struct session_events events;
 	struct timeval period = { .tv_sec = cfg->relay.traffic_sampling_period };
 
 	if (!a)
@@ -232,7 +230,7 @@ struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, st
 	a->relay_ip = relay_ip;
 	a->started = time(NULL);
 	a->sampling_period = cfg->relay.traffic_sampling_period;
-	snprintf(a->state_path, sizeof(a->state_path), "%s/%s", runtime_dir, MP_STATE_FILE);
+	snprintf(a->state_path, sizeof(a->state_path), "%s/%s", runtime_dir, STATE_FILE);
 	owner = (struct media_owner){ .ctx = a, .expired = session_expired, .changed = state_changed };
 	a->saver = evtimer_new(base, save_state, a);
 	a->media = a->saver ? media_new(base, &media_cfg, fwd, &owner) : NULL;
@@ -240,8 +238,8 @@ struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, st
 		goto fail;
 	binder = media_port_binder(a->media);
 	events = media_session_events(a->media);
-	a->pool = mp_port_pool_new(&cfg->relay.port_range, MP_PORT_QUARANTINE_NS, &binder);
-	a->sessions = a->pool ? mp_sessions_new(&sessions_cfg, a->pool, &events) : NULL;
+	a->pool = port_pool_new(&cfg->relay.port_range, PORT_POOL_QUARANTINE_NS, &binder);
+	a->sessions = a->pool ? sessions_new(&sessions_cfg, a->pool, &events) : NULL;
 	if (!a->sessions)
 		goto fail;
 	media_set_sessions(a->media, a->sessions);
@@ -276,9 +274,9 @@ void agent_set_reporter(struct agent *a, void (*report)(void *ctx, void *origin,
 
 bool agent_drain(struct agent *a)
 {
-	unsigned count = mp_sessions_count(a->sessions);
+	unsigned count = sessions_count(a->sessions);
 
-	mp_sessions_set_halting(a->sessions, true);
+	sessions_set_halting(a->sessions, true);
 	a->draining = count > 0;
 	if (count)
 		log_info("halting: no new sessions; stopping when the last of %u ends", count);
@@ -291,18 +289,18 @@ void agent_stop_for_restart(struct agent *a)
 	stop_saving(a);
 	if (!state_save(a->state_path, a->sessions, &a->origins))
 		log_info("stopping for a restart: %u sessions saved in %s; their media keeps flowing",
-			 mp_sessions_count(a->sessions), a->state_path);
+			 sessions_count(a->sessions), a->state_path);
 }
 
 void agent_expire_all(struct agent *a)
 {
-	struct mp_time now = media_now();
-	struct mp_session *s;
+	struct clock_reading now = clock_now();
+	struct session *s;
 
-	mp_sessions_set_halting(a->sessions, true);
+	sessions_set_halting(a->sessions, true);
 	sync_all(a);
-	while ((s = mp_sessions_first(a->sessions))) {
-		mp_sessions_close(a->sessions, s, &now);
+	while ((s = sessions_first(a->sessions))) {
+		sessions_close(a->sessions, s, &now);
 		session_done(a, s, NULL, true);
 	}
 	stop_saving(a);
@@ -311,7 +309,7 @@ void agent_expire_all(struct agent *a)
 
 void agent_free(struct agent *a)
 {
-	struct mp_time now = media_now();
+	struct clock_reading now = clock_now();
 
 	if (!a)
 		return;
@@ -322,8 +320,8 @@ void agent_free(struct agent *a)
 		event_free(a->saver);
 	}
 	if (a->sessions)
-		mp_sessions_free(a->sessions, &now);
-	mp_port_pool_free(a->pool);
+		sessions_free(a->sessions, &now);
+	port_pool_free(a->pool);
 	media_free(a->media);
 	free(a);
 }

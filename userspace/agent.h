@@ -1,5 +1,5 @@
 /* The relay agent: the session operations a dispatcher drives (update,
- * remove, sessions, summary; relay-protocol.md §6), on top of the session
+ * remove, sessions, summary; doc/relay-protocol.md §6), on top of the session
  * table, the port pool and the media plane.  The local control socket and
  * the dispatcher link both hand their requests to agent_handle().
  */
@@ -26,14 +26,14 @@ struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, st
  */
 int agent_restore(struct agent *agent);
 
-/* Graceful shutdown (relay-protocol.md §8.2): new sessions get `halting`,
+/* Graceful shutdown (doc/relay-protocol.md §8.2): new sessions get `halting`,
  * existing ones are served.  Returns false when no session is left; else
  * the event loop is broken when the last one ends.
  */
 bool agent_drain(struct agent *agent);
 
 /* Stop for a restart: the state is saved and every stream's forwarding
- * stays in the kernel for the next start (relay-design-notes.md §8).
+ * stays in the kernel for the next start (doc/fast-path.md §8).
  */
 void agent_stop_for_restart(struct agent *agent);
 
@@ -42,7 +42,7 @@ void agent_stop_for_restart(struct agent *agent);
  * control socket); a session remembers the one that created it, for its
  * `expired` report.
  */
-void agent_handle(void *agent, void *origin, const struct mp_request *req, struct evbuffer *reply);
+void agent_handle(struct agent *agent, void *origin, const struct request *req, struct evbuffer *reply);
 
 /* Where `expired` reports go: `report(ctx, origin, json)` with the origin of
  * the request that created the session (NULL when unknown).  Without a
@@ -52,7 +52,7 @@ void agent_handle(void *agent, void *origin, const struct mp_request *req, struc
 void agent_set_reporter(struct agent *agent, void (*report)(void *ctx, void *origin, const char *json), void *ctx,
 			const struct state_origins *origins);
 
-/* Immediate shutdown (relay-protocol.md §8.3): every session is closed and
+/* Immediate shutdown (doc/relay-protocol.md §8.3): every session is closed and
  * reported expired.
  */
 void agent_expire_all(struct agent *agent);

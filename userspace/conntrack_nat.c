@@ -39,8 +39,8 @@ static bool ip_forwarding_on(void)
  * would clash with the NAT entry of its substream, and the kernel would then
  * remap its source port.
  */
-static const char table_script[] = MP_NFT_DROP_TABLE
-	"table inet " MP_NFT_TABLE " {\n"
+static const char table_script[] = NFT_DROP_TABLE
+	"table inet " NFT_TABLE " {\n"
 	"	chain nat_prerouting { type nat hook prerouting priority dstnat; policy accept; }\n"
 	"	chain nat_postrouting { type nat hook postrouting priority srcnat; policy accept; }\n"
 	"	chain guard { type filter hook prerouting priority raw; policy accept; }\n"
@@ -153,7 +153,7 @@ static void format_leg(char *buf, size_t len, struct in_addr src, in_port_t spor
 		 ntohs(dport));
 }
 
-/* relay-behaviour §15.3: while the ordinary entries that userspace relaying
+/* doc/relay-sessions.md §15.3: while the ordinary entries that userspace relaying
  * created are deleted and the NAT entry is created, NOTRACK rules keep new
  * ordinary entries from appearing in between.
  */
@@ -166,8 +166,8 @@ int conntrack_nat_install(struct conntrack_nat *ct, const struct ct_flow *f, uns
 		   f->relay_caller_port);
 	format_leg(callee_leg, sizeof(callee_leg), f->callee_ip, f->callee_port, f->relay_callee_ip,
 		   f->relay_callee_port);
-	snprintf(script, sizeof(script), "add rule inet %s guard %s\nadd rule inet %s guard %s\n", MP_NFT_TABLE,
-		 caller_leg, MP_NFT_TABLE, callee_leg);
+	snprintf(script, sizeof(script), "add rule inet %s guard %s\nadd rule inet %s guard %s\n", NFT_TABLE,
+		 caller_leg, NFT_TABLE, callee_leg);
 	if (nft_run("conntrack tier", script))
 		return -1;
 	ret = delete_entry(ct, f->caller_ip, f->caller_port, f->relay_caller_ip, f->relay_caller_port) ||
@@ -175,7 +175,7 @@ int conntrack_nat_install(struct conntrack_nat *ct, const struct ct_flow *f, uns
 	      query(ct, NFCT_Q_CREATE, nat_entry(ct, f, timeout));
 	if (ret)
 		log_err("conntrack tier: cannot create the NAT entry for %s: %s", caller_leg, strerror(errno));
-	if (nft_run("conntrack tier", "flush chain inet " MP_NFT_TABLE " guard\n"))
+	if (nft_run("conntrack tier", "flush chain inet " NFT_TABLE " guard\n"))
 		ret = -1;
 	return ret ? -1 : 0;
 }

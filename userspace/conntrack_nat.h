@@ -1,4 +1,4 @@
-/* The conntrack forwarding tier (relay-behaviour §15, relay-design-notes §7):
+/* The conntrack forwarding tier (doc/relay-sessions.md §15, doc/fast-path.md §7):
  * where no BPF program can run, each substream becomes one kernel conntrack
  * entry with NAT, so the kernel still forwards its packets.  Entries carry
  * our mark, so operators can match them (`ct mark`) and we can dump just
@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include "config_types.h"
 
-#define MP_CONNTRACK_MARK 0x4d50 /* "MP" */
+#define CONNTRACK_NAT_MARK 0x4d50 /* "MP" */
 
 struct nfct_handle;
 

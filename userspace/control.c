@@ -25,19 +25,19 @@
 
 struct control_client {
 	LIST_ENTRY(control_client) link;
-	struct mp_control *control;
+	struct control *control;
 	unsigned id;               /* names the client in log lines */
 	struct bufferevent *bev;
-	struct mp_block block;
+	struct request_block block;
 	bool paused;               /* not reading: too many unread replies */
 	bool closing;              /* the client stopped sending: leave once replies are out */
 };
 
-struct mp_control {
+struct control {
 	struct event_base *base;
 	struct mp_listener *listener;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	mp_request_handler handle;
+	request_handler handle;
 	void *owner;
 	unsigned next_client_id;
 	LIST_HEAD(, control_client) clients;
@@ -47,19 +47,19 @@ static void client_free(struct control_client *client)
 {
 	LIST_REMOVE(client, link);
 	bufferevent_free(client->bev);
-	mp_block_free(&client->block);
+	request_block_free(&client->block);
 	free(client);
 }
 
 /* Parses the client's complete block, runs it and queues the reply. */
 static int answer_block(struct control_client *client)
 {
-	struct mp_control *control = client->control;
+	struct control *control = client->control;
 	struct evbuffer *out = bufferevent_get_output(client->bev);
 	char who[32];
 
 	snprintf(who, sizeof(who), "control client %u", client->id);
-	if (mp_request_answer(control->handle, control->owner, NULL, &client->block, out, who)) {
+	if (request_answer(control->handle, control->owner, NULL, &client->block, out, who)) {
 		log_err("%s: out of memory; disconnecting", who);
 		return -1;
 	}
@@ -78,11 +78,11 @@ static void client_read(struct bufferevent *bev, void *arg)
 	char *line;
 
 	while (evbuffer_get_length(bufferevent_get_output(bev)) < REPLY_BACKLOG_MAX) {
-		status = mp_line_take(input, MP_LINE_MAX, &line, &len);
+		status = mp_line_take(input, REQUEST_LINE_MAX, &line, &len);
 		if (status == MP_FRAME_PARTIAL)
 			return;
 		if (status == MP_FRAME_READY) {
-			status = mp_block_add_line(&client->block, line, len);
+			status = request_block_add_line(&client->block, line, len);
 			free(line);
 		}
 		if (status == MP_FRAME_TOO_LONG || status == MP_FRAME_NO_MEMORY) {
@@ -97,7 +97,7 @@ static void client_read(struct bufferevent *bev, void *arg)
 				client_free(client);
 				return;
 			}
-			mp_block_clear(&client->block);
+			request_block_clear(&client->block);
 		}
 	}
 	client->paused = true;
@@ -136,7 +136,7 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 
 static void client_accept(void *arg, evutil_socket_t fd, struct sockaddr *addr, int addr_len)
 {
-	struct mp_control *control = arg;
+	struct control *control = arg;
 	struct control_client *client = calloc(1, sizeof(*client));
 
 	if (client)
@@ -149,7 +149,7 @@ static void client_accept(void *arg, evutil_socket_t fd, struct sockaddr *addr, 
 	}
 	client->control = control;
 	client->id = ++control->next_client_id;
-	mp_block_init(&client->block);
+	request_block_init(&client->block);
 	LIST_INSERT_HEAD(&control->clients, client, link);
 	bufferevent_setcb(client->bev, client_read, client_drained, client_event, client);
 	bufferevent_enable(client->bev, EV_READ);
@@ -190,10 +190,10 @@ static int bind_socket(int fd, const char *path)
 	return ret;
 }
 
-struct mp_control *mp_control_open(struct event_base *base, const char *path,
-				   mp_request_handler handle, void *owner)
+struct control *control_open(struct event_base *base, const char *path,
+				   request_handler handle, void *owner)
 {
-	struct mp_control *control = calloc(1, sizeof(*control));
+	struct control *control = calloc(1, sizeof(*control));
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	static const struct mp_listener_opts listen_opts = { .name = "the control socket" };
 	struct evconnlistener *evl;
@@ -227,7 +227,7 @@ fail:
 	return NULL;
 }
 
-void mp_control_close(struct mp_control *control)
+void control_close(struct control *control)
 {
 	while (!LIST_EMPTY(&control->clients))
 		client_free(LIST_FIRST(&control->clients));

@@ -1,7 +1,7 @@
 /* The local control socket: a UNIX stream socket (mode 0600) on which tests
  * and operators send the same request blocks a dispatcher sends
- * (../shared/spec/relay-protocol.md §5-§6) and read one reply line
- * "<seq> <payload>" per request, in request order.  tools/mp-control is its
+ * (doc/relay-protocol.md §5-§6) and read one reply line
+ * "<seq> <payload>" per request, in request order.  tools/relay-ctl is its
  * command line client.
  */
 #ifndef MP_CONTROL_H
@@ -10,15 +10,15 @@
 #include <event2/event.h>
 #include "request_answer.h"
 
-struct mp_control;
+struct control;
 
 /* Listens on `path`, replacing a socket left there by an earlier run.
  * Returns NULL, after logging why, when it cannot.
  */
-struct mp_control *mp_control_open(struct event_base *base, const char *path,
-				   mp_request_handler handle, void *owner);
+struct control *control_open(struct event_base *base, const char *path,
+				   request_handler handle, void *owner);
 
 /* Disconnects every client, stops listening and removes the socket file. */
-void mp_control_close(struct mp_control *control);
+void control_close(struct control *control);
 
 #endif

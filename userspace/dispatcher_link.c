@@ -14,9 +14,9 @@
 #include "log.h"
 #include "request_parse.h"
 
-#define MISSED_PINGS_MAX 3     /* §6.5 */
+#define MISSED_PINGS_MAX 3     /* doc/relay-protocol.md §6.5 */
 #define EXPIRED_QUEUE_MAX 10000 /* notifications kept for an absent dispatcher */
-#define STABLE_LINK_S 5         /* §7: a link up this long was not flapping */
+#define STABLE_LINK_S 5         /* doc/relay-protocol.md §7: a link up this long was not flapping */
 
 struct queued {
 	struct queued *next;
@@ -32,7 +32,7 @@ struct dispatcher {
 	struct bufferevent *bev;   /* NULL while disconnected */
 	SSL *ssl;
 	bool up;                   /* handshake and passport passed */
-	struct mp_block block;     /* a request being read */
+	struct request_block block;     /* a request being read */
 	unsigned missed_pings;
 	time_t up_since;
 	bool lost_before;          /* the previous connection was lost too */
@@ -45,7 +45,7 @@ struct dispatcher_link {
 	struct event_base *base;
 	const struct mp_config *cfg;
 	struct mp_tls *tls;
-	mp_request_handler handle;
+	request_handler handle;
 	void *owner;
 	struct event *reverify, *dns;
 	unsigned count;
@@ -61,7 +61,7 @@ static void schedule_retry(struct dispatcher *d, unsigned seconds)
 	evtimer_add(d->retry, &after);
 }
 
-/* §7: a stable link that breaks is retried after 1 s, a flapping one or a
+/* doc/relay-protocol.md §7: a stable link that breaks is retried after 1 s, a flapping one or a
  * failed attempt after reconnect_delay.
  */
 static void disconnect(struct dispatcher *d, const char *why, bool certificate_error)
@@ -75,7 +75,7 @@ static void disconnect(struct dispatcher *d, const char *why, bool certificate_e
 	d->lost_before = was_up;
 	log_info("dispatcher %s: %s; reconnecting in %u s", d->name, why, delay);
 	evtimer_del(d->ping);
-	mp_block_clear(&d->block);
+	request_block_clear(&d->block);
 	if (d->bev)
 		bufferevent_free(d->bev);
 	d->bev = NULL;
@@ -175,12 +175,12 @@ static int dispatcher_line(struct dispatcher *d, const char *line, size_t len)
 		send_line(d, "pong\r\n", 6);
 		return 0;
 	}
-	status = mp_block_add_line(&d->block, line, len);
+	status = request_block_add_line(&d->block, line, len);
 	if (status == MP_FRAME_READY) {
-		int err = mp_request_answer(link->handle, link->owner, d, &d->block, bufferevent_get_output(d->bev),
+		int err = request_answer(link->handle, link->owner, d, &d->block, bufferevent_get_output(d->bev),
 					    d->name);
 
-		mp_block_clear(&d->block);
+		request_block_clear(&d->block);
 		return err;
 	}
 	return status == MP_FRAME_PARTIAL ? 0 : -1;
@@ -193,7 +193,7 @@ static void readable(struct bufferevent *bev, void *arg)
 	size_t len;
 	char *line;
 
-	while ((status = mp_line_take(bufferevent_get_input(bev), MP_LINE_MAX, &line, &len)) == MP_FRAME_READY) {
+	while ((status = mp_line_take(bufferevent_get_input(bev), REQUEST_LINE_MAX, &line, &len)) == MP_FRAME_READY) {
 		int err = dispatcher_line(d, line, len);
 
 		free(line);
@@ -225,7 +225,7 @@ static void event(struct bufferevent *bev, short what, void *arg)
 		d->missed_pings = 0;
 		evtimer_add(d->ping, &every);
 		log_info("dispatcher %s: connected", d->name);
-		flush_queue(d); /* before anything is answered (§6.6) */
+		flush_queue(d); /* before anything is answered (doc/relay-protocol.md §6.6) */
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
@@ -265,7 +265,7 @@ static bool srv_target(const char *host, char *target, size_t len)
 	return false;
 }
 
-/* §2: an IPv4 literal as it is; a name by its SRV record, else its A record.
+/* doc/relay-protocol.md §2: an IPv4 literal as it is; a name by its SRV record, else its A record.
  * The configured port in every case.
  */
 static int resolve(struct dispatcher *d, struct sockaddr_in *addr)
@@ -331,7 +331,7 @@ static void retry(evutil_socket_t fd, short what, void *arg)
 	connect_to(arg);
 }
 
-/* §2: names are looked up again every dns_check_interval; a dispatcher
+/* doc/relay-protocol.md §2: names are looked up again every dns_check_interval; a dispatcher
  * that moved is reconnected to at its new address.
  */
 static void dns_check(evutil_socket_t fd, short what, void *arg)
@@ -347,7 +347,7 @@ static void dns_check(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* §3.3 on the relay's side. */
+/* doc/relay-protocol.md §3.3 on the relay's side. */
 static void reverify_all(evutil_socket_t fd, short what, void *arg)
 {
 	struct dispatcher_link *link = arg;
@@ -363,7 +363,7 @@ static void reverify_all(evutil_socket_t fd, short what, void *arg)
 }
 
 struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
-					    mp_request_handler handle, void *owner)
+					    request_handler handle, void *owner)
 {
 	struct dispatcher_link *link = calloc(1, sizeof(*link));
 	const struct mp_endpoint_list *list = &cfg->relay.dispatchers;
@@ -388,7 +388,7 @@ struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struc
 		d->link = link;
 		d->at = list->item[i];
 		snprintf(d->name, sizeof(d->name), "%s:%u", d->at.host, d->at.port);
-		mp_block_init(&d->block);
+		request_block_init(&d->block);
 		d->queue_tail = &d->queue;
 		d->ping = event_new(base, -1, EV_PERSIST, keepalive, d);
 		d->retry = evtimer_new(base, retry, d);
@@ -414,7 +414,7 @@ void dispatcher_link_free(struct dispatcher_link *link)
 				mp_tls_close_notify(d->ssl);
 			bufferevent_free(d->bev);
 		}
-		mp_block_free(&d->block);
+		request_block_free(&d->block);
 		if (d->ping)
 			event_free(d->ping);
 		if (d->retry)

@@ -1,4 +1,4 @@
-/* The relay's side of the dispatcher link (relay-protocol.md §1-§8): a TLS
+/* The relay's side of the dispatcher link (doc/relay-protocol.md §1-§8): a TLS
  * connection to every dispatcher of [Relay] dispatchers, kept up with
  * keepalives and reconnection; requests go to the agent, replies come back
  * in order, and `expired` reports go to the dispatcher that created the
@@ -16,7 +16,7 @@ struct dispatcher_link;
 
 /* Starts connecting; requests go to `handle(owner, connection, ...)`. */
 struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struct mp_config *cfg, struct mp_tls *tls,
-					    mp_request_handler handle, void *owner);
+					    request_handler handle, void *owner);
 void dispatcher_link_free(struct dispatcher_link *link);
 
 /* Sends "expired <json>" to the dispatcher `origin` (a connection handed to

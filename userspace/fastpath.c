@@ -35,10 +35,10 @@ static int mount_bpffs(void)
 {
 	struct statfs fs;
 
-	if (statfs(MP_BPF_FS, &fs) == 0 && fs.f_type == BPF_FS_MAGIC)
+	if (statfs(FASTPATH_BPF_FS, &fs) == 0 && fs.f_type == BPF_FS_MAGIC)
 		return 0;
-	if (mount("bpf", MP_BPF_FS, "bpf", 0, "mode=0700") < 0) {
-		log_err("fast path: cannot mount the BPF file system on %s: %s", MP_BPF_FS, strerror(errno));
+	if (mount("bpf", FASTPATH_BPF_FS, "bpf", 0, "mode=0700") < 0) {
+		log_err("fast path: cannot mount the BPF file system on %s: %s", FASTPATH_BPF_FS, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -82,7 +82,7 @@ static int pin_maps(struct mp_fwd *skel)
 }
 
 /* The relay port range (the programs' pre-filter), and TTL decrement on:
- * a forwarded packet went through a router (design notes decision 9).
+ * a forwarded packet went through a router (doc/fast-path.md §10.9).
  */
 static int configure(struct mp_fwd *skel, const struct mp_port_range *range)
 {
@@ -300,8 +300,8 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 	struct bpf_devmap_val tx = { .ifindex = (__u32)ifindex };
 	bool attached;
 
-	if (fp->count == MP_MAX_INTERFACES) {
-		log_err("fast path: more than %d interfaces", MP_MAX_INTERFACES);
+	if (fp->count == FASTPATH_MAX_INTERFACES) {
+		log_err("fast path: more than %d interfaces", FASTPATH_MAX_INTERFACES);
 		return -1;
 	}
 	snprintf(iface->name, sizeof(iface->name), "%s", ifname);

@@ -10,8 +10,8 @@
 #include "config.h"
 #include "mp_fwd.h"
 
-#define MP_BPF_FS "/sys/fs/bpf"
-#define MP_MAX_INTERFACES 8
+#define FASTPATH_BPF_FS "/sys/fs/bpf"
+#define FASTPATH_MAX_INTERFACES 8
 
 enum fastpath_tier {
 	FASTPATH_XDP_NATIVE,
@@ -45,7 +45,7 @@ struct fastpath {
 	struct fastpath_features features;
 	bool adopted; /* the maps (and links) of the previous run were taken over */
 	unsigned count;
-	struct fastpath_interface iface[MP_MAX_INTERFACES];
+	struct fastpath_interface iface[FASTPATH_MAX_INTERFACES];
 };
 
 const char *fastpath_tier_name(enum fastpath_tier tier);

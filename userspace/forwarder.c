@@ -19,7 +19,7 @@ static struct mp_fwd_key leg_key(const struct substream *sub, int leg)
 }
 
 /* Leg `leg` receives from its remote and sends from the other leg's port
- * to the other leg's remote (design notes §2).
+ * to the other leg's remote (doc/fast-path.md §2).
  */
 static struct mp_fwd_entry leg_entry(const struct substream *sub, int leg, uint64_t now_ns)
 {

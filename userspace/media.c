@@ -3,8 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+#include "clock.h"
+#include "json_fields.h"
 #include "log.h"
 #include "media.h"
 #include "netif.h"
@@ -15,7 +16,7 @@
 #define RECV_BATCH 32
 #define MAX_DATAGRAM 65535
 #define STUN_QUEUE_MAX 32                     /* the original's queue had no bound */
-#define OBSOLETE_GRACE_NS (2ULL * 1000000000) /* design notes decision 3 */
+#define OBSOLETE_GRACE_NS (2ULL * 1000000000) /* doc/fast-path.md §10.3 */
 #define IDLE_SCAN_INTERVAL 1                  /* seconds */
 #define NS_PER_S 1000000000ULL
 
@@ -27,14 +28,14 @@ struct relay_socket {
 	int fd;
 	struct event *readable;
 	struct media_stream *ms; /* NULL until the pair is given to a stream */
-	enum mp_side side;
+	enum side side;
 	int sub;                 /* RTP or RTCP */
 	unsigned tx_count;       /* for userspace_transmit_every */
 	unsigned stun_count;
 	struct queued_stun {
 		size_t len;
 		unsigned char *data;
-	} *stun;                 /* STUN waiting for an address to go to (§9.6); allocated
+	} *stun;                 /* STUN waiting for an address to go to (doc/relay-sessions.md §9.6); allocated
 				  * when needed, as most sockets never queue any */
 };
 
@@ -42,33 +43,65 @@ struct relay_socket {
  * and an event per leg would cost a relay 600 bytes a stream.
  */
 struct leg_timer {
-	bool on_hold; /* which of the two timers of §10.1 runs */
+	bool on_hold; /* which of the two timers of doc/relay-sessions.md §10.1 runs */
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 when not running (kept for a restart) */
 };
 
-/* Our part of an mp_stream (its owner field). */
+/* Saved as [deadline_ns, on_hold]. */
+static const struct json_field timer_fields[] = {
+	JSON_FIELD(struct leg_timer, deadline_ns, UINT),
+	JSON_FIELD(struct leg_timer, on_hold, BOOL),
+	JSON_FIELDS_END,
+};
+
+/* Our part of one leg: what one side sends on RTP or RTCP. */
+struct media_leg {
+	struct relay_socket *sock;
+	struct leg_timer timer;
+	struct leg_counters live;          /* its installed entry's counters */
+	uint64_t base_packets, base_bytes; /* relayed here, or folded from removed entries */
+	uint64_t dropped_src;              /* as last reported */
+};
+
+/* Our part of an stream (its owner field). */
 struct media_stream {
 	struct media *m;
-	struct mp_stream *stream;
+	struct stream *stream;
 	uint32_t id;
-	struct relay_socket *sock[2][2];         /* [side][sub] */
-	struct leg_timer timer[2][2];            /* [side][sub] */
-	bool installed[2];                       /* [sub]: in the forwarding tier */
+	struct media_leg legs[2][2]; /* [side][sub] */
+	bool installed[2];           /* [sub]: in the forwarding tier */
 	bool install_logged[2];
-	bool idle[2];                            /* [sub]: found idle by the scan */
-	struct leg_counters live[2][2];          /* [sub][side]: the installed entries' counters */
-	uint64_t base_packets[2][2], base_bytes[2][2]; /* [side][sub]: relayed here, or folded */
-	uint64_t relayed_ns[2];                  /* [sub]: last packet relayed in userspace */
-	uint64_t reset_ns[2];                    /* [side]: the party's last reset */
-	uint64_t dropped_src[2][2];              /* [sub][side]: last reported */
+	bool idle[2];                /* [sub]: found idle by the scan */
+	uint64_t relayed_ns[2];      /* [sub]: last packet relayed in userspace */
+	uint64_t reset_ns[2];        /* [side]: the party's last reset */
 	struct media_stream *prev, *next;
+};
+
+/* A counter of each leg, [side][sub], under its media_leg name. */
+#define LEG_COUNTERS(member)                                                                               \
+	{ #member, JSON_FIELD_UINT, offsetof(struct media_stream, legs[0][0].member), .count = 2,           \
+	  .stride = JSON_MEMBER_SIZE(struct media_stream, legs[0]),                                          \
+	  .element = &(const struct json_field){ #member, JSON_FIELD_UINT, 0, sizeof(uint64_t), .count = 2,   \
+						  .stride = sizeof(struct media_leg) } }
+
+/* What a restart keeps of a stream; the timers go as one list, [side][sub]. */
+static const struct json_field saved_fields[] = {
+	JSON_FIELD(struct media_stream, id, UINT),
+	JSON_ARRAY(struct media_stream, installed, BOOL),
+	LEG_COUNTERS(base_packets),
+	LEG_COUNTERS(base_bytes),
+	JSON_ARRAY(struct media_stream, relayed_ns, UINT),
+	JSON_ARRAY(struct media_stream, reset_ns, UINT),
+	{ "timers", JSON_FIELD_TUPLE, offsetof(struct media_stream, legs[0][0].timer), .count = 4,
+	  .stride = sizeof(struct media_leg), .fields = timer_fields },
+	JSON_FIELDS_END,
 };
 
 struct media {
 	struct event_base *base;
 	struct media_config cfg;
 	struct forwarder *fwd;
-	struct mp_sessions *sessions;
+	struct sessions *sessions;
 	struct media_owner owner;
 	bool keep_forwarding; /* stopping for a restart: closed streams stay installed */
 	struct relay_socket **by_port; /* indexed by port number */
@@ -78,27 +111,17 @@ struct media {
 	unsigned char (*rx_buf)[MAX_DATAGRAM];
 };
 
-struct mp_time media_now(void)
-{
-	struct timespec wall, mono;
-
-	clock_gettime(CLOCK_REALTIME, &wall);
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	return (struct mp_time){ .wall = (double)wall.tv_sec + wall.tv_nsec / 1e9,
-				 .mono_ns = (uint64_t)mono.tv_sec * NS_PER_S + (uint64_t)mono.tv_nsec };
-}
-
-static struct mp_leg *leg_of(struct mp_stream *stream, enum mp_side side, int sub)
+static struct leg *leg_of(struct stream *stream, enum side side, int sub)
 {
 	return sub == RTCP ? &stream->party[side].rtcp : &stream->party[side].rtp;
 }
 
-static const char *side_name(enum mp_side side)
+static const char *side_name(enum side side)
 {
-	return side == MP_CALLER ? "caller" : "callee";
+	return side == SIDE_CALLER ? "caller" : "callee";
 }
 
-/* RFC 5389 framing: first two bits zero, the magic cookie, a length that fits (§11.1). */
+/* RFC 5389 framing: first two bits zero, the magic cookie, a length that fits (doc/relay-sessions.md §11.1). */
 static bool is_stun(const unsigned char *data, size_t len)
 {
 	static const unsigned char cookie[4] = { 0x21, 0x12, 0xa4, 0x42 };
@@ -110,21 +133,31 @@ static bool is_stun(const unsigned char *data, size_t len)
 /* ---- counters ------------------------------------------------------------- */
 
 /* A leg's totals: relayed here and folded from removed entries, plus live. */
-static void update_leg_totals(struct media_stream *ms, enum mp_side side, int sub)
+static void update_leg_totals(struct media_stream *ms, enum side side, int sub)
 {
-	struct mp_leg *leg = leg_of(ms->stream, side, sub);
+	struct leg *leg = leg_of(ms->stream, side, sub);
+	const struct media_leg *ml = &ms->legs[side][sub];
 
-	leg->packets = ms->base_packets[side][sub] + ms->live[sub][side].packets;
-	leg->bytes = ms->base_bytes[side][sub] + ms->live[sub][side].bytes;
+	leg->packets = ml->base_packets + ml->live.packets;
+	leg->bytes = ml->base_bytes + ml->live.bytes;
+}
+
+/* The counters the forwarding tier read for both legs of a substream. */
+static void set_live_counters(struct media_stream *ms, int sub, const struct leg_counters live[2])
+{
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		ms->legs[side][sub].live = live[side];
+		update_leg_totals(ms, side, sub);
+	}
 }
 
 static struct substream substream_of(const struct media_stream *ms, int sub)
 {
 	struct substream s = { .rtcp = sub == RTCP, .stream_id = ms->id };
 
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-		const struct mp_party *party = &ms->stream->party[side];
-		const struct mp_leg *leg = sub == RTCP ? &party->rtcp : &party->rtp;
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		const struct party *party = &ms->stream->party[side];
+		const struct leg *leg = sub == RTCP ? &party->rtcp : &party->rtp;
 
 		s.local_ip[side] = party->local_ip;
 		s.local_port[side] = (uint16_t)(party->rtp_port + (unsigned)sub);
@@ -143,10 +176,12 @@ static void uninstall(struct media_stream *ms, int sub)
 	if (!ms->installed[sub])
 		return;
 	forwarder_remove(ms->m->fwd, &s, final);
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-		ms->base_packets[side][sub] += final[side].packets;
-		ms->base_bytes[side][sub] += final[side].bytes;
-		memset(&ms->live[sub][side], 0, sizeof(ms->live[sub][side]));
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		struct media_leg *ml = &ms->legs[side][sub];
+
+		ml->base_packets += final[side].packets;
+		ml->base_bytes += final[side].bytes;
+		ml->live = (struct leg_counters){ 0 };
 		update_leg_totals(ms, side, sub);
 	}
 	ms->installed[sub] = false;
@@ -154,17 +189,17 @@ static void uninstall(struct media_stream *ms, int sub)
 }
 
 /* Both legs latched and sending media: hand the substream to the kernel.
- * A failure is retried on the next media packet (design notes §4).
+ * A failure is retried on the next media packet (doc/fast-path.md §4).
  */
 static void try_install(struct media_stream *ms, int sub)
 {
-	struct mp_leg *caller = leg_of(ms->stream, MP_CALLER, sub), *callee = leg_of(ms->stream, MP_CALLEE, sub);
+	struct leg *caller = leg_of(ms->stream, SIDE_CALLER, sub), *callee = leg_of(ms->stream, SIDE_CALLEE, sub);
 	struct substream s;
 
 	if (ms->installed[sub] || !caller->in_use || !caller->got_media || !callee->in_use || !callee->got_media)
 		return;
 	s = substream_of(ms, sub);
-	if (forwarder_install(ms->m->fwd, &s, media_now().mono_ns)) {
+	if (forwarder_install(ms->m->fwd, &s, clock_now().mono_ns)) {
 		if (!ms->install_logged[sub])
 			log_warn("stream %u: %s stays in userspace until an installation succeeds", ms->id,
 				 sub == RTCP ? "RTCP" : "RTP");
@@ -177,7 +212,7 @@ static void try_install(struct media_stream *ms, int sub)
 		  forwarder_tier_name(ms->m->fwd->tier));
 }
 
-void media_sync_counters(struct media *m, struct mp_session *session)
+void media_sync_counters(struct media *m, struct session *session)
 {
 	for (unsigned i = 0; i < session->stream_count; i++) {
 		struct media_stream *ms = session->streams[i]->owner;
@@ -188,55 +223,53 @@ void media_sync_counters(struct media *m, struct mp_session *session)
 
 			if (!ms->installed[sub] || forwarder_read(m->fwd, &s, live))
 				continue; /* an expired conntrack entry keeps its last reading */
-			memcpy(ms->live[sub], live, sizeof(live));
-			update_leg_totals(ms, MP_CALLER, sub);
-			update_leg_totals(ms, MP_CALLEE, sub);
+			set_live_counters(ms, sub, live);
 		}
 	}
 }
 
-/* ---- timers (§10.1) -------------------------------------------------------- */
+/* ---- timers (doc/relay-sessions.md §10.1) -------------------------------------------------------- */
 
-static void arm_timer(struct media_stream *ms, enum mp_side side, int sub, bool on_hold)
+static void arm_timer(struct media_stream *ms, enum side side, int sub, bool on_hold)
 {
-	struct leg_timer *t = &ms->timer[side][sub];
+	struct leg_timer *t = &ms->legs[side][sub].timer;
 	unsigned timeout = on_hold ? ms->m->cfg.on_hold_timeout : ms->m->cfg.stream_timeout;
 
 	t->on_hold = on_hold;
-	t->deadline_ns = media_now().mono_ns + (uint64_t)timeout * NS_PER_S;
+	t->deadline_ns = clock_now().mono_ns + (uint64_t)timeout * NS_PER_S;
 }
 
-static void cancel_timer(struct media_stream *ms, enum mp_side side, int sub)
+static void cancel_timer(struct media_stream *ms, enum side side, int sub)
 {
-	ms->timer[side][sub].deadline_ns = 0;
+	ms->legs[side][sub].timer.deadline_ns = 0;
 }
 
 /* Ends the stream; the session may end with it and is then the owner's.
  * `ms` is freed on return.
  */
-static void expire_stream(struct media_stream *ms, enum mp_stream_status status, unsigned timeout_wait)
+static void expire_stream(struct media_stream *ms, enum stream_status status, unsigned timeout_wait)
 {
 	struct media *m = ms->m;
-	struct mp_time now = media_now();
-	struct mp_session *ended;
+	struct clock_reading now = clock_now();
+	struct session *ended;
 
 	log_info("stream %u (%s) of session %s: %s after %u s", ms->id, ms->stream->media_type,
-		 ms->stream->session->call_id, mp_stream_status_name(status), timeout_wait);
-	ended = mp_sessions_stream_expired(m->sessions, ms->stream, status, timeout_wait, &now);
+		 ms->stream->session->call_id, stream_status_name(status), timeout_wait);
+	ended = sessions_stream_expired(m->sessions, ms->stream, status, timeout_wait, &now);
 	if (ended)
 		m->owner.expired(m->owner.ctx, ended);
 	m->owner.changed(m->owner.ctx);
 }
 
-/* §9.7: RTCP starts again from scratch; its timers are not re-armed. */
+/* doc/relay-sessions.md §9.7: RTCP starts again from scratch; its timers are not re-armed. */
 static void forget_rtcp(struct media_stream *ms)
 {
 	uninstall(ms, RTCP);
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-		struct mp_leg *leg = leg_of(ms->stream, side, RTCP);
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		struct leg *leg = leg_of(ms->stream, side, RTCP);
 
 		leg->has_remote = leg->in_use = leg->got_media = false;
-		ms->sock[side][RTCP]->tx_count = 0;
+		ms->legs[side][RTCP].sock->tx_count = 0;
 		cancel_timer(ms, side, RTCP);
 	}
 	log_debug("stream %u: RTCP forgotten", ms->id);
@@ -248,9 +281,9 @@ static void forget_rtcp(struct media_stream *ms)
  */
 static bool fire_due_timer(struct media_stream *ms, uint64_t now_ns)
 {
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++)
 		for (int sub = RTP; sub <= RTCP; sub++) {
-			struct leg_timer *t = &ms->timer[side][sub];
+			struct leg_timer *t = &ms->legs[side][sub].timer;
 
 			if (!t->deadline_ns || t->deadline_ns > now_ns)
 				continue;
@@ -258,15 +291,15 @@ static bool fire_due_timer(struct media_stream *ms, uint64_t now_ns)
 			if (sub == RTCP)
 				forget_rtcp(ms);
 			else if (t->on_hold)
-				expire_stream(ms, MP_STREAM_ON_HOLD_TIMEOUT, ms->m->cfg.on_hold_timeout);
+				expire_stream(ms, STREAM_ON_HOLD_TIMEOUT, ms->m->cfg.on_hold_timeout);
 			else
-				expire_stream(ms, MP_STREAM_NO_TRAFFIC_TIMEOUT, ms->m->cfg.stream_timeout);
+				expire_stream(ms, STREAM_NO_TRAFFIC_TIMEOUT, ms->m->cfg.stream_timeout);
 			return true;
 		}
 	return false;
 }
 
-/* ---- userspace relaying (§9.3) -------------------------------------------- */
+/* ---- userspace relaying (doc/relay-sessions.md §9.3) -------------------------------------------- */
 
 static void stun_enqueue(struct relay_socket *sock, const unsigned char *data, size_t len)
 {
@@ -303,11 +336,11 @@ static void stun_flush(struct relay_socket *sock, const struct sockaddr_in *to)
  * SDP address when routable, else the obsolete one; before any packet, on
  * RTP only, its routable SDP address.
  */
-static bool destination(struct media *m, struct mp_stream *stream, enum mp_side side, int sub,
+static bool destination(struct media *m, struct stream *stream, enum side side, int sub,
 			struct sockaddr_in *to)
 {
-	const struct mp_party *party = &stream->party[side];
-	const struct mp_leg *leg = leg_of(stream, side, sub);
+	const struct party *party = &stream->party[side];
+	const struct leg *leg = leg_of(stream, side, sub);
 	struct in_addr sdp_ip;
 
 	*to = (struct sockaddr_in){ .sin_family = AF_INET };
@@ -327,11 +360,11 @@ latched:
 	return true;
 }
 
-static void relay_packet(struct media_stream *ms, enum mp_side from, int sub, const unsigned char *data, size_t len,
+static void relay_packet(struct media_stream *ms, enum side from, int sub, const unsigned char *data, size_t len,
 			 bool stun, uint64_t now_ns)
 {
 	struct media *m = ms->m;
-	struct relay_socket *out = ms->sock[!from][sub];
+	struct relay_socket *out = ms->legs[!from][sub].sock;
 	struct sockaddr_in to;
 
 	if (!destination(m, ms->stream, !from, sub, &to)) {
@@ -344,18 +377,18 @@ static void relay_packet(struct media_stream *ms, enum mp_side from, int sub, co
 	stun_flush(out, &to);
 	if (sendto(out->fd, data, len, 0, (const struct sockaddr *)&to, sizeof(to)) < 0)
 		return;
-	/* counted like the kernel counts: the IPv4 packet length (decision 1) */
-	ms->base_packets[from][sub]++;
-	ms->base_bytes[from][sub] += len + 28;
+	/* counted like the kernel counts: the IPv4 packet length (doc/fast-path.md §10.1) */
+	ms->legs[from][sub].base_packets++;
+	ms->legs[from][sub].base_bytes += len + 28;
 	update_leg_totals(ms, from, sub);
 	ms->relayed_ns[sub] = now_ns;
 }
 
-/* §9.1: the first source wins; after that only that exact address. */
-static bool accept_source(struct media_stream *ms, enum mp_side side, int sub, const struct sockaddr_in *src,
+/* doc/relay-sessions.md §9.1: the first source wins; after that only that exact address. */
+static bool accept_source(struct media_stream *ms, enum side side, int sub, const struct sockaddr_in *src,
 			  uint64_t now_ns)
 {
-	struct mp_leg *leg = leg_of(ms->stream, side, sub);
+	struct leg *leg = leg_of(ms->stream, side, sub);
 	bool same = leg->has_remote && leg->remote_ip.s_addr == src->sin_addr.s_addr &&
 		    leg->remote_port == ntohs(src->sin_port);
 	char ip[INET_ADDRSTRLEN];
@@ -384,12 +417,12 @@ static bool accept_source(struct media_stream *ms, enum mp_side side, int sub, c
 	return true;
 }
 
-/* §9.2, for one datagram that arrived on a relay socket. */
+/* doc/relay-sessions.md §9.2, for one datagram that arrived on a relay socket. */
 static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *src, const unsigned char *data,
 			   size_t len, uint64_t now_ns)
 {
 	struct media_stream *ms = sock->ms;
-	struct mp_leg *leg;
+	struct leg *leg;
 	bool stun;
 
 	if (!ms || !accept_source(ms, sock->side, sock->sub, src, now_ns))
@@ -403,8 +436,8 @@ static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *
 		leg->got_media = true;
 		cancel_timer(ms, sock->side, sock->sub);
 		if (sock->sub == RTP && len >= 2)
-			mp_party_note_codec(&ms->stream->party[sock->side], data[1]);
-		mp_stream_note_first_media(ms->stream, media_now().wall);
+			party_note_codec(&ms->stream->party[sock->side], data[1]);
+		stream_note_first_media(ms->stream, clock_now().wall);
 	}
 	try_install(ms, sock->sub);
 }
@@ -416,7 +449,7 @@ static void socket_readable(evutil_socket_t fd, short what, void *arg)
 	struct mmsghdr msgs[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
 	struct sockaddr_in src[RECV_BATCH];
-	uint64_t now_ns = media_now().mono_ns;
+	uint64_t now_ns = clock_now().mono_ns;
 	int n;
 
 	for (int i = 0; i < RECV_BATCH; i++) {
@@ -494,14 +527,14 @@ static void unbind_pair(void *ctx, struct in_addr ip, unsigned rtp_port)
 	close_socket(ctx, rtp_port + 1);
 }
 
-struct mp_port_binder media_port_binder(struct media *m)
+struct port_binder media_port_binder(struct media *m)
 {
-	return (struct mp_port_binder){ .bind = bind_pair, .unbind = unbind_pair, .ctx = m };
+	return (struct port_binder){ .bind = bind_pair, .unbind = unbind_pair, .ctx = m };
 }
 
 /* ---- session events -------------------------------------------------------- */
 
-static struct media_stream *stream_new(struct media *m, struct mp_stream *stream)
+static struct media_stream *stream_new(struct media *m, struct stream *stream)
 {
 	struct media_stream *ms = calloc(1, sizeof(*ms));
 
@@ -518,11 +551,11 @@ static struct media_stream *stream_new(struct media *m, struct mp_stream *stream
 	return ms;
 }
 
-static void on_ports_allocated(void *ctx, struct mp_stream *stream, enum mp_side side)
+static void on_ports_allocated(void *ctx, struct stream *stream, enum side side)
 {
 	struct media *m = ctx;
 	struct media_stream *ms = stream->owner ? stream->owner : stream_new(m, stream);
-	const struct mp_party *party = &stream->party[side];
+	const struct party *party = &stream->party[side];
 
 	if (!ms) {
 		log_err("stream of session %s: out of memory", stream->session->call_id);
@@ -531,16 +564,16 @@ static void on_ports_allocated(void *ctx, struct mp_stream *stream, enum mp_side
 	for (int sub = RTP; sub <= RTCP; sub++) {
 		struct relay_socket *sock = m->by_port[party->rtp_port + (unsigned)sub];
 
-		ms->sock[side][sub] = sock;
+		ms->legs[side][sub].sock = sock;
 		sock->ms = ms;
 		sock->side = side;
 		sock->sub = sub;
 		sock->tx_count = 0;
-		arm_timer(ms, side, sub, stream->status == MP_STREAM_ON_HOLD);
+		arm_timer(ms, side, sub, stream->status == STREAM_ON_HOLD);
 	}
 }
 
-static void on_stream_closed(void *ctx, struct mp_stream *stream)
+static void on_stream_closed(void *ctx, struct stream *stream)
 {
 	struct media *m = ctx;
 	struct media_stream *ms = stream->owner;
@@ -551,10 +584,10 @@ static void on_stream_closed(void *ctx, struct mp_stream *stream)
 		uninstall(ms, RTP);
 		uninstall(ms, RTCP);
 	}
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++)
 		for (int sub = RTP; sub <= RTCP; sub++)
-			if (ms->sock[side][sub])
-				ms->sock[side][sub]->ms = NULL;
+			if (ms->legs[side][sub].sock)
+				ms->legs[side][sub].sock->ms = NULL;
 	if (ms->prev)
 		ms->prev->next = ms->next;
 	else
@@ -565,13 +598,13 @@ static void on_stream_closed(void *ctx, struct mp_stream *stream)
 	free(ms);
 }
 
-/* §8, §10.1: hold swaps the no-traffic timers for on-hold ones, and back. */
-static void on_hold_changed(void *ctx, struct mp_stream *stream)
+/* doc/relay-sessions.md §8, §10.1: hold swaps the no-traffic timers for on-hold ones, and back. */
+static void on_hold_changed(void *ctx, struct stream *stream)
 {
 	struct media_stream *ms = stream->owner;
-	bool hold = stream->status == MP_STREAM_ON_HOLD;
+	bool hold = stream->status == STREAM_ON_HOLD;
 
-	for (enum mp_side side = MP_CALLER; ms && side <= MP_CALLEE; side++)
+	for (enum side side = SIDE_CALLER; ms && side <= SIDE_CALLEE; side++)
 		for (int sub = RTP; sub <= RTCP; sub++) {
 			cancel_timer(ms, side, sub);
 			if (hold)
@@ -581,8 +614,8 @@ static void on_hold_changed(void *ctx, struct mp_stream *stream)
 		}
 }
 
-/* §9.5: the party moved; its latched addresses become obsolete. */
-static void on_party_reset(void *ctx, struct mp_stream *stream, enum mp_side side)
+/* doc/relay-sessions.md §9.5: the party moved; its latched addresses become obsolete. */
+static void on_party_reset(void *ctx, struct stream *stream, enum side side)
 {
 	struct media_stream *ms = stream->owner;
 
@@ -591,25 +624,25 @@ static void on_party_reset(void *ctx, struct mp_stream *stream, enum mp_side sid
 	uninstall(ms, RTP);
 	uninstall(ms, RTCP);
 	for (int sub = RTP; sub <= RTCP; sub++) {
-		struct mp_leg *leg = leg_of(stream, side, sub);
+		struct leg *leg = leg_of(stream, side, sub);
 
 		leg->in_use = leg->got_media = false;
-		ms->sock[side][sub]->tx_count = 0;
+		ms->legs[side][sub].sock->tx_count = 0;
 		cancel_timer(ms, side, sub);
 		arm_timer(ms, side, sub, false);
 	}
-	ms->reset_ns[side] = media_now().mono_ns;
+	ms->reset_ns[side] = clock_now().mono_ns;
 	log_info("stream %u: the %s moved to %s:%u", ms->id, side_name(side), stream->party[side].sdp_ip,
 		 stream->party[side].sdp_port);
 }
 
-/* §14: the caller side towards the caller's signaling address, the callee
+/* doc/relay-sessions.md §14: the caller side towards the caller's signaling address, the callee
  * side towards the destination when signaling_ip gave one.
  */
-static struct in_addr local_address(void *ctx, const struct mp_session *s, enum mp_side side)
+static struct in_addr local_address(void *ctx, const struct session *s, enum side side)
 {
 	struct media *m = ctx;
-	struct in_addr peer = side == MP_CALLEE && s->destination_address.s_addr ? s->destination_address
+	struct in_addr peer = side == SIDE_CALLEE && s->destination_address.s_addr ? s->destination_address
 										  : s->caller_address;
 	struct in_addr src;
 
@@ -618,9 +651,9 @@ static struct in_addr local_address(void *ctx, const struct mp_session *s, enum 
 	return src;
 }
 
-struct mp_session_events media_session_events(struct media *m)
+struct session_events media_session_events(struct media *m)
 {
-	return (struct mp_session_events){
+	return (struct session_events){
 		.ctx = m,
 		.ports_allocated = on_ports_allocated,
 		.stream_closed = on_stream_closed,
@@ -630,18 +663,18 @@ struct mp_session_events media_session_events(struct media *m)
 	};
 }
 
-/* ---- idle scan and timers (design notes §5) --------------------------------- */
+/* ---- idle scan and timers (doc/fast-path.md §5) --------------------------------- */
 
 static void report_dropped(struct media_stream *ms, int sub)
 {
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-		uint64_t dropped = ms->live[sub][side].dropped_src;
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		struct media_leg *ml = &ms->legs[side][sub];
 
-		if (dropped > ms->dropped_src[sub][side])
+		if (ml->live.dropped_src > ml->dropped_src)
 			log_warn("stream %u: %llu packets from unexpected sources on the %s %s port dropped", ms->id,
-				 (unsigned long long)(dropped - ms->dropped_src[sub][side]), side_name(side),
+				 (unsigned long long)(ml->live.dropped_src - ml->dropped_src), side_name(side),
 				 sub == RTCP ? "RTCP" : "RTP");
-		ms->dropped_src[sub][side] = dropped;
+		ml->dropped_src = ml->live.dropped_src;
 	}
 }
 
@@ -651,14 +684,12 @@ static bool substream_idle(struct media_stream *ms, int sub, uint64_t now_ns)
 	struct media *m = ms->m;
 	struct substream s = substream_of(ms, sub);
 	struct leg_counters live[2];
-	unsigned timeout = ms->stream->status == MP_STREAM_ON_HOLD ? m->cfg.on_hold_timeout : m->cfg.idle_timeout;
+	unsigned timeout = ms->stream->status == STREAM_ON_HOLD ? m->cfg.on_hold_timeout : m->cfg.idle_timeout;
 	uint64_t last;
 
 	if (forwarder_read(m->fwd, &s, live))
 		return true; /* the kernel's own idle timeout removed the entry */
-	memcpy(ms->live[sub], live, sizeof(live));
-	update_leg_totals(ms, MP_CALLER, sub);
-	update_leg_totals(ms, MP_CALLEE, sub);
+	set_live_counters(ms, sub, live);
 	report_dropped(ms, sub);
 	last = ms->relayed_ns[sub];
 	for (int i = 0; i < 2; i++)
@@ -667,13 +698,13 @@ static bool substream_idle(struct media_stream *ms, int sub, uint64_t now_ns)
 	return last && now_ns > last && now_ns - last >= timeout * NS_PER_S;
 }
 
-/* Once a second: the leg timers that are due (§10.1), then the installed
- * substreams that went idle (§10.2).
+/* Once a second: the leg timers that are due (doc/relay-sessions.md §10.1), then the installed
+ * substreams that went idle (doc/relay-sessions.md §10.2).
  */
 static void idle_scan(evutil_socket_t fd, short what, void *arg)
 {
 	struct media *m = arg;
-	uint64_t now_ns = media_now().mono_ns;
+	uint64_t now_ns = clock_now().mono_ns;
 	struct media_stream *ms;
 
 	for (ms = m->streams; ms; ms = ms->next)
@@ -686,10 +717,10 @@ static void idle_scan(evutil_socket_t fd, short what, void *arg)
 		if (fire_due_timer(ms, now_ns)) {
 			ms = m->streams;
 		} else if (ms->idle[RTP]) {
-			unsigned timeout = ms->stream->status == MP_STREAM_ON_HOLD ? m->cfg.on_hold_timeout
+			unsigned timeout = ms->stream->status == STREAM_ON_HOLD ? m->cfg.on_hold_timeout
 										   : m->cfg.idle_timeout;
 
-			expire_stream(ms, MP_STREAM_CONNTRACK_TIMEOUT, timeout);
+			expire_stream(ms, STREAM_CONNTRACK_TIMEOUT, timeout);
 			ms = m->streams;
 		} else if (ms->idle[RTCP]) {
 			ms->idle[RTCP] = false;
@@ -707,78 +738,43 @@ void media_keep_forwarding(struct media *m)
 	m->keep_forwarding = true;
 }
 
-static json_t *pair_json(const uint64_t v[2])
+json_t *media_stream_save(const struct stream *stream)
 {
-	return json_pack("[II]", (json_int_t)v[0], (json_int_t)v[1]);
+	return stream->owner ? json_fields_write(saved_fields, stream->owner) : json_null();
 }
 
-static void pair_read(const json_t *array, uint64_t v[2])
-{
-	for (size_t i = 0; i < 2; i++)
-		v[i] = (uint64_t)json_integer_value(json_array_get(array, i));
-}
-
-json_t *media_stream_save(const struct mp_stream *stream)
-{
-	const struct media_stream *ms = stream->owner;
-	json_t *timers = json_array();
-
-	if (!ms)
-		return json_null();
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
-		for (int sub = RTP; sub <= RTCP; sub++)
-			json_array_append_new(timers, json_pack("[Ib]", (json_int_t)ms->timer[side][sub].deadline_ns,
-								 ms->timer[side][sub].on_hold));
-	return json_pack("{sI s[bb] s[oo] s[oo] so so so}", "id", (json_int_t)ms->id, "installed", ms->installed[RTP],
-			 ms->installed[RTCP], "base_packets", pair_json(ms->base_packets[0]),
-			 pair_json(ms->base_packets[1]), "base_bytes", pair_json(ms->base_bytes[0]),
-			 pair_json(ms->base_bytes[1]), "relayed_ns", pair_json(ms->relayed_ns), "reset_ns",
-			 pair_json(ms->reset_ns), "timers", timers);
-}
-
-int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t *saved)
+int media_stream_restore(struct media *m, struct stream *stream, const json_t *saved)
 {
 	struct media_stream *ms;
-	const json_t *timers = json_object_get(saved, "timers");
 
-	if (!json_is_object(saved) || json_array_size(timers) != 4)
+	if (!json_is_object(saved) || json_array_size(json_object_get(saved, "timers")) != 4)
 		return -1;
 	ms = stream_new(m, stream);
 	if (!ms)
 		return -1;
-	ms->id = (uint32_t)json_integer_value(json_object_get(saved, "id"));
+	json_fields_read(saved_fields, saved, ms); /* numbers only: it cannot fail */
 	if (ms->id > m->next_id)
 		m->next_id = ms->id;
-	for (int side = 0; side < 2; side++) {
-		pair_read(json_array_get(json_object_get(saved, "base_packets"), (size_t)side), ms->base_packets[side]);
-		pair_read(json_array_get(json_object_get(saved, "base_bytes"), (size_t)side), ms->base_bytes[side]);
-	}
-	pair_read(json_object_get(saved, "relayed_ns"), ms->relayed_ns);
-	pair_read(json_object_get(saved, "reset_ns"), ms->reset_ns);
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-		const struct mp_party *party = &stream->party[side];
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		const struct party *party = &stream->party[side];
 
 		for (int sub = RTP; sub <= RTCP; sub++) {
 			struct relay_socket *sock = party->has_ports ? m->by_port[party->rtp_port + (unsigned)sub] : NULL;
-			const json_t *timer = json_array_get(timers, (size_t)(side * 2 + sub));
-			struct leg_timer *t = &ms->timer[side][sub];
 
 			if (sock) {
-				ms->sock[side][sub] = sock;
+				ms->legs[side][sub].sock = sock;
 				*sock = (struct relay_socket){ .m = m, .fd = sock->fd, .readable = sock->readable,
 							       .ms = ms, .side = side, .sub = sub };
 			}
-			t->deadline_ns = (uint64_t)json_integer_value(json_array_get(timer, 0));
-			t->on_hold = json_is_true(json_array_get(timer, 1));
 		}
 	}
 	for (int sub = RTP; sub <= RTCP; sub++) {
 		struct substream s = substream_of(ms, sub);
+		struct leg_counters live[2] = { 0 };
 
-		ms->installed[sub] = json_is_true(json_array_get(json_object_get(saved, "installed"), (size_t)sub)) &&
-				     !forwarder_read(m->fwd, &s, ms->live[sub]);
-		for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
-			update_leg_totals(ms, side, sub);
+		/* a read that fails may still have found one leg's counters: they count */
+		ms->installed[sub] = ms->installed[sub] && !forwarder_read(m->fwd, &s, live);
+		set_live_counters(ms, sub, live);
 	}
 	return 0;
 }
@@ -823,12 +819,12 @@ struct media *media_new(struct event_base *base, const struct media_config *cfg,
 	return m;
 }
 
-void media_set_sessions(struct media *m, struct mp_sessions *sessions)
+void media_set_sessions(struct media *m, struct sessions *sessions)
 {
 	m->sessions = sessions;
 }
 
-/* Sessions go first (mp_sessions_free closes their streams and ports). */
+/* Sessions go first (sessions_free closes their streams and ports). */
 void media_free(struct media *m)
 {
 	if (!m)

@@ -1,4 +1,4 @@
-/* The media of the relay's streams (relay-behaviour.md §9-§10): the relay
+/* The media of the relay's streams (doc/relay-sessions.md §9-§10): the relay
  * ports' sockets, latching of each leg's remote, userspace relaying until
  * (and where) the kernel does not forward, installation of established
  * substreams in the forwarding tier, the per-leg timers and the idle scan.
@@ -23,7 +23,7 @@ struct media_config {
 	unsigned idle_timeout;     /* an established substream without packets */
 	unsigned transmit_every;   /* userspace_transmit_every */
 	struct mp_cidr_list routable_private_ranges;
-	/* auto_detect_interfaces (relay-behaviour.md §14): each side binds on the
+	/* auto_detect_interfaces (doc/relay-sessions.md §14): each side binds on the
 	 * address that routes to its party; relay_ip when none does.
 	 */
 	bool auto_detect_interfaces;
@@ -33,9 +33,9 @@ struct media_config {
 struct media_owner {
 	void *ctx;
 	/* An expiry closed a whole session, now out of the table: the owner
-	 * reports it and frees it with mp_session_free().
+	 * reports it and frees it with session_free().
 	 */
-	void (*expired)(void *ctx, struct mp_session *session);
+	void (*expired)(void *ctx, struct session *session);
 	/* Media state changed (a latch, an installation, an expiry...): the
 	 * saved state is out of date.
 	 */
@@ -48,15 +48,15 @@ struct media *media_new(struct event_base *base, const struct media_config *cfg,
 			const struct media_owner *owner);
 void media_free(struct media *m);
 
-/* The table whose streams expire through us; set once, after mp_sessions_new(). */
-void media_set_sessions(struct media *m, struct mp_sessions *sessions);
-struct mp_port_binder media_port_binder(struct media *m);
-struct mp_session_events media_session_events(struct media *m);
+/* The table whose streams expire through us; set once, after sessions_new(). */
+void media_set_sessions(struct media *m, struct sessions *sessions);
+struct port_binder media_port_binder(struct media *m);
+struct session_events media_session_events(struct media *m);
 
 /* Adds the live forwarding counters of the session's streams to their legs'
  * packets and bytes, before statistics are read.
  */
-void media_sync_counters(struct media *m, struct mp_session *session);
+void media_sync_counters(struct media *m, struct session *session);
 
 /* Stopping for a restart: streams closed from now on leave their entries in
  * the forwarding tier, for the next run to take over.
@@ -67,13 +67,10 @@ void media_keep_forwarding(struct media *m);
  * its ports are claimed again.  Restoring re-arms the timers where they
  * stood and takes over the stream's forwarding entries.
  */
-json_t *media_stream_save(const struct mp_stream *stream);
-int media_stream_restore(struct media *m, struct mp_stream *stream, const json_t *saved);
+json_t *media_stream_save(const struct stream *stream);
+int media_stream_restore(struct media *m, struct stream *stream, const json_t *saved);
 
 /* After every stream is restored: deletes forwarding entries nobody took. */
 void media_prune(struct media *m);
-
-/* Both clocks, now. */
-struct mp_time media_now(void);
 
 #endif

@@ -27,6 +27,6 @@ int nft_run(const char *what, const char *script)
 
 void nft_drop_table(void)
 {
-	if (!nft_run("nftables", MP_NFT_DROP_TABLE))
-		log_info("nftables table inet %s removed", MP_NFT_TABLE);
+	if (!nft_run("nftables", NFT_DROP_TABLE))
+		log_info("nftables table inet %s removed", NFT_TABLE);
 }

@@ -4,10 +4,10 @@
 #ifndef MP_NFT_H
 #define MP_NFT_H
 
-#define MP_NFT_TABLE "mediaproxy"
+#define NFT_TABLE "mediaproxy"
 
 /* Statements that leave no table behind, whether one existed or not. */
-#define MP_NFT_DROP_TABLE "table inet " MP_NFT_TABLE "\ndelete table inet " MP_NFT_TABLE "\n"
+#define NFT_DROP_TABLE "table inet " NFT_TABLE "\ndelete table inet " NFT_TABLE "\n"
 
 /* Runs an nft script as one transaction; errors are logged with `what`. */
 int nft_run(const char *what, const char *script);

@@ -84,8 +84,8 @@ int notrack_install(const struct in_addr *addrs, unsigned count, const struct mp
 	}
 	/* both directions: packets to the relay ports and the agent's own sends from them */
 	snprintf(script, sizeof(script),
-		 MP_NFT_DROP_TABLE
-		 "table inet " MP_NFT_TABLE " {\n"
+		 NFT_DROP_TABLE
+		 "table inet " NFT_TABLE " {\n"
 		 "	chain prerouting {\n"
 		 "		type filter hook prerouting priority raw; policy accept;\n"
 		 "		ip daddr { %s } udp dport %u-%u notrack\n"
@@ -98,7 +98,7 @@ int notrack_install(const struct in_addr *addrs, unsigned count, const struct mp
 		 set, range->start, range->end - 1, set, range->start, range->end - 1);
 	if (!nft_run("notrack", script)) {
 		log_info("notrack: relay ports %u-%u of %s kept out of conntrack (nftables table inet %s)",
-			 range->start, range->end - 1, set, MP_NFT_TABLE);
+			 range->start, range->end - 1, set, NFT_TABLE);
 		return 0;
 	}
 	snprintf(ports, sizeof(ports), "%u:%u", range->start, range->end - 1);

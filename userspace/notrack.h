@@ -1,5 +1,5 @@
 /* Keeps the relay's media ports out of conntrack in the BPF tiers
- * (relay-design-notes §7): packets the fast path forwards never reach
+ * (doc/fast-path.md §7): packets the fast path forwards never reach
  * netfilter, so conntrack entries for them would only be half-seen and
  * stale.  The rules live in our own nftables table (nft.h), replaced at
  * start so that a crashed relay's leftovers do no harm, deleted at exit.

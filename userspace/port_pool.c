@@ -11,8 +11,8 @@ struct free_pair {
 	uint64_t ready_ns; /* may be taken from this time on */
 };
 
-struct mp_port_pool {
-	struct mp_port_binder binder;
+struct port_pool {
+	struct port_binder binder;
 	uint64_t quarantine_ns;
 	unsigned total;       /* pairs in the range: no list ever holds more */
 	struct free_pair *ring; /* the FIFO, `free_count` entries from `head` */
@@ -21,10 +21,10 @@ struct mp_port_pool {
 	unsigned bad_count;
 };
 
-struct mp_port_pool *mp_port_pool_new(const struct mp_port_range *range, uint64_t quarantine_ns,
-				      const struct mp_port_binder *binder)
+struct port_pool *port_pool_new(const struct mp_port_range *range, uint64_t quarantine_ns,
+				      const struct port_binder *binder)
 {
-	struct mp_port_pool *pool = calloc(1, sizeof(*pool));
+	struct port_pool *pool = calloc(1, sizeof(*pool));
 	/* RTP ports are even, RTCP is RTP + 1, and `end` itself is never used. */
 	unsigned first = range->start + range->start % 2;
 	unsigned end = range->end > 65536 ? 65536 : range->end;
@@ -35,7 +35,7 @@ struct mp_port_pool *mp_port_pool_new(const struct mp_port_range *range, uint64_
 	pool->ring = calloc(pool->total, sizeof(*pool->ring));
 	pool->bad = calloc(pool->total, sizeof(*pool->bad));
 	if (!pool->total || !pool->ring || !pool->bad) {
-		mp_port_pool_free(pool);
+		port_pool_free(pool);
 		return NULL;
 	}
 	if (binder)
@@ -47,7 +47,7 @@ struct mp_port_pool *mp_port_pool_new(const struct mp_port_range *range, uint64_
 	return pool;
 }
 
-void mp_port_pool_free(struct mp_port_pool *pool)
+void port_pool_free(struct port_pool *pool)
 {
 	if (!pool)
 		return;
@@ -56,20 +56,20 @@ void mp_port_pool_free(struct mp_port_pool *pool)
 	free(pool);
 }
 
-static void push_back(struct mp_port_pool *pool, unsigned rtp_port, uint64_t ready_ns)
+static void push_back(struct port_pool *pool, unsigned rtp_port, uint64_t ready_ns)
 {
 	pool->ring[(pool->head + pool->free_count) % pool->total] = (struct free_pair){ rtp_port, ready_ns };
 	pool->free_count++;
 }
 
-static void push_front(struct mp_port_pool *pool, unsigned rtp_port)
+static void push_front(struct port_pool *pool, unsigned rtp_port)
 {
 	pool->head = (pool->head + pool->total - 1) % pool->total;
 	pool->ring[pool->head] = (struct free_pair){ rtp_port, 0 };
 	pool->free_count++;
 }
 
-static unsigned pop_front(struct mp_port_pool *pool)
+static unsigned pop_front(struct port_pool *pool)
 {
 	unsigned rtp_port = pool->ring[pool->head].rtp_port;
 
@@ -78,12 +78,12 @@ static unsigned pop_front(struct mp_port_pool *pool)
 	return rtp_port;
 }
 
-static int bind_pair(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port)
+static int bind_pair(struct port_pool *pool, struct in_addr local_ip, unsigned rtp_port)
 {
 	return pool->binder.bind ? pool->binder.bind(pool->binder.ctx, local_ip, rtp_port) : 0;
 }
 
-static void unbind_pair(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port)
+static void unbind_pair(struct port_pool *pool, struct in_addr local_ip, unsigned rtp_port)
 {
 	if (pool->binder.unbind)
 		pool->binder.unbind(pool->binder.ctx, local_ip, rtp_port);
@@ -102,7 +102,7 @@ static bool relay_out_of_resources(int err)
  * after every pair already waiting, and not before a quarantine (which also
  * keeps the take loop below from spinning on them).
  */
-static void retry_bad_pairs(struct mp_port_pool *pool, uint64_t now_ns)
+static void retry_bad_pairs(struct port_pool *pool, uint64_t now_ns)
 {
 	log_info("port pool: %u pairs that failed to bind go back to the pool", pool->bad_count);
 	for (unsigned i = 0; i < pool->bad_count; i++)
@@ -110,7 +110,7 @@ static void retry_bad_pairs(struct mp_port_pool *pool, uint64_t now_ns)
 	pool->bad_count = 0;
 }
 
-int mp_port_pool_take(struct mp_port_pool *pool, unsigned count, const struct in_addr *local_ips,
+int port_pool_take(struct port_pool *pool, unsigned count, const struct in_addr *local_ips,
 		      uint64_t now_ns, unsigned *rtp_ports)
 {
 	unsigned taken = 0, attempts = 0;
@@ -154,7 +154,7 @@ undo:
 	return -1;
 }
 
-int mp_port_pool_claim(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port)
+int port_pool_claim(struct port_pool *pool, struct in_addr local_ip, unsigned rtp_port)
 {
 	for (unsigned i = 0; i < pool->free_count; i++) {
 		unsigned at = (pool->head + i) % pool->total;
@@ -172,19 +172,19 @@ int mp_port_pool_claim(struct mp_port_pool *pool, struct in_addr local_ip, unsig
 	return -1;
 }
 
-void mp_port_pool_release(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port,
+void port_pool_release(struct port_pool *pool, struct in_addr local_ip, unsigned rtp_port,
 			  uint64_t now_ns)
 {
 	unbind_pair(pool, local_ip, rtp_port);
 	push_back(pool, rtp_port, now_ns + pool->quarantine_ns);
 }
 
-unsigned mp_port_pool_free_count(const struct mp_port_pool *pool)
+unsigned port_pool_free_count(const struct port_pool *pool)
 {
 	return pool->free_count;
 }
 
-unsigned mp_port_pool_bad_count(const struct mp_port_pool *pool)
+unsigned port_pool_bad_count(const struct port_pool *pool)
 {
 	return pool->bad_count;
 }

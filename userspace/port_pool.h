@@ -1,5 +1,5 @@
-/* The relay's pool of port pairs (../shared/spec/relay-behaviour.md §2 and
- * decision 8 of relay-design-notes.md §10).
+/* The relay's pool of port pairs (doc/relay-sessions.md §2 and
+ * doc/fast-path.md §10.8).
  *
  * Pairs are (p, p+1) with p even, from [Relay] port_range; RTP takes p, RTCP
  * p+1.  The pool is a FIFO: a pair is taken from the front and released to
@@ -15,13 +15,13 @@
 #include <netinet/in.h>
 #include "config_types.h"
 
-#define MP_PORT_QUARANTINE_NS (10ULL * 1000000000ULL)
+#define PORT_POOL_QUARANTINE_NS (10ULL * 1000000000ULL)
 
 /* Opens and closes the sockets of a pair; the pool tries the next pair when
  * bind() fails.  The agent binds real sockets here, the tests simulate
  * EADDRINUSE.
  */
-struct mp_port_binder {
+struct port_binder {
 	/* Binds RTP `rtp_port` and RTCP `rtp_port + 1` on `local_ip`: 0, or -1
 	 * with errno set (EADDRINUSE: either is in use; EMFILE, ENFILE, ENOBUFS,
 	 * ENOMEM or ENOSPC: the relay, not the pair, is out of something).
@@ -32,15 +32,15 @@ struct mp_port_binder {
 	void *ctx;
 };
 
-struct mp_port_pool;
+struct port_pool;
 
 /* A pool of every pair of `range`.  `binder` may be NULL (nothing to bind:
  * every pair is usable); it is copied.  NULL when out of memory or when the
  * range holds no pair.
  */
-struct mp_port_pool *mp_port_pool_new(const struct mp_port_range *range, uint64_t quarantine_ns,
-				      const struct mp_port_binder *binder);
-void mp_port_pool_free(struct mp_port_pool *pool);
+struct port_pool *port_pool_new(const struct mp_port_range *range, uint64_t quarantine_ns,
+				      const struct port_binder *binder);
+void port_pool_free(struct port_pool *pool);
 
 /* Takes `count` pairs, pair i bound on `local_ips[i]`, writing their RTP
  * ports to `rtp_ports`;
@@ -51,21 +51,21 @@ void mp_port_pool_free(struct mp_port_pool *pool);
  * that failed for want of descriptors or memory fails the take at once and
  * leaves its pair in the pool.
  */
-int mp_port_pool_take(struct mp_port_pool *pool, unsigned count, const struct in_addr *local_ips,
+int port_pool_take(struct port_pool *pool, unsigned count, const struct in_addr *local_ips,
 		      uint64_t now_ns, unsigned *rtp_ports);
 
 /* Takes one given pair out of the pool and binds it: a restarted relay
  * re-adopting the ports of its calls.  0, or -1 when the pair is not free
  * or does not bind.
  */
-int mp_port_pool_claim(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port);
+int port_pool_claim(struct port_pool *pool, struct in_addr local_ip, unsigned rtp_port);
 
 /* Unbinds a pair taken earlier and puts it at the back, quarantined from `now_ns`. */
-void mp_port_pool_release(struct mp_port_pool *pool, struct in_addr local_ip, unsigned rtp_port,
+void port_pool_release(struct port_pool *pool, struct in_addr local_ip, unsigned rtp_port,
 			  uint64_t now_ns);
 
 /* Pairs waiting in the FIFO (quarantined ones included), and on the bad list. */
-unsigned mp_port_pool_free_count(const struct mp_port_pool *pool);
-unsigned mp_port_pool_bad_count(const struct mp_port_pool *pool);
+unsigned port_pool_free_count(const struct port_pool *pool);
+unsigned port_pool_bad_count(const struct port_pool *pool);
 
 #endif

@@ -36,7 +36,7 @@ struct relay {
 	struct forwarder fwd;
 	bool conntrack_open;
 	struct agent *agent;
-	struct mp_control *control;
+	struct control *control;
 	struct mp_tls *tls;
 	struct dispatcher_link *link;
 };
@@ -76,11 +76,6 @@ static int find_relay_ip(const struct mp_config *cfg, struct in_addr *addr)
 	return 0;
 }
 
-static bool auto_detect(const struct mp_config *cfg)
-{
-	return cfg->relay.auto_detect_interfaces && !cfg->relay.advertised_ip.s_addr;
-}
-
 /* The addresses relay sockets may bind: relay_ip, and with
  * auto_detect_interfaces every other local one.
  */
@@ -89,7 +84,7 @@ static unsigned relay_addresses(const struct relay *r, struct in_addr *out, unsi
 	unsigned count = 1;
 
 	out[0] = r->ip;
-	if (auto_detect(&r->daemon.config))
+	if (mp_config_auto_detect_interfaces(&r->daemon.config))
 		for (int i = 0, n = netif_local_addresses(out + 1, (int)max - 1); i < n; i++)
 			if (out[1 + i].s_addr != r->ip.s_addr)
 				out[count++] = out[1 + i];
@@ -107,8 +102,9 @@ static int notrack_relay_ports(const struct relay *r)
 static int start_fast_path(struct relay *r, enum mp_forwarding mode, bool adopt)
 {
 	const struct mp_config *cfg = &r->daemon.config;
-	struct netif ifaces[MP_MAX_INTERFACES];
-	int count = netif_media_interfaces(r->ip, auto_detect(cfg), ifaces, MP_MAX_INTERFACES);
+	struct netif ifaces[FASTPATH_MAX_INTERFACES];
+	int count = netif_media_interfaces(r->ip, mp_config_auto_detect_interfaces(cfg), ifaces,
+					   FASTPATH_MAX_INTERFACES);
 
 	if (count <= 0) {
 		log_err("fast path: no interface is up to receive media for the relay address");
@@ -153,12 +149,12 @@ static int start_forwarding(struct relay *r, bool adopt)
 		log_warn("forwarding: the BPF fast path cannot run here; trying the conntrack tier");
 	}
 	if (mode == MP_FORWARDING_AUTO || mode == MP_FORWARDING_CONNTRACK) {
-		if (!conntrack_nat_open(&r->fwd.ct, MP_CONNTRACK_MARK, &cfg->relay.port_range)) {
+		if (!conntrack_nat_open(&r->fwd.ct, CONNTRACK_NAT_MARK, &cfg->relay.port_range)) {
 			r->conntrack_open = true;
 			r->fwd.tier = FORWARDER_CONNTRACK;
 			r->fwd.idle_timeout = cfg->relay.stream_idle_timeout;
 			log_info("forwarding: established streams go to kernel conntrack NAT entries (mark 0x%x)",
-				 MP_CONNTRACK_MARK);
+				 CONNTRACK_NAT_MARK);
 			return 0;
 		}
 		if (mode != MP_FORWARDING_AUTO)
@@ -185,6 +181,12 @@ static void stop_forwarding(struct relay *r, bool keep_forwarding)
 	stop_fast_path(r, keep_forwarding);
 }
 
+/* The control socket's and the dispatcher link's handler. */
+static void handle_request(void *agent, void *origin, const struct request *req, struct evbuffer *reply)
+{
+	agent_handle(agent, origin, req, reply);
+}
+
 static void report_expired(void *ctx, void *origin, const char *json)
 {
 	dispatcher_link_expired(ctx, origin, json);
@@ -209,7 +211,7 @@ static int start_link(struct relay *r)
 		log_err("TLS: %s", err);
 		return -1;
 	}
-	r->link = dispatcher_link_new(r->daemon.base, cfg, r->tls, agent_handle, r->agent);
+	r->link = dispatcher_link_new(r->daemon.base, cfg, r->tls, handle_request, r->agent);
 	if (!r->link)
 		return -1;
 	agent_set_reporter(r->agent, report_expired, r->link,
@@ -267,7 +269,7 @@ int main(int argc, char **argv)
 		goto out;
 	libbpf_set_print(libbpf_to_log);
 	r.fwd.tier = FORWARDER_USERSPACE;
-	snprintf(state_path, sizeof(state_path), "%s/%s", r.daemon.runtime_dir, MP_STATE_FILE);
+	snprintf(state_path, sizeof(state_path), "%s/%s", r.daemon.runtime_dir, STATE_FILE);
 	if (find_relay_ip(cfg, &r.ip) || start_forwarding(&r, access(state_path, F_OK) == 0))
 		goto out;
 	log_info("relay port range %u:%u", cfg->relay.port_range.start, cfg->relay.port_range.end);
@@ -276,7 +278,7 @@ int main(int argc, char **argv)
 	snprintf(control_path, sizeof(control_path), "%s/%s", r.daemon.runtime_dir, CONTROL_SOCKET);
 	/* the link first: restored sessions name the dispatchers they came from */
 	if (!r.agent || start_link(&r) || agent_restore(r.agent) < 0 ||
-	    !(r.control = mp_control_open(r.daemon.base, control_path, agent_handle, r.agent)))
+	    !(r.control = control_open(r.daemon.base, control_path, handle_request, r.agent)))
 		goto out;
 	do {
 		r.daemon.stop_signal = 0;
@@ -285,7 +287,7 @@ int main(int argc, char **argv)
 	restart = r.daemon.stop_signal == SIGQUIT;
 	if (restart)
 		agent_stop_for_restart(r.agent);
-	else /* every session ends, reported expired (relay-protocol.md §8.3) */
+	else /* every session ends, reported expired (doc/relay-protocol.md §8.3) */
 		agent_expire_all(r.agent);
 	flush_link(&r);
 	status = 0;
@@ -293,7 +295,7 @@ out:
 	dispatcher_link_free(r.link);
 	mp_tls_free(r.tls);
 	if (r.control)
-		mp_control_close(r.control);
+		control_close(r.control);
 	agent_free(r.agent);
 	stop_forwarding(&r, restart);
 	mp_daemon_cleanup(&r.daemon);

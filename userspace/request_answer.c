@@ -12,32 +12,32 @@ static bool payload_is_one_line(struct evbuffer *payload)
 	       evbuffer_search(payload, "\n", 1, NULL).pos < 0;
 }
 
-int mp_request_answer(mp_request_handler handle, void *owner, void *origin, const struct mp_block *block,
+int request_answer(request_handler handle, void *owner, void *origin, const struct request_block *block,
 		      struct evbuffer *out, const char *who)
 {
-	enum mp_parse_result result;
+	enum parse_result result;
 	struct evbuffer *payload;
-	struct mp_request req;
+	struct request req;
 	char why[512];
 	int ret = 0;
 
-	result = mp_request_parse(block->text, block->len, &req, why, sizeof(why));
-	if (result == MP_PARSE_IGNORED) {
+	result = request_parse(block->text, block->len, &req, why, sizeof(why));
+	if (result == PARSE_IGNORED) {
 		log_warn("%s: ignoring a request: %s", who, why);
 		return 0;
 	}
 	if (block->too_long) {
-		result = MP_PARSE_INVALID;
+		result = PARSE_INVALID;
 		snprintf(why, sizeof(why), "over %d bytes", MP_REQUEST_MAX);
 	}
 	payload = evbuffer_new();
 	if (!payload)
 		return -1;
-	if (result == MP_PARSE_OK) {
+	if (result == PARSE_OK) {
 		handle(owner, origin, &req, payload);
 		if (!payload_is_one_line(payload)) {
 			log_err("%s: %s %s: the handler's reply is empty or not one line; answering error", who,
-				mp_command_name(req.command), req.seq);
+				command_name(req.command), req.seq);
 			evbuffer_drain(payload, evbuffer_get_length(payload));
 		}
 	} else {

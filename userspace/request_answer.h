@@ -15,7 +15,7 @@
  * A payload that is empty or holds CR or LF is replaced by "error".  The
  * handler must not close the connection the request came on.
  */
-typedef void (*mp_request_handler)(void *owner, void *origin, const struct mp_request *req,
+typedef void (*request_handler)(void *owner, void *origin, const struct request *req,
 				   struct evbuffer *reply_payload);
 
 /* Parses one complete request block, runs it through `handle` (with
@@ -24,7 +24,7 @@ typedef void (*mp_request_handler)(void *owner, void *origin, const struct mp_re
  * block over MP_REQUEST_MAX, nothing for a block without a command line.
  * `who` names the peer in log lines.  -1 without memory.
  */
-int mp_request_answer(mp_request_handler handle, void *owner, void *origin, const struct mp_block *block,
+int request_answer(request_handler handle, void *owner, void *origin, const struct request_block *block,
 		      struct evbuffer *out, const char *who);
 
 #endif

@@ -1,5 +1,5 @@
 /* Dispatcher requests: block assembly and the block parser
- * (../shared/spec/relay-protocol.md §4-§6, signaling.md §5-§6).
+ * (doc/relay-protocol.md §4-§6, doc/proxy-protocol.md §5-§6).
  * Every input is a byte range: nothing here relies on NUL termination.
  */
 #include <arpa/inet.h>
@@ -15,18 +15,18 @@
 
 /* ---- framing ---- */
 
-void mp_block_init(struct mp_block *b)
+void request_block_init(struct request_block *b)
 {
-	*b = (struct mp_block){ 0 };
+	*b = (struct request_block){ 0 };
 }
 
-void mp_block_free(struct mp_block *b)
+void request_block_free(struct request_block *b)
 {
 	free(b->text);
-	mp_block_init(b);
+	request_block_init(b);
 }
 
-enum mp_frame_status mp_block_add_line(struct mp_block *b, const char *line, size_t len)
+enum mp_frame_status request_block_add_line(struct request_block *b, const char *line, size_t len)
 {
 	size_t need = b->len + len + 2;
 
@@ -52,7 +52,7 @@ enum mp_frame_status mp_block_add_line(struct mp_block *b, const char *line, siz
 	return len == 0 ? MP_FRAME_READY : MP_FRAME_PARTIAL;
 }
 
-void mp_block_clear(struct mp_block *b)
+void request_block_clear(struct request_block *b)
 {
 	b->len = 0;
 	b->too_long = false;
@@ -170,7 +170,7 @@ static bool parse_ipv4(struct text t, struct in_addr *addr)
 	return inet_pton(AF_INET, buf, addr) == 1;
 }
 
-static int decode_cseq(struct text value, struct mp_request *req, char *why, size_t why_len)
+static int decode_cseq(struct text value, struct request *req, char *why, size_t why_len)
 {
 	uint64_t cseq;
 
@@ -181,12 +181,12 @@ static int decode_cseq(struct text value, struct mp_request *req, char *why, siz
 	return 0;
 }
 
-static int decode_type(struct text value, struct mp_request *req, char *why, size_t why_len)
+static int decode_type(struct text value, struct request *req, char *why, size_t why_len)
 {
 	if (text_is(value, "request"))
-		req->type = MP_MSG_REQUEST;
+		req->type = MESSAGE_REQUEST;
 	else if (text_is(value, "reply"))
-		req->type = MP_MSG_REPLY;
+		req->type = MESSAGE_REPLY;
 	else
 		return fail(why, why_len, "neither 'request' nor 'reply'");
 	req->has_type = true;
@@ -208,7 +208,7 @@ static int json_string_member(json_t *obj, const char *key, struct text *str)
 	return str->len > 0;
 }
 
-static int decode_signaling_json(json_t *obj, struct mp_request *req, char *why, size_t why_len)
+static int decode_signaling_json(json_t *obj, struct request *req, char *why, size_t why_len)
 {
 	static const char *const address_keys[] = { "signaling_ip", "destination_ip" };
 	struct in_addr *addresses[] = { &req->signaling_source, &req->signaling_destination };
@@ -231,8 +231,8 @@ static int decode_signaling_json(json_t *obj, struct mp_request *req, char *why,
 	return 0;
 }
 
-/* Forms in the order of signaling.md §6: JSON object, "src_dst", address. */
-static int decode_signaling_ip(struct text value, struct mp_request *req, char *why, size_t why_len)
+/* Forms in the order of doc/proxy-protocol.md §6: JSON object, "src_dst", address. */
+static int decode_signaling_ip(struct text value, struct request *req, char *why, size_t why_len)
 {
 	json_t *obj = json_loadb(value.p, value.len, 0, NULL);
 	const char *underscore;
@@ -259,13 +259,13 @@ static int decode_signaling_ip(struct text value, struct mp_request *req, char *
 	return 0;
 }
 
-static bool parse_direction(struct text t, enum mp_direction *direction)
+static bool parse_direction(struct text t, enum media_direction *direction)
 {
 	static const char *const names[] = {
-		[MP_SENDRECV] = "sendrecv",
-		[MP_SENDONLY] = "sendonly",
-		[MP_RECVONLY] = "recvonly",
-		[MP_INACTIVE] = "inactive",
+		[DIRECTION_SENDRECV] = "sendrecv",
+		[DIRECTION_SENDONLY] = "sendonly",
+		[DIRECTION_RECVONLY] = "recvonly",
+		[DIRECTION_INACTIVE] = "inactive",
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -277,7 +277,7 @@ static bool parse_direction(struct text t, enum mp_direction *direction)
 	return false;
 }
 
-static int decode_stream_params(struct text params, struct mp_media *m, char *why, size_t why_len)
+static int decode_stream_params(struct text params, struct request_media *m, char *why, size_t why_len)
 {
 	struct text param, name, value;
 
@@ -305,7 +305,7 @@ static int decode_stream_params(struct text params, struct mp_media *m, char *wh
  * fourth field on, the port is the field before it and the address is
  * everything between the type and the port.
  */
-static int decode_stream(struct text entry, struct mp_media *m, char *why, size_t why_len)
+static int decode_stream(struct text entry, struct request_media *m, char *why, size_t why_len)
 {
 	struct text rest = entry, type, field, port = { 0 }, ip;
 	unsigned index = 0;
@@ -334,7 +334,7 @@ static int decode_stream(struct text entry, struct mp_media *m, char *why, size_
 	return rest.p ? decode_stream_params(rest, m, why, why_len) : 0;
 }
 
-static int decode_media(struct text value, struct mp_request *req, char *why, size_t why_len)
+static int decode_media(struct text value, struct request *req, char *why, size_t why_len)
 {
 	struct text rest = value, entry;
 	char reason[128], quoted[EXCERPT_SIZE];
@@ -343,8 +343,8 @@ static int decode_media(struct text value, struct mp_request *req, char *why, si
 	while (next_field(&rest, ',', &entry)) {
 		if (!entry.len)
 			continue;
-		if (req->stream_count == MP_MAX_STREAMS)
-			return fail(why, why_len, "more than %d streams", MP_MAX_STREAMS);
+		if (req->stream_count == REQUEST_MAX_STREAMS)
+			return fail(why, why_len, "more than %d streams", REQUEST_MAX_STREAMS);
 		if (decode_stream(entry, &req->streams[req->stream_count], reason, sizeof(reason)))
 			return fail(why, why_len, "stream '%s': %s", excerpt(entry, quoted), reason);
 		req->stream_count++;
@@ -358,10 +358,10 @@ enum header {
 	HEADER_COUNT,
 };
 
-typedef int (*header_decoder)(struct text value, struct mp_request *req, char *why, size_t why_len);
+typedef int (*header_decoder)(struct text value, struct request *req, char *why, size_t why_len);
 
-#define TEXT_HEADER(field) { #field, NULL, offsetof(struct mp_request, field), \
-			     sizeof(((struct mp_request *)0)->field) }
+#define TEXT_HEADER(field) { #field, NULL, offsetof(struct request, field), \
+			     sizeof(((struct request *)0)->field) }
 static const struct {
 	const char *name;
 	header_decoder decode; /* NULL: text copied into the request at `offset` */
@@ -380,21 +380,21 @@ static const struct {
 };
 
 static const char *const command_names[] = {
-	[MP_CMD_UPDATE] = "update",
-	[MP_CMD_REMOVE] = "remove",
-	[MP_CMD_SUMMARY] = "summary",
-	[MP_CMD_SESSIONS] = "sessions",
+	[COMMAND_UPDATE] = "update",
+	[COMMAND_REMOVE] = "remove",
+	[COMMAND_SUMMARY] = "summary",
+	[COMMAND_SESSIONS] = "sessions",
 };
 #define COMMAND_COUNT (sizeof(command_names) / sizeof(command_names[0]))
 
-/* relay-protocol.md §6.1 and §6.2; summary and sessions take no headers. */
+/* doc/relay-protocol.md §6.1 and §6.2; summary and sessions take no headers. */
 static const unsigned required_headers[COMMAND_COUNT] = {
-	[MP_CMD_UPDATE] = 1 << H_CALL_ID | 1 << H_FROM_TAG | 1 << H_FROM_URI | 1 << H_TO_URI |
+	[COMMAND_UPDATE] = 1 << H_CALL_ID | 1 << H_FROM_TAG | 1 << H_FROM_URI | 1 << H_TO_URI |
 			  1 << H_CSEQ | 1 << H_USER_AGENT | 1 << H_TYPE | 1 << H_SIGNALING_IP,
-	[MP_CMD_REMOVE] = 1 << H_CALL_ID | 1 << H_FROM_TAG,
+	[COMMAND_REMOVE] = 1 << H_CALL_ID | 1 << H_FROM_TAG,
 };
 
-const char *mp_command_name(enum mp_command command)
+const char *command_name(enum command command)
 {
 	return command < COMMAND_COUNT ? command_names[command] : "?";
 }
@@ -402,7 +402,7 @@ const char *mp_command_name(enum mp_command command)
 /* The first line: exactly two whitespace-separated words.  Returns 0, -1
  * when the line is unusable (no reply), 1 for an unknown command.
  */
-static int parse_command_line(struct text line, struct mp_request *req, char *why, size_t why_len)
+static int parse_command_line(struct text line, struct request *req, char *why, size_t why_len)
 {
 	struct text words[2];
 	char quoted[EXCERPT_SIZE];
@@ -447,7 +447,7 @@ static int find_header(struct text name)
 	return -1;
 }
 
-static int decode_header(int h, struct text value, struct mp_request *req, char *why, size_t why_len)
+static int decode_header(int h, struct text value, struct request *req, char *why, size_t why_len)
 {
 	char reason[256];
 
@@ -461,7 +461,7 @@ static int decode_header(int h, struct text value, struct mp_request *req, char 
 	return copy_text((char *)req + headers[h].offset, headers[h].size, value, headers[h].name, why, why_len);
 }
 
-enum mp_parse_result mp_request_parse(const char *block, size_t len, struct mp_request *req,
+enum parse_result request_parse(const char *block, size_t len, struct request *req,
 				      char *why, size_t why_len)
 {
 	struct text rest = { block, len }, line, name, value, values[HEADER_COUNT] = { 0 };
@@ -472,11 +472,11 @@ enum mp_parse_result mp_request_parse(const char *block, size_t len, struct mp_r
 	memset(req, 0, sizeof(*req));
 	if (!next_line(&rest, &line)) {
 		fail(why, why_len, "empty request");
-		return MP_PARSE_IGNORED;
+		return PARSE_IGNORED;
 	}
 	ret = parse_command_line(line, req, why, why_len);
 	if (ret)
-		return ret < 0 ? MP_PARSE_IGNORED : MP_PARSE_UNKNOWN_COMMAND;
+		return ret < 0 ? PARSE_IGNORED : PARSE_UNKNOWN_COMMAND;
 
 	/* Only the last occurrence of a header counts, so collect before decoding. */
 	while (next_line(&rest, &line) && line.len) {
@@ -498,15 +498,15 @@ enum mp_parse_result mp_request_parse(const char *block, size_t len, struct mp_r
 		if (!values[h].len)
 			continue; /* an empty value is an absent header */
 		if (decode_header(h, values[h], req, why, why_len))
-			return MP_PARSE_INVALID;
+			return PARSE_INVALID;
 		present |= 1u << h;
 	}
 	for (int h = 0; h < HEADER_COUNT; h++) {
 		if ((required_headers[req->command] & 1u << h) && !(present & 1u << h)) {
 			fail(why, why_len, "%s without required header %s", command_names[req->command],
 			     headers[h].name);
-			return MP_PARSE_INVALID;
+			return PARSE_INVALID;
 		}
 	}
-	return MP_PARSE_OK;
+	return PARSE_OK;
 }

@@ -1,6 +1,6 @@
-/* Reading dispatcher requests (../shared/spec/relay-protocol.md §4-§6):
+/* Reading dispatcher requests (doc/relay-protocol.md §4-§6):
  * the assembly of request blocks from lines (lines.h), and the parser that
- * turns a block into a struct mp_request.  The control socket and the TLS
+ * turns a block into a struct request.  The control socket and the TLS
  * dispatcher link share both.
  */
 #ifndef MP_REQUEST_PARSE_H
@@ -9,40 +9,40 @@
 #include "lines.h"
 #include "request.h"
 
-#define MP_LINE_MAX  (64 * 1024)         /* longest line accepted, CRLF excluded */
+#define REQUEST_LINE_MAX  (64 * 1024)         /* longest line accepted, CRLF excluded */
 
 /* A request block being assembled line by line. */
-struct mp_block {
+struct request_block {
 	char *text;  /* the lines received so far, each with its CRLF */
 	size_t len, size;
 	bool too_long; /* over MP_REQUEST_MAX: only the lines that fit are kept, to answer "<seq> error" */
 };
 
-void mp_block_init(struct mp_block *b);
-void mp_block_free(struct mp_block *b);
+void request_block_init(struct request_block *b);
+void request_block_free(struct request_block *b);
 /* Appends one line given without its CRLF; READY when it was the empty line
  * that ends the block, whose text is then b->text[0..b->len).  Lines past
  * MP_REQUEST_MAX are dropped and the block marked too_long.
  */
-enum mp_frame_status mp_block_add_line(struct mp_block *b, const char *line, size_t len);
+enum mp_frame_status request_block_add_line(struct request_block *b, const char *line, size_t len);
 /* Forgets the block's lines, to start the next block. */
-void mp_block_clear(struct mp_block *b);
+void request_block_clear(struct request_block *b);
 
-enum mp_parse_result {
-	MP_PARSE_OK,
-	MP_PARSE_IGNORED,         /* no "<command> <seq>" line: send no reply at all */
-	MP_PARSE_UNKNOWN_COMMAND, /* reply "<seq> error"; req->seq is set */
-	MP_PARSE_INVALID,         /* missing or malformed header: reply "<seq> error"; req->seq is set */
+enum parse_result {
+	PARSE_OK,
+	PARSE_IGNORED,         /* no "<command> <seq>" line: send no reply at all */
+	PARSE_UNKNOWN_COMMAND, /* reply "<seq> error"; req->seq is set */
+	PARSE_INVALID,         /* missing or malformed header: reply "<seq> error"; req->seq is set */
 };
 
 /* Parses one request block: the command line, header lines and the empty
  * line, each ending in CRLF.  Reading stops at the first empty line (or at
- * the end of `len` bytes).  Unless the result is MP_PARSE_OK, `why` says what
+ * the end of `len` bytes).  Unless the result is PARSE_OK, `why` says what
  * was wrong, for the log.  Never reads outside block[0..len).
  */
-enum mp_parse_result mp_request_parse(const char *block, size_t len, struct mp_request *req,
+enum parse_result request_parse(const char *block, size_t len, struct request *req,
 				      char *why, size_t why_len);
 
-const char *mp_command_name(enum mp_command command);
+const char *command_name(enum command command);
 
 #endif

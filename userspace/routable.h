@@ -1,5 +1,5 @@
 /* Whether the relay may send to an SDP address before any packet came from
- * it (relay-behaviour.md §9.4): public addresses yes, special-purpose and
+ * it (doc/relay-sessions.md §9.4): public addresses yes, special-purpose and
  * private ones only when [Relay] routable_private_ranges lists them.
  */
 #ifndef MP_ROUTABLE_H

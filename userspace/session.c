@@ -8,44 +8,44 @@
 
 #define FIRST_BUCKET_COUNT 256
 
-struct mp_sessions {
-	struct mp_sessions_config config;
-	struct mp_port_pool *pool;
-	struct mp_session_events events;
+struct sessions {
+	struct sessions_config config;
+	struct port_pool *pool;
+	struct session_events events;
 	bool halting;
 	struct callid_table by_call_id;  /* a call's sessions (one per from_tag) share its Call-ID */
-	struct mp_session *first, *last; /* creation order */
+	struct session *first, *last; /* creation order */
 };
 
-/* One `update` as the session sees it (relay-behaviour.md §3.2). */
+/* One `update` as the session sees it (doc/relay-sessions.md §3.2). */
 struct message {
-	const struct mp_request *req;
-	enum mp_side slot;      /* the CSeq slot: the side that started the transaction */
-	enum mp_side sdp_owner; /* whose SDP the message carries */
-	unsigned cseq[2];       /* the candidate pair (§3.3) */
+	const struct request *req;
+	enum side slot;      /* the CSeq slot: the side that started the transaction */
+	enum side sdp_owner; /* whose SDP the message carries */
+	unsigned cseq[2];       /* the candidate pair (doc/relay-sessions.md §3.3) */
 };
 
 enum cseq_class { OFFER, ANSWER, STALE };
 
 static const char *const status_names[] = {
-	[MP_STREAM_ACTIVE] = "active",
-	[MP_STREAM_ON_HOLD] = "on hold",
-	[MP_STREAM_CLOSED] = "closed",
-	[MP_STREAM_REJECTED] = "rejected",
-	[MP_STREAM_NO_TRAFFIC_TIMEOUT] = "no-traffic timeout",
-	[MP_STREAM_ON_HOLD_TIMEOUT] = "on hold timeout",
-	[MP_STREAM_CONNTRACK_TIMEOUT] = "conntrack timeout",
-	[MP_STREAM_UNSELECTED_ICE] = "unselected ICE candidate",
+	[STREAM_ACTIVE] = "active",
+	[STREAM_ON_HOLD] = "on hold",
+	[STREAM_CLOSED] = "closed",
+	[STREAM_REJECTED] = "rejected",
+	[STREAM_NO_TRAFFIC_TIMEOUT] = "no-traffic timeout",
+	[STREAM_ON_HOLD_TIMEOUT] = "on hold timeout",
+	[STREAM_CONNTRACK_TIMEOUT] = "conntrack timeout",
+	[STREAM_UNSELECTED_ICE] = "unselected ICE candidate",
 };
 
-const char *mp_stream_status_name(enum mp_stream_status status)
+const char *stream_status_name(enum stream_status status)
 {
 	return status_names[status];
 }
 
-static enum mp_side other_side(enum mp_side side)
+static enum side other_side(enum side side)
 {
-	return side == MP_CALLER ? MP_CALLEE : MP_CALLER;
+	return side == SIDE_CALLER ? SIDE_CALLEE : SIDE_CALLER;
 }
 
 static void copy_text(char *dst, size_t size, const char *src)
@@ -67,15 +67,15 @@ static int set_text(char **field, const char *src)
 
 /* ---- the table ---------------------------------------------------------- */
 
-static struct mp_session *session_of(struct callid_entry *e)
+static struct session *session_of(struct callid_entry *e)
 {
-	return callid_entry_container(e, struct mp_session, by_call_id);
+	return callid_entry_container(e, struct session, by_call_id);
 }
 
-struct mp_sessions *mp_sessions_new(const struct mp_sessions_config *config, struct mp_port_pool *pool,
-				    const struct mp_session_events *events)
+struct sessions *sessions_new(const struct sessions_config *config, struct port_pool *pool,
+				    const struct session_events *events)
 {
-	struct mp_sessions *t = calloc(1, sizeof(*t));
+	struct sessions *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
@@ -90,21 +90,21 @@ struct mp_sessions *mp_sessions_new(const struct mp_sessions_config *config, str
 	return t;
 }
 
-void mp_sessions_free(struct mp_sessions *t, const struct mp_time *now)
+void sessions_free(struct sessions *t, const struct clock_reading *now)
 {
 	if (!t)
 		return;
 	while (t->first) {
-		struct mp_session *s = t->first;
+		struct session *s = t->first;
 
-		mp_sessions_close(t, s, now);
-		mp_session_free(s);
+		sessions_close(t, s, now);
+		session_free(s);
 	}
 	callid_table_release(&t->by_call_id);
 	free(t);
 }
 
-static void link_session(struct mp_sessions *t, struct mp_session *s)
+static void link_session(struct sessions *t, struct session *s)
 {
 	callid_table_add(&t->by_call_id, &s->by_call_id, s->call_id);
 	s->prev = t->last;
@@ -116,7 +116,7 @@ static void link_session(struct mp_sessions *t, struct mp_session *s)
 	t->last = s;
 }
 
-static void unlink_session(struct mp_sessions *t, struct mp_session *s)
+static void unlink_session(struct sessions *t, struct session *s)
 {
 	callid_table_remove(&t->by_call_id, &s->by_call_id);
 	if (s->prev)
@@ -130,7 +130,7 @@ static void unlink_session(struct mp_sessions *t, struct mp_session *s)
 	s->prev = s->next = NULL;
 }
 
-static struct mp_session *find_by_tag(const struct mp_sessions *t, const char *call_id, const char *tag)
+static struct session *find_by_tag(const struct sessions *t, const char *call_id, const char *tag)
 {
 	for (struct callid_entry *e = callid_table_find(&t->by_call_id, call_id); e; e = callid_table_find_next(e))
 		if (!strcmp(session_of(e)->from_tag, tag))
@@ -138,44 +138,44 @@ static struct mp_session *find_by_tag(const struct mp_sessions *t, const char *c
 	return NULL;
 }
 
-struct mp_session *mp_sessions_find(const struct mp_sessions *t, const char *call_id, const char *from_tag,
+struct session *sessions_find(const struct sessions *t, const char *call_id, const char *from_tag,
 				    const char *to_tag)
 {
-	struct mp_session *s = find_by_tag(t, call_id, from_tag);
+	struct session *s = find_by_tag(t, call_id, from_tag);
 
 	if (!s && to_tag[0])
 		s = find_by_tag(t, call_id, to_tag);
 	return s;
 }
 
-struct mp_session *mp_sessions_first(const struct mp_sessions *t)
+struct session *sessions_first(const struct sessions *t)
 {
 	return t->first;
 }
 
-unsigned mp_sessions_count(const struct mp_sessions *t)
+unsigned sessions_count(const struct sessions *t)
 {
 	return t->by_call_id.count;
 }
 
-void mp_sessions_set_halting(struct mp_sessions *t, bool halting)
+void sessions_set_halting(struct sessions *t, bool halting)
 {
 	t->halting = halting;
 }
 
-bool mp_sessions_halting(const struct mp_sessions *t)
+bool sessions_halting(const struct sessions *t)
 {
 	return t->halting;
 }
 
 /* ---- streams -------------------------------------------------------------- */
 
-struct mp_generation *mp_session_generation(const struct mp_session *s, unsigned age)
+struct generation *session_generation(const struct session *s, unsigned age)
 {
 	return age < s->generation_count ? s->generations[s->generation_count - 1 - age] : NULL;
 }
 
-static bool generation_holds(const struct mp_generation *g, const struct mp_stream *stream)
+static bool generation_holds(const struct generation *g, const struct stream *stream)
 {
 	for (unsigned i = 0; g && i < g->count; i++)
 		if (g->streams[i] == stream)
@@ -183,7 +183,7 @@ static bool generation_holds(const struct mp_generation *g, const struct mp_stre
 	return false;
 }
 
-static bool generation_alive(const struct mp_generation *g)
+static bool generation_alive(const struct generation *g)
 {
 	for (unsigned i = 0; g && i < g->count; i++)
 		if (g->streams[i]->alive)
@@ -191,11 +191,11 @@ static bool generation_alive(const struct mp_generation *g)
 	return false;
 }
 
-/* Ends a stream for good (§10.3): the owner detaches first, then the pairs
+/* Ends a stream for good (doc/relay-sessions.md §10.3): the owner detaches first, then the pairs
  * go back to the pool.  The party keeps its port numbers for the statistics.
  */
-static void close_stream(struct mp_sessions *t, struct mp_stream *stream, enum mp_stream_status status,
-			 const struct mp_time *now)
+static void close_stream(struct sessions *t, struct stream *stream, enum stream_status status,
+			 const struct clock_reading *now)
 {
 	if (!stream->alive)
 		return;
@@ -204,34 +204,34 @@ static void close_stream(struct mp_sessions *t, struct mp_stream *stream, enum m
 	stream->ended_at = now->wall;
 	if (t->events.stream_closed)
 		t->events.stream_closed(t->events.ctx, stream);
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
-		struct mp_party *party = &stream->party[side];
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		struct party *party = &stream->party[side];
 
 		if (!party->has_ports)
 			continue;
 		if (t->events.ports_released)
 			t->events.ports_released(t->events.ctx, stream, side);
-		mp_port_pool_release(t->pool, party->local_ip, party->rtp_port, now->mono_ns);
+		port_pool_release(t->pool, party->local_ip, party->rtp_port, now->mono_ns);
 		party->has_ports = false;
 	}
 }
 
-/* §8: sendonly, inactive or the old-style 0.0.0.0; recvonly is the held side. */
-static bool media_holds(const struct mp_media *media)
+/* doc/relay-sessions.md §8: sendonly, inactive or the old-style 0.0.0.0; recvonly is the held side. */
+static bool media_holds(const struct request_media *media)
 {
-	return media->direction == MP_SENDONLY || media->direction == MP_INACTIVE ||
+	return media->direction == DIRECTION_SENDONLY || media->direction == DIRECTION_INACTIVE ||
 	       !strcmp(media->ip, "0.0.0.0");
 }
 
-static void set_party_hold(struct mp_sessions *t, struct mp_stream *stream, enum mp_side side, bool on_hold)
+static void set_party_hold(struct sessions *t, struct stream *stream, enum side side, bool on_hold)
 {
-	enum mp_stream_status status;
+	enum stream_status status;
 
 	stream->party[side].on_hold = on_hold;
 	if (!stream->alive)
 		return;
-	status = stream->party[MP_CALLER].on_hold || stream->party[MP_CALLEE].on_hold ? MP_STREAM_ON_HOLD
-										      : MP_STREAM_ACTIVE;
+	status = stream->party[SIDE_CALLER].on_hold || stream->party[SIDE_CALLEE].on_hold ? STREAM_ON_HOLD
+										      : STREAM_ACTIVE;
 	if (status == stream->status)
 		return;
 	stream->status = status;
@@ -239,14 +239,14 @@ static void set_party_hold(struct mp_sessions *t, struct mp_stream *stream, enum
 		t->events.hold_changed(t->events.ctx, stream);
 }
 
-static void record_sdp(struct mp_party *party, const struct mp_media *media)
+static void record_sdp(struct party *party, const struct request_media *media)
 {
 	party->has_sdp = true;
 	copy_text(party->sdp_ip, sizeof(party->sdp_ip), media->ip);
 	party->sdp_port = media->port;
 }
 
-void mp_stream_note_first_media(struct mp_stream *stream, double now)
+void stream_note_first_media(struct stream *stream, double now)
 {
 	if (!stream->first_media_at)
 		stream->first_media_at = now;
@@ -260,7 +260,7 @@ static const char *const static_codecs[] = {
 	[34] = "H263",
 };
 
-void mp_party_note_codec(struct mp_party *party, unsigned char payload_type)
+void party_note_codec(struct party *party, unsigned char payload_type)
 {
 	unsigned pt = payload_type & 0x7f; /* the marker bit shares the byte */
 
@@ -276,7 +276,7 @@ void mp_party_note_codec(struct mp_party *party, unsigned char payload_type)
 
 /* ---- update: checks and classification ------------------------------------ */
 
-static const char *missing_update_header(const struct mp_request *req)
+static const char *missing_update_header(const struct request *req)
 {
 	if (!req->call_id[0])
 		return "call_id";
@@ -292,7 +292,7 @@ static const char *missing_update_header(const struct mp_request *req)
 		return "user_agent";
 	if (!req->has_type)
 		return "type";
-	if (req->has_media && (req->stream_count == 0 || req->stream_count > MP_MAX_STREAMS))
+	if (req->has_media && (req->stream_count == 0 || req->stream_count > REQUEST_MAX_STREAMS))
 		return "media";
 	for (unsigned i = 0; req->has_media && i < req->stream_count; i++)
 		if (!req->streams[i].type[0] || !req->streams[i].ip[0])
@@ -300,24 +300,24 @@ static const char *missing_update_header(const struct mp_request *req)
 	return NULL;
 }
 
-/* §3.2: a new session's message always comes from the caller's side. */
-static void classify_message(const struct mp_session *s, const struct mp_request *req, struct message *m)
+/* doc/relay-sessions.md §3.2: a new session's message always comes from the caller's side. */
+static void classify_message(const struct session *s, const struct request *req, struct message *m)
 {
 	bool from_caller = !s || !strcmp(req->from_tag, s->from_tag);
 
 	m->req = req;
-	m->slot = from_caller ? MP_CALLER : MP_CALLEE;
-	m->sdp_owner = req->type == MP_MSG_REQUEST ? m->slot : other_side(m->slot);
-	m->cseq[MP_CALLER] = s && s->has_cseq ? s->cseq[MP_CALLER] : 0;
-	m->cseq[MP_CALLEE] = s && s->has_cseq ? s->cseq[MP_CALLEE] : 0;
+	m->slot = from_caller ? SIDE_CALLER : SIDE_CALLEE;
+	m->sdp_owner = req->type == MESSAGE_REQUEST ? m->slot : other_side(m->slot);
+	m->cseq[SIDE_CALLER] = s && s->has_cseq ? s->cseq[SIDE_CALLER] : 0;
+	m->cseq[SIDE_CALLEE] = s && s->has_cseq ? s->cseq[SIDE_CALLEE] : 0;
 	m->cseq[m->slot] = req->cseq;
 }
 
-static enum cseq_class classify_cseq(const struct mp_session *s, const struct message *m)
+static enum cseq_class classify_cseq(const struct session *s, const struct message *m)
 {
 	if (!s->has_cseq)
 		return OFFER;
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
 		if (m->cseq[side] > s->cseq[side])
 			return OFFER;
 		if (m->cseq[side] < s->cseq[side])
@@ -326,30 +326,30 @@ static enum cseq_class classify_cseq(const struct mp_session *s, const struct me
 	return ANSWER;
 }
 
-/* §3.1 items 4 and 5, once the message is known to succeed. */
-static void record_tag_and_agent(struct mp_session *s, const struct message *m)
+/* doc/relay-sessions.md §3.1 items 4 and 5, once the message is known to succeed. */
+static void record_tag_and_agent(struct session *s, const struct message *m)
 {
-	char **ua = m->sdp_owner == MP_CALLER ? &s->caller_ua : &s->callee_ua;
+	char **ua = m->sdp_owner == SIDE_CALLER ? &s->caller_ua : &s->callee_ua;
 
 	/* out of memory, a text stays as it was: the call goes on */
-	if (m->slot == MP_CALLER && !s->to_tag[0] && m->req->to_tag[0])
+	if (m->slot == SIDE_CALLER && !s->to_tag[0] && m->req->to_tag[0])
 		set_text(&s->to_tag, m->req->to_tag);
 	if (!(*ua)[0])
 		set_text(ua, m->req->user_agent);
 }
 
-/* §6: the ports of the side the message travels towards, in the newest
+/* doc/relay-sessions.md §6: the ports of the side the message travels towards, in the newest
  * generation that has the message's CSeq in its slot.
  */
-static int write_reply(const struct mp_sessions *t, const struct mp_session *s, const struct message *m,
+static int write_reply(const struct sessions *t, const struct session *s, const struct message *m,
 		       char *reply, size_t reply_len)
 {
-	enum mp_side towards = other_side(m->sdp_owner);
-	const struct mp_generation *g = NULL;
+	enum side towards = other_side(m->sdp_owner);
+	const struct generation *g = NULL;
 	struct in_addr ip;
 	size_t used;
 
-	for (unsigned age = 0; (g = mp_session_generation(s, age)); age++)
+	for (unsigned age = 0; (g = session_generation(s, age)); age++)
 		if (g->cseq[m->slot] == m->req->cseq)
 			break;
 	if (!g)
@@ -359,7 +359,7 @@ static int write_reply(const struct mp_sessions *t, const struct mp_session *s, 
 		return -1;
 	used = strlen(reply);
 	for (unsigned i = 0; i < g->count; i++) {
-		const struct mp_stream *stream = g->streams[i];
+		const struct stream *stream = g->streams[i];
 		int n = snprintf(reply + used, reply_len - used, " %u",
 				 stream->alive ? stream->party[towards].rtp_port : 0);
 
@@ -370,12 +370,12 @@ static int write_reply(const struct mp_sessions *t, const struct mp_session *s, 
 	return 0;
 }
 
-/* ---- offers (§4) ------------------------------------------------------------ */
+/* ---- offers (doc/relay-sessions.md §4) ------------------------------------------------------------ */
 
 /* Everything an offer needs, reserved before anything changes. */
 struct offer_plan {
-	struct mp_generation *generation; /* the new one, streams filled */
-	bool is_new[MP_MAX_STREAMS];
+	struct generation *generation; /* the new one, streams filled */
+	bool is_new[REQUEST_MAX_STREAMS];
 };
 
 /* Grows `array` to hold `need` elements: the array to use, or NULL (the old
@@ -395,16 +395,16 @@ static void *reserve(void *array, unsigned *cap, unsigned need, size_t elem_size
 	return array;
 }
 
-/* §4 step 1: an alive stream of the same type whose offering party's SDP
+/* doc/relay-sessions.md §4 step 1: an alive stream of the same type whose offering party's SDP
  * address is the entry's, or the entry is its old-style hold (0.0.0.0, same
  * port) or its disabling (same ip, port 0).  Each old stream matches once.
  */
-static int find_reusable(const struct mp_generation *current, const bool *matched, const struct mp_media *media,
-			 enum mp_side offerer)
+static int find_reusable(const struct generation *current, const bool *matched, const struct request_media *media,
+			 enum side offerer)
 {
 	for (unsigned i = 0; current && i < current->count; i++) {
-		const struct mp_stream *stream = current->streams[i];
-		const struct mp_party *party = &stream->party[offerer];
+		const struct stream *stream = current->streams[i];
+		const struct party *party = &stream->party[offerer];
 		bool same_ip, same_port;
 
 		if (matched[i] || !stream->alive || !party->has_sdp || strcmp(stream->media_type, media->type))
@@ -418,7 +418,7 @@ static int find_reusable(const struct mp_generation *current, const bool *matche
 	return -1;
 }
 
-static struct in_addr local_address(const struct mp_sessions *t, const struct mp_session *s, enum mp_side side)
+static struct in_addr local_address(const struct sessions *t, const struct session *s, enum side side)
 {
 	if (t->events.local_address)
 		return t->events.local_address(t->events.ctx, s, side);
@@ -436,16 +436,16 @@ static void discard_plan(struct offer_plan *plan)
 /* Matches the entries, creates the new streams unlinked and takes their
  * ports, all or nothing.
  */
-static int plan_offer(struct mp_sessions *t, struct mp_session *s, const struct message *m,
-		      const struct mp_time *now, struct offer_plan *plan)
+static int plan_offer(struct sessions *t, struct session *s, const struct message *m,
+		      const struct clock_reading *now, struct offer_plan *plan)
 {
-	const struct mp_request *req = m->req;
-	const struct mp_generation *current = mp_session_generation(s, 0);
-	bool matched[MP_MAX_STREAMS] = { false };
-	struct in_addr local_ips[2 * MP_MAX_STREAMS];
-	unsigned ports[2 * MP_MAX_STREAMS], pairs = 0;
-	struct mp_generation **generations, *g;
-	struct mp_stream **streams;
+	const struct request *req = m->req;
+	const struct generation *current = session_generation(s, 0);
+	bool matched[REQUEST_MAX_STREAMS] = { false };
+	struct in_addr local_ips[2 * REQUEST_MAX_STREAMS];
+	unsigned ports[2 * REQUEST_MAX_STREAMS], pairs = 0;
+	struct generation **generations, *g;
+	struct stream **streams;
 
 	memset(plan, 0, sizeof(*plan));
 	generations = reserve(s->generations, &s->generation_cap, s->generation_count + 1, sizeof(*generations));
@@ -461,9 +461,9 @@ static int plan_offer(struct mp_sessions *t, struct mp_session *s, const struct 
 		return -1;
 	memcpy(g->cseq, m->cseq, sizeof(g->cseq));
 	for (unsigned i = 0; i < req->stream_count; i++) {
-		const struct mp_media *media = &req->streams[i];
+		const struct request_media *media = &req->streams[i];
 		int reused = find_reusable(current, matched, media, m->sdp_owner);
-		struct mp_stream *stream;
+		struct stream *stream;
 
 		if (reused >= 0) {
 			matched[reused] = true;
@@ -476,22 +476,22 @@ static int plan_offer(struct mp_sessions *t, struct mp_session *s, const struct 
 		plan->is_new[g->count] = true;
 		g->streams[g->count++] = stream;
 		copy_text(stream->media_type, sizeof(stream->media_type), media->type);
-		for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+		for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++)
 			stream->party[side].local_ip = local_address(t, s, side);
 		/* A stream disabled from the start never needs ports. */
 		if (media->port) {
-			local_ips[pairs] = stream->party[MP_CALLER].local_ip;
-			local_ips[pairs + 1] = stream->party[MP_CALLEE].local_ip;
+			local_ips[pairs] = stream->party[SIDE_CALLER].local_ip;
+			local_ips[pairs + 1] = stream->party[SIDE_CALLEE].local_ip;
 			pairs += 2;
 		}
 	}
-	if (pairs && mp_port_pool_take(t->pool, pairs, local_ips, now->mono_ns, ports) < 0)
+	if (pairs && port_pool_take(t->pool, pairs, local_ips, now->mono_ns, ports) < 0)
 		goto fail;
 	pairs = 0;
 	for (unsigned i = 0; i < g->count; i++) {
 		if (!plan->is_new[i] || !req->streams[i].port)
 			continue;
-		for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++) {
+		for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
 			g->streams[i]->party[side].rtp_port = ports[pairs++];
 			g->streams[i]->party[side].has_ports = true;
 		}
@@ -502,10 +502,10 @@ fail:
 	return -1;
 }
 
-static void open_stream(struct mp_sessions *t, struct mp_session *s, struct mp_stream *stream,
-			const struct mp_media *media, enum mp_side offerer, const struct mp_time *now)
+static void open_stream(struct sessions *t, struct session *s, struct stream *stream,
+			const struct request_media *media, enum side offerer, const struct clock_reading *now)
 {
-	struct mp_party *party = &stream->party[offerer];
+	struct party *party = &stream->party[offerer];
 
 	stream->session = s;
 	stream->created_at = now->wall;
@@ -514,50 +514,50 @@ static void open_stream(struct mp_sessions *t, struct mp_session *s, struct mp_s
 	party->on_hold = media_holds(media);
 	s->streams[s->stream_count++] = stream;
 	if (!media->port) {
-		/* §4 step 2: closed at once, but it keeps its slot */
-		stream->status = MP_STREAM_CLOSED;
+		/* doc/relay-sessions.md §4 step 2: closed at once, but it keeps its slot */
+		stream->status = STREAM_CLOSED;
 		stream->ended_at = now->wall;
 		return;
 	}
 	stream->alive = true;
-	stream->status = party->on_hold ? MP_STREAM_ON_HOLD : MP_STREAM_ACTIVE;
-	for (enum mp_side side = MP_CALLER; side <= MP_CALLEE; side++)
+	stream->status = party->on_hold ? STREAM_ON_HOLD : STREAM_ACTIVE;
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++)
 		if (t->events.ports_allocated)
 			t->events.ports_allocated(t->events.ctx, stream, side);
 }
 
-static void apply_offer(struct mp_sessions *t, struct mp_session *s, const struct message *m,
-			struct offer_plan *plan, const struct mp_time *now)
+static void apply_offer(struct sessions *t, struct session *s, const struct message *m,
+			struct offer_plan *plan, const struct clock_reading *now)
 {
-	struct mp_generation *g = plan->generation;
-	const struct mp_generation *current = mp_session_generation(s, 0);
-	const struct mp_generation *previous = mp_session_generation(s, 1);
+	struct generation *g = plan->generation;
+	const struct generation *current = session_generation(s, 0);
+	const struct generation *previous = session_generation(s, 1);
 
 	for (unsigned i = 0; i < g->count; i++) {
-		const struct mp_media *media = &m->req->streams[i];
-		struct mp_stream *stream = g->streams[i];
+		const struct request_media *media = &m->req->streams[i];
+		struct stream *stream = g->streams[i];
 
 		if (plan->is_new[i])
 			open_stream(t, s, stream, media, m->sdp_owner, now);
 		else if (!media->port)
-			close_stream(t, stream, MP_STREAM_CLOSED, now);
+			close_stream(t, stream, STREAM_CLOSED, now);
 		else
 			set_party_hold(t, stream, m->sdp_owner, media_holds(media));
 	}
 	/* Step 3; the old current generation lives on until the answer. */
 	for (unsigned i = 0; previous && i < previous->count; i++)
 		if (!generation_holds(current, previous->streams[i]) && !generation_holds(g, previous->streams[i]))
-			close_stream(t, previous->streams[i], MP_STREAM_CLOSED, now);
+			close_stream(t, previous->streams[i], STREAM_CLOSED, now);
 	s->generations[s->generation_count++] = g;
 	memcpy(s->cseq, m->cseq, sizeof(s->cseq));
 	s->has_cseq = true;
 }
 
-/* ---- answers (§5) ----------------------------------------------------------- */
+/* ---- answers (doc/relay-sessions.md §5) ----------------------------------------------------------- */
 
-static int check_answer(const struct mp_session *s, const struct mp_request *req)
+static int check_answer(const struct session *s, const struct request *req)
 {
-	const struct mp_generation *g = mp_session_generation(s, 0);
+	const struct generation *g = session_generation(s, 0);
 
 	for (unsigned i = 0; req->has_media && i < g->count && i < req->stream_count; i++) {
 		if (strcmp(g->streams[i]->media_type, req->streams[i].type)) {
@@ -569,14 +569,14 @@ static int check_answer(const struct mp_session *s, const struct mp_request *req
 	return 0;
 }
 
-static void answer_stream(struct mp_sessions *t, struct mp_stream *stream, enum mp_side answerer,
-			  const struct mp_media *media, const struct mp_time *now)
+static void answer_stream(struct sessions *t, struct stream *stream, enum side answerer,
+			  const struct request_media *media, const struct clock_reading *now)
 {
-	struct mp_party *party = &stream->party[answerer];
+	struct party *party = &stream->party[answerer];
 	bool to_null_ip = !strcmp(media->ip, "0.0.0.0");
 
 	if (!media->port) {
-		close_stream(t, stream, MP_STREAM_REJECTED, now);
+		close_stream(t, stream, STREAM_REJECTED, now);
 		return;
 	}
 	set_party_hold(t, stream, answerer, media_holds(media));
@@ -591,12 +591,12 @@ static void answer_stream(struct mp_sessions *t, struct mp_stream *stream, enum 
 	}
 }
 
-static void apply_answer(struct mp_sessions *t, struct mp_session *s, const struct message *m,
-			 const struct mp_time *now)
+static void apply_answer(struct sessions *t, struct session *s, const struct message *m,
+			 const struct clock_reading *now)
 {
-	const struct mp_request *req = m->req;
-	struct mp_generation *g = mp_session_generation(s, 0);
-	const struct mp_generation *previous = mp_session_generation(s, 1);
+	const struct request *req = m->req;
+	struct generation *g = session_generation(s, 0);
+	const struct generation *previous = session_generation(s, 1);
 
 	if (!s->start_time)
 		s->start_time = now->wall;
@@ -614,27 +614,27 @@ static void apply_answer(struct mp_sessions *t, struct mp_session *s, const stru
 		if (!g->streams[i]->alive)
 			continue;
 		if (i >= req->stream_count)
-			close_stream(t, g->streams[i], MP_STREAM_REJECTED, now);
+			close_stream(t, g->streams[i], STREAM_REJECTED, now);
 		else
 			answer_stream(t, g->streams[i], m->sdp_owner, &req->streams[i], now);
 	}
 	for (unsigned i = 0; previous && i < previous->count; i++)
 		if (!generation_holds(g, previous->streams[i]))
-			close_stream(t, previous->streams[i], MP_STREAM_CLOSED, now);
+			close_stream(t, previous->streams[i], STREAM_CLOSED, now);
 }
 
 /* ---- update ----------------------------------------------------------------- */
 
-static struct mp_session *new_session(const struct mp_request *req)
+static struct session *new_session(const struct request *req)
 {
-	struct mp_session *s = calloc(1, sizeof(*s));
+	struct session *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
 	if (set_text(&s->call_id, req->call_id) || set_text(&s->from_tag, req->from_tag) ||
 	    set_text(&s->to_tag, "") || set_text(&s->from_uri, req->from_uri) || set_text(&s->to_uri, req->to_uri) ||
 	    set_text(&s->caller_ua, "") || set_text(&s->callee_ua, "") || set_text(&s->username, req->username)) {
-		mp_session_free(s);
+		session_free(s);
 		return NULL;
 	}
 	s->has_username = req->has_username;
@@ -643,101 +643,106 @@ static struct mp_session *new_session(const struct mp_request *req)
 	return s;
 }
 
-static enum mp_update_result fail(char *reply, size_t reply_len, enum mp_update_result result)
+static enum update_result fail(char *reply, size_t reply_len, enum update_result result)
 {
-	snprintf(reply, reply_len, "%s", result == MP_UPDATE_HALTING ? "halting" : "error");
+	snprintf(reply, reply_len, "%s", result == UPDATE_HALTING ? "halting" : "error");
 	return result;
 }
 
-/* The first message of a session is its first offer (§3.1 step 3). */
-static enum mp_update_result create_session(struct mp_sessions *t, const struct mp_request *req,
-					    const struct mp_time *now, char *reply, size_t reply_len)
+/* The first message of a session is its first offer (doc/relay-sessions.md §3.1 step 3). */
+static enum update_result create_session(struct sessions *t, const struct request *req,
+					    const struct clock_reading *now, char *reply, size_t reply_len,
+					    struct session **created)
 {
 	struct offer_plan plan;
 	struct message m;
-	struct mp_session *s;
+	struct session *s;
 
 	if (!req->has_media) {
 		log_warn("update for unknown session %s without media: nothing to create", req->call_id);
-		return fail(reply, reply_len, MP_UPDATE_ERROR);
+		return fail(reply, reply_len, UPDATE_ERROR);
 	}
 	if (t->halting)
-		return fail(reply, reply_len, MP_UPDATE_HALTING);
+		return fail(reply, reply_len, UPDATE_HALTING);
 	s = new_session(req);
 	if (!s)
-		return fail(reply, reply_len, MP_UPDATE_ERROR);
+		return fail(reply, reply_len, UPDATE_ERROR);
 	classify_message(NULL, req, &m);
 	if (plan_offer(t, s, &m, now, &plan) < 0) {
-		mp_session_free(s);
-		return fail(reply, reply_len, MP_UPDATE_ERROR);
+		session_free(s);
+		return fail(reply, reply_len, UPDATE_ERROR);
 	}
 	apply_offer(t, s, &m, &plan, now);
 	record_tag_and_agent(s, &m);
 	link_session(t, s);
 	log_debug("session %s created with %u streams", s->call_id, req->stream_count);
 	write_reply(t, s, &m, reply, reply_len);
-	return MP_UPDATE_PORTS;
+	*created = s;
+	return UPDATE_PORTS;
 }
 
-enum mp_update_result mp_sessions_update(struct mp_sessions *t, const struct mp_request *req,
-					 const struct mp_time *now, char *reply, size_t reply_len)
+enum update_result sessions_update(struct sessions *t, const struct request *req,
+					 const struct clock_reading *now, char *reply, size_t reply_len,
+					 struct session **updated)
 {
 	const char *missing = missing_update_header(req);
 	struct offer_plan plan;
 	struct message m;
-	struct mp_session *s;
+	struct session *s;
 
+	*updated = NULL;
 	if (missing) {
 		log_warn("update %s: missing or bad header %s", req->seq, missing);
-		return fail(reply, reply_len, MP_UPDATE_ERROR);
+		return fail(reply, reply_len, UPDATE_ERROR);
 	}
-	s = mp_sessions_find(t, req->call_id, req->from_tag, req->to_tag);
+	s = sessions_find(t, req->call_id, req->from_tag, req->to_tag);
 	if (!s)
-		return create_session(t, req, now, reply, reply_len);
+		return create_session(t, req, now, reply, reply_len, updated);
 	classify_message(s, req, &m);
 	switch (classify_cseq(s, &m)) {
 	case OFFER:
 		if (!req->has_media) {
 			log_warn("session %s: offer without media, nothing to return", s->call_id);
-			return fail(reply, reply_len, MP_UPDATE_ERROR);
+			return fail(reply, reply_len, UPDATE_ERROR);
 		}
 		if (plan_offer(t, s, &m, now, &plan) < 0)
-			return fail(reply, reply_len, MP_UPDATE_ERROR);
+			return fail(reply, reply_len, UPDATE_ERROR);
 		apply_offer(t, s, &m, &plan, now);
 		break;
 	case ANSWER:
 		if (check_answer(s, req) < 0)
-			return fail(reply, reply_len, MP_UPDATE_ERROR);
+			return fail(reply, reply_len, UPDATE_ERROR);
 		apply_answer(t, s, &m, now);
 		break;
 	case STALE:
 		/* Nothing changes, so a stale message without a generation is an error. */
 		if (write_reply(t, s, &m, reply, reply_len) < 0)
-			return fail(reply, reply_len, MP_UPDATE_ERROR);
+			return fail(reply, reply_len, UPDATE_ERROR);
 		log_info("session %s: got old CSeq %u, ignored", s->call_id, req->cseq);
 		break;
 	}
 	record_tag_and_agent(s, &m);
 	write_reply(t, s, &m, reply, reply_len);
-	return MP_UPDATE_PORTS;
+	*updated = s;
+	return UPDATE_PORTS;
 }
 
 /* ---- ending ----------------------------------------------------------------- */
 
-void mp_sessions_close(struct mp_sessions *t, struct mp_session *s, const struct mp_time *now)
+void sessions_close(struct sessions *t, struct session *s, const struct clock_reading *now)
 {
 	s->end_time = now->wall;
 	for (unsigned i = 0; i < s->stream_count; i++)
-		close_stream(t, s->streams[i], MP_STREAM_CLOSED, now);
+		close_stream(t, s->streams[i], STREAM_CLOSED, now);
 	unlink_session(t, s);
 }
 
-void mp_sessions_adopt(struct mp_sessions *t, struct mp_session *s)
+void sessions_adopt(struct sessions *t, struct session *s)
 {
 	link_session(t, s);
 }
 
-void mp_session_free(struct mp_session *s)
+void session_free(struct session *s)
 {
 	if (!s)
 		return;
@@ -758,40 +763,40 @@ void mp_session_free(struct mp_session *s)
 	free(s);
 }
 
-struct mp_session *mp_sessions_remove(struct mp_sessions *t, const struct mp_request *req,
-				      const struct mp_time *now)
+struct session *sessions_remove(struct sessions *t, const struct request *req,
+				      const struct clock_reading *now)
 {
-	struct mp_session *s;
+	struct session *s;
 
 	if (!req->call_id[0] || !req->from_tag[0]) {
 		log_warn("remove %s: missing call_id or from_tag", req->seq);
 		return NULL;
 	}
-	s = mp_sessions_find(t, req->call_id, req->from_tag, req->to_tag);
+	s = sessions_find(t, req->call_id, req->from_tag, req->to_tag);
 	if (!s) {
 		log_warn("remove %s: no session %s", req->seq, req->call_id);
 		return NULL;
 	}
-	mp_sessions_close(t, s, now);
+	sessions_close(t, s, now);
 	return s;
 }
 
-struct mp_session *mp_sessions_stream_expired(struct mp_sessions *t, struct mp_stream *stream,
-					      enum mp_stream_status status, unsigned timeout_wait,
-					      const struct mp_time *now)
+struct session *sessions_stream_expired(struct sessions *t, struct stream *stream,
+					      enum stream_status status, unsigned timeout_wait,
+					      const struct clock_reading *now)
 {
-	struct mp_session *s = stream->session;
+	struct session *s = stream->session;
 
 	if (!stream->alive)
 		return NULL;
-	/* Both ends use ICE: they most likely picked a direct path (§10.3). */
-	if (stream->party[MP_CALLER].ice && stream->party[MP_CALLEE].ice)
-		status = MP_STREAM_UNSELECTED_ICE;
+	/* Both ends use ICE: they most likely picked a direct path (doc/relay-sessions.md §10.3). */
+	if (stream->party[SIDE_CALLER].ice && stream->party[SIDE_CALLEE].ice)
+		status = STREAM_UNSELECTED_ICE;
 	stream->timeout_wait = timeout_wait;
 	close_stream(t, stream, status, now);
-	if (generation_alive(mp_session_generation(s, 0)) || generation_alive(mp_session_generation(s, 1)))
+	if (generation_alive(session_generation(s, 0)) || generation_alive(session_generation(s, 1)))
 		return NULL;
 	log_info("session %s expired", s->call_id);
-	mp_sessions_close(t, s, now);
+	sessions_close(t, s, now);
 	return s;
 }

@@ -1,8 +1,8 @@
 /* Sessions and streams of the relay agent: what an `update` or `remove`
- * does to them (../shared/spec/relay-behaviour.md §1-§8, §10.3-§10.6).
+ * does to them (doc/relay-sessions.md §1-§8, §10.3-§10.6).
  *
  * Pure logic: no sockets, timers or BPF.  The owner (the agent) learns what
- * to attach or detach through struct mp_session_events, binds sockets through
+ * to attach or detach through struct session_events, binds sockets through
  * the port pool's binder, and fills the legs' addresses and counters itself.
  *
  * Every call that changes state either succeeds or leaves the state as it
@@ -16,41 +16,33 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include "callid_table.h"
+#include "clock.h"
 #include "port_pool.h"
 #include "request.h"
 
-/* Both clocks of one moment.  `wall` (CLOCK_REALTIME, UNIX seconds) is what
- * the statistics report; `mono_ns` (CLOCK_MONOTONIC) only times the port
- * quarantine, which must not follow clock steps.
- */
-struct mp_time {
-	double wall;
-	uint64_t mono_ns;
+enum side {
+	SIDE_CALLER, /* the From party of the message that created the session */
+	SIDE_CALLEE,
 };
 
-enum mp_side {
-	MP_CALLER, /* the From party of the message that created the session */
-	MP_CALLEE,
+/* doc/relay-sessions.md §10.4; the first two are the alive states. */
+enum stream_status {
+	STREAM_ACTIVE,
+	STREAM_ON_HOLD,
+	STREAM_CLOSED,
+	STREAM_REJECTED,
+	STREAM_NO_TRAFFIC_TIMEOUT,
+	STREAM_ON_HOLD_TIMEOUT,
+	STREAM_CONNTRACK_TIMEOUT,
+	STREAM_UNSELECTED_ICE,
 };
 
-/* relay-behaviour.md §10.4; the first two are the alive states. */
-enum mp_stream_status {
-	MP_STREAM_ACTIVE,
-	MP_STREAM_ON_HOLD,
-	MP_STREAM_CLOSED,
-	MP_STREAM_REJECTED,
-	MP_STREAM_NO_TRAFFIC_TIMEOUT,
-	MP_STREAM_ON_HOLD_TIMEOUT,
-	MP_STREAM_CONNTRACK_TIMEOUT,
-	MP_STREAM_UNSELECTED_ICE,
-};
-
-const char *mp_stream_status_name(enum mp_stream_status status);
+const char *stream_status_name(enum stream_status status);
 
 /* Packets arriving on one side's RTP or RTCP port.  The agent latches and
  * counts; the session code only reports.
  */
-struct mp_leg {
+struct leg {
 	bool has_remote;         /* remote_* hold the latched (or obsolete) address */
 	bool in_use;             /* latched and current; false after a reset */
 	bool got_media;          /* a non-STUN packet came from the latched address */
@@ -60,7 +52,7 @@ struct mp_leg {
 };
 
 /* One side of a stream: its relay ports and what its SDP said. */
-struct mp_party {
+struct party {
 	struct in_addr local_ip; /* where its sockets bind */
 	unsigned rtp_port;       /* RTCP is rtp_port + 1; 0 if never allocated; kept after release */
 	bool has_ports;          /* the pair is still taken from the pool */
@@ -69,35 +61,35 @@ struct mp_party {
 	unsigned short sdp_port;
 	bool on_hold;
 	bool ice;
-	char codec[16];          /* "" until its first RTP packet (mp_party_note_codec) */
-	struct mp_leg rtp, rtcp;
+	char codec[16];          /* "" until its first RTP packet (party_note_codec) */
+	struct leg rtp, rtcp;
 };
 
 /* One m-line, possibly shared by several offer generations. */
-struct mp_stream {
-	struct mp_session *session;
+struct stream {
+	struct session *session;
 	char media_type[32];
-	enum mp_stream_status status;
+	enum stream_status status;
 	bool alive;               /* status is active or on hold */
 	unsigned timeout_wait;
-	struct mp_party party[2]; /* indexed by enum mp_side */
-	/* UNIX seconds, 0 until it happens (relay-behaviour.md §12.3) */
+	struct party party[2]; /* indexed by enum side */
+	/* UNIX seconds, 0 until it happens (doc/relay-sessions.md §12.3) */
 	double created_at, answered_at, first_media_at, ended_at;
 	unsigned long answer_order; /* ties between streams answered at once */
 	void *owner;              /* free for the agent */
 };
 
 /* The streams of one offer, in m-line order, under the CSeq pair that made it. */
-struct mp_generation {
+struct generation {
 	unsigned cseq[2];
 	unsigned count;
-	struct mp_stream *streams[MP_MAX_STREAMS];
+	struct stream *streams[REQUEST_MAX_STREAMS];
 };
 
 /* Its texts are heap copies, never NULL: most are far shorter than the
  * request's limits, and a relay holds tens of thousands of sessions.
  */
-struct mp_session {
+struct session {
 	char *call_id;
 	char *from_tag;             /* the caller's tag: the key */
 	char *to_tag;               /* "" until known */
@@ -110,116 +102,118 @@ struct mp_session {
 	struct in_addr caller_address;      /* from signaling_ip, 0.0.0.0 if not given */
 	struct in_addr destination_address;
 	bool has_cseq;
-	unsigned cseq[2];           /* indexed by enum mp_side */
+	unsigned cseq[2];           /* indexed by enum side */
 	double start_time;          /* first answer, UNIX seconds; 0 = never answered */
 	double end_time;            /* 0 while live */
-	struct mp_generation **generations; /* oldest first; the last is the current one */
+	struct generation **generations; /* oldest first; the last is the current one */
 	unsigned generation_count, generation_cap;
-	struct mp_stream **streams; /* every stream ever created, in creation order */
+	struct stream **streams; /* every stream ever created, in creation order */
 	unsigned stream_count, stream_cap;
 	unsigned long next_answer_order;
 	void *owner;                /* free for the agent: the dispatcher it came from */
 	struct callid_entry by_call_id;     /* the table's index */
-	struct mp_session *prev, *next;     /* the table's creation order */
+	struct session *prev, *next;     /* the table's creation order */
 };
 
 /* What the agent is told, all optional.  Events for a stream come in this
  * order: ports_allocated (both sides, status already set), then any number
  * of hold_changed / party_reset, then stream_closed, then ports_released.
  */
-struct mp_session_events {
+struct session_events {
 	void *ctx;
 	/* A new stream's party got its pair (party->local_ip, party->rtp_port). */
-	void (*ports_allocated)(void *ctx, struct mp_stream *stream, enum mp_side side);
+	void (*ports_allocated)(void *ctx, struct stream *stream, enum side side);
 	/* The pair goes back to the pool right after this call. */
-	void (*ports_released)(void *ctx, struct mp_stream *stream, enum mp_side side);
-	/* stream->status changed between active and on hold (§8: swap timers). */
-	void (*hold_changed)(void *ctx, struct mp_stream *stream);
-	/* An answer changed the party's SDP address (§9.5: forget the latch, re-arm timers). */
-	void (*party_reset)(void *ctx, struct mp_stream *stream, enum mp_side side);
-	/* The stream ended with stream->status (§10.3: drop fast-path entries, fold counters). */
-	void (*stream_closed)(void *ctx, struct mp_stream *stream);
-	/* The address a new stream binds on for `side` (auto_detect_interfaces, §14);
+	void (*ports_released)(void *ctx, struct stream *stream, enum side side);
+	/* stream->status changed between active and on hold (doc/relay-sessions.md §8: swap timers). */
+	void (*hold_changed)(void *ctx, struct stream *stream);
+	/* An answer changed the party's SDP address (doc/relay-sessions.md §9.5: forget the latch, re-arm timers). */
+	void (*party_reset)(void *ctx, struct stream *stream, enum side side);
+	/* The stream ended with stream->status (doc/relay-sessions.md §10.3: drop fast-path entries, fold counters). */
+	void (*stream_closed)(void *ctx, struct stream *stream);
+	/* The address a new stream binds on for `side` (auto_detect_interfaces, doc/relay-sessions.md §14);
 	 * NULL: relay_ip.  Must not fail: return relay_ip when no route exists.
 	 */
-	struct in_addr (*local_address)(void *ctx, const struct mp_session *session, enum mp_side side);
+	struct in_addr (*local_address)(void *ctx, const struct session *session, enum side side);
 };
 
-struct mp_sessions_config {
+struct sessions_config {
 	struct in_addr relay_ip;
 	struct in_addr advertised_ip; /* 0.0.0.0: not set */
 };
 
-struct mp_sessions;
+struct sessions;
 
 /* The session table.  `pool` stays the caller's; `events` may be NULL and is copied. */
-struct mp_sessions *mp_sessions_new(const struct mp_sessions_config *config, struct mp_port_pool *pool,
-				    const struct mp_session_events *events);
+struct sessions *sessions_new(const struct sessions_config *config, struct port_pool *pool,
+				    const struct session_events *events);
 /* Closes every session (events fire, ports go back) and frees the table. */
-void mp_sessions_free(struct mp_sessions *sessions, const struct mp_time *now);
+void sessions_free(struct sessions *sessions, const struct clock_reading *now);
 
-enum mp_update_result {
-	MP_UPDATE_PORTS,   /* reply is "<ip> <port>..." */
-	MP_UPDATE_ERROR,   /* reply is "error", nothing changed */
-	MP_UPDATE_HALTING, /* reply is "halting", nothing changed */
+enum update_result {
+	UPDATE_PORTS,   /* reply is "<ip> <port>..." */
+	UPDATE_ERROR,   /* reply is "error", nothing changed */
+	UPDATE_HALTING, /* reply is "halting", nothing changed */
 };
 
-/* Room for the longest reply: an address and MP_MAX_STREAMS ports. */
-#define MP_UPDATE_REPLY_LEN (16 + 6 * MP_MAX_STREAMS)
+/* Room for the longest reply: an address and REQUEST_MAX_STREAMS ports. */
+#define UPDATE_REPLY_LEN (16 + 6 * REQUEST_MAX_STREAMS)
 
-/* Executes an `update` (relay-protocol.md §6.1); `reply` gets the payload
- * and must hold MP_UPDATE_REPLY_LEN bytes.
+/* Executes an `update` (doc/relay-protocol.md §6.1); `reply` gets the payload
+ * and must hold UPDATE_REPLY_LEN bytes.  `*updated` is the session the
+ * update created or changed with UPDATE_PORTS, else NULL.
  */
-enum mp_update_result mp_sessions_update(struct mp_sessions *sessions, const struct mp_request *req,
-					 const struct mp_time *now, char *reply, size_t reply_len);
+enum update_result sessions_update(struct sessions *sessions, const struct request *req,
+					 const struct clock_reading *now, char *reply, size_t reply_len,
+					 struct session **updated);
 
 /* Executes a `remove`: the session, closed and out of the table, for the
- * caller to report and mp_session_free(); NULL when none matches (`error`).
+ * caller to report and session_free(); NULL when none matches (`error`).
  */
-struct mp_session *mp_sessions_remove(struct mp_sessions *sessions, const struct mp_request *req,
-				      const struct mp_time *now);
+struct session *sessions_remove(struct sessions *sessions, const struct request *req,
+				      const struct clock_reading *now);
 
 /* A timer or the idle check ended the stream's RTP (`status` is one of the
- * three timeouts).  Applies the ICE rule (§10.3), closes the stream and,
+ * three timeouts).  Applies the ICE rule (doc/relay-sessions.md §10.3), closes the stream and,
  * when no stream of the current or previous generation is alive any more,
- * closes the session (§10.5) and returns it, out of the table, for the
- * caller to report `expired` and mp_session_free().  NULL otherwise.
+ * closes the session (doc/relay-sessions.md §10.5) and returns it, out of the table, for the
+ * caller to report `expired` and session_free().  NULL otherwise.
  */
-struct mp_session *mp_sessions_stream_expired(struct mp_sessions *sessions, struct mp_stream *stream,
-					      enum mp_stream_status status, unsigned timeout_wait,
-					      const struct mp_time *now);
+struct session *sessions_stream_expired(struct sessions *sessions, struct stream *stream,
+					      enum stream_status status, unsigned timeout_wait,
+					      const struct clock_reading *now);
 
 /* Closes a session (alive streams become `closed`) and takes it out of the
- * table; the caller reports it and calls mp_session_free().
+ * table; the caller reports it and calls session_free().
  */
-void mp_sessions_close(struct mp_sessions *sessions, struct mp_session *session, const struct mp_time *now);
-void mp_session_free(struct mp_session *session);
+void sessions_close(struct sessions *sessions, struct session *session, const struct clock_reading *now);
+void session_free(struct session *session);
 
 /* Puts a session rebuilt from saved state (state.h) into the table; its
  * ports are already claimed from the pool.
  */
-void mp_sessions_adopt(struct mp_sessions *sessions, struct mp_session *session);
+void sessions_adopt(struct sessions *sessions, struct session *session);
 
 /* Key (call_id, tag): from_tag first, then to_tag (the callee's messages
  * carry the tags swapped).  `to_tag` may be "".
  */
-struct mp_session *mp_sessions_find(const struct mp_sessions *sessions, const char *call_id,
+struct session *sessions_find(const struct sessions *sessions, const char *call_id,
 				    const char *from_tag, const char *to_tag);
 
-/* Iteration in creation order: for (s = mp_sessions_first(t); s; s = s->next). */
-struct mp_session *mp_sessions_first(const struct mp_sessions *sessions);
-unsigned mp_sessions_count(const struct mp_sessions *sessions);
+/* Iteration in creation order: for (s = sessions_first(t); s; s = s->next). */
+struct session *sessions_first(const struct sessions *sessions);
+unsigned sessions_count(const struct sessions *sessions);
 
 /* During shutdown messages that would create a session get `halting`. */
-void mp_sessions_set_halting(struct mp_sessions *sessions, bool halting);
-bool mp_sessions_halting(const struct mp_sessions *sessions);
+void sessions_set_halting(struct sessions *sessions, bool halting);
+bool sessions_halting(const struct sessions *sessions);
 
 /* The session's generations by age: 0 is the current one; NULL if none. */
-struct mp_generation *mp_session_generation(const struct mp_session *session, unsigned age);
+struct generation *session_generation(const struct session *session, unsigned age);
 
-/* Small recorders for the agent (relay-behaviour.md §12.2, §12.3). */
-void mp_stream_note_first_media(struct mp_stream *stream, double now);
+/* Small recorders for the agent (doc/relay-sessions.md §12.2, §12.3). */
+void stream_note_first_media(struct stream *stream, double now);
 /* The codec from the party's first RTP packet; later calls change nothing. */
-void mp_party_note_codec(struct mp_party *party, unsigned char payload_type);
+void party_note_codec(struct party *party, unsigned char payload_type);
 
 #endif

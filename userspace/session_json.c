@@ -35,7 +35,7 @@ static json_t *json_address(struct in_addr ip, unsigned port)
 	return json_string(text);
 }
 
-static json_t *json_remote(const struct mp_leg *leg)
+static json_t *json_remote(const struct leg *leg)
 {
 	return leg->has_remote ? json_address(leg->remote_ip, leg->remote_port) : json_string("Unknown");
 }
@@ -47,7 +47,7 @@ static json_int_t json_counter(uint64_t value)
 }
 
 /* Times are kept to the microsecond, as the original's time() gives them,
- * so that they print as short as Python prints them (mp_json_text).
+ * so that they print as short as Python prints them (json_text).
  */
 static double microseconds(double seconds)
 {
@@ -60,20 +60,20 @@ static json_int_t whole_seconds(double since, double until)
 	return until > since ? (json_int_t)(until - since) : 0;
 }
 
-static json_int_t session_duration(const struct mp_session *s, double now)
+static json_int_t session_duration(const struct session *s, double now)
 {
 	if (!s->start_time)
 		return 0;
 	return whole_seconds(s->start_time, s->end_time ? s->end_time : now);
 }
 
-static json_t *stream_stats_json(const struct mp_stream *stream, const struct mp_session *s, json_int_t duration)
+static json_t *stream_stats_json(const struct stream *stream, const struct session *s, json_int_t duration)
 {
-	const struct mp_party *caller = &stream->party[MP_CALLER], *callee = &stream->party[MP_CALLEE];
+	const struct party *caller = &stream->party[SIDE_CALLER], *callee = &stream->party[SIDE_CALLEE];
 	json_int_t start = whole_seconds(s->start_time, stream->answered_at);
 	json_int_t end;
 
-	if (stream->status == MP_STREAM_REJECTED) {
+	if (stream->status == STREAM_REJECTED) {
 		end = start;
 	} else if (stream->alive) {
 		end = duration;
@@ -85,7 +85,7 @@ static json_t *stream_stats_json(const struct mp_stream *stream, const struct mp
 	}
 	return json_pack("{s:o, s:s, s:I, s:s, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
 			 "media_type", json_text(stream->media_type),
-			 "status", mp_stream_status_name(stream->status),
+			 "status", stream_status_name(stream->status),
 			 "timeout_wait", (json_int_t)stream->timeout_wait,
 			 "caller_codec", caller->codec[0] ? caller->codec : "Unknown",
 			 "callee_codec", callee->codec[0] ? callee->codec : "Unknown",
@@ -104,10 +104,10 @@ static json_t *stream_stats_json(const struct mp_stream *stream, const struct mp
 			 "callee_remote", json_remote(&callee->rtp));
 }
 
-/* §12.4: answer time, then position in the answering generation. */
+/* doc/relay-sessions.md §12.4: answer time, then position in the answering generation. */
 static int by_answer(const void *a, const void *b)
 {
-	const struct mp_stream *x = *(const struct mp_stream *const *)a, *y = *(const struct mp_stream *const *)b;
+	const struct stream *x = *(const struct stream *const *)a, *y = *(const struct stream *const *)b;
 
 	if (x->answered_at != y->answered_at)
 		return x->answered_at < y->answered_at ? -1 : 1;
@@ -115,9 +115,9 @@ static int by_answer(const void *a, const void *b)
 }
 
 /* Every stream that was ever answered, each once. */
-static json_t *streams_stats_json(const struct mp_session *s, json_int_t duration)
+static json_t *streams_stats_json(const struct session *s, json_int_t duration)
 {
-	const struct mp_stream **answered = calloc(s->stream_count + 1, sizeof(*answered));
+	const struct stream **answered = calloc(s->stream_count + 1, sizeof(*answered));
 	json_t *streams = json_array();
 	unsigned count = 0;
 
@@ -138,7 +138,7 @@ fail:
 	return NULL;
 }
 
-json_t *mp_session_stats_json(const struct mp_session *s, double now)
+json_t *session_stats_json(const struct session *s, double now)
 {
 	json_int_t duration = session_duration(s, now);
 
@@ -156,12 +156,12 @@ json_t *mp_session_stats_json(const struct mp_session *s, double now)
 			 "streams", streams_stats_json(s, duration));
 }
 
-json_t *mp_sessions_json(const struct mp_sessions *sessions, double now)
+json_t *sessions_json(const struct sessions *sessions, double now)
 {
 	json_t *array = json_array();
 
-	for (const struct mp_session *s = mp_sessions_first(sessions); array && s; s = s->next) {
-		if (json_array_append_new(array, mp_session_stats_json(s, now)) < 0) {
+	for (const struct session *s = sessions_first(sessions); array && s; s = s->next) {
+		if (json_array_append_new(array, session_stats_json(s, now)) < 0) {
 			json_decref(array);
 			return NULL;
 		}
@@ -170,11 +170,11 @@ json_t *mp_sessions_json(const struct mp_sessions *sessions, double now)
 }
 
 /* Live streams per media type, over every session and generation. */
-static json_t *stream_counts_json(const struct mp_sessions *sessions)
+static json_t *stream_counts_json(const struct sessions *sessions)
 {
 	json_t *counts = json_object();
 
-	for (const struct mp_session *s = mp_sessions_first(sessions); counts && s; s = s->next) {
+	for (const struct session *s = sessions_first(sessions); counts && s; s = s->next) {
 		for (unsigned i = 0; i < s->stream_count; i++) {
 			json_t *type = json_text(s->streams[i]->media_type), *count;
 			int failed;
@@ -199,7 +199,7 @@ fail:
 	return NULL;
 }
 
-json_t *mp_summary_json(const struct mp_sessions *sessions, const struct mp_relay_status *status)
+json_t *summary_json(const struct sessions *sessions, const struct relay_status *status)
 {
 	char ip[INET_ADDRSTRLEN];
 
@@ -207,9 +207,9 @@ json_t *mp_summary_json(const struct mp_sessions *sessions, const struct mp_rela
 	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}",
 			 "ip", ip,
 			 "version", status->version,
-			 "status", mp_sessions_halting(sessions) ? "halting" : "active",
+			 "status", sessions_halting(sessions) ? "halting" : "active",
 			 "uptime", json_counter(status->uptime),
-			 "session_count", (json_int_t)mp_sessions_count(sessions),
+			 "session_count", (json_int_t)sessions_count(sessions),
 			 "stream_count", stream_counts_json(sessions),
 			 /* an integer until the first sample, as the original sends it */
 			 "bps_relayed", status->has_traffic_sample ? json_real(status->bps_relayed)
@@ -279,7 +279,7 @@ static char *python_style(const char *text)
 	return out;
 }
 
-char *mp_json_text(const json_t *json)
+char *session_json_text(const json_t *json)
 {
 	/* 16 digits print microsecond UNIX times exactly and no float noise. */
 	char *text = json_dumps(json, JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(16));

@@ -1,6 +1,6 @@
 /* The relay's JSON replies: the session statistics object
- * (relay-behaviour.md §12.4), the `sessions` array and the `summary` object
- * (relay-protocol.md §6.2-§6.4).
+ * (doc/relay-sessions.md §12.4), the `sessions` array and the `summary` object
+ * (doc/relay-protocol.md §6.2-§6.4).
  */
 #ifndef MP_SESSION_JSON_H
 #define MP_SESSION_JSON_H
@@ -11,7 +11,7 @@
 #include "session.h"
 
 /* What `summary` reports besides the sessions. */
-struct mp_relay_status {
+struct relay_status {
 	struct in_addr relay_ip;
 	const char *version;
 	uint64_t uptime;        /* whole seconds since the relay started */
@@ -20,14 +20,14 @@ struct mp_relay_status {
 };
 
 /* `now` is UNIX seconds: live sessions count their duration up to it. */
-json_t *mp_session_stats_json(const struct mp_session *session, double now);
-json_t *mp_sessions_json(const struct mp_sessions *sessions, double now);
-json_t *mp_summary_json(const struct mp_sessions *sessions, const struct mp_relay_status *status);
+json_t *session_stats_json(const struct session *session, double now);
+json_t *sessions_json(const struct sessions *sessions, double now);
+json_t *summary_json(const struct sessions *sessions, const struct relay_status *status);
 
 /* The text the original's Python json.dumps() gives: one line, ", " and
  * ": " separators, keys in insertion order, non-ASCII as \uXXXX.  malloc'ed,
  * NULL without memory.
  */
-char *mp_json_text(const json_t *json);
+char *session_json_text(const json_t *json);
 
 #endif

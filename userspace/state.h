@@ -1,5 +1,5 @@
 /* The relay's calls on disk, for a restart that keeps them
- * (relay-design-notes.md §8): every session with its streams, latched
+ * (doc/fast-path.md §8): every session with its streams, latched
  * addresses, counters and timers, written to the runtime directory after
  * every change and read back by the next start, which claims the same ports
  * and takes over the forwarding entries still in the kernel.
@@ -11,7 +11,7 @@
 #include "port_pool.h"
 #include "session.h"
 
-#define MP_STATE_FILE "relay-state.json"
+#define STATE_FILE "relay-state.json"
 
 /* Names the dispatcher connection a session came from (its `owner`), so
  * that a restarted relay still reports its expiry there.  All NULL: none.
@@ -23,13 +23,13 @@ struct state_origins {
 };
 
 /* Replaces `path` at once (write, then rename).  0, or -1 logged. */
-int state_save(const char *path, const struct mp_sessions *sessions, const struct state_origins *origins);
+int state_save(const char *path, const struct sessions *sessions, const struct state_origins *origins);
 
 /* Restores the sessions saved in `path` into an empty table.  Returns how
  * many, 0 when there is no file, -1 when it cannot be read (logged; the
  * relay then starts without calls).
  */
-int state_restore(const char *path, struct mp_sessions *sessions, struct mp_port_pool *pool, struct media *m,
+int state_restore(const char *path, struct sessions *sessions, struct port_pool *pool, struct media *m,
 		  const struct state_origins *origins);
 
 #endif

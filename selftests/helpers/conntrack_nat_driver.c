@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 										 : ntohs(f.relay_callee_port);
 	range.end = (ntohs(f.relay_caller_port) > ntohs(f.relay_callee_port) ? ntohs(f.relay_caller_port)
 										 : ntohs(f.relay_callee_port)) + 1;
-	if (conntrack_nat_open(&ct, MP_CONNTRACK_MARK, &range))
+	if (conntrack_nat_open(&ct, CONNTRACK_NAT_MARK, &range))
 		return 1;
 	if (!strcmp(argv[1], "install")) {
 		ret = conntrack_nat_install(&ct, &f, argc > 6 ? (unsigned)atoi(argv[6]) : 60);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A stand-in relay that checks, byte for byte, what the dispatcher sends it
-in signaling.md §11's examples A, B and C, and answers as the spec's relay
+in doc/proxy-protocol.md §11.1-§11.3 (examples A, B and C), and answers as doc/relay-protocol.md's relay
 does; after B it reports the session expired (example E), so the proxy's
 remove (C) must then be answered by the dispatcher alone.
 

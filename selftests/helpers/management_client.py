@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A management client of the dispatcher (management.md).
+"""A management client of the dispatcher (doc/management.md).
 
   management_client.py HOST PORT CERTDIR|- COMMAND...
 

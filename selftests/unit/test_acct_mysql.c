@@ -1,4 +1,4 @@
-/* The mysql:// URI of [Database] dburi (accounting.md §3). */
+/* The mysql:// URI of [Database] dburi (doc/accounting.md §3). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

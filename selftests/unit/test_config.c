@@ -246,6 +246,22 @@ static void test_value_forms(void **state)
 	assert_int_equal(cfg.relay.log_level, LOG_DEBUG);
 }
 
+/* config.ini.sample: auto_detect_interfaces is ignored with advertised_ip. */
+static void test_auto_detect_interfaces_applies(void **state)
+{
+	write_file(local_dir, "[Relay]\nauto_detect_interfaces = yes\n");
+	assert_int_equal(load(MP_RELAY), 0);
+	assert_true(mp_config_auto_detect_interfaces(&cfg));
+
+	write_file(local_dir, "[Relay]\nauto_detect_interfaces = yes\nadvertised_ip = 198.19.0.1\n");
+	assert_int_equal(load(MP_RELAY), 0);
+	assert_false(mp_config_auto_detect_interfaces(&cfg));
+
+	write_file(local_dir, "[Relay]\nauto_detect_interfaces = no\n");
+	assert_int_equal(load(MP_RELAY), 0);
+	assert_false(mp_config_auto_detect_interfaces(&cfg));
+}
+
 static void test_default_section(void **state)
 {
 	write_file(system_dir, "[Dispatcher]\nrelay_timeout = 3\n");
@@ -434,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_no_local_dir_reads_system_only),
 		cmocka_unit_test(test_syntax_variants),
 		cmocka_unit_test(test_value_forms),
+		cmocka_unit_test(test_auto_detect_interfaces_applies),
 		cmocka_unit_test(test_default_section),
 		cmocka_unit_test(test_bad_value_in_system_file),
 		cmocka_unit_test(test_unknown_option_and_section_warn),

@@ -1,5 +1,5 @@
-/* The dispatcher's reading of proxy requests (signaling.md §2) and its
- * session records (§7.1).
+/* The dispatcher's reading of proxy requests (doc/proxy-protocol.md §2) and its
+ * session records (doc/proxy-protocol.md §7.1).
  */
 #include <setjmp.h>
 #include <stdarg.h>

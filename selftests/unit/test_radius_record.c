@@ -1,4 +1,4 @@
-/* The RADIUS record made of a session's statistics (accounting.md §4.2),
+/* The RADIUS record made of a session's statistics (doc/accounting.md §4.2),
  * without radcli or a server.
  */
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include "acct_radius.h"
 
-/* accounting.md §2's examples */
+/* doc/accounting.md §2's examples */
 static const char normal_end[] =
 	"{\"call_id\": \"7f3c9a21e5b04d2c@10.0.0.23\", \"from_tag\": \"a73kszlfl\", \"from_uri\": \"alice@example.org\", "
 	"\"to_tag\": \"8321234356\", \"to_uri\": \"bob@example.net\", \"start_time\": 1767225612.482913, \"duration\": 62, "

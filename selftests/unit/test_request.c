@@ -1,5 +1,5 @@
 /* Unit tests of request framing and parsing (userspace/request_parse.c):
- * the spec's examples, every header rule, a table of malformed blocks, and
+ * the examples of doc/, every header rule, a table of malformed blocks, and
  * a random-input loop.  Built with -DMP_FUZZ this file is instead a
  * libFuzzer target:
  *   clang -DMP_FUZZ -g -fsanitize=fuzzer,address -D_GNU_SOURCE -Icommon -Iuserspace \
@@ -18,13 +18,13 @@
 #include "log.h"
 #include "request_parse.h"
 
-static struct mp_request req;
+static struct request req;
 static char why[512];
 
-static enum mp_parse_result parse(const char *block)
+static enum parse_result parse(const char *block)
 {
 	why[0] = '\0';
-	return mp_request_parse(block, strlen(block), &req, why, sizeof(why));
+	return request_parse(block, strlen(block), &req, why, sizeof(why));
 }
 
 /* Every header an update needs, valid; a test appends lines that override them. */
@@ -37,7 +37,7 @@ static enum mp_parse_result parse(const char *block)
 		       "user_agent: ExamplePhone/2.1\r\n" \
 		       "signaling_ip: 198.18.1.7\r\n"
 
-static enum mp_parse_result parse_update_with(const char *extra_headers)
+static enum parse_result parse_update_with(const char *extra_headers)
 {
 	static char block[MP_REQUEST_MAX];
 
@@ -52,7 +52,7 @@ static const char *addr(struct in_addr a)
 	return inet_ntop(AF_INET, &a, buf, sizeof(buf));
 }
 
-static void expect_why(enum mp_parse_result got, enum mp_parse_result expected, const char *text)
+static void expect_why(enum parse_result got, enum parse_result expected, const char *text)
 {
 	if (got != expected || !strstr(why, text))
 		fail_msg("result %d why '%s', expected %d and '%s'", got, why, expected, text);
@@ -71,8 +71,8 @@ static void test_spec_example_update(void **state)
 			       "user_agent: ExamplePhone/2.1\r\n"
 			       "signaling_ip: 198.18.1.7\r\n"
 			       "media: audio:10.0.0.23:49170:sendrecv:ice=no,video:10.0.0.23:51372:sendrecv:ice=no\r\n"
-			       "\r\n"), MP_PARSE_OK);
-	assert_int_equal(req.command, MP_CMD_UPDATE);
+			       "\r\n"), PARSE_OK);
+	assert_int_equal(req.command, COMMAND_UPDATE);
 	assert_string_equal(req.seq, "1");
 	assert_string_equal(req.call_id, "7f3c9a21e5b04d2c@10.0.0.23");
 	assert_string_equal(req.from_tag, "a73kszlfl");
@@ -83,7 +83,7 @@ static void test_spec_example_update(void **state)
 	assert_true(req.has_cseq);
 	assert_int_equal(req.cseq, 101);
 	assert_true(req.has_type);
-	assert_int_equal(req.type, MP_MSG_REQUEST);
+	assert_int_equal(req.type, MESSAGE_REQUEST);
 	assert_true(req.has_signaling_ip);
 	assert_string_equal(addr(req.signaling_source), "198.18.1.7");
 	assert_int_equal(req.signaling_destination.s_addr, 0);
@@ -93,7 +93,7 @@ static void test_spec_example_update(void **state)
 	assert_string_equal(req.streams[0].type, "audio");
 	assert_string_equal(req.streams[0].ip, "10.0.0.23");
 	assert_int_equal(req.streams[0].port, 49170);
-	assert_int_equal(req.streams[0].direction, MP_SENDRECV);
+	assert_int_equal(req.streams[0].direction, DIRECTION_SENDRECV);
 	assert_false(req.streams[0].ice);
 	assert_string_equal(req.streams[1].type, "video");
 	assert_int_equal(req.streams[1].port, 51372);
@@ -103,8 +103,8 @@ static void test_spec_example_reply_and_remove(void **state)
 {
 	assert_int_equal(parse_update_with("type: reply\r\nto_tag: 8321234356\r\n"
 					   "media: audio:192.168.5.9:30000:sendrecv:ice=no,"
-					   "video:192.168.5.9:0:sendrecv:ice=no\r\n"), MP_PARSE_OK);
-	assert_int_equal(req.type, MP_MSG_REPLY);
+					   "video:192.168.5.9:0:sendrecv:ice=no\r\n"), PARSE_OK);
+	assert_int_equal(req.type, MESSAGE_REPLY);
 	assert_string_equal(req.to_tag, "8321234356");
 	assert_int_equal(req.streams[1].port, 0);
 
@@ -112,8 +112,8 @@ static void test_spec_example_reply_and_remove(void **state)
 			       "call_id: 7f3c9a21e5b04d2c@10.0.0.23\r\n"
 			       "from_tag: a73kszlfl\r\n"
 			       "to_tag: 8321234356\r\n"
-			       "\r\n"), MP_PARSE_OK);
-	assert_int_equal(req.command, MP_CMD_REMOVE);
+			       "\r\n"), PARSE_OK);
+	assert_int_equal(req.command, COMMAND_REMOVE);
 	assert_string_equal(req.seq, "3");
 	assert_string_equal(req.to_tag, "8321234356");
 	assert_false(req.has_media);
@@ -122,32 +122,32 @@ static void test_spec_example_reply_and_remove(void **state)
 
 static void test_summary_and_sessions(void **state)
 {
-	assert_int_equal(parse("summary 7\r\n\r\n"), MP_PARSE_OK);
-	assert_int_equal(req.command, MP_CMD_SUMMARY);
+	assert_int_equal(parse("summary 7\r\n\r\n"), PARSE_OK);
+	assert_int_equal(req.command, COMMAND_SUMMARY);
 	assert_string_equal(req.seq, "7");
 	/* other whitespace separates the words too; unknown headers are ignored */
-	assert_int_equal(parse("\tsessions \t x-0 \r\ndialog_id: 5\r\n\r\n"), MP_PARSE_OK);
-	assert_int_equal(req.command, MP_CMD_SESSIONS);
+	assert_int_equal(parse("\tsessions \t x-0 \r\ndialog_id: 5\r\n\r\n"), PARSE_OK);
+	assert_int_equal(req.command, COMMAND_SESSIONS);
 	assert_string_equal(req.seq, "x-0");
-	assert_string_equal(mp_command_name(MP_CMD_SESSIONS), "sessions");
+	assert_string_equal(command_name(COMMAND_SESSIONS), "sessions");
 }
 
 static void test_command_line(void **state)
 {
-	expect_why(parse("\r\n"), MP_PARSE_IGNORED, "is not '<command> <seq>'");
-	expect_why(parse(""), MP_PARSE_IGNORED, "empty request");
-	expect_why(parse("summary\r\n\r\n"), MP_PARSE_IGNORED, "is not '<command> <seq>'");
-	expect_why(parse("summary 1 2\r\n\r\n"), MP_PARSE_IGNORED, "more than two words");
+	expect_why(parse("\r\n"), PARSE_IGNORED, "is not '<command> <seq>'");
+	expect_why(parse(""), PARSE_IGNORED, "empty request");
+	expect_why(parse("summary\r\n\r\n"), PARSE_IGNORED, "is not '<command> <seq>'");
+	expect_why(parse("summary 1 2\r\n\r\n"), PARSE_IGNORED, "more than two words");
 	expect_why(parse("summary 1234567890123456789012345678901234567890123456789012345678901234\r\n\r\n"),
-		   MP_PARSE_IGNORED, "too long");
+		   PARSE_IGNORED, "too long");
 	assert_int_equal(parse("summary 123456789012345678901234567890123456789012345678901234567890123\r\n\r\n"),
-			 MP_PARSE_OK);
+			 PARSE_OK);
 	assert_int_equal(strlen(req.seq), 63);
 
 	/* an unknown command still has a seq to answer; its headers are not looked at */
-	expect_why(parse("UPDATE 5\r\n" UPDATE_HEADERS "\r\n"), MP_PARSE_UNKNOWN_COMMAND, "unknown command 'UPDATE'");
+	expect_why(parse("UPDATE 5\r\n" UPDATE_HEADERS "\r\n"), PARSE_UNKNOWN_COMMAND, "unknown command 'UPDATE'");
 	assert_string_equal(req.seq, "5");
-	expect_why(parse("frobnicate 9\r\ncall_id: abc\r\n\r\n"), MP_PARSE_UNKNOWN_COMMAND, "frobnicate");
+	expect_why(parse("frobnicate 9\r\ncall_id: abc\r\n\r\n"), PARSE_UNKNOWN_COMMAND, "frobnicate");
 	assert_string_equal(req.seq, "9");
 }
 
@@ -155,28 +155,28 @@ static void test_header_rules(void **state)
 {
 	/* names are case-sensitive and not trimmed: these lines do not set call_id */
 	expect_why(parse("remove 1\r\nfrom_tag: t\r\nCall_ID: a\r\ncall_id : b\r\ncall_id:c\r\n\r\n"),
-		   MP_PARSE_INVALID, "remove without required header call_id");
+		   PARSE_INVALID, "remove without required header call_id");
 	/* the value is not trimmed, and splits at the first ": " only */
-	assert_int_equal(parse("remove 1\r\nfrom_tag: t\r\ncall_id:  a: b \r\n\r\n"), MP_PARSE_OK);
+	assert_int_equal(parse("remove 1\r\nfrom_tag: t\r\ncall_id:  a: b \r\n\r\n"), PARSE_OK);
 	assert_string_equal(req.call_id, " a: b ");
 	/* a repeated header overwrites; an empty value is an absent header */
-	assert_int_equal(parse("remove 1\r\nfrom_tag: t\r\ncall_id: a\r\ncall_id: b\r\n\r\n"), MP_PARSE_OK);
+	assert_int_equal(parse("remove 1\r\nfrom_tag: t\r\ncall_id: a\r\ncall_id: b\r\n\r\n"), PARSE_OK);
 	assert_string_equal(req.call_id, "b");
 	expect_why(parse("remove 1\r\nfrom_tag: t\r\ncall_id: a\r\ncall_id: \r\n\r\n"),
-		   MP_PARSE_INVALID, "required header call_id");
+		   PARSE_INVALID, "required header call_id");
 	/* only the last value of a typed header is decoded */
-	assert_int_equal(parse_update_with("cseq: nonsense\r\ncseq: 7\r\n"), MP_PARSE_OK);
+	assert_int_equal(parse_update_with("cseq: nonsense\r\ncseq: 7\r\n"), PARSE_OK);
 	assert_int_equal(req.cseq, 7);
 	/* a bare LF is part of a line, not a line end */
-	assert_int_equal(parse("remove 1\r\nfrom_tag: t\ncall_id: x\r\ncall_id: c\r\n\r\n"), MP_PARSE_OK);
+	assert_int_equal(parse("remove 1\r\nfrom_tag: t\ncall_id: x\r\ncall_id: c\r\n\r\n"), PARSE_OK);
 	assert_string_equal(req.from_tag, "t\ncall_id: x");
 	/* reading stops at the empty line, and also at the end of the bytes */
-	assert_int_equal(parse("remove 1\r\nfrom_tag: t\r\ncall_id: c\r\n\r\ncall_id: d\r\n"), MP_PARSE_OK);
+	assert_int_equal(parse("remove 1\r\nfrom_tag: t\r\ncall_id: c\r\n\r\ncall_id: d\r\n"), PARSE_OK);
 	assert_string_equal(req.call_id, "c");
-	assert_int_equal(parse("remove 1\r\nfrom_tag: t\r\ncall_id: c"), MP_PARSE_OK);
+	assert_int_equal(parse("remove 1\r\nfrom_tag: t\r\ncall_id: c"), PARSE_OK);
 	assert_string_equal(req.call_id, "c");
 	/* summary needs nothing, but a malformed typed header is still an error */
-	expect_why(parse("summary 1\r\ncseq: x\r\n\r\n"), MP_PARSE_INVALID, "header cseq");
+	expect_why(parse("summary 1\r\ncseq: x\r\n\r\n"), PARSE_INVALID, "header cseq");
 	assert_string_equal(req.seq, "1");
 }
 
@@ -184,16 +184,16 @@ static void test_value_lengths(void **state)
 {
 	char headers[2048];
 
-	snprintf(headers, sizeof(headers), "call_id: %0*d\r\n", MP_ID_LEN - 1, 0);
-	assert_int_equal(parse_update_with(headers), MP_PARSE_OK);
-	assert_int_equal(strlen(req.call_id), MP_ID_LEN - 1);
-	snprintf(headers, sizeof(headers), "call_id: %0*d\r\n", MP_ID_LEN, 0);
-	expect_why(parse_update_with(headers), MP_PARSE_INVALID, "call_id is longer than 255 bytes");
-	snprintf(headers, sizeof(headers), "user_agent: %0*d\r\n", MP_TEXT_LEN, 0);
-	expect_why(parse_update_with(headers), MP_PARSE_INVALID, "user_agent is longer than 511 bytes");
+	snprintf(headers, sizeof(headers), "call_id: %0*d\r\n", REQUEST_ID_LEN - 1, 0);
+	assert_int_equal(parse_update_with(headers), PARSE_OK);
+	assert_int_equal(strlen(req.call_id), REQUEST_ID_LEN - 1);
+	snprintf(headers, sizeof(headers), "call_id: %0*d\r\n", REQUEST_ID_LEN, 0);
+	expect_why(parse_update_with(headers), PARSE_INVALID, "call_id is longer than 255 bytes");
+	snprintf(headers, sizeof(headers), "user_agent: %0*d\r\n", REQUEST_TEXT_LEN, 0);
+	expect_why(parse_update_with(headers), PARSE_INVALID, "user_agent is longer than 511 bytes");
 	/* an over-long unknown header is not looked at */
 	snprintf(headers, sizeof(headers), "dialog_id: %0*d\r\n", 1500, 0);
-	assert_int_equal(parse_update_with(headers), MP_PARSE_OK);
+	assert_int_equal(parse_update_with(headers), PARSE_OK);
 }
 
 static void test_nul_bytes(void **state)
@@ -201,21 +201,21 @@ static void test_nul_bytes(void **state)
 	static const char with_nul[] = "remove 1\r\nfrom_tag: t\r\ncall_id: a\0b\r\n\r\n";
 	static const char nul_in_seq[] = "remove 1\0\r\n\r\n";
 
-	assert_int_equal(mp_request_parse(with_nul, sizeof(with_nul) - 1, &req, why, sizeof(why)),
-			 MP_PARSE_INVALID);
+	assert_int_equal(request_parse(with_nul, sizeof(with_nul) - 1, &req, why, sizeof(why)),
+			 PARSE_INVALID);
 	assert_non_null(strstr(why, "NUL"));
-	assert_int_equal(mp_request_parse(nul_in_seq, sizeof(nul_in_seq) - 1, &req, why, sizeof(why)),
-			 MP_PARSE_IGNORED);
+	assert_int_equal(request_parse(nul_in_seq, sizeof(nul_in_seq) - 1, &req, why, sizeof(why)),
+			 PARSE_IGNORED);
 }
 
 static void test_cseq_and_type(void **state)
 {
-	assert_int_equal(parse_update_with("cseq: 0\r\n"), MP_PARSE_OK);
+	assert_int_equal(parse_update_with("cseq: 0\r\n"), PARSE_OK);
 	assert_int_equal(req.cseq, 0);
-	assert_int_equal(parse_update_with("cseq: 4294967295\r\n"), MP_PARSE_OK);
+	assert_int_equal(parse_update_with("cseq: 4294967295\r\n"), PARSE_OK);
 	assert_int_equal(req.cseq, 4294967295u);
-	assert_int_equal(parse_update_with("type: reply\r\n"), MP_PARSE_OK);
-	assert_int_equal(req.type, MP_MSG_REPLY);
+	assert_int_equal(parse_update_with("type: reply\r\n"), PARSE_OK);
+	assert_int_equal(req.type, MESSAGE_REPLY);
 }
 
 static void test_media(void **state)
@@ -227,45 +227,45 @@ static void test_media(void **state)
 	 * direction matched case-insensitively, params optional */
 	assert_int_equal(parse_update_with("media: ,audio:10.0.0.23:49170:SendOnly::ice=yes:x-foo=bar:,,"
 					   "image:10.0.0.23:0:inactive,"
-					   "video:0.0.0.0:5000:recvonly:ice=no:ice=yes,\r\n"), MP_PARSE_OK);
+					   "video:0.0.0.0:5000:recvonly:ice=no:ice=yes,\r\n"), PARSE_OK);
 	assert_int_equal(req.stream_count, 3);
-	assert_int_equal(req.streams[0].direction, MP_SENDONLY);
+	assert_int_equal(req.streams[0].direction, DIRECTION_SENDONLY);
 	assert_true(req.streams[0].ice);
 	assert_string_equal(req.streams[1].type, "image");
 	assert_int_equal(req.streams[1].port, 0);
-	assert_int_equal(req.streams[1].direction, MP_INACTIVE);
+	assert_int_equal(req.streams[1].direction, DIRECTION_INACTIVE);
 	assert_false(req.streams[1].ice);
 	assert_string_equal(req.streams[2].ip, "0.0.0.0");
-	assert_int_equal(req.streams[2].direction, MP_RECVONLY);
+	assert_int_equal(req.streams[2].direction, DIRECTION_RECVONLY);
 	assert_true(req.streams[2].ice); /* a repeated param: the last counts */
 
 	/* an IPv6 address keeps its colons; port and direction follow it */
-	assert_int_equal(parse_update_with("media: audio:2001:db8::5000:1:6000:sendrecv:ice=no\r\n"), MP_PARSE_OK);
+	assert_int_equal(parse_update_with("media: audio:2001:db8::5000:1:6000:sendrecv:ice=no\r\n"), PARSE_OK);
 	assert_string_equal(req.streams[0].ip, "2001:db8::5000:1");
 	assert_int_equal(req.streams[0].port, 6000);
 
 	/* a media header of empty entries only: an SDP with no relayed stream */
-	assert_int_equal(parse_update_with("media: ,\r\n"), MP_PARSE_OK);
+	assert_int_equal(parse_update_with("media: ,\r\n"), PARSE_OK);
 	assert_true(req.has_media);
 	assert_int_equal(req.stream_count, 0);
 
 	/* the module's limit holds; one stream more is an error */
 	n = snprintf(headers, sizeof(headers), "media: ");
-	for (int i = 0; i < MP_MAX_STREAMS; i++)
+	for (int i = 0; i < REQUEST_MAX_STREAMS; i++)
 		n += snprintf(headers + n, sizeof(headers) - n, "audio:10.0.0.1:%d:sendrecv:ice=no,", 2000 + 2 * i);
 	snprintf(headers + n, sizeof(headers) - n, "\r\n");
-	assert_int_equal(parse_update_with(headers), MP_PARSE_OK);
-	assert_int_equal(req.stream_count, MP_MAX_STREAMS);
-	assert_int_equal(req.streams[MP_MAX_STREAMS - 1].port, 2000 + 2 * (MP_MAX_STREAMS - 1));
+	assert_int_equal(parse_update_with(headers), PARSE_OK);
+	assert_int_equal(req.stream_count, REQUEST_MAX_STREAMS);
+	assert_int_equal(req.streams[REQUEST_MAX_STREAMS - 1].port, 2000 + 2 * (REQUEST_MAX_STREAMS - 1));
 	snprintf(headers + n, sizeof(headers) - n, "audio:10.0.0.1:9:sendrecv\r\n");
-	expect_why(parse_update_with(headers), MP_PARSE_INVALID, "more than 32 streams");
+	expect_why(parse_update_with(headers), PARSE_INVALID, "more than 32 streams");
 }
 
 static void test_signaling_ip(void **state)
 {
 	assert_int_equal(parse_update_with("signaling_ip: {\"signaling_ip\": \"198.18.1.7\", "
 					   "\"destination_ip\": \"198.18.2.9\", \"username\": \"alice@example.org\", "
-					   "\"other\": [1]}\r\n"), MP_PARSE_OK);
+					   "\"other\": [1]}\r\n"), PARSE_OK);
 	assert_true(req.has_signaling_ip);
 	assert_string_equal(addr(req.signaling_source), "198.18.1.7");
 	assert_string_equal(addr(req.signaling_destination), "198.18.2.9");
@@ -273,16 +273,16 @@ static void test_signaling_ip(void **state)
 	assert_string_equal(req.username, "alice@example.org");
 
 	/* every key is optional */
-	assert_int_equal(parse_update_with("signaling_ip: {\"username\": \"bob\"}\r\n"), MP_PARSE_OK);
+	assert_int_equal(parse_update_with("signaling_ip: {\"username\": \"bob\"}\r\n"), PARSE_OK);
 	assert_true(req.has_signaling_ip);
 	assert_int_equal(req.signaling_source.s_addr, 0);
 	assert_string_equal(req.username, "bob");
 	assert_int_equal(parse_update_with("signaling_ip: {\"username\": null, \"signaling_ip\": \"\"}\r\n"),
-			 MP_PARSE_OK);
+			 PARSE_OK);
 	assert_false(req.has_username);
 	assert_int_equal(req.signaling_source.s_addr, 0);
 
-	assert_int_equal(parse_update_with("signaling_ip: 198.18.1.7_198.18.2.9\r\n"), MP_PARSE_OK);
+	assert_int_equal(parse_update_with("signaling_ip: 198.18.1.7_198.18.2.9\r\n"), PARSE_OK);
 	assert_string_equal(addr(req.signaling_source), "198.18.1.7");
 	assert_string_equal(addr(req.signaling_destination), "198.18.2.9");
 	assert_false(req.has_username);
@@ -348,89 +348,89 @@ static void test_bad_update(void **state)
 {
 	const struct bad_case *c = *state;
 
-	expect_why(parse_update_with(c->extra_headers), MP_PARSE_INVALID, c->why);
+	expect_why(parse_update_with(c->extra_headers), PARSE_INVALID, c->why);
 	assert_string_equal(req.seq, "4");
 }
 
 static void test_line_framing(void **state)
 {
 	struct evbuffer *in = evbuffer_new();
-	char *line, *big = malloc(MP_LINE_MAX + 2);
+	char *line, *big = malloc(REQUEST_LINE_MAX + 2);
 	size_t len;
 
 	assert_non_null(big);
 	evbuffer_add_printf(in, "summary 1\r\n\r\nping\nstill\r");
-	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_READY);
+	assert_int_equal(mp_line_take(in, REQUEST_LINE_MAX, &line, &len), MP_FRAME_READY);
 	assert_int_equal(len, 9);
 	assert_string_equal(line, "summary 1");
 	free(line);
-	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_READY);
+	assert_int_equal(mp_line_take(in, REQUEST_LINE_MAX, &line, &len), MP_FRAME_READY);
 	assert_int_equal(len, 0);
 	free(line);
 	/* a bare LF and a lone CR end nothing */
-	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_PARTIAL);
+	assert_int_equal(mp_line_take(in, REQUEST_LINE_MAX, &line, &len), MP_FRAME_PARTIAL);
 	evbuffer_add(in, "\n", 1);
-	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_READY);
+	assert_int_equal(mp_line_take(in, REQUEST_LINE_MAX, &line, &len), MP_FRAME_READY);
 	assert_string_equal(line, "ping\nstill");
 	free(line);
 	assert_int_equal(evbuffer_get_length(in), 0);
 
-	/* exactly MP_LINE_MAX bytes is a line, arriving in pieces; one more is too long */
-	memset(big, 'a', MP_LINE_MAX);
-	evbuffer_add(in, big, MP_LINE_MAX);
-	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_PARTIAL);
+	/* exactly REQUEST_LINE_MAX bytes is a line, arriving in pieces; one more is too long */
+	memset(big, 'a', REQUEST_LINE_MAX);
+	evbuffer_add(in, big, REQUEST_LINE_MAX);
+	assert_int_equal(mp_line_take(in, REQUEST_LINE_MAX, &line, &len), MP_FRAME_PARTIAL);
 	evbuffer_add(in, "\r", 1);
-	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_PARTIAL);
+	assert_int_equal(mp_line_take(in, REQUEST_LINE_MAX, &line, &len), MP_FRAME_PARTIAL);
 	evbuffer_add(in, "\n", 1);
-	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_READY);
-	assert_int_equal(len, MP_LINE_MAX);
+	assert_int_equal(mp_line_take(in, REQUEST_LINE_MAX, &line, &len), MP_FRAME_READY);
+	assert_int_equal(len, REQUEST_LINE_MAX);
 	free(line);
-	evbuffer_add(in, big, MP_LINE_MAX);
+	evbuffer_add(in, big, REQUEST_LINE_MAX);
 	evbuffer_add(in, "a\r\n", 3);
-	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_TOO_LONG);
+	assert_int_equal(mp_line_take(in, REQUEST_LINE_MAX, &line, &len), MP_FRAME_TOO_LONG);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	/* no CRLF at all: known to be too long before the end arrives */
-	evbuffer_add(in, big, MP_LINE_MAX);
+	evbuffer_add(in, big, REQUEST_LINE_MAX);
 	evbuffer_add(in, "ab", 2);
-	assert_int_equal(mp_line_take(in, MP_LINE_MAX, &line, &len), MP_FRAME_TOO_LONG);
+	assert_int_equal(mp_line_take(in, REQUEST_LINE_MAX, &line, &len), MP_FRAME_TOO_LONG);
 	evbuffer_free(in);
 	free(big);
 }
 
 static void test_block_assembly(void **state)
 {
-	struct mp_block b;
-	char *big = calloc(1, MP_LINE_MAX);
+	struct request_block b;
+	char *big = calloc(1, REQUEST_LINE_MAX);
 
 	assert_non_null(big);
-	mp_block_init(&b);
-	assert_int_equal(mp_block_add_line(&b, "summary 1", 9), MP_FRAME_PARTIAL);
-	assert_int_equal(mp_block_add_line(&b, "x: y", 4), MP_FRAME_PARTIAL);
-	assert_int_equal(mp_block_add_line(&b, "", 0), MP_FRAME_READY);
+	request_block_init(&b);
+	assert_int_equal(request_block_add_line(&b, "summary 1", 9), MP_FRAME_PARTIAL);
+	assert_int_equal(request_block_add_line(&b, "x: y", 4), MP_FRAME_PARTIAL);
+	assert_int_equal(request_block_add_line(&b, "", 0), MP_FRAME_READY);
 	assert_int_equal(b.len, 19);
 	assert_memory_equal(b.text, "summary 1\r\nx: y\r\n\r\n", 19);
-	mp_block_clear(&b);
-	assert_int_equal(mp_block_add_line(&b, "", 0), MP_FRAME_READY);
+	request_block_clear(&b);
+	assert_int_equal(request_block_add_line(&b, "", 0), MP_FRAME_READY);
 	assert_int_equal(b.len, 2);
-	mp_block_clear(&b);
+	request_block_clear(&b);
 
 	/* 100 header lines of 1 KiB after the command line: the block keeps what
 	 * fits in MP_REQUEST_MAX, is marked too long, and still ends at the
 	 * empty line; the next block starts afresh */
 	memset(big, 'h', 1024);
-	assert_int_equal(mp_block_add_line(&b, "update 7", 8), MP_FRAME_PARTIAL);
+	assert_int_equal(request_block_add_line(&b, "update 7", 8), MP_FRAME_PARTIAL);
 	for (int i = 0; i < 100; i++)
-		assert_int_equal(mp_block_add_line(&b, big, 1024), MP_FRAME_PARTIAL);
-	assert_int_equal(mp_block_add_line(&b, "", 0), MP_FRAME_READY);
+		assert_int_equal(request_block_add_line(&b, big, 1024), MP_FRAME_PARTIAL);
+	assert_int_equal(request_block_add_line(&b, "", 0), MP_FRAME_READY);
 	assert_true(b.too_long);
 	assert_true(b.len <= MP_REQUEST_MAX);
 	assert_memory_equal(b.text, "update 7\r\n", 10);
-	mp_block_clear(&b);
+	request_block_clear(&b);
 	assert_false(b.too_long);
-	assert_int_equal(mp_block_add_line(&b, "summary 8", 9), MP_FRAME_PARTIAL);
-	assert_int_equal(mp_block_add_line(&b, "", 0), MP_FRAME_READY);
+	assert_int_equal(request_block_add_line(&b, "summary 8", 9), MP_FRAME_PARTIAL);
+	assert_int_equal(request_block_add_line(&b, "", 0), MP_FRAME_READY);
 	assert_false(b.too_long);
-	mp_block_free(&b);
+	request_block_free(&b);
 	free(big);
 }
 
@@ -440,14 +440,14 @@ static void test_block_assembly(void **state)
  */
 static void check_any_input(const char *data, size_t len)
 {
-	enum mp_parse_result r;
+	enum parse_result r;
 
 	why[0] = '\0';
-	r = mp_request_parse(data, len, &req, why, sizeof(why));
-	assert_true(r == MP_PARSE_OK || r == MP_PARSE_IGNORED || r == MP_PARSE_UNKNOWN_COMMAND ||
-		    r == MP_PARSE_INVALID);
-	assert_true(r == MP_PARSE_OK || why[0] != '\0');
-	assert_true(req.stream_count <= MP_MAX_STREAMS);
+	r = request_parse(data, len, &req, why, sizeof(why));
+	assert_true(r == PARSE_OK || r == PARSE_IGNORED || r == PARSE_UNKNOWN_COMMAND ||
+		    r == PARSE_INVALID);
+	assert_true(r == PARSE_OK || why[0] != '\0');
+	assert_true(req.stream_count <= REQUEST_MAX_STREAMS);
 	assert_true(strlen(req.seq) < sizeof(req.seq));
 	assert_true(strlen(req.call_id) < sizeof(req.call_id));
 	assert_true(strlen(req.username) < sizeof(req.username));

@@ -1,8 +1,9 @@
 /* Unit tests of sessions, generations and streams (userspace/session.c)
- * against relay-behaviour.md §1-§8, §10.3-§10.6 and §19 and relay-protocol.md
- * §6.1-§6.2.  The running example is the spec's: relay 198.18.0.50, caller
- * 10.0.0.23 (tag a73kszlfl), callee 192.168.5.9 (tag 8321234356), ports
- * from 40000 up, caller-side pair first.
+ * against doc/relay-sessions.md §1-§8, §10.3-§10.6 and §19 and
+ * doc/relay-protocol.md §6.1-§6.2.  The running example is the one of
+ * doc/relay-protocol.md §10: relay 198.18.0.50, caller 10.0.0.23 (tag
+ * a73kszlfl), callee 192.168.5.9 (tag 8321234356), ports from 40000 up,
+ * caller-side pair first.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,7 +38,7 @@
 
 struct event {
 	char kind; /* A allocated, R released, H hold, P party reset, C closed */
-	struct mp_stream *stream;
+	struct stream *stream;
 	int side;
 };
 
@@ -48,11 +49,11 @@ static unsigned bound_count;
 static struct in_addr relay_ip, other_ip;
 static bool split_sides; /* the callee side binds on other_ip */
 
-static struct mp_port_pool *pool;
-static struct mp_sessions *table;
-static struct mp_time now;
-static char reply[MP_UPDATE_REPLY_LEN];
-static struct mp_request req;
+static struct port_pool *pool;
+static struct sessions *table;
+static struct clock_reading now;
+static char reply[UPDATE_REPLY_LEN];
+static struct request req;
 
 static int fake_bind(void *ctx, struct in_addr ip, unsigned port)
 {
@@ -69,48 +70,48 @@ static void fake_unbind(void *ctx, struct in_addr ip, unsigned port)
 	bound_count--;
 }
 
-static void record(char kind, struct mp_stream *stream, int side)
+static void record(char kind, struct stream *stream, int side)
 {
 	assert_true(n_events < sizeof(events) / sizeof(events[0]));
 	events[n_events++] = (struct event){ kind, stream, side };
 }
 
-static void ev_allocated(void *ctx, struct mp_stream *stream, enum mp_side side)
+static void ev_allocated(void *ctx, struct stream *stream, enum side side)
 {
 	assert_true(stream->party[side].has_ports);
 	assert_true(stream->alive);
 	record('A', stream, side);
 }
 
-static void ev_released(void *ctx, struct mp_stream *stream, enum mp_side side)
+static void ev_released(void *ctx, struct stream *stream, enum side side)
 {
 	assert_true(stream->party[side].has_ports);
 	assert_false(stream->alive);
 	record('R', stream, side);
 }
 
-static void ev_hold(void *ctx, struct mp_stream *stream)
+static void ev_hold(void *ctx, struct stream *stream)
 {
 	record('H', stream, -1);
 }
 
-static void ev_reset(void *ctx, struct mp_stream *stream, enum mp_side side)
+static void ev_reset(void *ctx, struct stream *stream, enum side side)
 {
 	record('P', stream, side);
 }
 
-static void ev_closed(void *ctx, struct mp_stream *stream)
+static void ev_closed(void *ctx, struct stream *stream)
 {
 	assert_false(stream->alive);
 	record('C', stream, -1);
 }
 
-static struct in_addr ev_local(void *ctx, const struct mp_session *s, enum mp_side side)
+static struct in_addr ev_local(void *ctx, const struct session *s, enum side side)
 {
-	return split_sides && side == MP_CALLEE ? other_ip : relay_ip;
+	return split_sides && side == SIDE_CALLEE ? other_ip : relay_ip;
 }
 
-static const struct mp_session_events event_table = {
+static const struct session_events event_table = {
 	NULL, ev_allocated, ev_released, ev_hold, ev_reset, ev_closed, ev_local,
 };
 
@@ -122,17 +123,17 @@ static void set_time(double seconds)
 
 static void make_table(const char *advertised)
 {
-	struct mp_sessions_config config = { relay_ip, { 0 } };
+	struct sessions_config config = { relay_ip, { 0 } };
 
 	if (advertised)
 		inet_pton(AF_INET, advertised, &config.advertised_ip);
-	table = mp_sessions_new(&config, pool, &event_table);
+	table = sessions_new(&config, pool, &event_table);
 	assert_non_null(table);
 }
 
 static int setup_range(unsigned pairs)
 {
-	static const struct mp_port_binder binder = { fake_bind, fake_unbind, NULL };
+	static const struct port_binder binder = { fake_bind, fake_unbind, NULL };
 	struct mp_port_range range = { 40000, 40000 + 2 * pairs };
 
 	memset(bound, 0, sizeof(bound));
@@ -142,7 +143,7 @@ static int setup_range(unsigned pairs)
 	inet_pton(AF_INET, "198.18.0.50", &relay_ip);
 	inet_pton(AF_INET, "203.0.113.5", &other_ip);
 	set_time(0);
-	pool = mp_port_pool_new(&range, MP_PORT_QUARANTINE_NS, &binder);
+	pool = port_pool_new(&range, PORT_POOL_QUARANTINE_NS, &binder);
 	assert_non_null(pool);
 	make_table(NULL);
 	return 0;
@@ -162,7 +163,7 @@ static int setup_small(void **state)
 static void check_event_order(void)
 {
 	for (unsigned i = 0; i < n_events; i++) {
-		struct mp_stream *stream = events[i].stream;
+		struct stream *stream = events[i].stream;
 		unsigned allocated = 0, released = 0, closed = 0, others = 0;
 
 		for (unsigned j = 0; j < n_events; j++) {
@@ -197,13 +198,13 @@ static int teardown(void **state)
 {
 	check_event_order();
 	set_time(100000);
-	mp_sessions_free(table, &now);
+	sessions_free(table, &now);
 	check_event_order();
 	/* every pair went back to the pool, nothing stays bound */
 	assert_int_equal(bound_count, 0);
-	assert_int_equal(mp_port_pool_free_count(pool) + mp_port_pool_bad_count(pool),
-			 mp_port_pool_free_count(pool));
-	mp_port_pool_free(pool);
+	assert_int_equal(port_pool_free_count(pool) + port_pool_bad_count(pool),
+			 port_pool_free_count(pool));
+	port_pool_free(pool);
 	return 0;
 }
 
@@ -216,7 +217,7 @@ static unsigned count_events(char kind)
 	return n;
 }
 
-static unsigned count_stream_events(char kind, const struct mp_stream *stream)
+static unsigned count_stream_events(char kind, const struct stream *stream)
 {
 	unsigned n = 0;
 
@@ -228,7 +229,7 @@ static unsigned count_stream_events(char kind, const struct mp_stream *stream)
 /* Frees a session taken out of the table, forgetting its streams' events
  * (their addresses may be reused by the next streams).
  */
-static void drop_session(struct mp_session *s)
+static void drop_session(struct session *s)
 {
 	unsigned kept = 0;
 
@@ -242,13 +243,13 @@ static void drop_session(struct mp_session *s)
 			events[kept++] = events[i];
 	}
 	n_events = kept;
-	mp_session_free(s);
+	session_free(s);
 }
 
 /* ---- requests ------------------------------------------------------------ */
 
 /* An update as the parser gives it; to_tag and media may be NULL (absent). */
-static struct mp_request *msg(const char *type, const char *from_tag, const char *to_tag, unsigned cseq,
+static struct request *msg(const char *type, const char *from_tag, const char *to_tag, unsigned cseq,
 			      const char *ua, const char *media)
 {
 	char block[4096], why[256];
@@ -263,7 +264,7 @@ static struct mp_request *msg(const char *type, const char *from_tag, const char
 		     to_tag ? "to_tag: " : "", to_tag ? to_tag : "", to_tag ? "\r\n" : "", ua,
 		     media ? "media: " : "", media ? media : "", media ? "\r\n" : "");
 	assert_true(n > 0 && (size_t)n < sizeof(block));
-	if (mp_request_parse(block, n, &req, why, sizeof(why)) != MP_PARSE_OK)
+	if (request_parse(block, n, &req, why, sizeof(why)) != PARSE_OK)
 		fail_msg("parse: %s", why);
 	return &req;
 }
@@ -276,45 +277,54 @@ static struct mp_request *msg(const char *type, const char *from_tag, const char
 #define B_INVITE(cseq, media) msg("request", TAG_B, TAG_A, cseq, UA_B, media)
 #define A_OK(cseq, media)     msg("reply", TAG_B, TAG_A, cseq, UA_A, media)
 
-static enum mp_update_result update(const struct mp_request *r)
+static enum update_result update(const struct request *r)
 {
+	struct session *updated;
+	enum update_result result;
+
 	memset(reply, 'x', sizeof(reply));
-	return mp_sessions_update(table, r, &now, reply, sizeof(reply));
+	result = sessions_update(table, r, &now, reply, sizeof(reply), &updated);
+	/* the session updated is the one the request names */
+	if (result == UPDATE_PORTS)
+		assert_ptr_equal(updated, sessions_find(table, r->call_id, r->from_tag, r->to_tag));
+	else
+		assert_null(updated);
+	return result;
 }
 
-static void expect_ports(const struct mp_request *r, const char *expected)
+static void expect_ports(const struct request *r, const char *expected)
 {
-	enum mp_update_result result = update(r);
+	enum update_result result = update(r);
 
-	if (result != MP_UPDATE_PORTS || strcmp(reply, expected))
+	if (result != UPDATE_PORTS || strcmp(reply, expected))
 		fail_msg("update gave %d '%s', expected '%s'", result, reply, expected);
 }
 
-static void expect_error(const struct mp_request *r)
+static void expect_error(const struct request *r)
 {
-	enum mp_update_result result = update(r);
+	enum update_result result = update(r);
 
-	if (result != MP_UPDATE_ERROR || strcmp(reply, "error"))
+	if (result != UPDATE_ERROR || strcmp(reply, "error"))
 		fail_msg("update gave %d '%s', expected error", result, reply);
 }
 
-static struct mp_session *session(void)
+static struct session *session(void)
 {
-	return mp_sessions_find(table, CALL, TAG_A, "");
+	return sessions_find(table, CALL, TAG_A, "");
 }
 
-static struct mp_stream *current_stream(unsigned i)
+static struct stream *current_stream(unsigned i)
 {
-	struct mp_generation *g = mp_session_generation(session(), 0);
+	struct generation *g = session_generation(session(), 0);
 
 	assert_non_null(g);
 	assert_true(i < g->count);
 	return g->streams[i];
 }
 
-static const char *status(const struct mp_stream *stream)
+static const char *status(const struct stream *stream)
 {
-	return mp_stream_status_name(stream->status);
+	return stream_status_name(stream->status);
 }
 
 /* INVITE audio+video and the 200 OK accepting both. */
@@ -334,17 +344,17 @@ static void establish_audio(void)
 
 /* ---- offer and answer ---------------------------------------------------- */
 
-/* relay-protocol.md §6.1's example, then §6's retransmission. */
+/* doc/relay-protocol.md §6.1's example, then doc/relay-protocol.md §6's retransmission. */
 static void test_offer_answer_from_caller(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio, *video;
+	struct session *s;
+	struct stream *audio, *video;
 
 	expect_ports(INVITE(101, A_AUDIO "," A_VIDEO), "198.18.0.50 40002 40006");
 	s = session();
 	assert_non_null(s);
-	assert_int_equal(mp_sessions_count(table), 1);
-	assert_ptr_equal(mp_sessions_first(table), s);
+	assert_int_equal(sessions_count(table), 1);
+	assert_ptr_equal(sessions_first(table), s);
 	assert_string_equal(s->from_tag, TAG_A);
 	assert_string_equal(s->to_tag, "");
 	assert_string_equal(s->from_uri, "alice@example.org");
@@ -361,20 +371,20 @@ static void test_offer_answer_from_caller(void **state)
 	assert_ptr_equal(audio->session, s);
 	assert_string_equal(status(audio), "active");
 	assert_true(audio->alive);
-	assert_int_equal(audio->party[MP_CALLER].rtp_port, 40000);
-	assert_int_equal(audio->party[MP_CALLEE].rtp_port, 40002);
-	assert_int_equal(video->party[MP_CALLER].rtp_port, 40004);
-	assert_int_equal(video->party[MP_CALLEE].rtp_port, 40006);
-	assert_int_equal(audio->party[MP_CALLER].local_ip.s_addr, relay_ip.s_addr);
-	assert_true(audio->party[MP_CALLER].has_sdp);
-	assert_string_equal(audio->party[MP_CALLER].sdp_ip, "10.0.0.23");
-	assert_int_equal(audio->party[MP_CALLER].sdp_port, 49170);
-	assert_false(audio->party[MP_CALLEE].has_sdp);
+	assert_int_equal(audio->party[SIDE_CALLER].rtp_port, 40000);
+	assert_int_equal(audio->party[SIDE_CALLEE].rtp_port, 40002);
+	assert_int_equal(video->party[SIDE_CALLER].rtp_port, 40004);
+	assert_int_equal(video->party[SIDE_CALLEE].rtp_port, 40006);
+	assert_int_equal(audio->party[SIDE_CALLER].local_ip.s_addr, relay_ip.s_addr);
+	assert_true(audio->party[SIDE_CALLER].has_sdp);
+	assert_string_equal(audio->party[SIDE_CALLER].sdp_ip, "10.0.0.23");
+	assert_int_equal(audio->party[SIDE_CALLER].sdp_port, 49170);
+	assert_false(audio->party[SIDE_CALLEE].has_sdp);
 	assert_true(audio->created_at == T0);
 	assert_true(audio->answered_at == 0);
 	assert_int_equal(count_events('A'), 4);
 	assert_int_equal(bound_count, 4);
-	assert_int_equal(mp_port_pool_free_count(pool), POOL_PAIRS - 4);
+	assert_int_equal(port_pool_free_count(pool), POOL_PAIRS - 4);
 
 	/* the 200 OK rejects the video */
 	set_time(2.5);
@@ -389,9 +399,9 @@ static void test_offer_answer_from_caller(void **state)
 	assert_string_equal(status(video), "rejected");
 	assert_false(video->alive);
 	assert_true(video->ended_at == T0 + 2.5);
-	assert_false(video->party[MP_CALLER].has_ports);
-	assert_int_equal(video->party[MP_CALLER].rtp_port, 40004); /* kept for the statistics */
-	assert_string_equal(audio->party[MP_CALLEE].sdp_ip, "192.168.5.9");
+	assert_false(video->party[SIDE_CALLER].has_ports);
+	assert_int_equal(video->party[SIDE_CALLER].rtp_port, 40004); /* kept for the statistics */
+	assert_string_equal(audio->party[SIDE_CALLEE].sdp_ip, "192.168.5.9");
 	assert_int_equal(count_events('P'), 0);
 	assert_int_equal(count_stream_events('C', video), 1);
 	assert_int_equal(count_stream_events('R', video), 2);
@@ -412,8 +422,8 @@ static void test_offer_answer_from_caller(void **state)
 /* A callee re-INVITE: callee slot, caller-side ports; the caller's 200 gets callee-side ports. */
 static void test_offer_answer_from_callee(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio;
+	struct session *s;
+	struct stream *audio;
 
 	establish_audio();
 	s = session();
@@ -422,8 +432,8 @@ static void test_offer_answer_from_callee(void **state)
 	expect_ports(B_INVITE(1, B_AUDIO), "198.18.0.50 40000");
 	assert_int_equal(s->generation_count, 2);
 	assert_ptr_equal(current_stream(0), audio);
-	assert_int_equal(mp_session_generation(s, 0)->cseq[MP_CALLER], 101);
-	assert_int_equal(mp_session_generation(s, 0)->cseq[MP_CALLEE], 1);
+	assert_int_equal(session_generation(s, 0)->cseq[SIDE_CALLER], 101);
+	assert_int_equal(session_generation(s, 0)->cseq[SIDE_CALLEE], 1);
 	expect_ports(A_OK(1, A_AUDIO), "198.18.0.50 40002");
 	assert_string_equal(status(audio), "active");
 	assert_int_equal(s->stream_count, 1);
@@ -436,12 +446,12 @@ static void test_offer_answer_from_callee(void **state)
 	expect_ports(B_INVITE(2, "audio:192.168.5.9:30010:sendrecv:ice=no"), "198.18.0.50 40004");
 	assert_ptr_not_equal(current_stream(0), audio);
 	assert_true(audio->alive); /* until the answer */
-	assert_int_equal(current_stream(0)->party[MP_CALLEE].sdp_port, 30010);
-	assert_false(current_stream(0)->party[MP_CALLER].has_sdp);
+	assert_int_equal(current_stream(0)->party[SIDE_CALLEE].sdp_port, 30010);
+	assert_false(current_stream(0)->party[SIDE_CALLER].has_sdp);
 	expect_ports(A_OK(2, A_AUDIO), "198.18.0.50 40006");
 	assert_false(audio->alive);
 	assert_string_equal(status(audio), "closed");
-	assert_true(current_stream(0)->party[MP_CALLER].has_sdp);
+	assert_true(current_stream(0)->party[SIDE_CALLER].has_sdp);
 	/* the caller's 200 was not the caller's slot: to_tag untouched */
 	assert_string_equal(s->to_tag, TAG_B);
 }
@@ -449,10 +459,10 @@ static void test_offer_answer_from_callee(void **state)
 /* setup 5: INVITE without SDP, 200 with the offer, ACK with the answer. */
 static void test_session_created_by_reply(void **state)
 {
-	struct mp_session *s;
+	struct session *s;
 
 	expect_error(INVITE(101, NULL));
-	assert_int_equal(mp_sessions_count(table), 0);
+	assert_int_equal(sessions_count(table), 0);
 	expect_ports(OK(101, B_AUDIO), "198.18.0.50 40000");
 	s = session();
 	assert_non_null(s);
@@ -460,23 +470,23 @@ static void test_session_created_by_reply(void **state)
 	assert_string_equal(s->to_tag, TAG_B);
 	assert_string_equal(s->callee_ua, UA_B);
 	assert_string_equal(s->caller_ua, "");
-	assert_true(current_stream(0)->party[MP_CALLEE].has_sdp);
-	assert_false(current_stream(0)->party[MP_CALLER].has_sdp);
+	assert_true(current_stream(0)->party[SIDE_CALLEE].has_sdp);
+	assert_false(current_stream(0)->party[SIDE_CALLER].has_sdp);
 	assert_true(s->start_time == 0);
 	set_time(1);
 	expect_ports(REINVITE(101, A_AUDIO), "198.18.0.50 40002");
 	assert_string_equal(s->caller_ua, UA_A);
 	assert_true(s->start_time == T0 + 1);
-	assert_string_equal(current_stream(0)->party[MP_CALLER].sdp_ip, "10.0.0.23");
+	assert_string_equal(current_stream(0)->party[SIDE_CALLER].sdp_ip, "10.0.0.23");
 	assert_int_equal(count_events('P'), 0);
 }
 
-/* §6: the address is the local address of the side returned (or advertised_ip). */
+/* doc/relay-sessions.md §6: the address is the local address of the side returned (or advertised_ip). */
 static void test_reply_address_per_side(void **state)
 {
 	split_sides = true;
 	expect_ports(INVITE(101, A_AUDIO "," A_VIDEO), "203.0.113.5 40002 40006");
-	assert_int_equal(current_stream(0)->party[MP_CALLEE].local_ip.s_addr, other_ip.s_addr);
+	assert_int_equal(current_stream(0)->party[SIDE_CALLEE].local_ip.s_addr, other_ip.s_addr);
 	expect_ports(OK(101, B_AUDIO "," B_VIDEO), "198.18.0.50 40000 40004");
 	expect_ports(B_INVITE(1, B_AUDIO "," B_VIDEO), "198.18.0.50 40000 40004");
 	expect_ports(A_OK(1, A_AUDIO "," A_VIDEO), "203.0.113.5 40002 40006");
@@ -488,7 +498,7 @@ static void test_reply_address_per_side(void **state)
 
 static void test_reply_advertised_ip(void **state)
 {
-	mp_sessions_free(table, &now);
+	sessions_free(table, &now);
 	make_table("192.0.2.1");
 	split_sides = true;
 	expect_ports(INVITE(101, A_AUDIO), "192.0.2.1 40002");
@@ -497,13 +507,13 @@ static void test_reply_advertised_ip(void **state)
 
 /* ---- re-offers and generations ------------------------------------------- */
 
-/* update 4 / §4: a re-offer with a changed port gets a new stream; the old
+/* update 4 / doc/relay-sessions.md §4: a re-offer with a changed port gets a new stream; the old
  * one lives until the answer.
  */
 static void test_reoffer_new_generation(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio, *video, *audio2;
+	struct session *s;
+	struct stream *audio, *video, *audio2;
 
 	establish_av();
 	s = session();
@@ -515,8 +525,8 @@ static void test_reoffer_new_generation(void **state)
 	audio2 = current_stream(0);
 	assert_ptr_not_equal(audio2, audio);
 	assert_ptr_equal(current_stream(1), video);
-	assert_ptr_equal(mp_session_generation(s, 1)->streams[0], audio);
-	assert_int_equal(audio2->party[MP_CALLER].rtp_port, 40008);
+	assert_ptr_equal(session_generation(s, 1)->streams[0], audio);
+	assert_int_equal(audio2->party[SIDE_CALLER].rtp_port, 40008);
 	assert_true(audio->alive);
 	assert_true(audio2->created_at == T0 + 10);
 	assert_true(audio2->answered_at == 0);
@@ -549,13 +559,13 @@ static void test_reoffer_new_generation(void **state)
 	assert_int_equal(s->generation_count, 3);
 }
 
-/* §4 step 3: a second re-offer before the answer closes what the first one
+/* doc/relay-sessions.md §4 step 3: a second re-offer before the answer closes what the first one
  * left of the older generation.
  */
 static void test_reoffer_previous_generation_cleanup(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *a1, *a2, *a3;
+	struct session *s;
+	struct stream *a1, *a2, *a3;
 
 	establish_audio();
 	s = session();
@@ -580,7 +590,7 @@ static void test_reoffer_previous_generation_cleanup(void **state)
 /* update 2: the callee drops the video in a re-INVITE. */
 static void test_removed_stream(void **state)
 {
-	struct mp_stream *audio, *video;
+	struct stream *audio, *video;
 
 	establish_av();
 	audio = current_stream(0);
@@ -590,14 +600,14 @@ static void test_removed_stream(void **state)
 	expect_ports(A_OK(1, A_AUDIO), "198.18.0.50 40002");
 	assert_string_equal(status(video), "closed");
 	assert_true(audio->alive);
-	assert_int_equal(audio->party[MP_CALLER].rtp_port, 40000);
+	assert_int_equal(audio->party[SIDE_CALLER].rtp_port, 40000);
 }
 
 /* update 3: video; video + 2 audio; only the 2nd audio. */
 static void test_added_streams(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *video, *audio1, *audio2;
+	struct session *s;
+	struct stream *video, *audio1, *audio2;
 
 	expect_ports(INVITE(101, A_VIDEO), "198.18.0.50 40002");
 	expect_ports(OK(101, B_VIDEO), "198.18.0.50 40000");
@@ -620,10 +630,10 @@ static void test_added_streams(void **state)
 	assert_int_equal(s->stream_count, 3);
 }
 
-/* §4 Ambiguity: two identical entries do not share one old stream. */
+/* doc/relay-sessions.md §4 Ambiguity: two identical entries do not share one old stream. */
 static void test_duplicate_entries(void **state)
 {
-	struct mp_stream *audio;
+	struct stream *audio;
 
 	establish_audio();
 	audio = current_stream(0);
@@ -638,13 +648,13 @@ static void test_duplicate_entries(void **state)
 /* setup 7: a stream offered with port 0 is closed from the start. */
 static void test_port0_in_offer(void **state)
 {
-	struct mp_stream *audio;
+	struct stream *audio;
 
 	expect_ports(INVITE(101, "audio:10.0.0.23:0:sendrecv:ice=no"), "198.18.0.50 0");
 	audio = current_stream(0);
 	assert_false(audio->alive);
 	assert_string_equal(status(audio), "closed");
-	assert_false(audio->party[MP_CALLER].has_ports);
+	assert_false(audio->party[SIDE_CALLER].has_ports);
 	assert_int_equal(bound_count, 0);
 	assert_int_equal(count_events('A') + count_events('C'), 0);
 	expect_ports(OK(101, "audio:192.168.5.9:0:sendrecv:ice=no"), "198.18.0.50 0");
@@ -655,7 +665,7 @@ static void test_port0_in_offer(void **state)
 /* update 6: video disabled by port 0 in a re-offer, then re-enabled. */
 static void test_port0_in_reoffer(void **state)
 {
-	struct mp_stream *video, *video2;
+	struct stream *video, *video2;
 
 	establish_av();
 	video = current_stream(1);
@@ -679,7 +689,7 @@ static void test_port0_in_reoffer(void **state)
 /* setup 6: answer ports 0,0,x; then fewer entries than streams. */
 static void test_port0_and_missing_in_answer(void **state)
 {
-	struct mp_session *s;
+	struct session *s;
 
 	expect_ports(INVITE(101, A_AUDIO "," A_VIDEO ",audio:10.0.0.23:49172:sendrecv:ice=no"),
 		     "198.18.0.50 40002 40006 40010");
@@ -696,17 +706,17 @@ static void test_port0_and_missing_in_answer(void **state)
 	expect_ports(msg("request", "tag-2", NULL, 1, UA_A, A_AUDIO "," A_VIDEO "," A_AUDIO),
 		     "198.18.0.50 40014 40018 40022");
 	expect_ports(msg("reply", "tag-2", "tag-3", 1, UA_B, B_AUDIO), "198.18.0.50 40012 0 0");
-	s = mp_sessions_find(table, CALL, "tag-2", "");
-	assert_string_equal(status(mp_session_generation(s, 0)->streams[0]), "active");
-	assert_string_equal(status(mp_session_generation(s, 0)->streams[1]), "rejected");
-	assert_string_equal(status(mp_session_generation(s, 0)->streams[2]), "rejected");
-	assert_true(mp_session_generation(s, 0)->streams[2]->answered_at != 0);
+	s = sessions_find(table, CALL, "tag-2", "");
+	assert_string_equal(status(session_generation(s, 0)->streams[0]), "active");
+	assert_string_equal(status(session_generation(s, 0)->streams[1]), "rejected");
+	assert_string_equal(status(session_generation(s, 0)->streams[2]), "rejected");
+	assert_true(session_generation(s, 0)->streams[2]->answered_at != 0);
 }
 
-/* §5 step 3: a 200 OK without SDP after SDP in an 18x changes no stream. */
+/* doc/relay-sessions.md §5 step 3: a 200 OK without SDP after SDP in an 18x changes no stream. */
 static void test_answer_without_media(void **state)
 {
-	struct mp_session *s;
+	struct session *s;
 
 	expect_ports(INVITE(101, A_AUDIO "," A_VIDEO), "198.18.0.50 40002 40006");
 	set_time(3);
@@ -718,7 +728,7 @@ static void test_answer_without_media(void **state)
 	assert_true(current_stream(1)->answered_at == T0 + 3);
 	assert_string_equal(status(current_stream(0)), "active");
 	assert_string_equal(status(current_stream(1)), "active");
-	assert_false(current_stream(0)->party[MP_CALLEE].has_sdp);
+	assert_false(current_stream(0)->party[SIDE_CALLEE].has_sdp);
 	/* also without a to_tag */
 	expect_ports(msg("reply", TAG_A, NULL, 101, UA_B, NULL), "198.18.0.50 40000 40004");
 	assert_true(current_stream(1)->alive);
@@ -728,7 +738,7 @@ static void test_answer_without_media(void **state)
 
 static void test_hold_null_address(void **state)
 {
-	struct mp_stream *audio;
+	struct stream *audio;
 
 	establish_audio();
 	audio = current_stream(0);
@@ -737,12 +747,12 @@ static void test_hold_null_address(void **state)
 	assert_ptr_equal(current_stream(0), audio);
 	assert_string_equal(status(audio), "on hold");
 	assert_true(audio->alive);
-	assert_true(audio->party[MP_CALLER].on_hold);
-	assert_string_equal(audio->party[MP_CALLER].sdp_ip, "10.0.0.23"); /* not updated on reuse */
+	assert_true(audio->party[SIDE_CALLER].on_hold);
+	assert_string_equal(audio->party[SIDE_CALLER].sdp_ip, "10.0.0.23"); /* not updated on reuse */
 	assert_int_equal(count_stream_events('H', audio), 1);
 	expect_ports(OK(102, "audio:192.168.5.9:30000:recvonly:ice=no"), "198.18.0.50 40000");
 	assert_string_equal(status(audio), "on hold");
-	assert_false(audio->party[MP_CALLEE].on_hold); /* recvonly is not hold */
+	assert_false(audio->party[SIDE_CALLEE].on_hold); /* recvonly is not hold */
 	assert_int_equal(count_stream_events('H', audio), 1);
 	assert_int_equal(count_events('P'), 0);
 	/* back */
@@ -757,7 +767,7 @@ static void test_hold_null_address(void **state)
 
 static void test_hold_sendonly_inactive(void **state)
 {
-	struct mp_stream *audio;
+	struct stream *audio;
 
 	establish_audio();
 	audio = current_stream(0);
@@ -770,7 +780,7 @@ static void test_hold_sendonly_inactive(void **state)
 	expect_ports(OK(103, "audio:192.168.5.9:30000:inactive:ice=no"), "198.18.0.50 40000");
 	/* the caller resumes, the callee still holds (inactive answer) */
 	expect_ports(REINVITE(104, "audio:10.0.0.23:49170:recvonly:ice=no"), "198.18.0.50 40002");
-	assert_false(audio->party[MP_CALLER].on_hold);
+	assert_false(audio->party[SIDE_CALLER].on_hold);
 	assert_string_equal(status(audio), "on hold");
 	expect_ports(OK(104, B_AUDIO), "198.18.0.50 40000");
 	assert_string_equal(status(audio), "active");
@@ -792,14 +802,14 @@ static void test_hold_in_first_offer(void **state)
 /* hold 2: the callee answers with 0.0.0.0 and the same port: on hold, no reset. */
 static void test_hold_by_answer(void **state)
 {
-	struct mp_stream *audio;
+	struct stream *audio;
 
 	establish_audio();
 	audio = current_stream(0);
 	expect_ports(REINVITE(102, "audio:10.0.0.23:49170:sendonly:ice=no"), "198.18.0.50 40002");
 	expect_ports(OK(102, "audio:0.0.0.0:30000:sendrecv:ice=no"), "198.18.0.50 40000");
-	assert_true(audio->party[MP_CALLEE].on_hold);
-	assert_string_equal(audio->party[MP_CALLEE].sdp_ip, "192.168.5.9");
+	assert_true(audio->party[SIDE_CALLEE].on_hold);
+	assert_string_equal(audio->party[SIDE_CALLEE].sdp_ip, "192.168.5.9");
 	assert_int_equal(count_events('P'), 0);
 	expect_ports(REINVITE(103, A_AUDIO), "198.18.0.50 40002");
 	assert_string_equal(status(audio), "on hold"); /* the callee still holds */
@@ -814,7 +824,7 @@ static void test_hold_by_answer(void **state)
 /* update 1 / update 5: a 183, then a 200 from elsewhere. */
 static void test_answer_resets_party(void **state)
 {
-	struct mp_stream *audio;
+	struct stream *audio;
 
 	expect_ports(INVITE(101, A_AUDIO), "198.18.0.50 40002");
 	audio = current_stream(0);
@@ -825,12 +835,12 @@ static void test_answer_resets_party(void **state)
 	expect_ports(msg("reply", TAG_A, "gw2", 101, "Gateway", "audio:192.168.5.9:30010:sendrecv:ice=no"),
 		     "198.18.0.50 40000");
 	assert_int_equal(count_stream_events('P', audio), 1);
-	assert_int_equal(events[n_events - 1].side, MP_CALLEE);
-	assert_int_equal(audio->party[MP_CALLEE].sdp_port, 30010);
+	assert_int_equal(events[n_events - 1].side, SIDE_CALLEE);
+	assert_int_equal(audio->party[SIDE_CALLEE].sdp_port, 30010);
 	/* the 200 from another address, same port */
 	expect_ports(OK(101, "audio:198.18.2.9:30010:sendrecv:ice=no"), "198.18.0.50 40000");
 	assert_int_equal(count_stream_events('P', audio), 2);
-	assert_string_equal(audio->party[MP_CALLEE].sdp_ip, "198.18.2.9");
+	assert_string_equal(audio->party[SIDE_CALLEE].sdp_ip, "198.18.2.9");
 	/* the ACK repeats the caller's SDP: nothing to reset */
 	expect_ports(REINVITE(101, A_AUDIO), "198.18.0.50 40002");
 	/* the same answer again: no reset */
@@ -839,8 +849,8 @@ static void test_answer_resets_party(void **state)
 	assert_string_equal(session()->to_tag, "gw1");
 	assert_string_equal(session()->callee_ua, "Gateway");
 	/* relay ports never changed */
-	assert_int_equal(audio->party[MP_CALLER].rtp_port, 40000);
-	assert_int_equal(audio->party[MP_CALLEE].rtp_port, 40002);
+	assert_int_equal(audio->party[SIDE_CALLER].rtp_port, 40000);
+	assert_int_equal(audio->party[SIDE_CALLEE].rtp_port, 40002);
 	assert_int_equal(session()->stream_count, 1);
 	assert_true(audio->alive);
 }
@@ -849,8 +859,8 @@ static void test_answer_resets_party(void **state)
 
 static void test_cseq_rules(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio;
+	struct session *s;
+	struct stream *audio;
 	unsigned before;
 
 	establish_audio();
@@ -864,8 +874,8 @@ static void test_cseq_rules(void **state)
 	expect_ports(INVITE(101, "audio:10.0.0.23:49190:sendrecv:ice=no"), "198.18.0.50 0");
 	assert_int_equal(n_events, before);
 	assert_int_equal(s->generation_count, 2);
-	assert_int_equal(s->cseq[MP_CALLER], 102);
-	assert_int_equal(current_stream(0)->party[MP_CALLEE].sdp_port, 30000);
+	assert_int_equal(s->cseq[SIDE_CALLER], 102);
+	assert_int_equal(current_stream(0)->party[SIDE_CALLEE].sdp_port, 30000);
 	assert_false(audio->alive);
 	/* stale with no generation of that CSeq */
 	expect_error(REINVITE(50, A_AUDIO));
@@ -873,17 +883,17 @@ static void test_cseq_rules(void **state)
 	/* a callee request is an offer even with a small CSeq */
 	expect_ports(B_INVITE(1, B_AUDIO), "198.18.0.50 40004");
 	assert_int_equal(s->generation_count, 3);
-	assert_int_equal(s->cseq[MP_CALLER], 102);
-	assert_int_equal(s->cseq[MP_CALLEE], 1);
+	assert_int_equal(s->cseq[SIDE_CALLER], 102);
+	assert_int_equal(s->cseq[SIDE_CALLEE], 1);
 	expect_ports(A_OK(1, "audio:10.0.0.23:49180:sendrecv:ice=no"), "198.18.0.50 40006");
 	/* the caller's slot still orders first: (102, 1) < (103, 0) */
 	expect_ports(REINVITE(103, "audio:10.0.0.23:49180:sendrecv:ice=no"), "198.18.0.50 40006");
 	assert_int_equal(s->generation_count, 4);
-	assert_int_equal(s->cseq[MP_CALLER], 103);
-	assert_int_equal(s->cseq[MP_CALLEE], 1);
+	assert_int_equal(s->cseq[SIDE_CALLER], 103);
+	assert_int_equal(s->cseq[SIDE_CALLEE], 1);
 	/* an old callee CSeq is stale: the newest generation with callee CSeq 0 answers */
 	expect_ports(B_INVITE(0, "audio:192.168.5.9:30020:sendrecv:ice=no"), "198.18.0.50 40004");
-	assert_int_equal(current_stream(0)->party[MP_CALLEE].sdp_port, 30000);
+	assert_int_equal(current_stream(0)->party[SIDE_CALLEE].sdp_port, 30000);
 	assert_int_equal(s->generation_count, 4);
 	assert_int_equal(n_events, before);
 }
@@ -891,20 +901,20 @@ static void test_cseq_rules(void **state)
 /* An offer without media: error, nothing changes. */
 static void test_offer_without_media(void **state)
 {
-	struct mp_session *s;
+	struct session *s;
 
 	establish_audio();
 	s = session();
 	expect_error(REINVITE(102, NULL));
 	assert_int_equal(s->generation_count, 1);
-	assert_int_equal(s->cseq[MP_CALLER], 101);
+	assert_int_equal(s->cseq[SIDE_CALLER], 101);
 	expect_ports(OK(101, B_AUDIO), "198.18.0.50 40000");
 }
 
-/* §3.1 items 4 and 5. */
+/* doc/relay-sessions.md §3.1 items 4 and 5. */
 static void test_to_tag_and_user_agents(void **state)
 {
-	struct mp_session *s;
+	struct session *s;
 
 	expect_ports(INVITE(101, A_AUDIO), "198.18.0.50 40002");
 	s = session();
@@ -923,18 +933,18 @@ static void test_to_tag_and_user_agents(void **state)
 	assert_string_equal(s->caller_ua, UA_A);
 	assert_string_equal(s->callee_ua, "First UA");
 	/* found by the to_tag too (tags swapped) */
-	assert_ptr_equal(mp_sessions_find(table, CALL, "tt1", TAG_A), s);
-	assert_ptr_equal(mp_sessions_find(table, CALL, "nothing", TAG_A), s);
-	assert_null(mp_sessions_find(table, CALL, "nothing", ""));
-	assert_null(mp_sessions_find(table, "other-call", TAG_A, ""));
+	assert_ptr_equal(sessions_find(table, CALL, "tt1", TAG_A), s);
+	assert_ptr_equal(sessions_find(table, CALL, "nothing", TAG_A), s);
+	assert_null(sessions_find(table, CALL, "nothing", ""));
+	assert_null(sessions_find(table, "other-call", TAG_A, ""));
 }
 
 /* ---- errors leave everything unchanged ------------------------------------ */
 
-static void fill_update(struct mp_request *r, const char *from_tag, unsigned cseq, unsigned streams)
+static void fill_update(struct request *r, const char *from_tag, unsigned cseq, unsigned streams)
 {
 	memset(r, 0, sizeof(*r));
-	r->command = MP_CMD_UPDATE;
+	r->command = COMMAND_UPDATE;
 	strcpy(r->seq, "9");
 	strcpy(r->call_id, CALL);
 	strcpy(r->from_tag, from_tag);
@@ -944,12 +954,12 @@ static void fill_update(struct mp_request *r, const char *from_tag, unsigned cse
 	r->has_cseq = true;
 	r->cseq = cseq;
 	r->has_type = true;
-	r->type = MP_MSG_REQUEST;
+	r->type = MESSAGE_REQUEST;
 	r->has_signaling_ip = true;
 	inet_pton(AF_INET, "198.18.1.7", &r->signaling_source);
 	r->has_media = streams > 0;
 	r->stream_count = streams;
-	for (unsigned i = 0; i < streams && i < MP_MAX_STREAMS; i++) {
+	for (unsigned i = 0; i < streams && i < REQUEST_MAX_STREAMS; i++) {
 		strcpy(r->streams[i].type, "audio");
 		snprintf(r->streams[i].ip, sizeof(r->streams[i].ip), "10.0.0.23");
 		r->streams[i].port = 50000 + 2 * i;
@@ -959,11 +969,11 @@ static void fill_update(struct mp_request *r, const char *from_tag, unsigned cse
 static void test_missing_headers(void **state)
 {
 	static const size_t offsets[] = {
-		offsetof(struct mp_request, call_id), offsetof(struct mp_request, from_tag),
-		offsetof(struct mp_request, from_uri), offsetof(struct mp_request, to_uri),
-		offsetof(struct mp_request, user_agent),
+		offsetof(struct request, call_id), offsetof(struct request, from_tag),
+		offsetof(struct request, from_uri), offsetof(struct request, to_uri),
+		offsetof(struct request, user_agent),
 	};
-	struct mp_request r;
+	struct request r;
 
 	for (unsigned i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
 		fill_update(&r, TAG_A, 101, 1);
@@ -976,13 +986,13 @@ static void test_missing_headers(void **state)
 	fill_update(&r, TAG_A, 101, 1);
 	r.has_type = false;
 	expect_error(&r);
-	assert_int_equal(mp_sessions_count(table), 0);
+	assert_int_equal(sessions_count(table), 0);
 	assert_int_equal(n_events, 0);
 	/* a reply or a request without media for an unknown session */
 	expect_error(OK(101, NULL));
 	expect_error(INVITE(101, NULL));
-	assert_int_equal(mp_sessions_count(table), 0);
-	/* signaling_ip is optional for us (§17.7) */
+	assert_int_equal(sessions_count(table), 0);
+	/* signaling_ip is optional for us (doc/relay-sessions.md §17, item 7) */
 	fill_update(&r, TAG_A, 101, 1);
 	r.has_signaling_ip = false;
 	r.signaling_source.s_addr = 0;
@@ -992,15 +1002,15 @@ static void test_missing_headers(void **state)
 /* Malformed media: nothing created, nothing changed. */
 static void test_malformed_media(void **state)
 {
-	struct mp_request r;
-	struct mp_session *s;
-	struct mp_stream *audio;
+	struct request r;
+	struct session *s;
+	struct stream *audio;
 	unsigned free_before, events_before;
 
 	fill_update(&r, TAG_A, 101, 0);
 	r.has_media = true; /* a media header with no stream */
 	expect_error(&r);
-	fill_update(&r, TAG_A, 101, MP_MAX_STREAMS + 1);
+	fill_update(&r, TAG_A, 101, REQUEST_MAX_STREAMS + 1);
 	expect_error(&r);
 	fill_update(&r, TAG_A, 101, 2);
 	r.streams[1].type[0] = '\0';
@@ -1008,14 +1018,14 @@ static void test_malformed_media(void **state)
 	fill_update(&r, TAG_A, 101, 2);
 	r.streams[0].ip[0] = '\0';
 	expect_error(&r);
-	assert_int_equal(mp_sessions_count(table), 0);
+	assert_int_equal(sessions_count(table), 0);
 	assert_int_equal(n_events, 0);
 	assert_int_equal(bound_count, 0);
 
 	establish_audio();
 	s = session();
 	audio = current_stream(0);
-	free_before = mp_port_pool_free_count(pool);
+	free_before = port_pool_free_count(pool);
 	events_before = n_events;
 	fill_update(&r, TAG_A, 102, 0);
 	r.has_media = true;
@@ -1025,50 +1035,50 @@ static void test_malformed_media(void **state)
 	strcpy(r.to_tag, TAG_B);
 	r.streams[2].type[0] = '\0';
 	expect_error(&r);
-	fill_update(&r, TAG_A, 102, MP_MAX_STREAMS + 5);
+	fill_update(&r, TAG_A, 102, REQUEST_MAX_STREAMS + 5);
 	strcpy(r.to_tag, TAG_B);
 	expect_error(&r);
 	/* an answer whose media type differs, in its second entry */
 	expect_ports(REINVITE(102, A_AUDIO "," A_VIDEO), "198.18.0.50 40002 40006");
 	events_before = n_events;
-	free_before = mp_port_pool_free_count(pool);
+	free_before = port_pool_free_count(pool);
 	set_time(50);
 	expect_error(OK(102, "audio:192.168.5.9:0:sendrecv:ice=no,audio:192.168.5.9:30002:sendrecv:ice=no"));
 	assert_true(audio->alive);
 	assert_true(current_stream(1)->alive);
 	assert_true(current_stream(1)->answered_at == 0);
-	assert_false(current_stream(1)->party[MP_CALLEE].has_sdp);
+	assert_false(current_stream(1)->party[SIDE_CALLEE].has_sdp);
 	assert_int_equal(n_events, events_before);
-	assert_int_equal(mp_port_pool_free_count(pool), free_before);
+	assert_int_equal(port_pool_free_count(pool), free_before);
 	assert_int_equal(s->generation_count, 2);
-	assert_int_equal(s->cseq[MP_CALLER], 102);
+	assert_int_equal(s->cseq[SIDE_CALLER], 102);
 	assert_string_equal(s->to_tag, TAG_B);
 	expect_ports(OK(102, B_AUDIO "," B_VIDEO), "198.18.0.50 40000 40004");
 }
 
-/* §2: not enough ports → error, nothing allocated, nothing changed. */
+/* doc/relay-sessions.md §2: not enough ports → error, nothing allocated, nothing changed. */
 static void test_port_exhaustion(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio;
+	struct session *s;
+	struct stream *audio;
 
 	/* 6 pairs: one audio call takes 2 */
 	establish_audio();
 	s = session();
 	audio = current_stream(0);
-	assert_int_equal(mp_port_pool_free_count(pool), 4);
+	assert_int_equal(port_pool_free_count(pool), 4);
 	/* a new session wanting 3 streams (6 pairs) */
 	expect_error(msg("request", "tag-2", NULL, 1, UA_A, A_AUDIO "," A_VIDEO "," A_AUDIO));
-	assert_int_equal(mp_sessions_count(table), 1);
+	assert_int_equal(sessions_count(table), 1);
 	assert_int_equal(bound_count, 2);
-	assert_int_equal(mp_port_pool_free_count(pool), 4);
+	assert_int_equal(port_pool_free_count(pool), 4);
 	assert_int_equal(n_events, 2);
 	/* a re-offer adding three streams on the existing session */
 	expect_error(REINVITE(102, A_AUDIO "," A_VIDEO ",video:10.0.0.23:51374:sendrecv:ice=no,"
 				"video:10.0.0.23:51376:sendrecv:ice=no"));
 	assert_int_equal(s->generation_count, 1);
 	assert_int_equal(s->stream_count, 1);
-	assert_int_equal(s->cseq[MP_CALLER], 101);
+	assert_int_equal(s->cseq[SIDE_CALLER], 101);
 	assert_int_equal(n_events, 2);
 	assert_true(audio->alive);
 	/* one added stream fits, and ports are the next ones in the FIFO */
@@ -1076,20 +1086,20 @@ static void test_port_exhaustion(void **state)
 	expect_ports(OK(102, B_AUDIO "," B_VIDEO), "198.18.0.50 40000 40004");
 	/* two pairs left: a second call with two streams gets error, one stream fits */
 	expect_error(msg("request", "tag-2", NULL, 1, UA_A, A_AUDIO "," A_VIDEO));
-	assert_int_equal(mp_sessions_count(table), 1);
+	assert_int_equal(sessions_count(table), 1);
 	expect_ports(msg("request", "tag-2", NULL, 1, UA_A, A_AUDIO), "198.18.0.50 40010");
-	assert_int_equal(mp_port_pool_free_count(pool), 0);
+	assert_int_equal(port_pool_free_count(pool), 0);
 	expect_error(msg("request", "tag-3", NULL, 1, UA_A, A_AUDIO));
-	assert_int_equal(mp_sessions_count(table), 2);
+	assert_int_equal(sessions_count(table), 2);
 }
 
 /* Pairs released are quarantined: a new call right after gets error. */
 static void test_released_pairs_quarantined(void **state)
 {
-	struct mp_session *s;
+	struct session *s;
 
 	expect_ports(INVITE(101, A_AUDIO "," A_VIDEO "," A_AUDIO), "198.18.0.50 40002 40006 40010");
-	s = mp_sessions_remove(table, OK(101, NULL), &now);
+	s = sessions_remove(table, OK(101, NULL), &now);
 	assert_non_null(s);
 	drop_session(s);
 	assert_int_equal(bound_count, 0);
@@ -1103,9 +1113,9 @@ static void test_released_pairs_quarantined(void **state)
 
 static void test_remove(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio, *video;
-	struct mp_request bye;
+	struct session *s;
+	struct stream *audio, *video;
+	struct request bye;
 
 	establish_av();
 	audio = current_stream(0);
@@ -1113,21 +1123,21 @@ static void test_remove(void **state)
 	set_time(62);
 	/* unknown session, missing key */
 	fill_update(&bye, "no-such-tag", 0, 0);
-	bye.command = MP_CMD_REMOVE;
-	assert_null(mp_sessions_remove(table, &bye, &now));
+	bye.command = COMMAND_REMOVE;
+	assert_null(sessions_remove(table, &bye, &now));
 	fill_update(&bye, TAG_A, 0, 0);
-	bye.command = MP_CMD_REMOVE;
+	bye.command = COMMAND_REMOVE;
 	bye.call_id[0] = '\0';
-	assert_null(mp_sessions_remove(table, &bye, &now));
-	assert_int_equal(mp_sessions_count(table), 1);
+	assert_null(sessions_remove(table, &bye, &now));
+	assert_int_equal(sessions_count(table), 1);
 	/* a BYE from the callee: tags swapped */
 	fill_update(&bye, TAG_B, 0, 0);
-	bye.command = MP_CMD_REMOVE;
+	bye.command = COMMAND_REMOVE;
 	strcpy(bye.to_tag, TAG_A);
-	s = mp_sessions_remove(table, &bye, &now);
+	s = sessions_remove(table, &bye, &now);
 	assert_non_null(s);
-	assert_int_equal(mp_sessions_count(table), 0);
-	assert_null(mp_sessions_first(table));
+	assert_int_equal(sessions_count(table), 0);
+	assert_null(sessions_first(table));
 	assert_null(session());
 	assert_true(s->end_time == T0 + 62);
 	assert_string_equal(status(audio), "closed");
@@ -1137,10 +1147,10 @@ static void test_remove(void **state)
 	assert_int_equal(bound_count, 0);
 	assert_int_equal(count_events('R'), 4);
 	assert_int_equal(count_events('C'), 2);
-	assert_int_equal(mp_port_pool_free_count(pool), POOL_PAIRS);
+	assert_int_equal(port_pool_free_count(pool), POOL_PAIRS);
 	/* the statistics survive: ports, addresses */
-	assert_int_equal(audio->party[MP_CALLEE].rtp_port, 40002);
-	assert_null(mp_sessions_remove(table, &bye, &now));
+	assert_int_equal(audio->party[SIDE_CALLEE].rtp_port, 40002);
+	assert_null(sessions_remove(table, &bye, &now));
 	drop_session(s);
 	/* the same call can start again */
 	expect_ports(INVITE(101, A_AUDIO), "198.18.0.50 40010");
@@ -1152,41 +1162,41 @@ static void test_many_sessions(void **state)
 	char tag[32];
 	unsigned count = 0;
 
-	mp_sessions_free(table, &now);
-	mp_port_pool_free(pool);
+	sessions_free(table, &now);
+	port_pool_free(pool);
 	{
-		static const struct mp_port_binder binder = { fake_bind, fake_unbind, NULL };
+		static const struct port_binder binder = { fake_bind, fake_unbind, NULL };
 		struct mp_port_range range = { 20000, 20000 + 4 * 1200 };
 
-		pool = mp_port_pool_new(&range, 0, &binder);
+		pool = port_pool_new(&range, 0, &binder);
 	}
 	make_table(NULL);
 	for (unsigned i = 0; i < 1200; i++) {
 		snprintf(tag, sizeof(tag), "tag-%u", i);
-		assert_int_equal(update(msg("request", tag, NULL, 1, UA_A, A_AUDIO)), MP_UPDATE_PORTS);
+		assert_int_equal(update(msg("request", tag, NULL, 1, UA_A, A_AUDIO)), UPDATE_PORTS);
 	}
-	assert_int_equal(mp_sessions_count(table), 1200);
+	assert_int_equal(sessions_count(table), 1200);
 	for (unsigned i = 0; i < 1200; i += 2) {
-		struct mp_request bye;
-		struct mp_session *s;
+		struct request bye;
+		struct session *s;
 
 		snprintf(tag, sizeof(tag), "tag-%u", i);
 		fill_update(&bye, tag, 0, 0);
-		bye.command = MP_CMD_REMOVE;
-		s = mp_sessions_remove(table, &bye, &now);
+		bye.command = COMMAND_REMOVE;
+		s = sessions_remove(table, &bye, &now);
 		assert_non_null(s);
 		assert_string_equal(s->from_tag, tag);
 		drop_session(s);
 	}
-	assert_int_equal(mp_sessions_count(table), 600);
+	assert_int_equal(sessions_count(table), 600);
 	for (unsigned i = 0; i < 1200; i++) {
 		snprintf(tag, sizeof(tag), "tag-%u", i);
 		if (i % 2)
-			assert_non_null(mp_sessions_find(table, CALL, tag, ""));
+			assert_non_null(sessions_find(table, CALL, tag, ""));
 		else
-			assert_null(mp_sessions_find(table, CALL, tag, ""));
+			assert_null(sessions_find(table, CALL, tag, ""));
 	}
-	for (struct mp_session *s = mp_sessions_first(table); s; s = s->next) {
+	for (struct session *s = sessions_first(table); s; s = s->next) {
 		snprintf(tag, sizeof(tag), "tag-%u", 2 * count + 1);
 		assert_string_equal(s->from_tag, tag); /* creation order */
 		count++;
@@ -1198,25 +1208,25 @@ static void test_many_sessions(void **state)
 /* setup 1: never answered, the no-traffic timers end it. */
 static void test_expiry_unanswered(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio, *video;
+	struct session *s;
+	struct stream *audio, *video;
 
 	expect_ports(INVITE(101, A_AUDIO "," A_VIDEO), "198.18.0.50 40002 40006");
 	s = session();
 	audio = current_stream(0);
 	video = current_stream(1);
 	set_time(90);
-	assert_null(mp_sessions_stream_expired(table, audio, MP_STREAM_NO_TRAFFIC_TIMEOUT, 90, &now));
+	assert_null(sessions_stream_expired(table, audio, STREAM_NO_TRAFFIC_TIMEOUT, 90, &now));
 	assert_string_equal(status(audio), "no-traffic timeout");
 	assert_int_equal(audio->timeout_wait, 90);
 	assert_true(audio->ended_at == T0 + 90);
-	assert_int_equal(mp_sessions_count(table), 1);
+	assert_int_equal(sessions_count(table), 1);
 	assert_int_equal(bound_count, 2);
 	/* a closed stream does not expire again */
-	assert_null(mp_sessions_stream_expired(table, audio, MP_STREAM_NO_TRAFFIC_TIMEOUT, 90, &now));
+	assert_null(sessions_stream_expired(table, audio, STREAM_NO_TRAFFIC_TIMEOUT, 90, &now));
 	set_time(91);
-	assert_ptr_equal(mp_sessions_stream_expired(table, video, MP_STREAM_NO_TRAFFIC_TIMEOUT, 90, &now), s);
-	assert_int_equal(mp_sessions_count(table), 0);
+	assert_ptr_equal(sessions_stream_expired(table, video, STREAM_NO_TRAFFIC_TIMEOUT, 90, &now), s);
+	assert_int_equal(sessions_count(table), 0);
 	assert_true(s->end_time == T0 + 91);
 	assert_true(s->start_time == 0);
 	assert_string_equal(status(video), "no-traffic timeout");
@@ -1224,11 +1234,11 @@ static void test_expiry_unanswered(void **state)
 	drop_session(s);
 }
 
-/* §10.5: the previous generation keeps the session up while a re-offer is pending. */
+/* doc/relay-sessions.md §10.5: the previous generation keeps the session up while a re-offer is pending. */
 static void test_expiry_with_pending_reoffer(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *a1, *a2;
+	struct session *s;
+	struct stream *a1, *a2;
 
 	establish_audio();
 	s = session();
@@ -1236,9 +1246,9 @@ static void test_expiry_with_pending_reoffer(void **state)
 	expect_ports(REINVITE(102, "audio:10.0.0.23:49180:sendrecv:ice=no"), "198.18.0.50 40006");
 	a2 = current_stream(0);
 	set_time(100);
-	assert_null(mp_sessions_stream_expired(table, a2, MP_STREAM_NO_TRAFFIC_TIMEOUT, 90, &now));
+	assert_null(sessions_stream_expired(table, a2, STREAM_NO_TRAFFIC_TIMEOUT, 90, &now));
 	assert_string_equal(status(a2), "no-traffic timeout");
-	assert_ptr_equal(mp_sessions_stream_expired(table, a1, MP_STREAM_CONNTRACK_TIMEOUT, 120, &now), s);
+	assert_ptr_equal(sessions_stream_expired(table, a1, STREAM_CONNTRACK_TIMEOUT, 120, &now), s);
 	assert_string_equal(status(a1), "conntrack timeout");
 	assert_int_equal(a1->timeout_wait, 120);
 	assert_true(s->end_time == T0 + 100);
@@ -1248,33 +1258,33 @@ static void test_expiry_with_pending_reoffer(void **state)
 /* A stream closed by SDP does not keep the session: expiry of the other one ends it. */
 static void test_expiry_after_sdp_close(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio;
+	struct session *s;
+	struct stream *audio;
 
 	expect_ports(INVITE(101, A_AUDIO "," A_VIDEO), "198.18.0.50 40002 40006");
 	expect_ports(OK(101, B_AUDIO ",video:192.168.5.9:0:sendrecv:ice=no"), "198.18.0.50 40000 0");
 	s = session();
 	audio = current_stream(0);
 	set_time(7300);
-	assert_ptr_equal(mp_sessions_stream_expired(table, audio, MP_STREAM_ON_HOLD_TIMEOUT, 7200, &now), s);
+	assert_ptr_equal(sessions_stream_expired(table, audio, STREAM_ON_HOLD_TIMEOUT, 7200, &now), s);
 	assert_string_equal(status(audio), "on hold timeout");
 	assert_int_equal(audio->timeout_wait, 7200);
-	assert_string_equal(status(mp_session_generation(s, 0)->streams[1]), "rejected");
+	assert_string_equal(status(session_generation(s, 0)->streams[1]), "rejected");
 	drop_session(s);
 }
 
-/* §10.3: both parties ICE → `unselected ICE candidate`, keeping the timeout. */
+/* doc/relay-sessions.md §10.3: both parties ICE → `unselected ICE candidate`, keeping the timeout. */
 static void test_expiry_ice(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio;
+	struct session *s;
+	struct stream *audio;
 
 	expect_ports(INVITE(101, "audio:10.0.0.23:49170:sendrecv:ice=yes"), "198.18.0.50 40002");
 	expect_ports(OK(101, "audio:192.168.5.9:30000:sendrecv:ice=yes"), "198.18.0.50 40000");
 	s = session();
 	audio = current_stream(0);
-	assert_true(audio->party[MP_CALLER].ice && audio->party[MP_CALLEE].ice);
-	assert_ptr_equal(mp_sessions_stream_expired(table, audio, MP_STREAM_NO_TRAFFIC_TIMEOUT, 90, &now), s);
+	assert_true(audio->party[SIDE_CALLER].ice && audio->party[SIDE_CALLEE].ice);
+	assert_ptr_equal(sessions_stream_expired(table, audio, STREAM_NO_TRAFFIC_TIMEOUT, 90, &now), s);
 	assert_string_equal(status(audio), "unselected ICE candidate");
 	assert_int_equal(audio->timeout_wait, 90);
 	drop_session(s);
@@ -1284,46 +1294,46 @@ static void test_expiry_ice(void **state)
 	expect_ports(OK(101, "audio:192.168.5.9:30000:sendrecv:ice=no"), "198.18.0.50 40004");
 	s = session();
 	audio = current_stream(0);
-	assert_ptr_equal(mp_sessions_stream_expired(table, audio, MP_STREAM_CONNTRACK_TIMEOUT, 120, &now), s);
+	assert_ptr_equal(sessions_stream_expired(table, audio, STREAM_CONNTRACK_TIMEOUT, 120, &now), s);
 	assert_string_equal(status(audio), "conntrack timeout");
 	drop_session(s);
 }
 
-/* §11.2: a re-offer reusing a stream keeps the offering party's ICE flag;
+/* doc/relay-sessions.md §11.2: a re-offer reusing a stream keeps the offering party's ICE flag;
  * every answer sets the answering party's.
  */
 static void test_ice_flags(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio;
+	struct session *s;
+	struct stream *audio;
 
 	establish_audio();
 	s = session();
 	audio = current_stream(0);
 	expect_ports(REINVITE(102, "audio:10.0.0.23:49170:sendrecv:ice=yes"), "198.18.0.50 40002");
 	assert_ptr_equal(current_stream(0), audio);
-	assert_false(audio->party[MP_CALLER].ice);
+	assert_false(audio->party[SIDE_CALLER].ice);
 	expect_ports(OK(102, "audio:192.168.5.9:30000:sendrecv:ice=yes"), "198.18.0.50 40000");
-	assert_true(audio->party[MP_CALLEE].ice);
+	assert_true(audio->party[SIDE_CALLEE].ice);
 	expect_ports(OK(102, "audio:192.168.5.9:30000:sendrecv:ice=no"), "198.18.0.50 40000");
-	assert_false(audio->party[MP_CALLEE].ice);
+	assert_false(audio->party[SIDE_CALLEE].ice);
 	expect_ports(OK(102, "audio:192.168.5.9:30000:sendrecv:ice=yes"), "198.18.0.50 40000");
-	assert_ptr_equal(mp_sessions_stream_expired(table, audio, MP_STREAM_NO_TRAFFIC_TIMEOUT, 90, &now), s);
+	assert_ptr_equal(sessions_stream_expired(table, audio, STREAM_NO_TRAFFIC_TIMEOUT, 90, &now), s);
 	assert_string_equal(status(audio), "no-traffic timeout");
 	drop_session(s);
 }
 
-/* mp_sessions_close: alive streams become `closed`, the rest keep their status. */
+/* sessions_close: alive streams become `closed`, the rest keep their status. */
 static void test_close(void **state)
 {
-	struct mp_session *s;
+	struct session *s;
 
 	expect_ports(INVITE(101, A_AUDIO "," A_VIDEO), "198.18.0.50 40002 40006");
 	expect_ports(OK(101, B_AUDIO ",video:192.168.5.9:0:sendrecv:ice=no"), "198.18.0.50 40000 0");
 	s = session();
 	set_time(30);
-	mp_sessions_close(table, s, &now);
-	assert_int_equal(mp_sessions_count(table), 0);
+	sessions_close(table, s, &now);
+	assert_int_equal(sessions_count(table), 0);
 	assert_string_equal(status(s->streams[0]), "closed");
 	assert_string_equal(status(s->streams[1]), "rejected");
 	assert_true(s->end_time == T0 + 30);
@@ -1334,33 +1344,33 @@ static void test_close(void **state)
 /* During shutdown only messages that would create a session get `halting`. */
 static void test_halting(void **state)
 {
-	struct mp_session *s;
+	struct session *s;
 
 	establish_audio();
-	mp_sessions_set_halting(table, true);
-	assert_true(mp_sessions_halting(table));
-	assert_int_equal(update(msg("request", "tag-2", NULL, 1, UA_A, A_AUDIO)), MP_UPDATE_HALTING);
+	sessions_set_halting(table, true);
+	assert_true(sessions_halting(table));
+	assert_int_equal(update(msg("request", "tag-2", NULL, 1, UA_A, A_AUDIO)), UPDATE_HALTING);
 	assert_string_equal(reply, "halting");
-	assert_int_equal(mp_sessions_count(table), 1);
+	assert_int_equal(sessions_count(table), 1);
 	assert_int_equal(bound_count, 2);
 	/* no session would be created: error */
 	expect_error(msg("reply", "tag-2", NULL, 1, UA_A, NULL));
 	/* the existing session is still served */
 	expect_ports(REINVITE(102, "audio:10.0.0.23:49180:sendrecv:ice=no"), "198.18.0.50 40006");
 	expect_ports(OK(102, B_AUDIO), "198.18.0.50 40004");
-	s = mp_sessions_remove(table, OK(102, NULL), &now);
+	s = sessions_remove(table, OK(102, NULL), &now);
 	assert_non_null(s);
 	drop_session(s);
-	mp_sessions_set_halting(table, false);
-	assert_false(mp_sessions_halting(table));
+	sessions_set_halting(table, false);
+	assert_false(sessions_halting(table));
 	expect_ports(msg("request", "tag-2", NULL, 1, UA_A, A_AUDIO), "198.18.0.50 40010");
 }
 
 /* signaling_ip and username are taken from the creating update. */
 static void test_signaling_addresses(void **state)
 {
-	struct mp_request r;
-	struct mp_session *s;
+	struct request r;
+	struct session *s;
 
 	fill_update(&r, TAG_A, 101, 1);
 	inet_pton(AF_INET, "198.18.2.9", &r.signaling_destination);
@@ -1373,7 +1383,7 @@ static void test_signaling_addresses(void **state)
 	assert_true(s->has_username);
 	assert_string_equal(s->username, "alice@example.org");
 	/* later updates do not change them */
-	r.type = MP_MSG_REPLY;
+	r.type = MESSAGE_REPLY;
 	strcpy(r.username, "mallory");
 	inet_pton(AF_INET, "192.0.2.99", &r.signaling_source);
 	expect_ports(&r, "198.18.0.50 40000");
@@ -1399,35 +1409,35 @@ static void test_codec_names(void **state)
 	};
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct mp_party party = { 0 };
+		struct party party = { 0 };
 
-		mp_party_note_codec(&party, cases[i].pt);
+		party_note_codec(&party, cases[i].pt);
 		if (strcmp(party.codec, cases[i].name))
 			fail_msg("payload byte %u: '%s', expected '%s'", cases[i].pt, party.codec, cases[i].name);
-		mp_party_note_codec(&party, 8); /* determined once */
+		party_note_codec(&party, 8); /* determined once */
 		assert_string_equal(party.codec, cases[i].name);
 	}
 }
 
 static void test_first_media(void **state)
 {
-	struct mp_stream stream = { 0 };
+	struct stream stream = { 0 };
 
-	mp_stream_note_first_media(&stream, T0 + 1.5);
-	mp_stream_note_first_media(&stream, T0 + 3);
+	stream_note_first_media(&stream, T0 + 1.5);
+	stream_note_first_media(&stream, T0 + 3);
 	assert_true(stream.first_media_at == T0 + 1.5);
 }
 
 static void test_status_names(void **state)
 {
-	assert_string_equal(mp_stream_status_name(MP_STREAM_ACTIVE), "active");
-	assert_string_equal(mp_stream_status_name(MP_STREAM_ON_HOLD), "on hold");
-	assert_string_equal(mp_stream_status_name(MP_STREAM_CLOSED), "closed");
-	assert_string_equal(mp_stream_status_name(MP_STREAM_REJECTED), "rejected");
-	assert_string_equal(mp_stream_status_name(MP_STREAM_NO_TRAFFIC_TIMEOUT), "no-traffic timeout");
-	assert_string_equal(mp_stream_status_name(MP_STREAM_ON_HOLD_TIMEOUT), "on hold timeout");
-	assert_string_equal(mp_stream_status_name(MP_STREAM_CONNTRACK_TIMEOUT), "conntrack timeout");
-	assert_string_equal(mp_stream_status_name(MP_STREAM_UNSELECTED_ICE), "unselected ICE candidate");
+	assert_string_equal(stream_status_name(STREAM_ACTIVE), "active");
+	assert_string_equal(stream_status_name(STREAM_ON_HOLD), "on hold");
+	assert_string_equal(stream_status_name(STREAM_CLOSED), "closed");
+	assert_string_equal(stream_status_name(STREAM_REJECTED), "rejected");
+	assert_string_equal(stream_status_name(STREAM_NO_TRAFFIC_TIMEOUT), "no-traffic timeout");
+	assert_string_equal(stream_status_name(STREAM_ON_HOLD_TIMEOUT), "on hold timeout");
+	assert_string_equal(stream_status_name(STREAM_CONNTRACK_TIMEOUT), "conntrack timeout");
+	assert_string_equal(stream_status_name(STREAM_UNSELECTED_ICE), "unselected ICE candidate");
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)

@@ -1,7 +1,7 @@
 /* Unit tests of the relay's JSON (userspace/session_json.c): the session
- * statistics object of relay-behaviour.md §12.4 and accounting.md §2, the
- * `sessions` and `summary` replies of relay-protocol.md §6.2-§6.4, and
- * mp_json_text's Python-style formatting.
+ * statistics object of doc/relay-sessions.md §12.4 and doc/accounting.md §2, the
+ * `sessions` and `summary` replies of doc/relay-protocol.md §6.2-§6.4, and
+ * session_json_text's Python-style formatting.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,10 +31,10 @@
 #define B_AUDIO "audio:192.168.5.9:30000:sendrecv:ice=no"
 #define B_VIDEO "video:192.168.5.9:30002:sendrecv:ice=no"
 
-static struct mp_port_pool *pool;
-static struct mp_sessions *table;
-static struct mp_time now;
-static struct mp_request req;
+static struct port_pool *pool;
+static struct sessions *table;
+static struct clock_reading now;
+static struct request req;
 static struct in_addr relay_ip;
 
 static void set_time(double wall)
@@ -46,13 +46,13 @@ static void set_time(double wall)
 static int setup(void **state)
 {
 	struct mp_port_range range = { 40000, 40100 };
-	struct mp_sessions_config config = { { 0 }, { 0 } };
+	struct sessions_config config = { { 0 }, { 0 } };
 
 	inet_pton(AF_INET, "198.18.0.50", &relay_ip);
 	config.relay_ip = relay_ip;
-	pool = mp_port_pool_new(&range, MP_PORT_QUARANTINE_NS, NULL);
+	pool = port_pool_new(&range, PORT_POOL_QUARANTINE_NS, NULL);
 	assert_non_null(pool);
-	table = mp_sessions_new(&config, pool, NULL);
+	table = sessions_new(&config, pool, NULL);
 	assert_non_null(table);
 	set_time(T0);
 	return 0;
@@ -60,8 +60,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	mp_sessions_free(table, &now);
-	mp_port_pool_free(pool);
+	sessions_free(table, &now);
+	port_pool_free(pool);
 	return 0;
 }
 
@@ -69,7 +69,8 @@ static int teardown(void **state)
 static void update(const char *type, const char *from_tag, const char *to_tag, unsigned cseq, const char *ua,
 		   const char *media, const char *extra)
 {
-	char block[4096], why[256], reply[MP_UPDATE_REPLY_LEN];
+	char block[4096], why[256], reply[UPDATE_REPLY_LEN];
+	struct session *updated;
 	int n = snprintf(block, sizeof(block),
 			 "update 1\r\ntype: %s\r\ncall_id: " CALL "\r\ncseq: %u\r\nfrom_uri: alice@example.org\r\n"
 			 "to_uri: bob@example.net\r\nfrom_tag: %s\r\n%s%s%suser_agent: %s\r\n%s%s%s%s\r\n",
@@ -78,33 +79,33 @@ static void update(const char *type, const char *from_tag, const char *to_tag, u
 			 extra ? extra : "signaling_ip: 198.18.1.7\r\n");
 
 	assert_true(n > 0 && (size_t)n < sizeof(block));
-	if (mp_request_parse(block, n, &req, why, sizeof(why)) != MP_PARSE_OK)
+	if (request_parse(block, n, &req, why, sizeof(why)) != PARSE_OK)
 		fail_msg("parse: %s", why);
-	if (mp_sessions_update(table, &req, &now, reply, sizeof(reply)) != MP_UPDATE_PORTS)
+	if (sessions_update(table, &req, &now, reply, sizeof(reply), &updated) != UPDATE_PORTS)
 		fail_msg("update: %s", reply);
 }
 
-static struct mp_session *session(void)
+static struct session *session(void)
 {
-	struct mp_session *s = mp_sessions_find(table, CALL, TAG_A, "");
+	struct session *s = sessions_find(table, CALL, TAG_A, "");
 
 	assert_non_null(s);
 	return s;
 }
 
-static struct mp_session *remove_session(void)
+static struct session *remove_session(void)
 {
-	struct mp_request bye = { .command = MP_CMD_REMOVE };
-	struct mp_session *s;
+	struct request bye = { .command = COMMAND_REMOVE };
+	struct session *s;
 
 	strcpy(bye.call_id, CALL);
 	strcpy(bye.from_tag, TAG_A);
-	s = mp_sessions_remove(table, &bye, &now);
+	s = sessions_remove(table, &bye, &now);
 	assert_non_null(s);
 	return s;
 }
 
-static void latch(struct mp_leg *leg, const char *ip, unsigned port)
+static void latch(struct leg *leg, const char *ip, unsigned port)
 {
 	leg->has_remote = leg->in_use = leg->got_media = true;
 	inet_pton(AF_INET, ip, &leg->remote_ip);
@@ -118,7 +119,7 @@ static const char *text_of(json_t *json)
 
 	free(text);
 	assert_non_null(json);
-	text = mp_json_text(json);
+	text = session_json_text(json);
 	json_decref(json);
 	assert_non_null(text);
 	return text;
@@ -132,44 +133,44 @@ static void expect_text(json_t *json, const char *expected)
 		fail_msg("got\n%s\nexpected\n%s", text, expected);
 }
 
-/* accounting.md §2, first example: the two-stream call ended by `remove`. */
+/* doc/accounting.md §2, first example: the two-stream call ended by `remove`. */
 static void test_accounting_example_remove(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio, *video;
+	struct session *s;
+	struct stream *audio, *video;
 
 	update("request", TAG_A, NULL, 101, UA_A, A_AUDIO "," A_VIDEO, NULL);
 	audio = session()->streams[0];
 	video = session()->streams[1];
 	set_time(1767225612.482913);
 	update("reply", TAG_A, TAG_B, 101, UA_B, B_AUDIO "," B_VIDEO, NULL);
-	mp_stream_note_first_media(audio, T0 + 1.8427);
-	mp_stream_note_first_media(video, T0 + 2.0513);
-	mp_party_note_codec(&audio->party[MP_CALLER], 0);
-	mp_party_note_codec(&audio->party[MP_CALLEE], 0x80);
-	mp_party_note_codec(&video->party[MP_CALLER], 96);
-	mp_party_note_codec(&video->party[MP_CALLEE], 96 | 0x80);
-	latch(&audio->party[MP_CALLER].rtp, "198.18.1.7", 49170);
-	latch(&audio->party[MP_CALLEE].rtp, "198.18.2.9", 30000);
-	latch(&audio->party[MP_CALLER].rtcp, "198.18.1.7", 49171);
-	latch(&video->party[MP_CALLER].rtp, "198.18.1.7", 51372);
-	latch(&video->party[MP_CALLEE].rtp, "198.18.2.9", 30002);
-	audio->party[MP_CALLER].rtp = (struct mp_leg){ .has_remote = true, .packets = 3000, .bytes = 480000,
+	stream_note_first_media(audio, T0 + 1.8427);
+	stream_note_first_media(video, T0 + 2.0513);
+	party_note_codec(&audio->party[SIDE_CALLER], 0);
+	party_note_codec(&audio->party[SIDE_CALLEE], 0x80);
+	party_note_codec(&video->party[SIDE_CALLER], 96);
+	party_note_codec(&video->party[SIDE_CALLEE], 96 | 0x80);
+	latch(&audio->party[SIDE_CALLER].rtp, "198.18.1.7", 49170);
+	latch(&audio->party[SIDE_CALLEE].rtp, "198.18.2.9", 30000);
+	latch(&audio->party[SIDE_CALLER].rtcp, "198.18.1.7", 49171);
+	latch(&video->party[SIDE_CALLER].rtp, "198.18.1.7", 51372);
+	latch(&video->party[SIDE_CALLEE].rtp, "198.18.2.9", 30002);
+	audio->party[SIDE_CALLER].rtp = (struct leg){ .has_remote = true, .packets = 3000, .bytes = 480000,
 						       .remote_port = 49170 };
-	inet_pton(AF_INET, "198.18.1.7", &audio->party[MP_CALLER].rtp.remote_ip);
-	audio->party[MP_CALLER].rtcp.packets = 100;
-	audio->party[MP_CALLER].rtcp.bytes = 16000;
-	audio->party[MP_CALLEE].rtp.packets = 3111;
-	audio->party[MP_CALLEE].rtp.bytes = 497720;
-	video->party[MP_CALLER].rtp.packets = 3720;
-	video->party[MP_CALLER].rtp.bytes = 3511200;
-	video->party[MP_CALLEE].rtp.packets = 3500;
-	video->party[MP_CALLEE].rtp.bytes = 3280000;
-	video->party[MP_CALLEE].rtcp.packets = 42;
-	video->party[MP_CALLEE].rtcp.bytes = 10110;
+	inet_pton(AF_INET, "198.18.1.7", &audio->party[SIDE_CALLER].rtp.remote_ip);
+	audio->party[SIDE_CALLER].rtcp.packets = 100;
+	audio->party[SIDE_CALLER].rtcp.bytes = 16000;
+	audio->party[SIDE_CALLEE].rtp.packets = 3111;
+	audio->party[SIDE_CALLEE].rtp.bytes = 497720;
+	video->party[SIDE_CALLER].rtp.packets = 3720;
+	video->party[SIDE_CALLER].rtp.bytes = 3511200;
+	video->party[SIDE_CALLEE].rtp.packets = 3500;
+	video->party[SIDE_CALLEE].rtp.bytes = 3280000;
+	video->party[SIDE_CALLEE].rtcp.packets = 42;
+	video->party[SIDE_CALLEE].rtcp.bytes = 10110;
 	set_time(1767225612.482913 + 62.7);
 	s = remove_session();
-	expect_text(mp_session_stats_json(s, now.wall + 1000),
+	expect_text(session_stats_json(s, now.wall + 1000),
 		    "{\"call_id\": \"7f3c9a21e5b04d2c@10.0.0.23\", \"from_tag\": \"a73kszlfl\", \"from_uri\": \"alice@example.org\", "
 		    "\"to_tag\": \"8321234356\", \"to_uri\": \"bob@example.net\", \"start_time\": 1767225612.482913, "
 		    "\"duration\": 62, \"caller_ua\": \"ExamplePhone/2.1\", \"callee_ua\": \"OtherPhone 5.0\", "
@@ -184,33 +185,33 @@ static void test_accounting_example_remove(void **state)
 		    "\"callee_bytes\": 3290110, \"caller_packets\": 3720, \"callee_packets\": 3542, "
 		    "\"caller_local\": \"198.18.0.50:40004\", \"callee_local\": \"198.18.0.50:40006\", "
 		    "\"caller_remote\": \"198.18.1.7:51372\", \"callee_remote\": \"198.18.2.9:30002\"}]}");
-	mp_session_free(s);
+	session_free(s);
 }
 
-/* accounting.md §2, second example: expiry by conntrack timeout, with a username. */
+/* doc/accounting.md §2, second example: expiry by conntrack timeout, with a username. */
 static void test_accounting_example_expired(void **state)
 {
-	struct mp_session *s;
-	struct mp_stream *audio;
+	struct session *s;
+	struct stream *audio;
 
 	update("request", TAG_A, NULL, 101, UA_A, A_AUDIO,
 	       "signaling_ip: {\"source\": \"198.18.1.7\", \"username\": \"alice@example.org\"}\r\n");
 	audio = session()->streams[0];
 	set_time(1767225612.482913);
 	update("reply", TAG_A, TAG_B, 101, UA_B, B_AUDIO, NULL);
-	mp_stream_note_first_media(audio, T0 + 1.8427);
-	mp_party_note_codec(&audio->party[MP_CALLER], 0);
-	mp_party_note_codec(&audio->party[MP_CALLEE], 0);
-	latch(&audio->party[MP_CALLER].rtp, "198.18.1.7", 49170);
-	latch(&audio->party[MP_CALLEE].rtp, "198.18.2.9", 30000);
-	audio->party[MP_CALLER].rtp.packets = 12200;
-	audio->party[MP_CALLER].rtp.bytes = 1952000;
-	audio->party[MP_CALLEE].rtp.packets = 12207;
-	audio->party[MP_CALLEE].rtp.bytes = 1953120;
+	stream_note_first_media(audio, T0 + 1.8427);
+	party_note_codec(&audio->party[SIDE_CALLER], 0);
+	party_note_codec(&audio->party[SIDE_CALLEE], 0);
+	latch(&audio->party[SIDE_CALLER].rtp, "198.18.1.7", 49170);
+	latch(&audio->party[SIDE_CALLEE].rtp, "198.18.2.9", 30000);
+	audio->party[SIDE_CALLER].rtp.packets = 12200;
+	audio->party[SIDE_CALLER].rtp.bytes = 1952000;
+	audio->party[SIDE_CALLEE].rtp.packets = 12207;
+	audio->party[SIDE_CALLEE].rtp.bytes = 1953120;
 	set_time(1767225612.482913 + 305.2);
-	s = mp_sessions_stream_expired(table, audio, MP_STREAM_CONNTRACK_TIMEOUT, 180, &now);
+	s = sessions_stream_expired(table, audio, STREAM_CONNTRACK_TIMEOUT, 180, &now);
 	assert_ptr_equal(s, audio->session);
-	expect_text(mp_session_stats_json(s, now.wall + 50),
+	expect_text(session_stats_json(s, now.wall + 50),
 		    "{\"call_id\": \"7f3c9a21e5b04d2c@10.0.0.23\", \"from_tag\": \"a73kszlfl\", \"from_uri\": \"alice@example.org\", "
 		    "\"to_tag\": \"8321234356\", \"to_uri\": \"bob@example.net\", \"start_time\": 1767225612.482913, "
 		    "\"duration\": 305, \"caller_ua\": \"ExamplePhone/2.1\", \"callee_ua\": \"OtherPhone 5.0\", "
@@ -221,23 +222,23 @@ static void test_accounting_example_expired(void **state)
 		    "\"callee_packets\": 12207, \"caller_local\": \"198.18.0.50:40000\", "
 		    "\"callee_local\": \"198.18.0.50:40002\", \"caller_remote\": \"198.18.1.7:49170\", "
 		    "\"callee_remote\": \"198.18.2.9:30000\"}]}");
-	mp_session_free(s);
+	session_free(s);
 }
 
 /* Setup 1: never answered → null start_time and to_tag, duration 0, no streams. */
 static void test_unanswered(void **state)
 {
-	struct mp_session *s;
+	struct session *s;
 
 	update("request", TAG_A, NULL, 101, UA_A, A_AUDIO, NULL);
 	set_time(T0 + 90);
-	s = mp_sessions_stream_expired(table, session()->streams[0], MP_STREAM_NO_TRAFFIC_TIMEOUT, 90, &now);
+	s = sessions_stream_expired(table, session()->streams[0], STREAM_NO_TRAFFIC_TIMEOUT, 90, &now);
 	assert_non_null(s);
-	expect_text(mp_session_stats_json(s, now.wall),
+	expect_text(session_stats_json(s, now.wall),
 		    "{\"call_id\": \"7f3c9a21e5b04d2c@10.0.0.23\", \"from_tag\": \"a73kszlfl\", \"from_uri\": \"alice@example.org\", "
 		    "\"to_tag\": null, \"to_uri\": \"bob@example.net\", \"start_time\": null, \"duration\": 0, "
 		    "\"caller_ua\": \"ExamplePhone/2.1\", \"callee_ua\": \"Unknown\", \"username\": null, \"streams\": []}");
-	mp_session_free(s);
+	session_free(s);
 }
 
 /* Every key, its type and order, for a live session; codecs Unknown, remotes Unknown. */
@@ -261,7 +262,7 @@ static void test_types_and_order(void **state)
 	set_time(T0 + 2.25);
 	update("reply", TAG_A, TAG_B, 101, UA_B, B_AUDIO, NULL);
 	set_time(T0 + 40);
-	stats = mp_session_stats_json(session(), now.wall);
+	stats = session_stats_json(session(), now.wall);
 	assert_non_null(stats);
 	json_object_foreach(stats, key, value) {
 		assert_true(i < 11);
@@ -300,35 +301,35 @@ static void test_types_and_order(void **state)
 	json_decref(stats);
 }
 
-/* §12.1: 64-bit counters, RTP and RTCP summed, never wrapped at 2^32. */
+/* doc/relay-sessions.md §12.1: 64-bit counters, RTP and RTCP summed, never wrapped at 2^32. */
 static void test_counters_64bit(void **state)
 {
 	json_t *stats, *stream;
-	struct mp_stream *audio;
+	struct stream *audio;
 
 	update("request", TAG_A, NULL, 101, UA_A, A_AUDIO, NULL);
 	update("reply", TAG_A, TAG_B, 101, UA_B, B_AUDIO, NULL);
 	audio = session()->streams[0];
-	audio->party[MP_CALLER].rtp.bytes = 5000000000ULL;
-	audio->party[MP_CALLER].rtcp.bytes = 123;
-	audio->party[MP_CALLER].rtp.packets = 4294967296ULL;
-	audio->party[MP_CALLER].rtcp.packets = 5;
-	audio->party[MP_CALLEE].rtp.bytes = 2147483648ULL; /* 2^31: not negative */
-	audio->party[MP_CALLEE].rtp.packets = 4294967295ULL;
-	audio->party[MP_CALLEE].rtcp.packets = 1;
-	stats = mp_session_stats_json(session(), now.wall);
+	audio->party[SIDE_CALLER].rtp.bytes = 5000000000ULL;
+	audio->party[SIDE_CALLER].rtcp.bytes = 123;
+	audio->party[SIDE_CALLER].rtp.packets = 4294967296ULL;
+	audio->party[SIDE_CALLER].rtcp.packets = 5;
+	audio->party[SIDE_CALLEE].rtp.bytes = 2147483648ULL; /* 2^31: not negative */
+	audio->party[SIDE_CALLEE].rtp.packets = 4294967295ULL;
+	audio->party[SIDE_CALLEE].rtcp.packets = 1;
+	stats = session_stats_json(session(), now.wall);
 	stream = json_array_get(json_object_get(stats, "streams"), 0);
 	assert_int_equal(json_integer_value(json_object_get(stream, "caller_bytes")), 5000000123LL);
 	assert_int_equal(json_integer_value(json_object_get(stream, "caller_packets")), 4294967301LL);
 	assert_int_equal(json_integer_value(json_object_get(stream, "callee_bytes")), 2147483648LL);
 	assert_int_equal(json_integer_value(json_object_get(stream, "callee_packets")), 4294967296LL);
 	json_decref(stats);
-	assert_non_null(strstr(text_of(mp_session_stats_json(session(), now.wall)),
+	assert_non_null(strstr(text_of(session_stats_json(session(), now.wall)),
 			       "\"caller_bytes\": 5000000123, \"callee_bytes\": 2147483648, "
 			       "\"caller_packets\": 4294967301, \"callee_packets\": 4294967296,"));
 }
 
-/* §12.2 codec strings as they appear in the statistics. */
+/* doc/relay-sessions.md §12.2 codec strings as they appear in the statistics. */
 static void test_codec_strings(void **state)
 {
 	static const struct {
@@ -338,7 +339,7 @@ static void test_codec_strings(void **state)
 		{ 0, "G711u" }, { 3, "GSM" }, { 8, "G711a" }, { 9, "G722" }, { 13, "Unknown(13)" },
 		{ 18, "G729" }, { 34, "H263" }, { 72, "Unknown(72)" }, { 96, "Dynamic(96)" }, { 0xff, "Dynamic(127)" },
 	};
-	struct mp_stream *audio;
+	struct stream *audio;
 
 	update("request", TAG_A, NULL, 101, UA_A, A_AUDIO, NULL);
 	update("reply", TAG_A, TAG_B, 101, UA_B, B_AUDIO, NULL);
@@ -347,19 +348,19 @@ static void test_codec_strings(void **state)
 		char expected[128];
 		json_t *stats;
 
-		audio->party[MP_CALLER].codec[0] = '\0';
-		mp_party_note_codec(&audio->party[MP_CALLER], cases[i].pt);
-		stats = mp_session_stats_json(session(), now.wall);
+		audio->party[SIDE_CALLER].codec[0] = '\0';
+		party_note_codec(&audio->party[SIDE_CALLER], cases[i].pt);
+		stats = session_stats_json(session(), now.wall);
 		snprintf(expected, sizeof(expected), "\"caller_codec\": \"%s\", \"callee_codec\": \"Unknown\"",
 			 cases[i].name);
 		assert_non_null(strstr(text_of(stats), expected));
 	}
 }
 
-/* §12.3/§12.4: stream times, statuses, order, and which streams are listed. */
+/* doc/relay-sessions.md §12.3, §12.4: stream times, statuses, order, and which streams are listed. */
 static void test_stream_times_and_order(void **state)
 {
-	struct mp_session *s;
+	struct session *s;
 	json_t *stats, *streams;
 	double start = T0 + 2;
 
@@ -382,7 +383,7 @@ static void test_stream_times_and_order(void **state)
 	s = session();
 	assert_int_equal(s->stream_count, 6);
 	set_time(start + 30.9);
-	stats = mp_session_stats_json(s, now.wall);
+	stats = session_stats_json(s, now.wall);
 	streams = json_object_get(stats, "streams");
 	assert_int_equal(json_array_size(streams), 5);
 	assert_int_equal(json_integer_value(json_object_get(stats, "duration")), 30);
@@ -415,7 +416,7 @@ static void test_stream_times_and_order(void **state)
 	/* remove: ended streams are capped at the duration */
 	set_time(start + 45.5);
 	s = remove_session();
-	stats = mp_session_stats_json(s, now.wall + 100);
+	stats = session_stats_json(s, now.wall + 100);
 	streams = json_object_get(stats, "streams");
 	assert_int_equal(json_integer_value(json_object_get(stats, "duration")), 45);
 	assert_string_equal(json_string_value(FIELD(2, "status")), "closed");
@@ -424,48 +425,48 @@ static void test_stream_times_and_order(void **state)
 	assert_int_equal(json_integer_value(FIELD(4, "end_time")), 11);
 #undef FIELD
 	json_decref(stats);
-	mp_session_free(s);
+	session_free(s);
 }
 
 /* post_dial_delay: first media − creation, a float even when whole. */
 static void test_post_dial_delay(void **state)
 {
-	struct mp_stream *audio;
+	struct stream *audio;
 
 	update("request", TAG_A, NULL, 101, UA_A, A_AUDIO, NULL);
 	update("reply", TAG_A, TAG_B, 101, UA_B, B_AUDIO, NULL);
 	audio = session()->streams[0];
-	mp_stream_note_first_media(audio, T0 + 2);
-	assert_non_null(strstr(text_of(mp_session_stats_json(session(), now.wall)), "\"post_dial_delay\": 2.0,"));
+	stream_note_first_media(audio, T0 + 2);
+	assert_non_null(strstr(text_of(session_stats_json(session(), now.wall)), "\"post_dial_delay\": 2.0,"));
 	audio->first_media_at = T0 + 0.000012;
-	assert_non_null(strstr(text_of(mp_session_stats_json(session(), now.wall)), "\"post_dial_delay\": 1.2e-05,"));
+	assert_non_null(strstr(text_of(session_stats_json(session(), now.wall)), "\"post_dial_delay\": 1.2e-05,"));
 	audio->first_media_at = T0 + 0.25;
-	assert_non_null(strstr(text_of(mp_session_stats_json(session(), now.wall)), "\"post_dial_delay\": 0.25,"));
+	assert_non_null(strstr(text_of(session_stats_json(session(), now.wall)), "\"post_dial_delay\": 0.25,"));
 }
 
-/* Status strings of §10.4 through the statistics. */
+/* Status strings of doc/relay-sessions.md §10.4 through the statistics. */
 static void test_status_strings(void **state)
 {
 	static const char *const names[] = {
 		"active", "on hold", "closed", "rejected", "no-traffic timeout", "on hold timeout",
 		"conntrack timeout", "unselected ICE candidate",
 	};
-	struct mp_stream *audio;
+	struct stream *audio;
 
 	update("request", TAG_A, NULL, 101, UA_A, A_AUDIO, NULL);
 	update("reply", TAG_A, TAG_B, 101, UA_B, B_AUDIO, NULL);
 	audio = session()->streams[0];
-	for (enum mp_stream_status st = MP_STREAM_ACTIVE; st <= MP_STREAM_UNSELECTED_ICE; st++) {
+	for (enum stream_status st = STREAM_ACTIVE; st <= STREAM_UNSELECTED_ICE; st++) {
 		char expected[96];
 
 		audio->status = st;
 		snprintf(expected, sizeof(expected), "\"status\": \"%s\", ", names[st]);
-		assert_non_null(strstr(text_of(mp_session_stats_json(session(), now.wall)), expected));
+		assert_non_null(strstr(text_of(session_stats_json(session(), now.wall)), expected));
 	}
-	audio->status = MP_STREAM_ACTIVE;
+	audio->status = STREAM_ACTIVE;
 	/* on hold through a re-offer */
 	update("request", TAG_A, TAG_B, 102, UA_A, "audio:10.0.0.23:49170:sendonly:ice=no", NULL);
-	assert_non_null(strstr(text_of(mp_session_stats_json(session(), now.wall)), "\"status\": \"on hold\""));
+	assert_non_null(strstr(text_of(session_stats_json(session(), now.wall)), "\"status\": \"on hold\""));
 }
 
 /* Text from the wire: non-ASCII escaped, invalid UTF-8 does not lose the record. */
@@ -476,7 +477,7 @@ static void test_text_fields(void **state)
 	update("request", TAG_A, NULL, 101, "Zo\xc3\xab Phone \xe2\x98\x8e", A_AUDIO,
 	       "signaling_ip: {\"source\": \"198.18.1.7\", \"username\": \"b\\u00f6b\"}\r\n");
 	update("reply", TAG_A, TAG_B, 101, "Bad \xff\xfe UA", B_AUDIO, NULL);
-	text = text_of(mp_session_stats_json(session(), now.wall));
+	text = text_of(session_stats_json(session(), now.wall));
 	assert_non_null(strstr(text, "\"caller_ua\": \"Zo\\u00eb Phone \\u260e\""));
 	assert_non_null(strstr(text, "\"username\": \"b\\u00f6b\""));
 	assert_non_null(strstr(text, "\"callee_ua\": \"Bad"));
@@ -484,18 +485,18 @@ static void test_text_fields(void **state)
 		assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
 }
 
-/* relay-protocol.md §6.4: an array, exactly `[]` when empty, creation order. */
+/* doc/relay-protocol.md §6.4: an array, exactly `[]` when empty, creation order. */
 static void test_sessions_array(void **state)
 {
 	const char *text;
 	json_t *array;
 
-	expect_text(mp_sessions_json(table, now.wall), "[]");
+	expect_text(sessions_json(table, now.wall), "[]");
 	update("request", TAG_A, NULL, 101, UA_A, A_AUDIO, NULL);
 	update("request", "second", NULL, 7, UA_A, A_VIDEO, NULL);
 	set_time(T0 + 1);
 	update("reply", "second", "x", 7, UA_B, B_VIDEO, NULL);
-	array = mp_sessions_json(table, T0 + 61.5);
+	array = sessions_json(table, T0 + 61.5);
 	assert_int_equal(json_array_size(array), 2);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(array, 0), "from_tag")), TAG_A);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(array, 1), "from_tag")), "second");
@@ -506,18 +507,18 @@ static void test_sessions_array(void **state)
 	assert_non_null(strstr(text, "\"status\": \"active\""));
 }
 
-/* relay-protocol.md §6.3 and its example. */
+/* doc/relay-protocol.md §6.3 and its example. */
 static void test_summary(void **state)
 {
-	struct mp_relay_status status = { relay_ip, "4.1.2", 86412, true, 132096.0 };
+	struct relay_status status = { relay_ip, "4.1.2", 86412, true, 132096.0 };
 
-	expect_text(mp_summary_json(table, &status),
+	expect_text(summary_json(table, &status),
 		    "{\"ip\": \"198.18.0.50\", \"version\": \"4.1.2\", \"status\": \"active\", \"uptime\": 86412, "
 		    "\"session_count\": 0, \"stream_count\": {}, \"bps_relayed\": 132096.0}");
 	status.has_traffic_sample = false;
 	status.uptime = 0;
 	status.version = MP_VERSION;
-	expect_text(mp_summary_json(table, &status),
+	expect_text(summary_json(table, &status),
 		    "{\"ip\": \"198.18.0.50\", \"version\": \"" MP_VERSION "\", \"status\": \"active\", \"uptime\": 0, "
 		    "\"session_count\": 0, \"stream_count\": {}, \"bps_relayed\": 0}");
 
@@ -527,18 +528,18 @@ static void test_summary(void **state)
 	       NULL);
 	status.has_traffic_sample = true;
 	status.bps_relayed = 1234.5;
-	expect_text(mp_summary_json(table, &status),
+	expect_text(summary_json(table, &status),
 		    "{\"ip\": \"198.18.0.50\", \"version\": \"" MP_VERSION "\", \"status\": \"active\", \"uptime\": 0, "
 		    "\"session_count\": 1, \"stream_count\": {\"audio\": 1}, \"bps_relayed\": 1234.5}");
 	update("request", TAG_A, TAG_B, 102, UA_A, "audio:10.0.0.23:49180:sendrecv:ice=no," A_VIDEO, NULL);
 	update("request", "second", NULL, 1, UA_A, A_VIDEO, NULL);
-	mp_sessions_set_halting(table, true);
-	expect_text(mp_summary_json(table, &status),
+	sessions_set_halting(table, true);
+	expect_text(summary_json(table, &status),
 		    "{\"ip\": \"198.18.0.50\", \"version\": \"" MP_VERSION "\", \"status\": \"halting\", \"uptime\": 0, "
 		    "\"session_count\": 2, \"stream_count\": {\"audio\": 2, \"video\": 2}, \"bps_relayed\": 1234.5}");
 }
 
-/* mp_json_text: Python json.dumps() output. */
+/* session_json_text: Python json.dumps() output. */
 static void test_json_text_format(void **state)
 {
 	json_t *json = json_pack("{s:[i, f, f, s], s:{}, s:[], s:b, s:n, s:{s:s}}",

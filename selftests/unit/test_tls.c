@@ -1,4 +1,4 @@
-/* Unit tests of the passport check (userspace/tls.c, relay-protocol.md §3.4):
+/* Unit tests of the passport check (common/tls.c, doc/relay-protocol.md §3.4):
  * the value patterns, a subject against a parsed passport, and where
  * mp_tls_find_files looks for the credentials.  Handshakes are in
  * selftests/test_tls.sh.
