@@ -8,7 +8,7 @@
 
 HERE=$(realpath "$(dirname "$0")")
 MAKE_CERTS=$HERE/../tools/make-certs.sh
-DRIVER=$BUILD/selftests/helpers/tls_driver
+DRIVER=$BUILD/helpers/tls_driver
 SUBJECT="/C=NL/ST=Noord-Holland/L=Amsterdam/O=Example Carrier/OU=Media/CN=relay-ams-3/emailAddress=ops@example.net"
 
 # One set of credentials for the whole suite; each test works on a copy ($C).
