@@ -97,6 +97,11 @@ t_idle_tcp_flood() {
 	DISPATCHER_WRAPPER="prlimit --nofile=1024:1024" start_dispatcher "management_use_tls = yes"
 	flood idle-tcp 198.18.10.1 25060 1100
 	flood idle-tcp 198.18.10.1 25061 1100
+	# both ports at their cap of connections still authenticating
+	wait_for 30 grep -q "the relay port: 64 connections authenticating; the oldest closed" "$T/disp.log" ||
+		fail "the cap not logged: $(cat "$T/disp.log")"
+	wait_for 30 grep -q "the management port: 64 connections authenticating; the oldest closed" "$T/disp.log" ||
+		fail "the cap not logged: $(cat "$T/disp.log")"
 	answers_in_time 20
 	# the handshakes in progress are capped: no descriptor shortage at all
 	relays_port_limit=$(ip netns exec "$DISP_NS" ss -Htn state established '( sport = :25060 )' | wc -l)
@@ -107,8 +112,6 @@ t_idle_tcp_flood() {
 	answers_in_time 5
 	lines=$(wc -l <"$T/disp.log")
 	[ "$lines" -lt 60 ] || fail "$lines log lines: $(sort "$T/disp.log" | uniq -c | sort -rn | head)"
-	grep -q "the relay port: 64 connections authenticating; the oldest closed" "$T/disp.log" ||
-		fail "the cap not logged: $(cat "$T/disp.log")"
 }
 run_test "D3: 1,100 idle connections on each TCP port, 1,024 descriptors: the proxy socket answers in time throughout, a relay still gets in, the log stays short" \
 	t_idle_tcp_flood
@@ -141,11 +144,12 @@ t_idle_proxy_flood() {
 	hosts 0
 	DISPATCHER_WRAPPER="prlimit --nofile=1024:1024" start_dispatcher
 	flood idle-unix "$T/disp/run/dispatcher.sock" 1100
+	# the dispatcher is out of descriptors: the proxy socket must serve anyway
+	wait_for 30 grep -q "the proxy socket: out of descriptors; closed an idle connection" "$T/disp.log" ||
+		fail "descriptor shortage not logged: $(cat "$T/disp.log")"
 	answers_in_time 20
 	lines=$(wc -l <"$T/disp.log")
 	[ "$lines" -lt 60 ] || fail "$lines log lines: $(sort "$T/disp.log" | uniq -c | sort -rn | head)"
-	grep -q "the proxy socket: out of descriptors; closed an idle connection" "$T/disp.log" ||
-		fail "descriptor shortage not logged: $(cat "$T/disp.log")"
 }
 run_test "D3: 1,100 idle connections on the proxy socket, 1,024 descriptors: idle ones make room, requests answered in time" \
 	t_idle_proxy_flood
@@ -172,11 +176,14 @@ t_request_limit() {
 	grep -q "proxy request refused: its header lines are over 65,472 bytes" "$T/disp.log" ||
 		fail "not logged: $(cat "$T/disp.log")"
 	! grep -q "relay $RELAY1: connection closed" "$T/disp.log" || fail "the relay link dropped: $(cat "$T/disp.log")"
-	# 100 MiB of header lines cost the dispatcher no memory
+	# 100 MiB of header lines cost the dispatcher no memory (under
+	# AddressSanitizer, up to its 16 MiB quarantine of freed lines and their
+	# shadow more)
 	before=$(rss_kib)
 	expect_eq "$(big_update huge 102400 | proxy | tr -d '\r\n')" error "a 100 MiB update"
 	after=$(rss_kib)
-	[ $((after - before)) -lt 20480 ] || fail "RSS grew from $before to $after KiB"
+	[ $((after - before)) -lt "$(if ldd "$BUILD/media-dispatcher" | grep -q libasan; then echo 49152; else echo 20480; fi)" ] ||
+		fail "RSS grew from $before to $after KiB"
 }
 run_test "D4: a request over 64 KiB gets error, the relay link stays, 100 MiB of headers cost no memory" t_request_limit
 

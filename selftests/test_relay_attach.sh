@@ -145,7 +145,8 @@ notrack_case() {
 	if [ "${1:-}" = iptables ]; then
 		printf 'struct nft_ctx;\nint nft_run_cmd_from_buffer(struct nft_ctx *c, const char *b) { return -1; }\n' |
 			cc -shared -fPIC -x c -o "$T/no-nft.so" -
-		LD_PRELOAD=$T/no-nft.so start_relay "$ns"
+		# AddressSanitizer (SANITIZE=1) wants its runtime first: the shim may come before it
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 LD_PRELOAD=$T/no-nft.so start_relay "$ns"
 		ip netns exec "$ns" iptables -t raw -S MEDIAPROXY | grep -q -- "--dport 50000:50099 -j CT --notrack" ||
 			fail "no iptables NOTRACK rule: $(ip netns exec "$ns" iptables -t raw -S)"
 	else

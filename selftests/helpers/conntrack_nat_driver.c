@@ -54,11 +54,12 @@ int main(int argc, char **argv)
 		ret = conntrack_nat_install(&ct, &f, argc > 6 ? (unsigned)atoi(argv[6]) : 60);
 	} else {
 		ret = !strcmp(argv[1], "read") ? conntrack_nat_read(&ct, &f, &c) : conntrack_nat_remove(&ct, &f, &c);
-		if (ret)
-			return 3;
-		printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", c.caller_packets, c.caller_bytes,
-		       c.callee_packets, c.callee_bytes);
+		if (!ret)
+			printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", c.caller_packets, c.caller_bytes,
+			       c.callee_packets, c.callee_bytes);
+		else
+			ret = 3; /* no such entry */
 	}
 	conntrack_nat_close(&ct);
-	return ret ? 1 : 0;
+	return ret == 3 ? 3 : ret ? 1 : 0;
 }
