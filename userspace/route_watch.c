@@ -139,9 +139,11 @@ static void readable(evutil_socket_t fd, short what, void *arg)
 	struct route_watch *w = arg;
 	char buf[65536] __attribute__((aligned(NLMSG_ALIGNTO)));
 	const char *change = NULL;
+	struct sockaddr_nl from;
+	socklen_t from_len = sizeof(from);
 	ssize_t len;
 
-	while ((len = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) != 0) {
+	while ((len = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &from_len)) != 0) {
 		if (len < 0 && errno == ENOBUFS) {
 			/* events were lost: anything may have changed; learn the neighbours anew */
 			change = "events lost";
@@ -151,6 +153,8 @@ static void readable(evutil_socket_t fd, short what, void *arg)
 		}
 		if (len < 0)
 			break; /* EAGAIN: all read */
+		if (from.nl_pid != 0)
+			continue; /* not the kernel's */
 		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
 			const char *c = change_of(w, h);
 
