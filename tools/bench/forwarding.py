@@ -97,7 +97,9 @@ class Run:
         ns, dev, peer = {"a": (NS_A, "mpbe1", "mpbr1"), "b": (NS_B, "mpbe2", "mpbr2")}[side]
         args = ["-i", dev, "-m", self.topo.mac[peer], "-f", self.streams[side], "-b", str(batch)]
         args += ["-r", str(int(rate))] * bool(rate) + ["-d", str(seconds)] * bool(seconds)
-        return Proc(ns, GEN_CPU, f"{self.build}/bench/gen", *args, ready=True, log=self.log)
+        gen = Proc(ns, GEN_CPU, f"{self.build}/bench/gen", *args, ready=True, log=self.log)
+        lab.pin([gen.p.pid], GEN_CPU, rt=5)
+        return gen
 
     def stop_gens(self):
         for g in self.gens:
@@ -152,11 +154,12 @@ class Run:
         NAPI threads) on the relay CPU, before anything else that runs there
         on this shared machine: a veth's ring of 256 frames overflows while
         they wait a few milliseconds.  The sinks' NAPI threads likewise on
-        theirs, before the generator: it takes what CPU is left.
+        theirs, and the generator after them but before anything else: it
+        takes what CPU they leave.
         """
-        lab.pin(lab.napi_threads(RELAY_DEVS), RELAY_CPU, rt=True)
-        lab.pin(self.relay.pids, RELAY_CPU, rt=True, threads=True)
-        lab.pin(lab.napi_threads(END_DEVS), GEN_CPU, rt=True)
+        lab.pin(lab.napi_threads(RELAY_DEVS), RELAY_CPU, rt=10)
+        lab.pin(self.relay.pids, RELAY_CPU, rt=10, threads=True)
+        lab.pin(lab.napi_threads(END_DEVS), GEN_CPU, rt=10)
 
     def memory(self):
         pids = self.relay.pids
