@@ -98,7 +98,7 @@ class Run:
         args = ["-i", dev, "-m", self.topo.mac[peer], "-f", self.streams[side], "-b", str(batch)]
         args += ["-r", str(int(rate))] * bool(rate) + ["-d", str(seconds)] * bool(seconds)
         gen = Proc(ns, GEN_CPU, f"{self.build}/bench/gen", *args, ready=True, log=self.log)
-        lab.pin([gen.p.pid], GEN_CPU, rt=5)
+        lab.pin([gen.p.pid], GEN_CPU, rt=5, policy="-r")  # two generators busy at once take turns
         return gen
 
     def stop_gens(self):

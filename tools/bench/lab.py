@@ -151,14 +151,16 @@ def napi_threads(devs):
     return pids
 
 
-def pin(pids, cpu, rt=0, threads=False):
+def pin(pids, cpu, rt=0, threads=False, policy="-f"):
     """Moves the tasks to `cpu`; `rt`: and lets them run before any normal
-    task there, at that real-time priority; `threads`: every thread of each
-    process (a daemon may set its threads' affinity itself)."""
+    task there, at that real-time priority (`policy` -f FIFO, or -r round
+    robin: tasks of one priority that never sleep take turns); `threads`:
+    every thread of each process (a daemon may set its threads' affinity
+    itself)."""
     for pid in pids:
         sh("taskset", *["-a"] * threads, "-pc", str(cpu), str(pid), check=False)
         if rt:
-            sh("chrt", *["-a"] * threads, "-f", "-p", str(rt), str(pid), check=False)
+            sh("chrt", *["-a"] * threads, policy, "-p", str(rt), str(pid), check=False)
 
 
 def xdp_tc_progs(ns):
