@@ -73,6 +73,7 @@ class Run:
         os.makedirs(workdir, exist_ok=True)
         self.log = open(f"{workdir}/tools.log", "w")  # what gen and sink say
         self.topo = lab.Topology().__enter__()
+        self.awake = lab.keep_awake(NS_R, RELAY_CPU)
         self.gens = []
         self.sinks = [Proc(ns, GEN_CPU, f"{build}/bench/sink", "-i", dev, "-p", "%d:%d" % SINK_PORTS, ready=True,
                            log=self.log) for ns, dev in ((NS_A, "mpbe1"), (NS_B, "mpbe2"))]
@@ -194,6 +195,8 @@ class Run:
         self.relay.stop()
         for p in self.sinks + [self.passer] * bool(self.passer):
             p.stop()
+        self.awake.kill()
+        self.awake.wait()
         self.topo.__exit__(None, None, None)
         self.log.close()
 

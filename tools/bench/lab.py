@@ -126,6 +126,16 @@ class Proc:
                 self.p.wait()
 
 
+def keep_awake(ns, cpu):
+    """A busy loop at the lowest priority (SCHED_IDLE) on `cpu`, in namespace
+    `ns` (so that cleanup() ends it too): the vCPU never halts.  Waking a
+    halted vCPU of this VM takes milliseconds, in which a veth ring of 256
+    frames overflows; anything else that wants the CPU preempts the loop at
+    once, and its time is no relay's."""
+    return subprocess.Popen(["ip", "netns", "exec", ns, "taskset", "-c", str(cpu), "chrt", "-i", "0",
+                             "/usr/bin/python3", "-c", "while True: pass"])
+
+
 def task_ns(pids):
     """CPU time (ns) of every thread of the processes `pids`, from schedstat."""
     total = 0
