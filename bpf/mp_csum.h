@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Incremental Internet checksum update (RFC 1624, eqn. 3):
  *	HC' = ~(~HC + ~m + m')
- * bpf_csum_diff() sums ~m + m' over 4-byte words, seeded with ~HC.
+ * A relay rewrite changes the same words of every packet of a leg in the
+ * same way, so ~m + m' is summed once, when the leg's next hop is cached
+ * (bpf_csum_diff() over the words before and after), and each packet only
+ * adds that sum to its checksum.
  */
 #ifndef MP_CSUM_H
 #define MP_CSUM_H
@@ -20,32 +23,32 @@ struct mp_csum_words {
 	__be16 w1;
 };
 
-static __always_inline __u16 mp_csum_fold(__u64 sum)
+static __always_inline __u16 mp_csum_fold16(__u32 sum)
 {
 	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)~sum;
+	return (__u16)((sum & 0xffff) + (sum >> 16));
 }
 
-/* `check` is the checksum field as stored; the result is stored as is. */
-static __always_inline __u16 mp_csum_replace(__u16 check, struct mp_csum_words *from,
-					     struct mp_csum_words *to)
+/* ~m + m' over `len` bytes (a multiple of 4), folded to 16 bits. */
+static __always_inline __u16 mp_csum_sum(void *from, __u32 from_len, void *to, __u32 to_len)
 {
-	__s64 sum = bpf_csum_diff((__be32 *)from, sizeof(*from), (__be32 *)to, sizeof(*to),
-				  (__u16)~check);
+	return mp_csum_fold16((__u32)bpf_csum_diff(from, from_len, to, to_len, 0));
+}
 
-	return mp_csum_fold((__u32)sum);
+/* `check` is the checksum field as stored; so is the result. */
+static __always_inline __u16 mp_csum_add(__u16 check, __u16 sum)
+{
+	return (__u16)~mp_csum_fold16((__u32)(__u16)~check + sum);
 }
 
 /* UDP over IPv4: a zero checksum means "none" and stays zero; a computed
  * zero is sent as 0xffff (RFC 768).
  */
-static __always_inline __u16 mp_udp_csum_replace(__u16 check, struct mp_csum_words *from,
-						 struct mp_csum_words *to)
+static __always_inline __u16 mp_udp_csum_add(__u16 check, __u16 sum)
 {
 	if (!check)
 		return 0;
-	check = mp_csum_replace(check, from, to);
+	check = mp_csum_add(check, sum);
 	return check ? check : 0xffff;
 }
 

@@ -19,24 +19,33 @@
 
 #define MP_AF_INET 2
 
-/* Set by the agent when its probe finds no bpf_redirect_neigh (or it is
- * told to act so); the CO-RE check below covers kernels without it as well.
+/* Fixed before load through the skeleton (fastpath.c): the relay port
+ * range and MP_CFG_* flags, then whether to act as if the kernel had no
+ * bpf_redirect_neigh (the agent's probe, or its tests; the CO-RE check in
+ * mp_tc covers kernels without it as well).  Read-only data: the verifier
+ * knows the values, no map lookup a packet.
  */
+const volatile struct mp_cfg mp_cfg = {};
 const volatile bool mp_no_redirect_neigh = false;
+
+/* The next-hop generation (struct mp_next_hop): the agent adds 1 when a
+ * route, rule, neighbour or link changes, and so makes every cached next
+ * hop stale at once.
+ */
+volatile __u64 mp_nh_gen;
 
 enum mp_action {
 	MP_PASS,		/* counted; the stack gets it unmodified */
 	MP_DROP,		/* counted */
-	MP_FORWARD,		/* not yet counted: rewrite with plan.fib */
-	MP_FORWARD_NO_NEIGH,	/* not yet counted: route known, next-hop MAC not */
+	MP_FORWARD,		/* not yet counted: rewrite with entry->nh */
+	MP_FORWARD_NO_NEIGH,	/* not yet counted: route known, next-hop MAC not (tc) */
 };
 
 struct mp_plan {
 	struct mp_hdrs h;
 	struct mp_fwd_entry *entry;
-	struct bpf_fib_lookup fib;	/* the result: egress ifindex, MACs */
-	__u16 tot_len;			/* bpf_fib_lookup overwrites fib.tot_len */
-	__u8 ttl_dec;			/* 1 when MP_CFG_DECREMENT_TTL */
+	__u32 ifindex;		/* MP_FORWARD_NO_NEIGH: the egress device */
+	__u16 tot_len;
 };
 
 static __always_inline enum mp_stat mp_fib_stat(long rc)
@@ -69,6 +78,103 @@ static __always_inline enum mp_action mp_pass(enum mp_stat reason)
 	return MP_PASS;
 }
 
+/* bpf_ktime_get_coarse_ns (Linux 5.11) is a plain read of the time of the
+ * last tick, good enough for idle timeouts of seconds; older kernels take
+ * the precise clock (the CO-RE check drops the call they lack).
+ */
+static __always_inline __u64 mp_now(void)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ktime_get_coarse_ns))
+		return bpf_ktime_get_coarse_ns();
+	return bpf_ktime_get_ns();
+}
+
+/* What the rewrite adds to the checksums: the same for every packet of the
+ * leg, since the source check fixed the old addresses and ports.
+ */
+static __always_inline void mp_csum_plan(struct mp_next_hop *nh, struct mp_fwd_entry *e, struct iphdr *ip,
+					 struct udphdr *udp)
+{
+	struct mp_csum_words old = { .saddr = ip->saddr, .daddr = ip->daddr };
+	struct mp_csum_words new = { .saddr = e->out_saddr, .daddr = e->out_daddr };
+
+	/* the same for IPv4 and for the UDP pseudo-header; the TTL is mp_rewrite_ip's */
+	nh->addr_csum = mp_csum_sum(&old, 2 * sizeof(__be32), &new, 2 * sizeof(__be32));
+	old.w0 = udp->source;
+	old.w1 = udp->dest;
+	new.w0 = e->out_sport;
+	new.w1 = e->out_dport;
+	nh->port_csum = mp_csum_sum(&old.w0, 4, &new.w0, 4);
+}
+
+static __always_inline bool mp_next_hop_for(struct mp_next_hop *nh, __u64 gen, __u32 iif, __u8 tos)
+{
+	return nh->gen == gen && nh->iif == iif && nh->tos == tos;
+}
+
+/* A route lookup, whose success is cached in the entry for the next
+ * packets.  Flags 0 is the ingress-mode full lookup, which honours policy
+ * routing and needs forwarding on the ingress device.
+ */
+static __always_inline enum mp_action mp_route_lookup(void *ctx, struct mp_fwd_entry *e, __u32 ingress_ifindex,
+						      struct mp_plan *p, __u64 gen)
+{
+	struct iphdr *ip = p->h.ip;
+	struct bpf_fib_lookup fib = {};
+	struct mp_next_hop nh = {};
+	long rc;
+
+	fib.family = MP_AF_INET;
+	fib.tos = ip->tos;
+	fib.l4_protocol = IPPROTO_UDP;
+	fib.sport = e->out_sport;
+	fib.dport = e->out_dport;
+	fib.tot_len = p->tot_len;
+	fib.ipv4_src = e->out_saddr;
+	fib.ipv4_dst = e->out_daddr;
+	fib.ifindex = ingress_ifindex;
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return mp_pass(mp_fib_stat(rc));
+	if (!bpf_map_lookup_elem(&mp_tx, &fib.ifindex))
+		return mp_pass(MP_STAT_PASS_NO_TX_DEV);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		p->ifindex = fib.ifindex;
+		return MP_FORWARD_NO_NEIGH;
+	}
+
+	nh.ifindex = fib.ifindex;
+	nh.iif = ingress_ifindex;
+	__builtin_memcpy(nh.dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(nh.smac, fib.smac, ETH_ALEN);
+	/* a longer packet than any before looked the same route up again */
+	nh.max_len = mp_next_hop_for(&e->nh, gen, ingress_ifindex, ip->tos) && e->nh.max_len > p->tot_len ?
+			     e->nh.max_len : p->tot_len;
+	nh.tos = ip->tos;
+	mp_csum_plan(&nh, e, ip, p->h.udp);
+	/* The generation read before the lookup, written last: should the
+	 * agent bump it meanwhile, the next packet looks up again.  A leg's
+	 * packets come in on one CPU, so no two programs fill one entry.
+	 */
+	__builtin_memcpy((void *)&e->nh + sizeof(nh.gen), (void *)&nh + sizeof(nh.gen), sizeof(nh) - sizeof(nh.gen));
+	asm volatile("" ::: "memory");
+	e->nh.gen = gen;
+	return MP_FORWARD;
+}
+
+/* Step 5: the next hop, from the entry while it is good (struct
+ * mp_next_hop says when), else looked up.  Nothing in the packet changes.
+ */
+static __always_inline enum mp_action mp_route(void *ctx, struct mp_fwd_entry *e, __u32 ingress_ifindex,
+					       struct mp_plan *p)
+{
+	__u64 gen = mp_nh_gen;
+
+	if (mp_next_hop_for(&e->nh, gen, ingress_ifindex, p->h.ip->tos) && p->tot_len <= e->nh.max_len)
+		return MP_FORWARD;
+	return mp_route_lookup(ctx, e, ingress_ifindex, p, gen);
+}
+
 /* Steps 1-5 of section 3: everything up to, but excluding, the rewrite.
  * Nothing in the packet changes here, so any PASS hands the stack the
  * packet as it arrived.
@@ -80,10 +186,8 @@ static __always_inline enum mp_action mp_decide(void *ctx, void *data, void *dat
 	struct mp_fwd_entry *e;
 	struct iphdr *ip;
 	struct udphdr *udp;
-	struct mp_cfg *cfg;
 	enum mp_stat reason;
-	__u32 zero = 0, dport;
-	long rc;
+	__u32 dport;
 
 	reason = mp_parse(data, data_end, &p->h);
 	if (reason != MP_STAT_MAX)
@@ -92,9 +196,8 @@ static __always_inline enum mp_action mp_decide(void *ctx, void *data, void *dat
 	udp = p->h.udp;
 
 	/* the port range first: most non-relay traffic leaves before any hash lookup */
-	cfg = bpf_map_lookup_elem(&mp_cfg, &zero);
 	dport = bpf_ntohs(udp->dest);
-	if (!cfg || dport < cfg->port_min || dport >= cfg->port_max)
+	if (dport < mp_cfg.port_min || dport >= mp_cfg.port_max)
 		return mp_pass(MP_STAT_PASS_OUT_OF_RANGE);
 
 	key.local_ip = ip->daddr;
@@ -111,31 +214,9 @@ static __always_inline enum mp_action mp_decide(void *ctx, void *data, void *dat
 		mp_count(MP_STAT_DROP_WRONG_SOURCE);
 		return MP_DROP;
 	}
-
-	/* Route before touching the packet: on any failure it must reach the
-	 * stack as it arrived.  Flags 0 is the ingress-mode full lookup, which
-	 * honours policy routing and needs forwarding on the ingress device.
-	 */
-	__builtin_memset(&p->fib, 0, sizeof(p->fib));
-	p->fib.family = MP_AF_INET;
-	p->fib.tos = ip->tos;
-	p->fib.l4_protocol = IPPROTO_UDP;
-	p->fib.sport = e->out_sport;
-	p->fib.dport = e->out_dport;
-	p->fib.tot_len = bpf_ntohs(ip->tot_len);
-	p->fib.ipv4_src = e->out_saddr;
-	p->fib.ipv4_dst = e->out_daddr;
-	p->fib.ifindex = ingress_ifindex;
-	p->tot_len = p->fib.tot_len;
-	rc = bpf_fib_lookup(ctx, &p->fib, sizeof(p->fib), 0);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return mp_pass(mp_fib_stat(rc));
-	if (!bpf_map_lookup_elem(&mp_tx, &p->fib.ifindex))
-		return mp_pass(MP_STAT_PASS_NO_TX_DEV);
-
 	p->entry = e;
-	p->ttl_dec = cfg->flags & MP_CFG_DECREMENT_TTL ? 1 : 0;
-	return rc == BPF_FIB_LKUP_RET_SUCCESS ? MP_FORWARD : MP_FORWARD_NO_NEIGH;
+	p->tot_len = bpf_ntohs(ip->tot_len);
+	return mp_route(ctx, e, ingress_ifindex, p);
 }
 
 /* Step 8: only forwarded packets count, in the original's conntrack unit. */
@@ -143,51 +224,36 @@ static __always_inline void mp_account(struct mp_plan *p, enum mp_stat outcome)
 {
 	__sync_fetch_and_add(&p->entry->packets, 1);
 	__sync_fetch_and_add(&p->entry->bytes, p->tot_len);
-	p->entry->last_seen_ns = bpf_ktime_get_ns();
+	p->entry->last_seen_ns = mp_now();
 	mp_count(outcome);
 }
 
-/* The checksum words before and after the rewrite (section 3, step 7). */
-static __always_inline void mp_csum_words(struct mp_plan *p, struct mp_csum_words *ip_old,
-					  struct mp_csum_words *ip_new,
-					  struct mp_csum_words *udp_old,
-					  struct mp_csum_words *udp_new)
-{
-	struct iphdr *ip = p->h.ip;
-	struct mp_fwd_entry *e = p->entry;
-
-	ip_old->saddr = udp_old->saddr = ip->saddr;
-	ip_old->daddr = udp_old->daddr = ip->daddr;
-	ip_new->saddr = udp_new->saddr = e->out_saddr;
-	ip_new->daddr = udp_new->daddr = e->out_daddr;
-	ip_old->w0 = bpf_htons(ip->ttl << 8 | ip->protocol);
-	ip_new->w0 = bpf_htons((ip->ttl - p->ttl_dec) << 8 | ip->protocol);
-	ip_old->w1 = ip_new->w1 = 0;
-	udp_old->w0 = p->h.udp->source;
-	udp_old->w1 = p->h.udp->dest;
-	udp_new->w0 = e->out_sport;
-	udp_new->w1 = e->out_dport;
-}
-
-/* Step 6 and 7 for XDP: direct writes, checksums by hand.  TOS, DF and the
- * IP ID stay as they are.
+/* Steps 6 and 7, but for the MACs and the UDP checksum: direct writes,
+ * which both programs may make.  TOS, DF and the IP ID stay as they are.
  */
-static __always_inline void mp_rewrite_xdp(struct mp_plan *p)
+static __always_inline void mp_rewrite_ip(struct mp_plan *p, struct mp_next_hop *nh)
 {
-	struct mp_csum_words ip_old, ip_new, udp_old, udp_new;
+	struct mp_fwd_entry *e = p->entry;
 	struct iphdr *ip = p->h.ip;
 	struct udphdr *udp = p->h.udp;
 
-	mp_csum_words(p, &ip_old, &ip_new, &udp_old, &udp_new);
-	ip->check = mp_csum_replace(ip->check, &ip_old, &ip_new);
-	udp->check = mp_udp_csum_replace(udp->check, &udp_old, &udp_new);
-	ip->saddr = ip_new.saddr;
-	ip->daddr = ip_new.daddr;
-	ip->ttl -= p->ttl_dec;
-	udp->source = udp_new.w0;
-	udp->dest = udp_new.w1;
-	__builtin_memcpy(p->h.eth->h_dest, p->fib.dmac, ETH_ALEN);
-	__builtin_memcpy(p->h.eth->h_source, p->fib.smac, ETH_ALEN);
+	if (mp_cfg.flags & MP_CFG_DECREMENT_TTL) {
+		/* the TTL/protocol word goes down by 0x100: its complement is added */
+		ip->check = mp_csum_add(ip->check, mp_csum_fold16((__u32)nh->addr_csum + (__u16)~bpf_htons(0x100)));
+		ip->ttl--;
+	} else {
+		ip->check = mp_csum_add(ip->check, nh->addr_csum);
+	}
+	ip->saddr = e->out_saddr;
+	ip->daddr = e->out_daddr;
+	udp->source = e->out_sport;
+	udp->dest = e->out_dport;
+}
+
+static __always_inline void mp_rewrite_macs(struct mp_plan *p)
+{
+	__builtin_memcpy(p->h.eth->h_dest, p->entry->nh.dmac, ETH_ALEN);
+	__builtin_memcpy(p->h.eth->h_source, p->entry->nh.smac, ETH_ALEN);
 }
 
 SEC("xdp")
@@ -196,6 +262,7 @@ int mp_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct mp_plan p;
+	__u32 egress;
 
 	switch (mp_decide(ctx, data, data_end, ctx->ingress_ifindex, &p)) {
 	case MP_PASS:
@@ -211,49 +278,31 @@ int mp_xdp(struct xdp_md *ctx)
 	case MP_FORWARD:
 		break;
 	}
-	mp_rewrite_xdp(&p);
+	p.h.udp->check = mp_udp_csum_add(p.h.udp->check,
+					 mp_csum_fold16((__u32)p.entry->nh.addr_csum + p.entry->nh.port_csum));
+	mp_rewrite_ip(&p, &p.entry->nh);
+	mp_rewrite_macs(&p);
 	mp_account(&p, MP_STAT_FORWARDED);
-	if (p.fib.ifindex == ctx->ingress_ifindex)
+	egress = p.entry->nh.ifindex;
+	if (egress == ctx->ingress_ifindex)
 		return XDP_TX;
 	/* flags 0: should the device have left mp_tx meanwhile, XDP_ABORTED */
-	return bpf_redirect_map(&mp_tx, p.fib.ifindex, 0);
+	return bpf_redirect_map(&mp_tx, egress, 0);
 }
 
-/* Step 6 and 7 for tc: the csum helpers keep skb->csum consistent for
- * CHECKSUM_COMPLETE and PARTIAL skbs; BPF_F_MARK_MANGLED_0 keeps a zero UDP
- * checksum zero and sends a computed zero as 0xffff.  Packet pointers are
- * stale after the first helper, so everything is read beforehand and
- * written by offset.  Returns 0, or < 0 when a helper failed.
+/* The UDP checksum in tc: bpf_l4_csum_replace() with a sum (size 0) keeps
+ * skb->csum consistent for CHECKSUM_COMPLETE and PARTIAL skbs, where only
+ * the addresses (the pseudo-header) count; BPF_F_MARK_MANGLED_0 keeps a
+ * zero checksum zero and sends a computed zero as 0xffff.  Packet pointers
+ * are stale after it, so it comes last.  Returns 0, or < 0 when it failed.
  */
-static __always_inline int mp_rewrite_skb(struct __sk_buff *skb, struct mp_plan *p, bool macs)
+static __always_inline int mp_rewrite_udp_csum(struct __sk_buff *skb, struct mp_plan *p, struct mp_next_hop *nh)
 {
-	struct mp_csum_words ip_old, ip_new, udp_old, udp_new;
-	__u32 ip_off = p->h.l3_off;
-	__u32 ip_check = ip_off + offsetof(struct iphdr, check);
-	__u32 udp_off = ip_off + sizeof(struct iphdr);
-	__u32 udp_check = udp_off + offsetof(struct udphdr, check);
-	__u64 l4_addr = BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | sizeof(__be32);
-	__u64 l4_port = BPF_F_MARK_MANGLED_0 | sizeof(__be16);
-	__u8 ttl = p->h.ip->ttl - p->ttl_dec;
-	__u8 macs_new[2 * ETH_ALEN];
+	__u32 udp_check = p->h.l3_off + sizeof(struct iphdr) + offsetof(struct udphdr, check);
+	__u16 addr = nh->addr_csum, port = nh->port_csum;
 
-	mp_csum_words(p, &ip_old, &ip_new, &udp_old, &udp_new);
-	__builtin_memcpy(macs_new, p->fib.dmac, ETH_ALEN);
-	__builtin_memcpy(macs_new + ETH_ALEN, p->fib.smac, ETH_ALEN);
-
-	if (bpf_l4_csum_replace(skb, udp_check, ip_old.saddr, ip_new.saddr, l4_addr) ||
-	    bpf_l4_csum_replace(skb, udp_check, ip_old.daddr, ip_new.daddr, l4_addr) ||
-	    bpf_l4_csum_replace(skb, udp_check, udp_old.w0, udp_new.w0, l4_port) ||
-	    bpf_l4_csum_replace(skb, udp_check, udp_old.w1, udp_new.w1, l4_port) ||
-	    bpf_l3_csum_replace(skb, ip_check, ip_old.saddr, ip_new.saddr, sizeof(__be32)) ||
-	    bpf_l3_csum_replace(skb, ip_check, ip_old.daddr, ip_new.daddr, sizeof(__be32)) ||
-	    bpf_l3_csum_replace(skb, ip_check, ip_old.w0, ip_new.w0, sizeof(__be16)))
-		return -1;
-	if (bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, ttl), &ttl, sizeof(ttl), 0) ||
-	    bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, saddr), &ip_new, 2 * sizeof(__be32), 0) ||
-	    bpf_skb_store_bytes(skb, udp_off, &udp_new.w0, 2 * sizeof(__be16), 0))
-		return -1;
-	if (macs && bpf_skb_store_bytes(skb, 0, macs_new, sizeof(macs_new), 0))
+	if (bpf_l4_csum_replace(skb, udp_check, 0, addr, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0) ||
+	    bpf_l4_csum_replace(skb, udp_check, 0, port, BPF_F_MARK_MANGLED_0))
 		return -1;
 	return 0;
 }
@@ -263,6 +312,7 @@ int mp_tc(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
+	struct mp_next_hop fresh = {};
 	enum mp_action action;
 	struct mp_plan p;
 
@@ -282,15 +332,20 @@ int mp_tc(struct __sk_buff *skb)
 			mp_count(MP_STAT_PASS_FIB_NO_NEIGH);
 			return TC_ACT_OK;
 		}
-		if (mp_rewrite_skb(skb, &p, false))
+		/* no next hop to cache: the sums the rewrite needs, made afresh */
+		mp_csum_plan(&fresh, p.entry, p.h.ip, p.h.udp);
+		mp_rewrite_ip(&p, &fresh);
+		if (mp_rewrite_udp_csum(skb, &p, &fresh))
 			return TC_ACT_SHOT;	/* partly rewritten: never to the stack */
 		mp_account(&p, MP_STAT_FORWARDED_NEIGH);
-		return bpf_redirect_neigh(p.fib.ifindex, NULL, 0, 0);
+		return bpf_redirect_neigh(p.ifindex, NULL, 0, 0);
 	}
-	if (mp_rewrite_skb(skb, &p, true))
+	mp_rewrite_ip(&p, &p.entry->nh);
+	mp_rewrite_macs(&p);
+	if (mp_rewrite_udp_csum(skb, &p, &p.entry->nh))
 		return TC_ACT_SHOT;
 	mp_account(&p, MP_STAT_FORWARDED);
-	return bpf_redirect(p.fib.ifindex, 0);
+	return bpf_redirect(p.entry->nh.ifindex, 0);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -17,15 +17,9 @@ struct {
 	__type(value, struct mp_fwd_entry);
 } mp_fwd SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct mp_cfg);
-} mp_cfg SEC(".maps");
-
 /* Egress devices the agent allows, keyed by ifindex.  A devmap, so that
- * XDP can redirect through it; the programs look it up before rewriting.
+ * XDP can redirect through it; the programs look it up before caching a
+ * next hop.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);

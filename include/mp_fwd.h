@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Forwarding entries and fast-path configuration: the map ABI shared by the
+/* Forwarding entries and fast-path configuration: the ABI shared by the
  * BPF programs and the agent (doc/fast-path.md §2).  Fixed-width types
  * only, so that both sides agree on every offset; the sizes are asserted.
  */
@@ -10,7 +10,6 @@
 
 #define MP_PIN_DIR	"/sys/fs/bpf/mediaproxy"
 #define MP_FWD_MAP	"mp_fwd"
-#define MP_CFG_MAP	"mp_cfg"
 #define MP_TX_MAP	"mp_tx"
 
 /* Default size of mp_fwd; the agent sets one entry per relay port before load. */
@@ -27,8 +26,30 @@ struct mp_fwd_key {
 #define MP_FWD_DROP_OTHERS	(1U << 0)	/* drop, do not pass, a non-latched source */
 #define MP_FWD_IS_RTCP		(1U << 1)	/* informational: an RTCP leg */
 
-/* mp_fwd value: one leg.  Entries are immutable once inserted; only the BPF
- * programs write the counters, with atomic adds.
+/* The next hop of a leg and what its rewrite adds to the checksums, cached
+ * by the programs from a route lookup.  Good while nh_gen equals the
+ * programs' mp_nh_gen and the packet came in on nh_iif with TOS nh_tos
+ * and an IPv4 total length of at most nh_max_len; the agent bumps
+ * mp_nh_gen when a route, rule, neighbour or link changes, and the next
+ * packet of each leg looks its route up again (doc/fast-path.md §3 step 5).
+ */
+struct mp_next_hop {
+	__u64 gen;
+	__u32 ifindex;		/* egress device */
+	__u32 iif;		/* the ingress device the lookup was made for */
+	__u8 dmac[6];		/* the next hop's MAC */
+	__u8 smac[6];		/* the egress device's MAC */
+	__u16 max_len;		/* the longest IPv4 total length the route took */
+	__u8 tos;		/* the TOS the lookup was made with */
+	__u8 pad;
+	__u16 addr_csum;	/* the new addresses' sum for the IPv4 and UDP checksums (RFC 1624) */
+	__u16 port_csum;	/* the new ports' sum for the UDP checksum */
+	__u32 pad2;
+};
+
+/* mp_fwd value: one leg.  The agent writes the first 32 bytes at insertion
+ * and never changes a live entry; only the BPF programs write the rest:
+ * the counters with atomic adds, and the next hop.
  */
 struct mp_fwd_entry {
 	__be32 expect_ip;	/* latched remote of this leg */
@@ -43,14 +64,17 @@ struct mp_fwd_entry {
 	__u32 pad;		/* keeps the counters 8-byte aligned; zero */
 	__u64 packets;
 	__u64 bytes;		/* IPv4 total length, the original's conntrack unit */
-	__u64 last_seen_ns;	/* CLOCK_MONOTONIC, bpf_ktime_get_ns() */
+	__u64 last_seen_ns;	/* CLOCK_MONOTONIC (coarse where the kernel has it) */
 	__u64 dropped_src;	/* packets from a non-latched source, DROP_OTHERS set */
+	struct mp_next_hop nh;	/* zero at insertion: looked up by the first packet */
+	__u64 reserved[3];	/* room for per-leg RTP statistics; zero */
 };
 
 /* mp_cfg.flags */
 #define MP_CFG_DECREMENT_TTL	(1U << 0)	/* behave as a router: TTL - 1 */
 
-/* mp_cfg value (ARRAY, one element at key 0).  All zero, the fast path
+/* The programs' configuration, fixed before they load (`mp_cfg` in their
+ * read-only data, set through the skeleton).  All zero, the fast path
  * forwards nothing: no port is in [0, 0).
  */
 struct mp_cfg {
@@ -60,8 +84,10 @@ struct mp_cfg {
 };
 
 _Static_assert(sizeof(struct mp_fwd_key) == 8, "mp_fwd key is 8 bytes");
-_Static_assert(sizeof(struct mp_fwd_entry) == 64, "mp_fwd value is 64 bytes");
+_Static_assert(sizeof(struct mp_next_hop) == 40, "a next hop is 40 bytes");
+_Static_assert(sizeof(struct mp_fwd_entry) == 128, "mp_fwd value is 128 bytes");
 _Static_assert(__builtin_offsetof(struct mp_fwd_entry, packets) == 32, "counters start at 32");
-_Static_assert(sizeof(struct mp_cfg) == 12, "mp_cfg value is 12 bytes");
+_Static_assert(__builtin_offsetof(struct mp_fwd_entry, nh) == 64, "the next hop starts at 64");
+_Static_assert(sizeof(struct mp_cfg) == 12, "mp_cfg is 12 bytes");
 
 #endif

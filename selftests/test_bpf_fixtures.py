@@ -6,9 +6,12 @@ network namespace.
 Each case of CASES is an input frame built with scapy, the programs it runs
 through, the verdict expected, the output expected (a frame that scapy builds
 from scratch, checksums included, or UNCHANGED) and the one mp_stats counter
-expected to move by exactly 1.  The leg counters of the entry the frame is
-addressed to are checked after every run as well.  A seeded randomized case
-then forwards random datagrams against random entries, byte-exact.
+expected to move by exactly 1; a case may first change the namespace's
+routes or neighbours, or bump the next-hop generation.  Cases run in order,
+and a leg's cached next hop carries over from one to the next.  The leg
+counters of the entry the frame is addressed to are checked after every run
+as well.  A seeded randomized case then forwards random datagrams against
+random entries, byte-exact.
 
 Prints TAP; exits 0 only if every case passes.  Needs root (SKIPs otherwise).
 Environment: BUILD (default build/), MP_FIXTURE_SEED (default 1624).
@@ -18,6 +21,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 
 try:
     import logging
@@ -39,6 +43,7 @@ BUILD = os.environ.get("BUILD", os.path.join(os.path.dirname(os.path.abspath(__f
 RUNNER = os.path.join(BUILD, "helpers", "bpf_fixture_runner")
 SEED = int(os.environ.get("MP_FIXTURE_SEED", "1624"))
 NS = "mpfix-%d" % os.getpid()
+CLOCK_MONOTONIC_COARSE = 6  # Linux's clock id; Python names it not
 
 DROP_OTHERS = mp_abi.macro("MP_FWD_DROP_OTHERS")
 DECREMENT_TTL = mp_abi.macro("MP_CFG_DECREMENT_TTL")
@@ -58,6 +63,9 @@ NO_NEIGH = "198.18.2.77"                                       # on c1's subnet,
 OTHER, OTHER_MAC = "198.18.3.3", "02:00:c6:12:03:03"           # behind c2, not in mp_tx
 SMALL_MTU, SMALL_MTU_MAC = "198.18.9.9", "02:00:c6:12:09:09"   # route with mtu lock 576
 GATEWAY, GATEWAY_MAC = "198.18.2.254", "02:00:c6:12:02:fe"     # router behind c1 for 198.18.11.0/24
+MOVER, MOVER_MAC, MOVER_NEW_MAC = "198.18.2.20", "02:00:c6:12:02:14", "02:00:c6:12:02:41"  # changes its MAC
+FLIPPED, FLIPPED_NET = "198.18.12.9", "198.18.12.0/24"          # routed via GATEWAY, then via HAIRPIN
+TOS_TABLE, TOS_RULE = "100", 0x10                               # packets of that TOS: via GATEWAY
 # device: (MAC, address, in mp_tx)
 DEVICES = {
     "c0": ("02:00:00:00:00:c0", "198.18.0.50/24", True),   # caller side, the relay address
@@ -70,7 +78,8 @@ MAC = {dev: v[0] for dev, v in DEVICES.items()}
 POOL = {"198.18.1.%d" % (100 + i): ("c0", "02:00:c6:12:01:%02x" % (100 + i)) for i in range(8)}
 POOL.update({"198.18.2.%d" % (100 + i): ("c1", "02:00:c6:12:02:%02x" % (100 + i)) for i in range(16)})
 NEIGHBOURS = [("c0", CALLER, CALLER_MAC), ("c0", HAIRPIN, HAIRPIN_MAC), ("c1", CALLEE, CALLEE_MAC),
-              ("c2", OTHER, OTHER_MAC), ("c1", SMALL_MTU, SMALL_MTU_MAC), ("c1", GATEWAY, GATEWAY_MAC)] + \
+              ("c2", OTHER, OTHER_MAC), ("c1", SMALL_MTU, SMALL_MTU_MAC), ("c1", GATEWAY, GATEWAY_MAC),
+              ("c1", MOVER, MOVER_MAC)] + \
              [(dev, ip, mac) for ip, (dev, mac) in POOL.items()]
 
 # Fixed entries, by local port: expect, out source, out destination, flags.
@@ -89,6 +98,8 @@ ENTRIES = {
     40001: ((CALLER, CALLER_PORT), (RELAY, 40003), ("198.18.10.9", 30001), 0),   # lightweight tunnel
     40022: ((CALLER, CALLER_PORT), (RELAY, 40023), ("198.18.11.9", 30022), 0),   # via GATEWAY
     40024: ((CALLER, CALLER_PORT), (RELAY, 40025), ("198.18.3.77", 30024), 0),   # c2, no neighbour
+    40026: ((CALLER, CALLER_PORT), (RELAY, 40027), (MOVER, 30026), 0),           # its MAC changes
+    40028: ((CALLER, CALLER_PORT), (RELAY, 40029), (FLIPPED, 30028), 0),         # its route changes
     40099: ((CALLER, CALLER_PORT), (RELAY, 40098), (CALLEE, 30099), 0),          # last port of the range
     39999: ((CALLER, CALLER_PORT), (RELAY, 39998), (CALLEE, 29999), 0),          # below the range
     40100: ((CALLER, CALLER_PORT), (RELAY, 40101), (CALLEE, 30100), 0),          # at port_max: outside
@@ -136,10 +147,12 @@ def zero_sum_payload():
 
 
 def case(desc, pkt, verdict, out, stat, progs=("xdp", "tc"), dev="c0", cfg=DECREMENT_TTL, gso=None,
-         refused=None):
-    """refused: the SKIP reason when BPF_PROG_TEST_RUN refuses the frame (EINVAL)."""
+         refused=None, before=()):
+    """refused: the SKIP reason when BPF_PROG_TEST_RUN refuses the frame (EINVAL).
+    before: what to do first, each an `ip` command line for the namespace or "gen"
+    (bump the next-hop generation, as the agent does when it hears of a change)."""
     return dict(desc=desc, pkt=bytes(pkt), verdict=verdict, out=None if out is None else bytes(out),
-                stat=stat, progs=progs, dev=dev, cfg=cfg, gso=gso, refused=refused)
+                stat=stat, progs=progs, dev=dev, cfg=cfg, gso=gso, refused=refused, before=before)
 
 
 def build_cases():
@@ -192,7 +205,7 @@ def build_cases():
              udp_frame(dport=39999), "pass", UNCHANGED, "pass_out_of_range"),
         case("port = port_max passes (entry exists; the range is [min, max))",
              udp_frame(dport=40100), "pass", UNCHANGED, "pass_out_of_range"),
-        case("mp_cfg all zero forwards nothing",
+        case("mp_cfg all zero (the programs' read-only data) forwards nothing",
              udp_frame(), "pass", UNCHANGED, "pass_out_of_range", cfg=None),
         case("TTL 1 passes (the stack sends time exceeded)",
              udp_frame(ttl=1), "pass", UNCHANGED, "pass_ttl"),
@@ -244,7 +257,13 @@ def build_cases():
              udp_frame(dport=40001), "pass", UNCHANGED, "pass_fib_unsupp_lwt"),
         case("fib: local destination is not forwarded, passes",
              udp_frame(dport=40018), "pass", UNCHANGED, "pass_fib_not_fwded"),
-        case("fib: larger than the route's MTU passes",
+        case("fib: a small packet over a route with MTU 576 is forwarded, its length cached",
+             udp_frame(dport=40016, payload=bytes(100)), "redirect",
+             relayed(40016, "c1", SMALL_MTU_MAC, dport=40016, payload=bytes(100)), "forwarded"),
+        case("fib: a longer one within the MTU looks the route up again and is forwarded",
+             udp_frame(dport=40016, payload=bytes(500)), "redirect",
+             relayed(40016, "c1", SMALL_MTU_MAC, dport=40016, payload=bytes(500)), "forwarded"),
+        case("fib: larger than the route's MTU passes, though the route is cached",
              udp_frame(dport=40016, payload=bytes(600)), "pass", UNCHANGED, "pass_fib_frag_needed"),
         case("xdp, no neighbour: passes unchanged (the agent's send resolves it)",
              udp_frame(dport=40006), "pass", UNCHANGED, "pass_fib_no_neigh", progs=("xdp",)),
@@ -256,6 +275,27 @@ def build_cases():
              udp_frame(dport=40014), "pass", UNCHANGED, "pass_no_tx_dev"),
         case("tc: a GSO skb (GRO aggregate) passes",
              udp_frame(), "pass", UNCHANGED, "pass_gso", progs=("tc",), gso=1000),
+        # the next hop cached in the entry
+        case("next hop: the first packet looks the route up and caches it",
+             udp_frame(dport=40026), "redirect", relayed(40026, "c1", MOVER_MAC, dport=40026), "forwarded"),
+        case("next hop: a neighbour's new MAC is not looked up while the generation stands",
+             udp_frame(dport=40026), "redirect", relayed(40026, "c1", MOVER_MAC, dport=40026), "forwarded",
+             before=["neigh replace %s lladdr %s dev c1 nud permanent" % (MOVER, MOVER_NEW_MAC)]),
+        case("next hop: after a generation bump the next packet goes to the neighbour's new MAC",
+             udp_frame(dport=40026), "redirect", relayed(40026, "c1", MOVER_NEW_MAC, dport=40026), "forwarded",
+             before=["gen"]),
+        case("next hop: routed via a gateway on c1",
+             udp_frame(dport=40028), "redirect", relayed(40028, "c1", GATEWAY_MAC, dport=40028), "forwarded"),
+        case("next hop: the route flipped to c0, the cache still in use until a generation bump",
+             udp_frame(dport=40028), "redirect", relayed(40028, "c1", GATEWAY_MAC, dport=40028), "forwarded",
+             before=["route replace %s via %s dev c0" % (FLIPPED_NET, HAIRPIN)]),
+        case("next hop: after a generation bump the flipped route: back out of c0 to its gateway",
+             udp_frame(dport=40028), "tx", relayed(40028, "c0", HAIRPIN_MAC, dport=40028), "forwarded",
+             before=["gen"]),
+        case("next hop: another TOS looks the route up again (a rule sends TOS 0x%x via the gateway)" % TOS_RULE,
+             udp_frame(tos=TOS_RULE), "redirect", relayed(40000, "c1", GATEWAY_MAC, tos=TOS_RULE), "forwarded"),
+        case("next hop: and TOS 0 again its own route",
+             udp_frame(), "redirect", relayed(40000, "c1", CALLEE_MAC), "forwarded"),
     ]
     return c
 
@@ -325,6 +365,9 @@ def make_netns():
     ns("route", "add", "blackhole", "198.18.7.0/24")
     ns("route", "add", "prohibit", "198.18.8.0/24")
     ns("route", "add", "198.18.11.0/24", "via", GATEWAY, "dev", "c1")
+    ns("route", "add", FLIPPED_NET, "via", GATEWAY, "dev", "c1")
+    ns("route", "add", CALLEE, "via", GATEWAY, "dev", "c1", "table", TOS_TABLE)
+    ns("rule", "add", "tos", "0x%x" % TOS_RULE, "table", TOS_TABLE)
     ns("route", "add", "198.18.10.0/24", "encap", "ip", "id", "1", "dst", "198.18.2.200", "dev", "c1")
     for dev, ip, mac in NEIGHBOURS:
         ns("neigh", "replace", ip, "lladdr", mac, "dev", dev, "nud", "permanent")
@@ -375,6 +418,7 @@ class Fixtures:
         if key not in self.legs:
             key = None
         before, leg_before = run.stats(), key and run.leg(key[1], key[0])
+        clock = time.clock_gettime_ns(CLOCK_MONOTONIC_COARSE)
         answer = run("run %s %s %s%s" % (prog, dev, raw.hex(), " %d" % gso if gso else ""))
         if answer.startswith("error"):
             return [answer]
@@ -403,8 +447,10 @@ class Fixtures:
             if [delta[0], delta[1], delta[3]] != want_delta:
                 problems.append("leg %s:%d moved packets/bytes/dropped_src by %s, expected %s" %
                                 (key[0], key[1], [delta[0], delta[1], delta[3]], want_delta))
-            if forwarded != (leg_after[2] > leg_before[2]):
-                problems.append("leg last_seen_ns %d -> %d" % (leg_before[2], leg_after[2]))
+            # the programs' clock may be the coarse one: it moves once a tick
+            if (leg_after[2] < clock) if forwarded else (leg_after[2] != leg_before[2]):
+                problems.append("leg last_seen_ns %d -> %d (the clock read %d before)" %
+                                (leg_before[2], leg_after[2], clock))
         return problems
 
     def check_legs(self, keys):
@@ -487,6 +533,8 @@ def main():
         for port, (expect, out_src, out_dst, flags) in ENTRIES.items():
             fx.add_entry(RELAY, port, expect, out_src, out_dst, flags)
         for c in cases:
+            for action in c["before"]:
+                run.ok("gen") if action == "gen" else ns(*action.split())
             for prog in c["progs"]:
                 desc = "%s: %s" % (prog, c["desc"])
                 problems = fx.check_run(prog, c["dev"], c["pkt"], c["verdict"], c["out"], c["stat"], c["cfg"],

@@ -310,6 +310,85 @@ for _ in range(50):
 }
 run_test "xdp: a third host sending to a latched port is dropped, counted and logged" t_spoofed_source
 
+# The next hop a leg caches (doc/fast-path.md §3 step 5) must follow the
+# relay's routes and neighbours: the callee gets a second link to the relay
+# (e1 198.18.5.9, relay side rd 198.18.5.1), and nftables counters on the
+# callee's ingress count the call's media by device and destination MAC.
+CALLEE_MAC=02:00:c6:12:02:09 CALLEE_NEW_MAC=02:00:c6:12:02:99
+next_hop_hosts() {
+	call_hosts
+	ip -n "$CALLEE_NS" link set e0 address $CALLEE_MAC
+	ip -n "$RELAY_NS" link add rd type veth peer name e1 netns "$CALLEE_NS"
+	ip -n "$CALLEE_NS" addr add 198.18.5.9/24 dev e1
+	ip -n "$RELAY_NS" addr add 198.18.5.1/24 dev rd
+	ip netns exec "$CALLEE_NS" ethtool -K e1 tx off gro on >/dev/null
+	ip -n "$CALLEE_NS" link set e1 up
+	ip -n "$RELAY_NS" link set rd up
+	ip netns exec "$CALLEE_NS" nft -f - <<-EOF
+	table netdev mp {
+		counter e0 {}
+		counter e1 {}
+		counter old_mac {}
+		counter new_mac {}
+		chain e0 {
+			type filter hook ingress device e0 priority 0;
+			udp dport 30000 counter name e0
+			ether daddr $CALLEE_MAC udp dport 30000 counter name old_mac
+			ether daddr $CALLEE_NEW_MAC udp dport 30000 counter name new_mac
+		}
+		chain e1 {
+			type filter hook ingress device e1 priority 0;
+			udp dport 30000 counter name e1
+		}
+	}
+	EOF
+}
+
+# arrived NAME: what the callee's counter NAME counted
+arrived() { ip netns exec "$CALLEE_NS" nft list counter netdev mp "$1" | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
+
+# follows_within_a_tick TIER OLD NEW CHANGE...: with a call's media flowing
+# through TIER, CHANGE is made on the relay host; media must reach counter
+# NEW within a second, the agent's tick, and none may reach OLD after that.
+follows_within_a_tick() {
+	local tier=$1 old=$2 new=$3 start ms settled calls
+	shift 3
+	next_hop_hosts
+	start_relay "$tier"
+	offer_answer c1 49170 30000
+	COUNT=1500 media 49170 30000 & # 3 s of media from t = 1 s
+	calls=$!
+	wait_until 5 '[ "$(arrived "$old")" -gt 100 ]' || fail "no media reached the callee: $(cat "$T/relay.log")"
+	expect_eq "$(arrived "$new")" 0 "media at $new before the change"
+	start=$(date +%s%N)
+	"$@"
+	wait_until 2 '[ "$(arrived "$new")" -gt 0 ]' || fail "no media at $new after the change"
+	ms=$((($(date +%s%N) - start) / 1000000))
+	[ $ms -lt 1000 ] || fail "media took $ms ms to follow"
+	# what was in flight to the old hop has arrived once 10 more did
+	wait_until 2 '[ "$(arrived "$new")" -ge 10 ]' || fail "media at $new stopped"
+	settled=$(arrived "$old")
+	wait $calls
+	[ "$(arrived "$new")" -gt 500 ] || fail "only $(arrived "$new") packets reached $new"
+	expect_eq "$(arrived "$old")" "$settled" "packets at $old after the change"
+	stop_relay
+}
+
+flip_route() { ip -n "$RELAY_NS" route add $CALLEE/32 via 198.18.5.9 dev rd; }
+t_route_flip_xdp() { follows_within_a_tick xdp e0 e1 flip_route; }
+run_test "xdp: a route flipped mid-call: media follows within a tick, none to the old hop" t_route_flip_xdp
+t_route_flip_tc() { follows_within_a_tick tc e0 e1 flip_route; }
+run_test "tc: a route flipped mid-call: media follows within a tick, none to the old hop" t_route_flip_tc
+
+new_mac() {
+	ip -n "$CALLEE_NS" link set e0 address $CALLEE_NEW_MAC
+	ip -n "$RELAY_NS" neigh replace $CALLEE lladdr $CALLEE_NEW_MAC dev re nud reachable
+}
+t_neigh_mac_xdp() { follows_within_a_tick xdp old_mac new_mac new_mac; }
+run_test "xdp: a neighbour's MAC changed mid-call: media follows within a tick, none to the old MAC" t_neigh_mac_xdp
+t_neigh_mac_tc() { follows_within_a_tick tc old_mac new_mac new_mac; }
+run_test "tc: a neighbour's MAC changed mid-call: media follows within a tick, none to the old MAC" t_neigh_mac_tc
+
 t_hold_and_move() {
 	local reply old_entries
 	call_hosts

@@ -22,10 +22,11 @@ packages=(
 if [ "${1:-}" = vmtest ]; then
 	packages+=(qemu-system-x86 busybox-static kmod cpio xz-utils zstd apt)
 fi
-# `install-deps.sh bench`: the peer it measures against (its daemon only: the
-# kernel module package cannot build here) and the plot
+# `install-deps.sh bench`: the peers it measures against (Debian 12's daemon
+# only: the kernel module package cannot build here; mmdebstrap makes a root
+# with Debian 13's) and the plot
 if [ "${1:-}" = bench ]; then
-	packages+=(rtpengine-daemon python3-matplotlib)
+	packages+=(rtpengine-daemon python3-matplotlib mmdebstrap)
 fi
 
 missing=()

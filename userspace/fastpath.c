@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 #include "fastpath.h"
 #include "log.h"
@@ -81,24 +82,9 @@ static int pin_maps(struct mp_fwd *skel)
 	return 0;
 }
 
-/* The relay port range (the programs' pre-filter), and TTL decrement on:
- * a forwarded packet went through a router (doc/fast-path.md §10.9).
- */
-static int configure(struct mp_fwd *skel, const struct mp_port_range *range)
-{
-	struct mp_cfg cfg = { .port_min = range->start, .port_max = range->end, .flags = MP_CFG_DECREMENT_TTL };
-	__u32 zero = 0;
-
-	if (bpf_map__update_elem(skel->maps.mp_cfg, &zero, sizeof(zero), &cfg, sizeof(cfg), BPF_ANY)) {
-		log_err("fast path: cannot configure mp_cfg: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* A restart: the programs about to load use the maps an earlier run pinned,
  * with the forwarding entries of its calls.  False when any is missing or
- * no longer fits (the port range changed).
+ * no longer fits (the port range changed, or an older entry layout).
  */
 static bool reuse_pinned_maps(struct mp_fwd *skel)
 {
@@ -117,7 +103,7 @@ static bool reuse_pinned_maps(struct mp_fwd *skel)
 		if (fd < 0)
 			return false;
 		err = bpf_obj_get_info_by_fd(fd, &info, &len) || info.max_entries != bpf_map__max_entries(map) ||
-		      bpf_map__reuse_fd(map, fd);
+		      info.value_size != bpf_map__value_size(map) || bpf_map__reuse_fd(map, fd);
 		close(fd);
 		if (err)
 			return false;
@@ -180,9 +166,14 @@ static void probe_features(struct fastpath_features *f)
 			 "unresolved to the stack");
 }
 
+/* The programs' fixed configuration: the relay port range (their
+ * pre-filter), and TTL decrement on: a forwarded packet went through a
+ * router (doc/fast-path.md §10.9).
+ */
 static struct mp_fwd *open_object(const struct mp_port_range *range, const struct fastpath_features *f)
 {
 	struct mp_fwd *skel = mp_fwd__open();
+	struct timespec boot;
 
 	if (!skel) {
 		log_err("fast path: cannot open the BPF object: %s", strerror(errno));
@@ -190,7 +181,15 @@ static struct mp_fwd *open_object(const struct mp_port_range *range, const struc
 	}
 	/* a relay port carries at most one forwarding entry */
 	bpf_map__set_max_entries(skel->maps.mp_fwd, range->end - range->start);
+	skel->rodata->mp_cfg.port_min = range->start;
+	skel->rodata->mp_cfg.port_max = range->end;
+	skel->rodata->mp_cfg.flags = MP_CFG_DECREMENT_TTL;
 	skel->rodata->mp_no_redirect_neigh = !f->redirect_neigh;
+	/* Above every generation an earlier run can have left in the entries
+	 * it handed over, since it bumped far less often than once a nanosecond.
+	 */
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	skel->bss->mp_nh_gen = (__u64)boot.tv_sec * 1000000000 + (__u64)boot.tv_nsec;
 	return skel;
 }
 
@@ -228,7 +227,7 @@ int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt)
 		log_err("fast path: cannot create %s: %s", MP_PIN_DIR, strerror(errno));
 		goto fail;
 	}
-	if ((!fp->adopted && pin_maps(fp->skel)) || configure(fp->skel, range))
+	if (!fp->adopted && pin_maps(fp->skel))
 		goto fail;
 	log_info("fast path: BPF programs loaded, maps %s in %s", fp->adopted ? "taken over" : "pinned", MP_PIN_DIR);
 	return 0;
@@ -336,6 +335,12 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 int fastpath_fwd_map(const struct fastpath *fp)
 {
 	return bpf_map__fd(fp->skel->maps.mp_fwd);
+}
+
+void fastpath_next_hops_changed(struct fastpath *fp)
+{
+	/* the programs read it with plain loads: one store, seen at once */
+	__atomic_add_fetch(&fp->skel->bss->mp_nh_gen, 1, __ATOMIC_RELEASE);
 }
 
 static void detach(struct fastpath_interface *iface)

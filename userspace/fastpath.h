@@ -63,6 +63,11 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 /* The mp_fwd map, for the forwarder. */
 int fastpath_fwd_map(const struct fastpath *fp);
 
+/* A route, rule, neighbour or link changed: every leg's cached next hop
+ * is stale, and the next packet of each looks its route up again.
+ */
+void fastpath_next_hops_changed(struct fastpath *fp);
+
 /* Detaches from every interface, unpins and frees everything; with
  * `keep_forwarding` (a stop for restart) programs, links and maps stay.
  */

@@ -24,6 +24,7 @@
 #include "netif.h"
 #include "nft.h"
 #include "notrack.h"
+#include "route_watch.h"
 #include "state.h"
 
 #define CONTROL_SOCKET "relay.sock"
@@ -33,6 +34,7 @@ struct relay {
 	struct mp_daemon daemon;
 	struct in_addr ip;
 	struct fastpath fastpath;
+	struct route_watch *route_watch; /* the BPF tiers: what their next hops depend on */
 	struct forwarder fwd;
 	bool conntrack_open;
 	struct agent *agent;
@@ -98,6 +100,11 @@ static int notrack_relay_ports(const struct relay *r)
 	return notrack_install(addrs, relay_addresses(r, addrs, MAX_RELAY_ADDRESSES), &r->daemon.config.relay.port_range);
 }
 
+static void next_hops_changed(void *fastpath, const char *what)
+{
+	fastpath_next_hops_changed(fastpath);
+}
+
 /* The BPF tiers, on every interface media arrives on. */
 static int start_fast_path(struct relay *r, enum mp_forwarding mode, bool adopt)
 {
@@ -117,6 +124,9 @@ static int start_fast_path(struct relay *r, enum mp_forwarding mode, bool adopt)
 			return -1;
 	if (notrack_relay_ports(r))
 		return -1;
+	r->route_watch = route_watch_open(r->daemon.base, next_hops_changed, &r->fastpath);
+	if (!r->route_watch)
+		return -1;
 	r->fwd.tier = FORWARDER_BPF;
 	r->fwd.fwd_map = fastpath_fwd_map(&r->fastpath);
 	r->fwd.no_lookup_and_delete = !r->fastpath.features.lookup_and_delete;
@@ -125,6 +135,8 @@ static int start_fast_path(struct relay *r, enum mp_forwarding mode, bool adopt)
 
 static void stop_fast_path(struct relay *r, bool keep_forwarding)
 {
+	route_watch_close(r->route_watch);
+	r->route_watch = NULL;
 	if (!r->fastpath.skel)
 		return;
 	if (!keep_forwarding)

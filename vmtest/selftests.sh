@@ -2,8 +2,9 @@
 # The selftests that matter on a stock kernel, short enough for TCG: the BPF
 # packet fixtures (the verifier takes the programs, the helpers behave), the
 # attach tests (the tier each interface gets, the feature probes and their
-# fallbacks) and the per-tier calls through the relay (with the fallbacks of
-# a kernel lacking a feature).  Runs in the vmtest guest (vmtest/run.sh) or
+# fallbacks), the per-tier calls through the relay (with the fallbacks of a
+# kernel lacking a feature) and their cached next hops following a route or
+# a MAC that changed.  Runs in the vmtest guest (vmtest/run.sh) or
 # on the host kernel; MP_KERNEL_FEATURES comes from vmtest/kernels.
 # Prints each result as selftests/run-all.sh does, the lines
 # "vmtest-report: ..." (kernel, tier of a veth, probed features), and ends
@@ -38,7 +39,8 @@ suite() {
 cd "$repo" || exit 1
 suite test_bpf_fixtures python3 selftests/test_bpf_fixtures.py
 suite test_relay_attach bash selftests/test_relay_attach.sh
-MP_TEST_FILTER="^[a-z]+: (a call's RTP|the same call|without )" suite test_relay_media bash selftests/test_relay_media.sh
+MP_TEST_FILTER="^[a-z]+: (a call's RTP|the same call|without |a route flipped|a neighbour's MAC)" \
+	suite test_relay_media bash selftests/test_relay_media.sh
 cat "$MP_VMTEST_REPORT" 2>/dev/null
 rm -rf "$logs"
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -2,7 +2,8 @@
  * programs with BPF_PROG_TEST_RUN on the commands read from stdin, one line
  * each, answering one line each on stdout:
  *
- *   cfg PORT_MIN PORT_MAX FLAGS                  -> ok
+ *   cfg PORT_MIN PORT_MAX FLAGS                  -> ok      (the programs' mp_cfg from now on)
+ *   gen                                          -> ok      (bumps mp_nh_gen: next hops stale)
  *   tx IFNAME                                    -> ok      (adds to mp_tx)
  *   entry LOCAL_IP LOCAL_PORT EXPECT_IP EXPECT_PORT OUT_SADDR OUT_SPORT
  *         OUT_DADDR OUT_DPORT FLAGS              -> ok      (BPF_NOEXIST)
@@ -11,7 +12,9 @@
  *   stats                                        -> name=value ... (summed over CPUs)
  *
  * Failures answer "error <why>".  "ready" is printed once the skeleton is
- * loaded.  Must run in the namespace that owns the interfaces: the kernel
+ * loaded.  mp_cfg is read-only data, fixed at load: each configuration
+ * gets a loaded copy of the object of its own, all sharing the first one's
+ * maps and generation.  Must run in the namespace that owns the interfaces: the kernel
  * resolves ctx ifindexes and devmap entries there.
  *
  * The kernel refuses test input shorter than an Ethernet header; for XDP a
@@ -34,6 +37,7 @@
 
 #define MAX_PKT 4096
 #define MAX_ARGS 12
+#define MAX_CONFIGS 8
 
 static const char *const stat_names[] = {
 #define STAT_NAME(id, name) name,
@@ -41,7 +45,9 @@ static const char *const stat_names[] = {
 #undef STAT_NAME
 };
 
-static struct mp_fwd *skel;
+static struct mp_fwd *skel;	/* the first copy: its maps are everyone's */
+static struct mp_fwd *configs[MAX_CONFIGS];
+static int config_count, current;	/* `run` uses configs[current] */
 
 static int parse_u32(const char *s, unsigned long max, __u32 *out)
 {
@@ -94,16 +100,52 @@ static void print_hex(const unsigned char *buf, size_t len)
 		printf("%02x", buf[i]);
 }
 
+/* A copy of the object loaded with `cfg`, on the maps of the first one. */
+static struct mp_fwd *load_config(const struct mp_cfg *cfg)
+{
+	struct mp_fwd *copy = mp_fwd__open();
+	struct bpf_map *map;
+
+	if (!copy)
+		return NULL;
+	if (skel)
+		bpf_object__for_each_map(map, copy->obj)
+			if (!bpf_map__is_internal(map) &&
+			    bpf_map__reuse_fd(map, bpf_map__fd(bpf_object__find_map_by_name(skel->obj,
+											 bpf_map__name(map)))))
+				goto fail;
+	copy->rodata->mp_cfg = *cfg;
+	copy->bss->mp_nh_gen = skel ? skel->bss->mp_nh_gen : 1;
+	if (mp_fwd__load(copy))
+		goto fail;
+	return copy;
+fail:
+	mp_fwd__destroy(copy);
+	return NULL;
+}
+
 static int cmd_cfg(char **arg, int n)
 {
 	struct mp_cfg cfg = {};
-	__u32 zero = 0;
 
 	if (n != 4 || parse_u32(arg[1], 65536, &cfg.port_min) ||
 	    parse_u32(arg[2], 65536, &cfg.port_max) || parse_u32(arg[3], ~0UL, &cfg.flags))
 		return printf("error usage: cfg PORT_MIN PORT_MAX FLAGS\n");
-	if (bpf_map__update_elem(skel->maps.mp_cfg, &zero, sizeof(zero), &cfg, sizeof(cfg), BPF_ANY))
-		return printf("error mp_cfg update: %s\n", strerror(errno));
+	for (current = 0; current < config_count; current++)
+		if (!memcmp((const void *)&configs[current]->rodata->mp_cfg, &cfg, sizeof(cfg)))
+			return printf("ok\n");
+	if (config_count == MAX_CONFIGS)
+		return printf("error more than %d configurations\n", MAX_CONFIGS);
+	if (!(configs[current] = load_config(&cfg)))
+		return printf("error loading with that mp_cfg: %s\n", strerror(errno));
+	config_count++;
+	return printf("ok\n");
+}
+
+static int cmd_gen(void)
+{
+	for (int i = 0; i < config_count; i++)
+		configs[i]->bss->mp_nh_gen++;
 	return printf("ok\n");
 }
 
@@ -170,14 +212,14 @@ static int cmd_run(char **arg, int n)
 	opts.data_in = in + 32 - meta;
 	opts.data_size_in = (__u32)(len + meta);
 	if (xdp) {
-		fd = bpf_program__fd(skel->progs.mp_xdp);
+		fd = bpf_program__fd(configs[current]->progs.mp_xdp);
 		xdp_ctx.data = (__u32)meta;
 		xdp_ctx.data_end = opts.data_size_in;
 		xdp_ctx.ingress_ifindex = ifindex;
 		opts.ctx_in = opts.ctx_out = &xdp_ctx;
 		opts.ctx_size_in = opts.ctx_size_out = sizeof(xdp_ctx);
 	} else {
-		fd = bpf_program__fd(skel->progs.mp_tc);
+		fd = bpf_program__fd(configs[current]->progs.mp_tc);
 		skb_ctx.ifindex = ifindex;
 		skb_ctx.gso_size = gso;
 		opts.ctx_in = &skb_ctx;
@@ -232,7 +274,7 @@ int main(void)
 	size_t cap = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	skel = mp_fwd__open_and_load();
+	skel = configs[config_count++] = load_config(&(struct mp_cfg){ 0 });
 	if (!skel) {
 		printf("error cannot load the BPF object: %s\n", strerror(errno));
 		return 1;
@@ -249,6 +291,8 @@ int main(void)
 			printf("error empty command\n");
 		else if (!strcmp(arg[0], "cfg"))
 			cmd_cfg(arg, n);
+		else if (!strcmp(arg[0], "gen"))
+			cmd_gen();
 		else if (!strcmp(arg[0], "tx"))
 			cmd_tx(arg, n);
 		else if (!strcmp(arg[0], "entry"))
@@ -263,6 +307,7 @@ int main(void)
 			printf("error unknown command %s\n", arg[0]);
 	}
 	free(line);
-	mp_fwd__destroy(skel);
+	while (config_count)
+		mp_fwd__destroy(configs[--config_count]);
 	return 0;
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """The control-plane benchmark: media-dispatcher and a media-relay linked by
 mutual TLS in a namespace of their own (mpb-cp), and cpload playing the SIP
-proxy's module on the dispatcher's UNIX socket.
+proxy's module on the dispatcher's UNIX socket; then, side by side on the
+same cores, each rtpengine peer in that namespace, cpload playing a proxy's
+rtpengine module (ng offer, answer, delete for our update, update, remove).
 
   control.py BUILD WORKDIR OUT.json [--quick]
 
@@ -12,7 +14,8 @@ ended.  Then HELD calls set up and kept: the sessions the dispatcher and the
 relay hold, and the dispatcher's memory for them; and the fixed rate again
 with those up.  The relay
 quarantines a released port for 10 s: the phases are short enough, and
-apart enough, for its port range to last.
+apart enough, for its port range to last.  Memory per held call: what the
+daemons' RSS grew by with the HELD calls up (ours: dispatcher and relay).
 """
 import json
 import os
@@ -24,7 +27,7 @@ import time
 
 import lab
 from lab import RELAY_IP
-from relays import FD_LIMIT
+from relays import FD_LIMIT, Rtpengine, Rtpengine13
 
 NS = "mpb-cp"
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -48,16 +51,46 @@ def management(command):
     return json.loads(reply)
 
 
-def cpload(build, sock, *args):
-    out = subprocess.run(["ip", "netns", "exec", NS, f"{build}/bench/cpload", "-s", sock, *args],
+def cpload(build, target, *args):
+    """target: the dispatcher's socket, or rtpengine's ng address (IP:PORT)."""
+    out = subprocess.run(["ip", "netns", "exec", NS, f"{build}/bench/cpload", "-g" if ":" in target else "-s", target,
+                          *args],
                          capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"cpload: {out.stderr.strip()}")
     return json.loads(out.stdout)
 
 
-def main(build, work, out, quick=False):
-    seconds = 2.0 if quick else 5.0
+def phases(build, target, seconds, pids, quarantine):
+    """Fixed rate, saturation, calls held (with the RSS of `pids` per call),
+    fixed rate again with them up."""
+    rss = lambda: sum(lab.rss_bytes(p) for p in pids)  # noqa: E731
+    # each call up holds 4 sockets on the relay: stay below its file limit
+    rate = min(RATE, int((FD_LIMIT - 200) / 4 / HOLD))
+    loaded_rate = min(RATE, int((FD_LIMIT - 200 - 4 * HELD) / 4 / HOLD))
+    rss0 = rss()
+    fixed = cpload(build, target, "-c", str(CONNECTIONS), "-r", str(rate), "-d", str(seconds), "-h", str(HOLD))
+    fixed["rate"], fixed["hold"] = rate, HOLD
+    print(f"bench:   at {rate} calls/s: {json.dumps(fixed)}", file=sys.stderr, flush=True)
+    time.sleep(quarantine + HOLD)
+    saturation = cpload(build, target, "-c", str(CONNECTIONS), "-d", str(min(seconds, 3.0)))
+    saturation["connections"] = CONNECTIONS
+    print(f"bench:   at saturation: {json.dumps(saturation)}", file=sys.stderr, flush=True)
+    time.sleep(quarantine)
+    held_rss0 = rss()
+    held = cpload(build, target, "-c", str(CONNECTIONS), "-n", str(HELD), "-h", "3600", "-d", "60", "-k")
+    held["rss_per_call"] = (rss() - held_rss0) / max(1, held["held"])
+    # from the start: what the earlier phases left in the heap counts too
+    held["rss_per_call_since_start"] = (rss() - rss0) / max(1, held["held"])
+    print(f"bench:   holding calls: {json.dumps(held)}", file=sys.stderr, flush=True)
+    loaded = cpload(build, target, "-c", str(CONNECTIONS), "-r", str(loaded_rate), "-d", str(seconds), "-h",
+                    str(HOLD))
+    loaded["rate"], loaded["hold"] = loaded_rate, HOLD
+    print(f"bench:   at {loaded_rate} calls/s with calls held: {json.dumps(loaded)}", file=sys.stderr, flush=True)
+    return {"fixed": fixed, "saturation": saturation, "held": held, "loaded": loaded}
+
+
+def ours(build, work, seconds):
     procs = []
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(f"{work}/run")
@@ -67,10 +100,7 @@ def main(build, work, out, quick=False):
                 "management_use_tls = no\nlog_level = WARNING\n\n"
                 f"[Relay]\nrelay_ip = {RELAY_IP}\ndispatchers = 127.0.0.1:25060\nport_range = 4000:65000\n"
                 "forwarding = userspace\nlog_level = WARNING\n")
-    lab.sh("ip", "netns", "add", NS)
     try:
-        lab.sh("ip", "-n", NS, "link", "set", "lo", "up")
-        lab.sh("ip", "-n", NS, "addr", "add", f"{RELAY_IP}/32", "dev", "lo")
         log = open(f"{work}/daemons.log", "w")
         for prog in ("media-dispatcher", "media-relay"):
             procs.append(subprocess.Popen(["ip", "netns", "exec", NS, f"{build}/{prog}", "--no-fork",
@@ -86,32 +116,10 @@ def main(build, work, out, quick=False):
             time.sleep(0.1)
         else:
             raise RuntimeError(f"the relay did not connect: {open(log.name).read()}")
-        dispatcher = procs[0].pid
-        sock = f"{work}/run/dispatcher.sock"
-        # each call up holds 4 sockets on the relay: stay below its file limit
-        rate = min(RATE, int((FD_LIMIT - 200) / 4 / HOLD))
-        loaded_rate = min(RATE, int((FD_LIMIT - 200 - 4 * HELD) / 4 / HOLD))
-        rss0 = lab.rss_bytes(dispatcher)
-        fixed = cpload(build, sock, "-c", str(CONNECTIONS), "-r", str(rate), "-d", str(seconds), "-h", str(HOLD))
-        fixed["rate"], fixed["hold"] = rate, HOLD
-        print(f"bench: control plane at {rate} calls/s: {json.dumps(fixed)}", file=sys.stderr, flush=True)
-        time.sleep(QUARANTINE + HOLD)
-        saturation = cpload(build, sock, "-c", str(CONNECTIONS), "-d", str(min(seconds, 3.0)))
-        saturation["connections"] = CONNECTIONS
-        print(f"bench: control plane at saturation: {json.dumps(saturation)}", file=sys.stderr, flush=True)
-        time.sleep(QUARANTINE)
-        held = cpload(build, sock, "-c", str(CONNECTIONS), "-n", str(HELD), "-h", "3600", "-d", "60", "-k")
-        held["relay_sessions"] = sum(r.get("session_count", 0) for r in management("summary"))
-        # from the start: what the earlier phases left in the heap counts too
-        held["dispatcher_rss_per_session"] = (lab.rss_bytes(dispatcher) - rss0) / max(1, held["held"])
-        print(f"bench: control plane holding calls: {json.dumps(held)}", file=sys.stderr, flush=True)
-        loaded = cpload(build, sock, "-c", str(CONNECTIONS), "-r", str(loaded_rate), "-d", str(seconds), "-h",
-                        str(HOLD))
-        loaded["rate"], loaded["hold"] = loaded_rate, HOLD
-        print(f"bench: control plane at {loaded_rate} calls/s with calls held: {json.dumps(loaded)}", file=sys.stderr,
-              flush=True)
-        json.dump({"fixed": fixed, "saturation": saturation, "held": held, "loaded": loaded}, open(out, "w"),
-                  indent=1)
+        print("bench: control plane: media-dispatcher and media-relay", file=sys.stderr, flush=True)
+        out = phases(build, f"{work}/run/dispatcher.sock", seconds, [p.pid for p in procs], QUARANTINE)
+        out["held"]["relay_sessions"] = sum(r.get("session_count", 0) for r in management("summary"))
+        return out
     finally:
         for p in procs:
             p.terminate()
@@ -120,6 +128,34 @@ def main(build, work, out, quick=False):
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def peer(build, work, seconds, kind):
+    os.makedirs(work, exist_ok=True)
+    relay = {"rtpengine": Rtpengine, "rtpengine13": Rtpengine13}[kind](build, work, ns=NS, port_range=(4000, 65000))
+    try:
+        print(f"bench: control plane: {kind}", file=sys.stderr, flush=True)
+        return phases(build, "%s:%d" % relay.NG, seconds, relay.pids, 0)
+    finally:
+        relay.stop()
+
+
+def main(build, work, out, quick=False):
+    seconds = 2.0 if quick else 5.0
+    results = {}
+    lab.sh("ip", "netns", "add", NS)
+    try:
+        lab.sh("ip", "-n", NS, "link", "set", "lo", "up")
+        lab.sh("ip", "-n", NS, "addr", "add", f"{RELAY_IP}/32", "dev", "lo")
+        results["ours"] = ours(build, f"{work}/ours", seconds)
+        for kind in ("rtpengine", "rtpengine13"):
+            try:
+                results[kind] = peer(build, f"{work}/{kind}", seconds, kind)
+            except (RuntimeError, OSError, ValueError) as e:  # reported, the rest still runs
+                print(f"bench: control plane: {kind} failed: {e}", file=sys.stderr, flush=True)
+                results[kind] = {"error": str(e)}
+        json.dump(results, open(out, "w"), indent=1)
+    finally:
         lab.sh("ip", "netns", "del", NS, check=False)
 
 

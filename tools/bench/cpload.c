@@ -3,9 +3,10 @@
  * UNIX socket with many calls: each call is an update for the INVITE's
  * offer, an update for the 200 OK's answer and, HOLD seconds later, a
  * remove.  Like the module's workers, each connection has at most one
- * request outstanding.
+ * request outstanding.  With -g it plays a proxy's rtpengine module
+ * instead: ng offer, answer and delete (bencoded, over UDP), to compare.
  *
- *   cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS] [-k]
+ *   cpload -s SOCKET | -g IP:PORT [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS] [-k]
  *
  * Without -r every connection starts its next call as soon as the last one
  * ended (saturation).  With -r calls start at that rate, whichever
@@ -15,6 +16,7 @@
  * failures, the calls held at the end, and the latency percentiles (ms) of
  * update and remove.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -36,9 +38,11 @@ struct conn {
 	enum step step;
 	unsigned call;
 	double sent_at;
-	char in[512];
+	char in[4096];
 	size_t in_len;
 };
+
+static bool ng; /* rtpengine's ng protocol instead of the mediaproxy module's */
 
 struct samples {
 	double *v;
@@ -90,6 +94,30 @@ static void print_percentiles(const char *name, struct samples *s)
 	printf("}");
 }
 
+/* An ng request (bencoded, keys in order) for call i: offer, answer or delete. */
+static int ng_request(char *buf, size_t size, unsigned i, enum step step, unsigned port)
+{
+	char sdp[256], call[32], from[32], to[32];
+	int len = 0;
+
+	snprintf(call, sizeof(call), "cpload-%u", i);
+	snprintf(from, sizeof(from), "f%u", i);
+	snprintf(to, sizeof(to), "t%u", i);
+	if (step != REMOVE)
+		snprintf(sdp, sizeof(sdp),
+			 "v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio %u RTP/AVP 0\r\n"
+			 "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
+			 step == OFFER ? "198.18.1.7" : "198.18.2.9", step == OFFER ? "198.18.1.7" : "198.18.2.9", port);
+	len = snprintf(buf, size, "%u d7:call-id%zu:%s7:command%zu:%s8:from-tag%zu:%s", i, strlen(call), call,
+		       strlen(step == OFFER ? "offer" : step == ANSWER ? "answer" : "delete"),
+		       step == OFFER ? "offer" : step == ANSWER ? "answer" : "delete", strlen(from), from);
+	if (step != REMOVE)
+		len += snprintf(buf + len, size - len, "3:sdp%zu:%s", strlen(sdp), sdp);
+	if (step == ANSWER)
+		len += snprintf(buf + len, size - len, "6:to-tag%zu:%s", strlen(to), to);
+	return len + snprintf(buf + len, size - len, "e");
+}
+
 /* Caller A_IP:20000+2i, callee B_IP likewise; ports wrap: they only need to be valid. */
 static int request(struct conn *c, enum step step)
 {
@@ -97,7 +125,9 @@ static int request(struct conn *c, enum step step)
 	char buf[1024], to_tag[32] = "";
 	int n;
 
-	if (step == REMOVE)
+	if (ng)
+		n = ng_request(buf, sizeof(buf), i, step, port);
+	else if (step == REMOVE)
 		n = snprintf(buf, sizeof(buf), "remove\r\ncall_id: cpload-%u\r\nfrom_tag: f%u\r\nto_tag: t%u\r\n\r\n",
 			     i, i, i);
 	else {
@@ -123,7 +153,8 @@ static int request(struct conn *c, enum step step)
 static int advance(struct conn *c, const char *reply, double hold)
 {
 	double ms = (now_s() - c->sent_at) * 1000;
-	int ok = c->step == REMOVE ? !strcmp(reply, "removed") : strcmp(reply, "error") != 0;
+	int ok = ng ? strstr(reply, "6:result2:ok") != NULL
+		    : c->step == REMOVE ? !strcmp(reply, "removed") : strcmp(reply, "error") != 0;
 
 	add(c->step == REMOVE ? &remove_ms : &update_ms, ms);
 	if (!ok) {
@@ -151,7 +182,8 @@ static int advance(struct conn *c, const char *reply, double hold)
 
 int main(int argc, char **argv)
 {
-	const char *path = NULL;
+	const char *path = NULL, *ng_addr = NULL;
+	struct sockaddr_in ng_to = { .sin_family = AF_INET };
 	int conns = 8, opt, ep;
 	double rate = 0, seconds = 5, hold = 0, start, end, next_start;
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -160,9 +192,10 @@ int main(int argc, char **argv)
 	unsigned completed_in_time = 0;
 	bool keep = false;
 
-	while ((opt = getopt(argc, argv, "s:c:r:d:h:n:k")) != -1) {
+	while ((opt = getopt(argc, argv, "s:g:c:r:d:h:n:k")) != -1) {
 		switch (opt) {
 		case 's': path = optarg; break;
+		case 'g': ng_addr = optarg; break;
 		case 'c': conns = atoi(optarg); break;
 		case 'r': rate = atof(optarg); break;
 		case 'd': seconds = atof(optarg); break;
@@ -172,9 +205,21 @@ int main(int argc, char **argv)
 		default: goto usage;
 		}
 	}
-	if (!path || conns < 1 || strlen(path) >= sizeof(addr.sun_path))
+	if (ng_addr) {
+		char ip[64];
+		unsigned port;
+
+		ng = true;
+		if (sscanf(ng_addr, "%63[0-9.]:%u", ip, &port) != 2 || inet_pton(AF_INET, ip, &ng_to.sin_addr) != 1)
+			goto usage;
+		ng_to.sin_port = htons((uint16_t)port);
+	} else if (!path || strlen(path) >= sizeof(addr.sun_path)) {
 		goto usage;
-	strcpy(addr.sun_path, path);
+	} else {
+		strcpy(addr.sun_path, path);
+	}
+	if (conns < 1)
+		goto usage;
 	max_calls = 100000 + (size_t)(rate * seconds * 2);
 	if (limit && limit < max_calls)
 		max_calls = limit;
@@ -186,10 +231,12 @@ int main(int argc, char **argv)
 	for (int i = 0; i < conns; i++) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &cs[i] };
 
-		if ((cs[i].fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
-		    connect(cs[i].fd, (struct sockaddr *)&addr, sizeof(addr)) ||
+		/* ng: one UDP socket a connection, connected to rtpengine */
+		if ((cs[i].fd = socket(ng ? AF_INET : AF_UNIX, ng ? SOCK_DGRAM : SOCK_STREAM, 0)) < 0 ||
+		    (ng ? connect(cs[i].fd, (struct sockaddr *)&ng_to, sizeof(ng_to))
+			: connect(cs[i].fd, (struct sockaddr *)&addr, sizeof(addr))) ||
 		    epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev)) {
-			fprintf(stderr, "cpload: connecting to %s: %s\n", path, strerror(errno));
+			fprintf(stderr, "cpload: connecting to %s: %s\n", ng ? ng_addr : path, strerror(errno));
 			return 1;
 		}
 	}
@@ -232,7 +279,10 @@ int main(int argc, char **argv)
 				goto broken;
 			c->in_len += r;
 			c->in[c->in_len] = 0;
-			if ((crlf = strstr(c->in, "\r\n"))) {
+			if (ng) { /* one datagram, one whole reply */
+				if (advance(c, c->in, hold))
+					goto broken;
+			} else if ((crlf = strstr(c->in, "\r\n"))) {
 				*crlf = 0;
 				if (advance(c, c->in, hold))
 					goto broken;
@@ -254,6 +304,7 @@ broken:
 	fprintf(stderr, "cpload: the dispatcher closed a connection or refused a request\n");
 	return 1;
 usage:
-	fprintf(stderr, "usage: cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS] [-k]\n");
+	fprintf(stderr, "usage: cpload -s SOCKET | -g IP:PORT [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] "
+			"[-n CALLS] [-k]\n");
 	return 2;
 }

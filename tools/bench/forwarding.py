@@ -1,21 +1,27 @@
 #!/usr/bin/python3
-"""The media benchmarks: forwarding (every relay side by side), scale (the
-XDP tier from 10 to 30,000 streams), latency (XDP against userspace, over
-the bare redirect) and the relay's memory at 30,000 streams.
+"""The media benchmarks: every relay's throughput (RFC 2544: the highest
+rate it carries with under 0.1% loss for 5 s, searched on the offered
+rate) and its CPU per packet there; every relay at one common rate they all
+sustain; every relay saturated (overload behaviour, reported, never a
+target); the XDP tier's cost per packet from 10 streams to the most this
+machine holds, repeated; and the relay's memory there.
 
   forwarding.py BUILD WORKDIR OUT.json [--quick]
 
-A stream is one direction of a call's RTP: a call carries two, A to B and
-B to A, each with its own generator (gen, on the ends' CPU) and sink.
-Every run builds the namespaces anew, latches every stream at a low rate
-(so that the relay has installed them all), then offers the load, lets it
-settle and measures a window: packets the generators sent and the sinks
-received, the relay's CPU time (its processes and its interfaces' NAPI
-threads, from schedstat) and the run time of its BPF programs.
+A call's RTP runs both ways and is latched both ways; the loss-free search
+and the common rate send A to B only, from one generator evenly paced (two
+paced generators on one CPU would take turns and send in bursts), one
+stream a call.  A trial counts what the generator sent in exactly its
+duration (it stops itself) and what the sinks received once the last
+packet is through, so loss is exact; the relay's CPU time (its processes
+and its interfaces' NAPI threads, from schedstat) and the run time of its
+BPF programs are read around it.
 """
 import json
+import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -26,13 +32,21 @@ from relays import RELAYS, FD_LIMIT, MAX_CALLS, MediaRelay, end_port
 
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RELAY_DEVS, END_DEVS = ("mpbr1", "mpbr2"), ("mpbe1", "mpbe2")
-WARM_PPS = 20000  # per direction: every relay carries it
-FLOWS = 1000  # the side-by-side runs: 500 calls
-FALLBACK_FLOWS = 400  # for a relay that fails with FLOWS
-# Paced: one direction only (A to B), each frame sent on its own.  Two
-# generators pacing on one CPU would take turns, each sending in bursts
-# after the other's time slice.
-PACED_PPS = 10000  # the userspace tier here takes about 40 kpps with a whole core
+KINDS = ("ceiling", "xdp", "tc", "conntrack", "userspace", "rtpengine", "rtpengine13")
+WARM_PPS = 20000  # both directions together, to latch: every relay carries it
+CALLS = 1000  # the throughput runs: 1,000 streams A to B
+TRIAL_S = 5  # RFC 2544: loss under LOSS_OK for this long
+LOSS_OK = 0.001
+RESOLUTION = 0.05  # the search stops when the bounds are this close
+# where each relay's search starts (packets/s A to B); it doubles or halves from there
+FIRST_GUESS = {"ceiling": 1.6e6, "xdp": 1.2e6, "tc": 4e5, "conntrack": 3e5, "userspace": 2e4,
+               "rtpengine": 2e4, "rtpengine13": 2e4}
+SCALE_WINDOWS, SCALE_S = 5, 3  # the scale runs: windows of so many seconds, saturated
+GENERATOR_PPS = 2e6  # about what one generator sends at most: beyond, a rate falling short is its own
+# Relays that, once overloaded, keep losing a share of every stream's packets
+# at any rate (rtpengine: "UDP receive queue exceeded" in its log, measured
+# at 17-33% loss down to 2 kpps): set up afresh after a trial they failed.
+RENEW_AFTER_FAILURE = ("rtpengine", "rtpengine13")
 
 
 def stat_names():
@@ -52,13 +66,14 @@ def fastpath_stats(relay):
 
 
 class Run:
-    """One relay in fresh namespaces with `flows` streams (flows / 2 calls)."""
+    """One relay in fresh namespaces with `calls` calls, latched both ways."""
 
-    def __init__(self, build, workdir, kind, flows):
-        self.build, self.kind, self.flows = build, kind, flows
+    def __init__(self, build, workdir, kind, calls):
+        self.build, self.workdir, self.kind, self.calls = build, workdir, kind, calls
         os.makedirs(workdir, exist_ok=True)
         self.log = open(f"{workdir}/tools.log", "w")  # what gen and sink say
         self.topo = lab.Topology().__enter__()
+        self.awake = lab.keep_awake(NS_R, RELAY_CPU)
         self.gens = []
         self.sinks = [Proc(ns, GEN_CPU, f"{build}/bench/sink", "-i", dev, "-p", "%d:%d" % SINK_PORTS, ready=True,
                            log=self.log) for ns, dev in ((NS_A, "mpbe1"), (NS_B, "mpbe2"))]
@@ -69,24 +84,23 @@ class Run:
         self.place_threads()
         self.mem_before = self.memory()
         t = time.monotonic()
-        calls = self.relay.make_calls(max(1, flows // 2))
+        calls = self.relay.make_calls(calls)
         self.setup_s = time.monotonic() - t
         self.streams = {}
-        for side, ip, dev in (("a", A_IP, "mpbe1"), ("b", B_IP, "mpbe2")):
+        for side, ip in (("a", A_IP), ("b", B_IP)):
             path = f"{workdir}/{side}.streams"
             with open(path, "w") as f:
                 for i, c in enumerate(calls):
                     f.write(f"{ip} {end_port(i)} {c[side + '_to'][0]} {c[side + '_to'][1]}\n")
             self.streams[side] = path
 
-    def start_gens(self, rate=0, batch=64, sides="ab"):
-        self.stop_gens()
-        for side, ns, dev, peer in (("a", NS_A, "mpbe1", "mpbr1"), ("b", NS_B, "mpbe2", "mpbr2")):
-            if side not in sides:
-                continue
-            args = ["-i", dev, "-m", self.topo.mac[peer], "-f", self.streams[side], "-b", str(batch)]
-            self.gens.append(Proc(ns, GEN_CPU, f"{self.build}/bench/gen", *args, *(["-r", str(rate)] if rate else []),
-                                  ready=True, log=self.log))
+    def gen(self, side, rate=0, batch=16, seconds=0):
+        ns, dev, peer = {"a": (NS_A, "mpbe1", "mpbr1"), "b": (NS_B, "mpbe2", "mpbr2")}[side]
+        args = ["-i", dev, "-m", self.topo.mac[peer], "-f", self.streams[side], "-b", str(batch)]
+        args += ["-r", str(int(rate))] * bool(rate) + ["-d", str(seconds)] * bool(seconds)
+        gen = Proc(ns, GEN_CPU, f"{self.build}/bench/gen", *args, ready=True, log=self.log)
+        lab.pin([gen.p.pid], GEN_CPU, rt=5, policy="-r")  # two generators busy at once take turns
+        return gen
 
     def stop_gens(self):
         for g in self.gens:
@@ -94,20 +108,21 @@ class Run:
         self.gens = []
 
     def latch(self, timeout=60):
-        """Paced traffic until every stream is carried end to end (and, in
-        the BPF tiers, no packet misses the forwarding map any more)."""
-        self.start_gens(WARM_PPS, batch=16)
+        """Paced traffic both ways until every stream is carried end to end
+        (and, in the BPF tiers, no packet misses the forwarding map any more)."""
+        self.gens = [self.gen(side, WARM_PPS / 2) for side in "ab"]
         deadline = time.monotonic() + timeout
-        prev = self.snapshot()
+        prev = self.snapshot(sent=True)
         while time.monotonic() < deadline and not self.relay_died():
-            time.sleep(0.5 if self.flows < 10000 else 1.0)
-            cur = self.snapshot()
+            time.sleep(0.5 if self.calls < 5000 else 1.0)
+            cur = self.snapshot(sent=True)
             sent, got = cur["sent"] - prev["sent"], cur["received"] - prev["received"]
             missed = cur["fastpath"].get("pass_no_entry", 0) - prev["fastpath"].get("pass_no_entry", 0)
             prev = cur
             if sent and got >= 0.98 * sent and missed == 0:
                 self.stop_gens()
                 return time.monotonic() - deadline + timeout
+        self.stop_gens()
         raise RuntimeError(self.relay_died() or f"the streams did not all latch within {timeout} s")
 
     def relay_died(self):
@@ -119,11 +134,10 @@ class Run:
         last = open(self.relay.log.name).read().strip().split("\n")[-1]
         return f"the relay exited ({p.returncode}): {last}"
 
-    def snapshot(self):
-        s = {"t": time.monotonic(),
-             "relay_ns": lab.task_ns(self.relay.pids + lab.napi_threads(RELAY_DEVS)),
-             "ends_ns": lab.task_ns([g.p.pid for g in self.gens] + lab.napi_threads(END_DEVS)),
-             "sent": sum(g.poll()["sent"] for g in self.gens)}
+    def snapshot(self, sent=False):
+        s = {"t": time.monotonic(), "relay_ns": lab.task_ns(self.relay.pids + lab.napi_threads(RELAY_DEVS))}
+        if sent:
+            s["sent"] = sum(g.poll()["sent"] for g in self.gens)
         hist = {}
         s["received"] = 0
         for sink in self.sinks:
@@ -137,32 +151,52 @@ class Run:
         return s
 
     def place_threads(self):
-        """The relay's NAPI threads on the relay CPU; the sinks' before the
-        generators on theirs, so that a generator never starves a sink: the
-        generators take what CPU is left, and send less when the sinks have more to do.
+        """The relay's tasks (its processes' threads and its interfaces'
+        NAPI threads) on the relay CPU, before anything else that runs there
+        on this shared machine: a veth's ring of 256 frames overflows while
+        they wait a few milliseconds.  The sinks' NAPI threads likewise on
+        theirs, and the generator after them but before anything else: it
+        takes what CPU they leave.
         """
-        lab.pin(lab.napi_threads(RELAY_DEVS), RELAY_CPU)
-        lab.pin(lab.napi_threads(END_DEVS), GEN_CPU, rt=True)
+        lab.pin(lab.napi_threads(RELAY_DEVS), RELAY_CPU, rt=10)
+        lab.pin(self.relay.pids, RELAY_CPU, rt=10, threads=True)
+        lab.pin(lab.napi_threads(END_DEVS), GEN_CPU, rt=10)
 
     def memory(self):
         pids = self.relay.pids
         return {"rss": sum(lab.rss_bytes(p) for p in pids), "bpf_maps": sum(lab.bpf_map_bytes(p) for p in pids)}
 
-    def measure(self, rate=0, batch=64, settle=1.0, duration=5.0, sides="ab"):
-        self.start_gens(rate, batch, sides)
+    def trial(self, rate=0, seconds=TRIAL_S, sides="a"):
+        """The generators of `sides` send for exactly `seconds`, at `rate` in
+        all (0: as fast as they go); what arrived once all is through."""
         self.place_threads()
-        time.sleep(settle)
         s0 = self.snapshot()
-        time.sleep(duration)
+        self.gens = [self.gen(side, rate / len(sides), batch=16 if rate else 64, seconds=seconds) for side in sides]
+        sent = 0
+        for g in self.gens:
+            sent += json.loads(g.p.stdout.readline())["sent"]
+            g.p.wait()
+        self.gens = []
+        time.sleep(0.2)  # the last packets cross the relay
         s1 = self.snapshot()
-        self.stop_gens()
-        return summarize(self.kind, self.flows, s0, s1)
+        r = summarize(self.kind, self.calls * len(sides), seconds, sent, s0, s1)
+        r["asked_pps"] = rate
+        time.sleep(0.3)  # a userspace relay empties its sockets
+        return r
+
+    def renew(self):
+        """The same relay and calls, set up afresh and latched."""
+        self.close()
+        self.__init__(self.build, self.workdir, self.kind, self.calls)
+        self.latch()
 
     def close(self):
         self.stop_gens()
         self.relay.stop()
         for p in self.sinks + [self.passer] * bool(self.passer):
             p.stop()
+        self.awake.kill()
+        self.awake.wait()
         self.topo.__exit__(None, None, None)
         self.log.close()
 
@@ -187,19 +221,16 @@ def percentiles(hist, ps=(50, 99, 99.9)):
     return out
 
 
-def summarize(kind, flows, s0, s1):
-    dt = s1["t"] - s0["t"]
-    sent, got = s1["sent"] - s0["sent"], s1["received"] - s0["received"]
+def summarize(kind, streams, seconds, sent, s0, s1):
+    got = s1["received"] - s0["received"]
     relay_s = (s1["relay_ns"] - s0["relay_ns"]) / 1e9
     runs = s1["prog_runs"] - s0["prog_runs"]
     fp = {k: s1["fastpath"][k] - s0["fastpath"].get(k, 0) for k in s1["fastpath"]}
     hist = {b: n - s0["hist"].get(b, 0) for b, n in s1["hist"].items() if n - s0["hist"].get(b, 0) > 0}
-    r = {"relay": kind, "flows": flows, "seconds": dt,
-         "offered_pps": sent / dt, "delivered_pps": got / dt,
-         # the two counters are read a moment apart: a hair below zero is zero
+    r = {"relay": kind, "streams": streams, "seconds": seconds, "sent": sent, "received": got,
+         "offered_pps": sent / seconds, "delivered_pps": got / seconds,
          "loss": max(0.0, 1 - got / sent) if sent else None,
-         "relay_cpu": relay_s / dt,  # cores busy
-         "ends_cpu": (s1["ends_ns"] - s0["ends_ns"]) / 1e9 / dt,
+         "relay_cpu": relay_s / seconds,  # cores busy
          "relay_ns_per_pkt": relay_s * 1e9 / got if got else None,
          "pps_per_cpu_s": got / relay_s if relay_s else None,
          "prog_ns_per_run": (s1["prog_ns"] - s0["prog_ns"]) / runs if runs else None,
@@ -210,42 +241,115 @@ def summarize(kind, flows, s0, s1):
     return r
 
 
-def one(build, work, kind, flows, memory=False, **measure):
-    print(f"bench: {kind}, {flows} streams{', paced at %d pps' % measure['rate'] if measure.get('rate') else ''}",
-          file=sys.stderr, flush=True)
+def search(run, guess, log):
+    """RFC 2544 throughput: the highest offered rate with loss under LOSS_OK
+    for TRIAL_S, bracketed by doubling or halving from `guess`, then
+    narrowed to RESOLUTION.  Returns (the trial at that rate, every trial)."""
+    trials, best, fail = [], None, None
+    rate = guess
+
+    def passes(rate):
+        r = run.trial(rate)
+        trials.append(r)
+        ok = r["loss"] is not None and r["loss"] < LOSS_OK
+        log(f"  {rate / 1e3:,.0f} kpps asked, {r['offered_pps'] / 1e3:,.0f} sent: loss {r['loss']:.4%}")
+        if not ok and run.kind in RENEW_AFTER_FAILURE:
+            run.renew()
+        return r, ok
+
+    while best is None or fail is None:
+        r, ok = passes(rate)
+        if ok:
+            best = r
+            if r["offered_pps"] < 0.95 * rate and rate >= GENERATOR_PPS:  # its ceiling, not the relay's
+                best["generator_bound"] = True
+                return best, trials
+            rate *= 2
+        else:
+            fail = r
+            rate /= 2
+            if rate < 1000:
+                return None, trials
+    while fail["asked_pps"] / best["asked_pps"] > 1 + RESOLUTION:
+        rate = math.sqrt(best["asked_pps"] * fail["asked_pps"])
+        r, ok = passes(rate)
+        best, fail = (r, fail) if ok else (best, r)
+    return best, trials
+
+
+def in_fresh_run(build, workdir, kind, calls, measure, log, latch_timeout=60):
+    """`kind` set up afresh with `calls` calls and latched: measure(run,
+    seconds it took to latch).  A relay that fails is reported, and the
+    others still run."""
     run = None
     try:
-        run = Run(build, f"{work}/{kind}-{flows}", kind, flows)
-        latch_s = run.latch()
-        r = run.measure(**measure)
-        r["setup_s"], r["latch_s"] = run.setup_s, latch_s
-        if memory:
-            r["memory_before"], r["memory"] = run.mem_before, run.memory()
-        print(f"bench:   {json.dumps(r)}", file=sys.stderr, flush=True)
-        return r
-    except Exception as e:  # a relay that fails is reported, the others still run
-        print(f"bench:   {kind} failed: {e}", file=sys.stderr, flush=True)
-        return {"relay": kind, "flows": flows, "error": str(e)}
+        run = Run(build, workdir, kind, calls)
+        return measure(run, run.latch(latch_timeout))
+    except Exception as e:
+        log(f"  {kind} with {calls:,} calls failed: {e}")
+        return {"relay": kind, "calls": calls, "streams": calls, "error": str(e)}
     finally:
         if run:
             run.close()
 
 
+def throughput(run, latch_s, log):
+    """The loss-free search, then a saturated trial for overload."""
+    out = {"relay": run.kind, "calls": run.calls, "setup_s": run.setup_s, "latch_s": latch_s}
+    out["best"], out["trials"] = search(run, FIRST_GUESS[run.kind], log)
+    out["saturated"] = run.trial(0)
+    log(f"  saturated: {json.dumps(out['saturated'])}")
+    return out
+
+
+def scale_point(run, windows, seconds, log):
+    """`windows` saturated trials both ways."""
+    trials = [run.trial(0, seconds, sides="ab") for _ in range(windows)]
+    cost = [t["relay_ns_per_pkt"] for t in trials]
+    prog = [t["prog_ns_per_run"] for t in trials]
+    out = {"streams": 2 * run.calls, "calls": run.calls, "trials": trials,
+           "relay_ns_per_pkt": statistics.median(cost), "relay_ns_min": min(cost), "relay_ns_max": max(cost),
+           "prog_ns_per_run": statistics.median(prog), "prog_ns_min": min(prog), "prog_ns_max": max(prog),
+           "delivered_pps": statistics.median(t["delivered_pps"] for t in trials),
+           "memory_before": run.mem_before, "memory": run.memory()}
+    log(f"  {out['streams']:,} streams: {out['relay_ns_per_pkt']:.0f} ns/packet ({min(cost):.0f}-{max(cost):.0f}), "
+        f"program {out['prog_ns_per_run']:.0f} ns")
+    return out
+
+
+def round_down(x):
+    """x to one significant digit, downwards: 33,300 -> 30,000."""
+    unit = 10 ** math.floor(math.log10(x))
+    return math.floor(x / unit) * unit
+
+
 def main(build, work, out, quick=False):
-    dur = {"settle": 0.5, "duration": 1.5} if quick else {"settle": 1.0, "duration": 5.0}
-    max_flows = 2 * MAX_CALLS
-    results = {"flows": FLOWS, "paced_pps": PACED_PPS, "max_flows": max_flows, "fd_limit": FD_LIMIT,
-               "forwarding": [], "scale": []}
-    for kind in ("ceiling", "xdp", "tc", "conntrack", "userspace", "rtpengine"):
-        # paced: well below every relay's capacity, evenly spaced, for latency without queues
-        for paced in ({}, {"rate": PACED_PPS, "batch": 1, "sides": "a"}):
-            r = one(build, work, kind, FLOWS, **paced, **dur)
-            if "error" in r:
-                r = {**one(build, work, kind, FALLBACK_FLOWS, **paced, **dur), "failed_at": r}
-            results["forwarding"].append({**r, "paced": bool(paced)})
-    points = (10, max_flows) if quick else sorted({10, 1000, min(10000, max_flows), min(30000, max_flows)})
+    def log(msg):
+        print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+    global TRIAL_S
+    calls = 100 if quick else CALLS
+    windows = 2 if quick else SCALE_WINDOWS
+    TRIAL_S = 2 if quick else TRIAL_S
+    results = {"calls": calls, "trial_s": TRIAL_S, "loss_ok": LOSS_OK, "max_calls": MAX_CALLS, "fd_limit": FD_LIMIT,
+               "throughput": [], "common": [], "scale": []}
+    for kind in KINDS:
+        log(f"{kind}: the highest loss-free rate with {calls:,} streams")
+        results["throughput"].append(in_fresh_run(build, f"{work}/{kind}", kind, calls,
+                                                  lambda run, latch_s: throughput(run, latch_s, log), log))
+    carried = [r["best"]["offered_pps"] for r in results["throughput"] if r.get("best")]
+    common = round_down(0.9 * min(carried))  # below every relay's throughput
+    results["common_pps"] = common
+    for kind in KINDS:
+        log(f"{kind}: at the common rate, {common:,.0f} packets/s")
+        results["common"].append(in_fresh_run(build, f"{work}/{kind}-common", kind, calls,
+                                              lambda run, _: run.trial(common), log))
+    points = (5, MAX_CALLS) if quick else (5, 500, MAX_CALLS)
     for n in points:
-        results["scale"].append(one(build, work, "xdp", n, memory=(n == points[-1]), **dur))
+        log(f"xdp: saturated with {2 * n:,} streams, {windows} windows of {SCALE_S} s")
+        point = in_fresh_run(build, f"{work}/scale-{n}", "xdp", n, lambda run, _: scale_point(run, windows, SCALE_S, log),
+                             log, latch_timeout=120)
+        results["scale"].append({**point, "streams": 2 * n})
     json.dump(results, open(out, "w"), indent=1)
 
 

@@ -3,10 +3,12 @@
  * highest rate the kernel takes or at a given rate, by running gen.bpf.c
  * with BPF_PROG_RUN and live frames (Linux 5.18).
  *
- *   gen -i IFACE -m DST_MAC -f STREAMS [-r PPS] [-b BATCH]
+ *   gen -i IFACE -m DST_MAC -f STREAMS [-r PPS] [-b BATCH] [-d SECONDS]
  *
  * -r paces the frames evenly at PPS (the program drops the runs that come
- * early); -b is the kernel's batch: frames go out at the end of each.
+ * early); -b is the kernel's batch: frames go out at the end of each; -d
+ * stops it after SECONDS, when it prints {"sent": packets} and exits, so
+ * that what it sent is known exactly.
  *
  * STREAMS holds one stream a line: SADDR SPORT DADDR DPORT.  The frames go
  * to DST_MAC, the next hop's address.  It prints "ready" once loaded, runs
@@ -35,7 +37,7 @@ static void on_signal(int sig)
 	if (sig == SIGUSR1)
 		report = 1;
 	else
-		stop = 1;
+		stop = 1; /* SIGTERM, SIGINT, SIGALRM (-d) */
 }
 
 /* The 16-bit words as they lie in memory, as the program sums them. */
@@ -136,20 +138,21 @@ static int read_mac(const char *ifname, __u8 mac[ETH_ALEN])
 int main(int argc, char **argv)
 {
 	const char *ifname = NULL, *dst = NULL, *streams_path = NULL;
-	unsigned long rate = 0, batch = 64;
+	unsigned long rate = 0, batch = 64, seconds = 0;
 	__u8 frame[BENCH_FRAME] = { 0 }, *payload = frame + BENCH_FRAME - BENCH_PAYLOAD;
 	struct gen_stream *streams;
 	struct ether_addr *dmac;
 	struct gen *skel;
 	int opt, n, ifindex, err;
 
-	while ((opt = getopt(argc, argv, "i:m:f:r:b:")) != -1) {
+	while ((opt = getopt(argc, argv, "i:m:f:r:b:d:")) != -1) {
 		switch (opt) {
 		case 'i': ifname = optarg; break;
 		case 'm': dst = optarg; break;
 		case 'f': streams_path = optarg; break;
 		case 'r': rate = strtoul(optarg, NULL, 10); break;
 		case 'b': batch = strtoul(optarg, NULL, 10); break;
+		case 'd': seconds = strtoul(optarg, NULL, 10); break;
 		default: goto usage;
 		}
 	}
@@ -192,8 +195,10 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGUSR1, on_signal);
+	signal(SIGALRM, on_signal);
 	printf("ready\n");
 	fflush(stdout);
+	alarm(seconds);
 	while (!stop) {
 		struct xdp_md ctx = { .data_end = sizeof(frame), .ingress_ifindex = ifindex };
 		/* long runs: the kernel's loop is the fastest sender, and each
@@ -213,10 +218,12 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 	}
+	if (seconds)
+		printf("{\"sent\": %llu}\n", (unsigned long long)skel->bss->sent);
 	gen__destroy(skel);
 	free(streams);
 	return 0;
 usage:
-	fprintf(stderr, "usage: gen -i IFACE -m DST_MAC -f STREAMS [-r PPS] [-b BATCH]\n");
+	fprintf(stderr, "usage: gen -i IFACE -m DST_MAC -f STREAMS [-r PPS] [-b BATCH] [-d SECONDS]\n");
 	return 2;
 }

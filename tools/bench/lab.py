@@ -126,6 +126,16 @@ class Proc:
                 self.p.wait()
 
 
+def keep_awake(ns, cpu):
+    """A busy loop at the lowest priority (SCHED_IDLE) on `cpu`, in namespace
+    `ns` (so that cleanup() ends it too): the vCPU never halts.  Waking a
+    halted vCPU of this VM takes milliseconds, in which a veth ring of 256
+    frames overflows; anything else that wants the CPU preempts the loop at
+    once, and its time is no relay's."""
+    return subprocess.Popen(["ip", "netns", "exec", ns, "taskset", "-c", str(cpu), "chrt", "-i", "0",
+                             "/usr/bin/python3", "-c", "while True: pass"])
+
+
 def task_ns(pids):
     """CPU time (ns) of every thread of the processes `pids`, from schedstat."""
     total = 0
@@ -151,12 +161,16 @@ def napi_threads(devs):
     return pids
 
 
-def pin(pids, cpu, rt=False):
-    """Moves the tasks to `cpu`; `rt`: and lets them run before any normal task there."""
+def pin(pids, cpu, rt=0, threads=False, policy="-f"):
+    """Moves the tasks to `cpu`; `rt`: and lets them run before any normal
+    task there, at that real-time priority (`policy` -f FIFO, or -r round
+    robin: tasks of one priority that never sleep take turns); `threads`:
+    every thread of each process (a daemon may set its threads' affinity
+    itself)."""
     for pid in pids:
-        sh("taskset", "-pc", str(cpu), str(pid), check=False)
+        sh("taskset", *["-a"] * threads, "-pc", str(cpu), str(pid), check=False)
         if rt:
-            sh("chrt", "-f", "-p", "10", str(pid), check=False)
+            sh("chrt", *["-a"] * threads, policy, "-p", str(rt), str(pid), check=False)
 
 
 def xdp_tc_progs(ns):

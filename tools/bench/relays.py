@@ -17,17 +17,20 @@ PORT_RANGE = (4000, 65000)  # 4 ports a call: 15,250 calls, 30,500 RTP streams
 # ... if the relay may open that many sockets: one a port
 FD_LIMIT = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 MAX_CALLS = min((PORT_RANGE[1] - PORT_RANGE[0]) // 4, (FD_LIMIT - 100) // 4)
+# rtpengine's best for one core (README.md): [Debian 12's, Debian 13's]
+RTPENGINE_ONE_CORE = (["--num-threads=1"], ["--num-threads=1"])
+TRIXIE_ROOT = "bench/trixie-root"  # in the build directory: peers.sh makes it
 
 
 def end_port(i):
     return SINK_PORTS[0] + 2 * i
 
 
-def start_in_relay_ns(args, log):
+def start_in_relay_ns(args, log, ns=NS_R):
     def more_files():  # one socket a relay port
         resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
 
-    return subprocess.Popen(["ip", "netns", "exec", NS_R, "taskset", "-c", str(RELAY_CPU), *args],
+    return subprocess.Popen(["ip", "netns", "exec", ns, "taskset", "-c", str(RELAY_CPU), *args],
                             stdout=log, stderr=subprocess.STDOUT, preexec_fn=more_files)
 
 
@@ -153,17 +156,27 @@ def bdecode(b, i=0):
 
 
 class Rtpengine:
-    """Debian's rtpengine daemon, userspace only (its kernel module, a DKMS
-    package, cannot be built or loaded here), driven over its ng protocol."""
+    """rtpengine, userspace only (its kernel module, a DKMS package, cannot be
+    built or loaded here), driven over its ng protocol: Debian 12's (10.5)
+    from the host, or Debian 13's (12.5) from a root that peers.sh made with
+    mmdebstrap, run chrooted in the relay's namespace.  Its best for one
+    core (README.md): one worker thread, the relay core's only thread that
+    polls; 12.5 with io_uring where the kernel allows it."""
 
     NG = ("127.0.0.1", 2223)
 
-    def __init__(self, build, workdir, tier=None):
+    def __init__(self, build, workdir, tier=None, root=None, ns=NS_R, port_range=PORT_RANGE):
         self.log = open(f"{workdir}/rtpengine.log", "w")
-        self.p = start_in_relay_ns(["rtpengine", "--config-file=none", "-f", "-E", "--table=-1", "-L", "4",
-                                    f"--interface=pub/{RELAY_IP}", f"--listen-ng={self.NG[0]}:{self.NG[1]}",
-                                    f"--port-min={PORT_RANGE[0]}", f"--port-max={PORT_RANGE[1]}",
-                                    "--timeout=600", "--delete-delay=0"], self.log)
+        self.ns = ns
+        args = ["rtpengine", "--config-file=none", "-f", "-E", "--table=-1", "-L", "4",
+                f"--interface=pub/{RELAY_IP}", f"--listen-ng={self.NG[0]}:{self.NG[1]}",
+                f"--port-min={port_range[0]}", f"--port-max={port_range[1]}",
+                "--timeout=600", "--delete-delay=0", *RTPENGINE_ONE_CORE[root is not None]]
+        if root:  # a private mount namespace: /dev and /proc for it, none left behind
+            args = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                    f'mount --rbind /dev "$0/dev" && mount -t proc proc "$0/proc" && exec chroot "$0" "$@"',
+                    root, *args]
+        self.p = start_in_relay_ns(args, self.log, ns)
         self.cookie = 0
         self.ng = None
         for _ in range(100):
@@ -182,7 +195,7 @@ class Rtpengine:
 
     def _ng(self, msg):
         if self.ng is None:
-            self.ng = ns_socket(NS_R, socket.SOCK_DGRAM)
+            self.ng = ns_socket(self.ns, socket.SOCK_DGRAM)
             self.ng.settimeout(2)
         self.cookie += 1
         self.ng.sendto(b"%d " % self.cookie + bencode(msg), self.NG)
@@ -235,5 +248,10 @@ class Ceiling:
         self.proc.stop()
 
 
+class Rtpengine13(Rtpengine):
+    def __init__(self, build, workdir, tier=None, **kw):
+        super().__init__(build, workdir, tier, root=os.path.join(build, TRIXIE_ROOT), **kw)
+
+
 RELAYS = {"xdp": MediaRelay, "tc": MediaRelay, "conntrack": MediaRelay, "userspace": MediaRelay,
-          "rtpengine": Rtpengine, "ceiling": Ceiling}
+          "rtpengine": Rtpengine, "rtpengine13": Rtpengine13, "ceiling": Ceiling}

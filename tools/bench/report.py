@@ -4,7 +4,8 @@
   report.py FORWARDING.json CONTROL.json RESULTS_DIR SECONDS_TAKEN
 
 Writes RESULTS_DIR/YYYY-MM-DD.md and .png, and copies them to latest.md
-and latest.png.
+and latest.png.  Every ratio is taken between points of this one run, and
+says which points.
 """
 import datetime
 import json
@@ -20,7 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 NAMES = {"ceiling": "bare XDP redirect (ceiling)", "xdp": "media-relay XDP tier", "tc": "media-relay tc tier",
          "conntrack": "media-relay conntrack tier", "userspace": "media-relay userspace tier",
-         "rtpengine": "rtpengine 10.5 (userspace)"}
+         "rtpengine": "rtpengine 10.5 (Debian 12)", "rtpengine13": "rtpengine 12.5 (Debian 13)"}
+PEERS = ("rtpengine", "rtpengine13")
 
 
 def fmt(v, scale=1, digits=2, unit=""):
@@ -36,194 +38,219 @@ def machine():
             f"commit {commit or '?'}")
 
 
-def by(runs, relay, paced):
-    return next((r for r in runs if r["relay"] == relay and bool(r.get("paced")) == paced), None)
+def point(fw, relay):
+    """A relay's throughput point (its trial at the highest loss-free rate), or None."""
+    r = next((r for r in fw["throughput"] if r["relay"] == relay), None)
+    return r.get("best") if r else None
 
 
-def best_rate(runs, relay):
-    """A relay's best packets per relay CPU-second, saturated or paced."""
-    vals = [r.get("pps_per_cpu_s") for r in runs if r["relay"] == relay and r.get("pps_per_cpu_s")]
-    return max(vals) if vals else None
-
-
-def target(name, value, goal, met, why):
+def target(name, value, basis, goal, met, why):
     if value is None:
-        return f"| {name} | not measured | {goal} | – | {why} |"
-    return f"| {name} | {value} | {goal} | {'yes' if met else '**no**'} | {'' if met else why} |"
+        return f"| {name} | not measured | {basis} | {goal} | – | {why} |"
+    verdict = "–" if goal == "reported" else "yes" if met else "**no**"
+    return f"| {name} | {value} | {basis} | {goal} | {verdict} | {'' if met else why} |"
 
 
-def ratio_row(name, a, b, goal, why):
-    if a is None or b is None:
-        return target(name, None, f"≥ {goal}×", False, why)
-    r = a / b
-    return target(name, f"{r:.1f}×", f"≥ {goal}×", r >= goal, f"short by {(1 - r / goal) * 100:.0f}%: {why}")
+def throughput_section(fw):
+    L = ["## Media forwarding: throughput", "",
+         f"{fw['calls']:,} calls latched both ways; the load is {fw['calls']:,} streams from A to B, 200-byte IPv4 "
+         "packets (172 bytes of RTP), from one evenly paced generator.  *Throughput* (RFC 2544): the highest "
+         f"offered rate carried with under {fw['loss_ok']:.1%} loss for {fw['trial_s']} s, searched on the rate "
+         "(doubling or halving from a first guess, then narrowing to 5%); at that rate, the relay's CPU: the CPU "
+         "time of its processes and of its interfaces' NAPI threads, all pinned to one core.", "",
+         "| relay | throughput Mpps | loss there | relay CPU (cores) | relay ns/packet | Mpps per relay CPU-second | "
+         "BPF program ns/packet | trials |", "|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for r in fw["throughput"]:
+        name = NAMES[r["relay"]]
+        b = r.get("best")
+        if not b:
+            L.append(f"| {name} | failed: {r.get('error', 'no rate carried without loss')} |||||||")
+            continue
+        if b.get("generator_bound"):
+            name += " ¹"
+            notes.append(f"¹ {NAMES[r['relay']]}: the generator's ceiling ({b['offered_pps'] / 1e6:.2f} Mpps) was "
+                         f"reached first, with the relay's core {b['relay_cpu']:.0%} busy: its throughput is at least "
+                         "this; its CPU per packet is from a core not saturated.")
+        L.append(f"| {name} | {fmt(b['offered_pps'], 1e-6, 3)} | {fmt(b['loss'], 100, 3, '%')} | "
+                 f"{fmt(b['relay_cpu'])} | {fmt(b['relay_ns_per_pkt'], 1, 0)} | {fmt(b['pps_per_cpu_s'], 1e-6, 3)} | "
+                 f"{fmt(b.get('prog_ns_per_run'), 1, 0) if r['relay'] in ('xdp', 'tc', 'ceiling') else '–'} | "
+                 f"{len(r['trials'])} |")
+    L += [""] + notes if notes else []
+    return L
+
+
+def common_section(fw):
+    rate = fw.get("common_pps")
+    L = ["", "## Every relay at one rate", "",
+         f"{rate:,.0f} packets/s from A to B, a round rate below every relay's throughput, 5 s; latency one-way, "
+         "sender to receiver.  Below a relay's throughput its CPU per packet includes waking its threads, "
+         "more so the lighter the load.", "",
+         "| relay | loss | relay CPU (cores) | relay ns/packet | Mpps per relay CPU-second | latency p50 µs | "
+         "p99 µs | p99.9 µs |", "|---|---|---|---|---|---|---|---|"]
+    for r in fw["common"]:
+        if "error" in r:
+            L.append(f"| {NAMES[r['relay']]} | failed: {r['error']} |||||||")
+            continue
+        lat = r.get("latency_us", {})
+        L.append(f"| {NAMES[r['relay']]} | {fmt(r['loss'], 100, 3, '%')} | {fmt(r['relay_cpu'])} | "
+                 f"{fmt(r['relay_ns_per_pkt'], 1, 0)} | {fmt(r['pps_per_cpu_s'], 1e-6, 3)} | "
+                 f"{fmt(lat.get('p50'), 1, 0)} | {fmt(lat.get('p99'), 1, 0)} | {fmt(lat.get('p99.9'), 1, 0)} |")
+    L += ["", "### Overload (saturated, not a basis for any target)", "",
+          "The generator sends as fast as it can for 5 s, A to B.  What a relay cannot take is lost on its way "
+          "in (a veth's ring holds 256 frames, a socket's buffer overflows); a userspace relay also spends its "
+          "core receiving what it then drops.", "",
+          "| relay | offered Mpps | delivered Mpps | loss | relay CPU (cores) |", "|---|---|---|---|---|"]
+    for r in fw["throughput"]:
+        s = r.get("saturated")
+        if s:
+            L.append(f"| {NAMES[r['relay']]} | {fmt(s['offered_pps'], 1e-6)} | {fmt(s['delivered_pps'], 1e-6)} | "
+                     f"{fmt(s['loss'], 100, 1, '%')} | {fmt(s['relay_cpu'])} |")
+    return L
+
+
+def scale_section(fw):
+    ok = [r for r in fw["scale"] if "error" not in r]
+    n = len(ok[0]["trials"]) if ok else 0
+    L = ["", "## Scale: the XDP tier, saturated both ways", "",
+         f"Each point: {n} windows of {ok[0]['trials'][0]['seconds'] if ok else '?'} s on one setup; the median, "
+         "and in brackets the lowest and highest window.", "",
+         "| streams | delivered Mpps | relay ns/packet | BPF program ns/packet |", "|---|---|---|---|"]
+    for r in fw["scale"]:
+        if "error" in r:
+            L.append(f"| {r['streams']:,} | failed: {r['error']} |||")
+            continue
+        L.append(f"| {r['streams']:,} | {fmt(r['delivered_pps'], 1e-6)} | {r['relay_ns_per_pkt']:,.0f} "
+                 f"({r['relay_ns_min']:,.0f}–{r['relay_ns_max']:,.0f}) | {r['prog_ns_per_run']:,.0f} "
+                 f"({r['prog_ns_min']:,.0f}–{r['prog_ns_max']:,.0f}) |")
+    if 2 * fw["max_calls"] < 30000:
+        L += ["", f"At most {2 * fw['max_calls']:,} streams fit here: the relay holds a socket for each of a "
+              f"call's 4 ports, and this machine's hard limit on open files is {fw['fd_limit']:,} (no "
+              "CAP_SYS_RESOURCE to raise it)."]
+    big = ok[-1] if ok else None
+    if big:
+        m, m0, s = big["memory"], big["memory_before"], big["streams"]
+        L += ["", f"Memory at {s:,} streams: relay RSS {m['rss'] / 2**20:.1f} MiB ({m0['rss'] / 2**20:.1f} MiB "
+              f"before the calls), BPF maps {m['bpf_maps'] / 2**20:.1f} MiB (sized for the whole port range at "
+              f"start); {(m['rss'] - m0['rss']) / s:,.0f} bytes of RSS came with each stream."]
+    return L
+
+
+def control_section(cp):
+    cols = [k for k in ("ours",) + PEERS if k in cp]
+    names = {"ours": "media-dispatcher + media-relay (TLS)", **{k: NAMES[k] for k in PEERS}}
+    L = ["", "## Control plane, side by side", "",
+         "cpload plays the proxy's module: for us `update` (offer), `update` (answer) and `remove` on the "
+         "dispatcher's UNIX socket, the dispatcher handing each to a relay over mutual TLS; for rtpengine ng "
+         "`offer`, `answer` and `delete` over UDP.  16 connections, each one request outstanding; a call held "
+         "1 s at the fixed rate; everything on the machine's two cores.  Memory per held call: what the "
+         "daemons' RSS grew by with 2,500 calls set up and held.", "",
+         "| | " + " | ".join(names[k] for k in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+
+    def row(label, f):
+        cells = []
+        for k in cols:
+            c = cp[k]
+            try:
+                cells.append(f(c) if "error" not in c else "failed")
+            except (KeyError, TypeError):
+                cells.append("–")
+        L.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("calls/s at saturation", lambda c: f"{c['saturation']['calls_per_s']:,.0f}")
+    row("calls/s started at 2,000 offered", lambda c: f"{c['fixed']['started_per_s']:,.0f}")
+    row("offer/answer p50 ms at 2,000 calls/s", lambda c: fmt(c["fixed"]["update_ms"].get("p50"), 1, 3))
+    row("offer/answer p99 ms at 2,000 calls/s", lambda c: fmt(c["fixed"]["update_ms"].get("p99"), 1, 3))
+    row("remove/delete p99 ms at 2,000 calls/s", lambda c: fmt(c["fixed"]["remove_ms"].get("p99"), 1, 3))
+    row("the same p99 with 2,500 calls held", lambda c: fmt(c["loaded"]["update_ms"].get("p99"), 1, 3))
+    row("memory per held call (bytes of RSS)", lambda c: f"{c['held']['rss_per_call']:,.0f}")
+    row("failed requests (all phases)", lambda c: f"{sum(c[p]['failed'] for p in ('fixed', 'saturation', 'held', 'loaded')):,}")
+    return L
+
+
+def targets_section(fw, cp):
+    x, ce, tc = point(fw, "xdp"), point(fw, "ceiling"), point(fw, "tc")
+    peers = [(k, point(fw, k)) for k in PEERS if point(fw, k)]
+    best_peer = max(peers, key=lambda kp: kp[1]["pps_per_cpu_s"], default=(None, None))
+    basis = "each relay at its throughput point"
+    L = ["", "## Targets", "", "| target | measured | basis | goal | met | why not (measured) |",
+         "|---|---|---|---|---|---|"]
+    if x and best_peer[1]:
+        k, p = best_peer
+        r = x["pps_per_cpu_s"] / p["pps_per_cpu_s"]
+        L.append(target(f"XDP tier against the better rtpengine ({NAMES[k]}), packets per relay CPU-second",
+                        f"{r:.1f}×", basis, "≥ 10×", r >= 10,
+                        f"short by {(1 - r / 10):.0%}: the XDP tier costs {x['relay_ns_per_pkt']:,.0f} ns a packet "
+                        f"of relay CPU, {NAMES[k]} {p['relay_ns_per_pkt']:,.0f} ns"))
+    if x and ce:
+        r = x["prog_ns_per_run"] / ce["prog_ns_per_run"]
+        L.append(target("XDP program's ns a packet against the bare redirect's", f"{r:.2f}× "
+                        f"({x['prog_ns_per_run']:.0f} against {ce['prog_ns_per_run']:.0f} ns)",
+                        basis + ", bpf_stats", "≤ 2×", r <= 2,
+                        f"over by {r / 2 - 1:.0%}: the lookup in mp_fwd, the rewrite and the counters "
+                        f"take {x['prog_ns_per_run'] - ce['prog_ns_per_run']:.0f} ns over the redirect"))
+        r = x["pps_per_cpu_s"] / ce["pps_per_cpu_s"]
+        L.append(target("XDP tier against the bare redirect, packets per relay CPU-second", f"{r:.2f}×", basis,
+                        "≥ 0.85×", r >= 0.85,
+                        f"short by {1 - r / 0.85:.0%}: relay ns a packet {x['relay_ns_per_pkt']:,.0f} against "
+                        f"{ce['relay_ns_per_pkt']:,.0f}, of which the programs {x['prog_ns_per_run']:.0f} against "
+                        f"{ce['prog_ns_per_run']:.0f} ns" +
+                        (f"; the bare redirect's point is the generator's ceiling, its core {ce['relay_cpu']:.0%} busy"
+                         if ce.get("generator_bound") else "")))
+    if tc and ce:
+        r = tc["pps_per_cpu_s"] / ce["pps_per_cpu_s"]
+        L.append(target("tc tier against the bare redirect, packets per relay CPU-second (measured the same way)",
+                        f"{r:.2f}× (program {fmt(tc.get('prog_ns_per_run'), 1, 0)} ns)", basis, "reported", True, ""))
+    ok = [r for r in fw["scale"] if "error" not in r]
+    if len(ok) >= 2:
+        lo, hi = ok[0], ok[-1]
+        growth = hi["relay_ns_per_pkt"] / lo["relay_ns_per_pkt"] - 1
+        spread = max((r["relay_ns_max"] - r["relay_ns_min"]) / r["relay_ns_per_pkt"] for r in (lo, hi))
+        L.append(target(f"relay cost per packet at {hi['streams']:,} streams (this machine's limit: open files) "
+                        f"against {lo['streams']:,}", f"{growth:+.0%}",
+                        f"medians of {len(hi['trials'])} saturated windows each (spread up to {spread:.0%})",
+                        "within 10%", abs(growth) <= 0.10,
+                        f"the program's run time went from {lo['prog_ns_per_run']:.0f} to "
+                        f"{hi['prog_ns_per_run']:.0f} ns a packet: {hi['streams']:,} entries and their next hops "
+                        "no longer stay in the CPU's caches"))
+    ours = cp.get("ours", {})
+    peer_cp = [(k, cp[k]) for k in PEERS if k in cp and "error" not in cp[k]]
+    if ours and peer_cp:
+        k, p = max(peer_cp, key=lambda kp: kp[1]["saturation"]["calls_per_s"])
+        a, b = ours["saturation"]["calls_per_s"], p["saturation"]["calls_per_s"]
+        L.append(target(f"calls/s at saturation against {NAMES[k]}", f"{a:,.0f} against {b:,.0f}",
+                        "16 connections each, same cores", "≥", a >= b,
+                        f"short by {1 - a / b:.0%}: an update is a round trip through the dispatcher and over TLS "
+                        f"to the relay (p50 {ours['saturation']['update_ms'].get('p50', 0):.3f} ms), an ng offer "
+                        f"one datagram to rtpengine (p50 {p['saturation']['update_ms'].get('p50', 0):.3f} ms)"))
+        k, p = min(peer_cp, key=lambda kp: kp[1]["held"]["rss_per_call"])
+        a, b = ours["held"]["rss_per_call"], p["held"]["rss_per_call"]
+        L.append(target(f"memory per held call against {NAMES[k]}", f"{a:,.0f} against {b:,.0f} bytes",
+                        "RSS growth with 2,500 calls held", "≤", a <= b,
+                        f"over by {a / b - 1:.0%}"))
+    if ours:
+        u = ours["fixed"]
+        L.append(target(f"update p99 at {u['rate']:,} calls/s", fmt(u["update_ms"].get("p99"), 1, 3, " ms"),
+                        f"{u['update_ms'].get('count', 0):,} updates, calls held {u['hold']:g} s", "< 2 ms",
+                        u["update_ms"].get("p99") is not None and u["update_ms"]["p99"] < 2 and u["rate"] >= 2000,
+                        f"p50 is {fmt(u['update_ms'].get('p50'), 1, 3)} ms: the tail waits behind stalls of the "
+                        "daemons and the client on two shared cores"))
+    return L
 
 
 def write(fw, cp, out_dir, taken):
     today = datetime.date.today().isoformat()
-    runs, scale = fw["forwarding"], fw["scale"]
     L = [f"# MediaProxy benchmarks, {today}", "",
          f"Machine: {machine()}.  `make bench` took {taken / 60:.1f} minutes.  "
-         "How it is measured: [tools/bench/README.md](../README.md).", "",
-         "## Media forwarding", "",
-         f"{fw['flows']:,} streams ({fw['flows'] // 2:,} calls, RTP both ways), 200-byte IPv4 packets "
-         "(172 bytes of RTP).  *Saturated*: the generators send as fast as they can; *paced*: "
-         f"{fw['paced_pps'] / 1000:,.0f} kpps evenly spaced, from A to B only.  Relay CPU is the CPU time of the relay's "
-         "processes and of its interfaces' NAPI threads, all pinned to one core.  Paced, that CPU per packet "
-         "is mostly the cost of waking those threads every few packets, which is why it is compared saturated.", "",
-         "| relay | offered Mpps | delivered Mpps | loss | relay CPU (cores) | relay ns/packet | "
-         "Mpps per relay CPU-second | BPF program ns/packet | paced: offered kpps | paced: loss | paced: relay ns/packet |",
-         "|---|---|---|---|---|---|---|---|---|---|---|"]
-    notes = []
-    for relay in NAMES:
-        s, p = by(runs, relay, False), by(runs, relay, True)
-        if not s or "error" in s:
-            L.append(f"| {NAMES[relay]} | failed: {(s or {}).get('error', 'not run')} ||||||||||")
-            continue
-        p = p if p and "error" not in p else {}
-        name = NAMES[relay]
-        if "failed_at" in s:
-            name += f" ({s['flows']:,} streams)"
-            notes.append(f"{NAMES[relay]} failed with {s['failed_at']['flows']:,} streams "
-                         f"({s['failed_at']['error']}), so it ran with {s['flows']:,}.")
-        L.append(f"| {name} | {fmt(s['offered_pps'], 1e-6)} | {fmt(s['delivered_pps'], 1e-6)} | "
-                 f"{fmt(s['loss'], 100, 1, '%')} | {fmt(s['relay_cpu'])} | {fmt(s['relay_ns_per_pkt'], 1, 0)} | "
-                 f"{fmt(s['pps_per_cpu_s'], 1e-6)} | {fmt(s.get('prog_ns_per_run'), 1, 0) if relay in ('xdp', 'tc', 'ceiling') else '–'} | "
-                 f"{fmt(p.get('offered_pps'), 1e-3, 1)} | {fmt(p.get('loss'), 100, 2, '%')} | "
-                 f"{fmt(p.get('relay_ns_per_pkt'), 1, 0)} |")
-    if notes:
-        L += [""] + notes
-    sat = [r for r in runs if not r.get("paced") and "error" not in r and r["relay"] != "ceiling"]
-    if sat:
-        least = min(r["offered_pps"] / r["delivered_pps"] for r in sat)
-        L += ["", f"The generators are not the limit: saturated, each relay was offered at least {least:.1f} times "
-              "what it delivered; the rest was lost on the way in (a veth's ring holds 256 frames; a userspace "
-              "relay's socket buffer overflows too)."]
-    ceiling = by(runs, "ceiling", False)
-    if ceiling and "error" not in ceiling and ceiling["relay_cpu"] < 0.9:
-        L += [f"The bare redirect needed only {ceiling['relay_cpu']:.2f} cores for what the generators "
-              f"sent ({ceiling['offered_pps'] / 1e6:.2f} Mpps): it is bounded by them, so it is compared by "
-              "CPU per packet, not by packets per second."]
-    L += ["", "## Latency", "",
-          f"One-way, sender to receiver, at the paced load ({fw['paced_pps'] / 1000:,.0f} kpps, A to B); "
-          "*added p50* is over the bare redirect's p50, i.e. what the relay adds to the same path.  Tails of "
-          "milliseconds turn up in any run, the bare redirect's too: this VM's scheduling, which one run "
-          "cannot tell apart from the relay's; only the medians compare.", "",
-          "| relay | p50 µs | p99 µs | p99.9 µs | added p50 µs |", "|---|---|---|---|---|"]
-    base = (by(runs, "ceiling", True) or {}).get("latency_us", {})
-    for relay in NAMES:
-        p = by(runs, relay, True)
-        if not p or not p.get("latency_us"):
-            continue
-        lat = p["latency_us"]
-        added = fmt(lat["p50"] - base["p50"], 1, 0) if "p50" in base and relay != "ceiling" else "–"
-        L.append(f"| {NAMES[relay]} | {fmt(lat.get('p50'), 1, 0)} | {fmt(lat.get('p99'), 1, 0)} | "
-                 f"{fmt(lat.get('p99.9'), 1, 0)} | {added} |")
-
-    L += ["", "## Scale: the XDP tier, saturated", "",
-          "| streams | delivered Mpps | loss | relay ns/packet | BPF program ns/packet | Mpps per relay CPU-second |",
-          "|---|---|---|---|---|---|"]
-    for r in scale:
-        if "error" in r:
-            L.append(f"| {r['flows']:,} | failed: {r['error']} |||||")
-            continue
-        L.append(f"| {r['flows']:,} | {fmt(r['delivered_pps'], 1e-6)} | {fmt(r['loss'], 100, 1, '%')} | "
-                 f"{fmt(r['relay_ns_per_pkt'], 1, 0)} | {fmt(r['prog_ns_per_run'], 1, 0)} | {fmt(r['pps_per_cpu_s'], 1e-6)} |")
-    if fw["max_flows"] < 30000:
-        L += ["", f"At most {fw['max_flows']:,} streams fit here: the relay holds a socket for each of a call's "
-              f"4 ports, and this machine's hard limit on open files is {fw['fd_limit']:,} (no CAP_SYS_RESOURCE "
-              "to raise it); 30,000 streams need 15,000 calls, i.e. 60,000 sockets."]
-
-    L += ["", "## Memory", ""]
-    big = next((r for r in reversed(scale) if "memory" in r), None)
-    per_stream = None
-    if big:
-        m, m0, n = big["memory"], big["memory_before"], big["flows"]
-        per_stream = (m["rss"] + m["bpf_maps"]) / n
-        L += [f"At {n:,} streams: relay RSS {m['rss'] / 2**20:.1f} MiB ({m0['rss'] / 2**20:.1f} MiB before the calls), "
-              f"BPF maps {m['bpf_maps'] / 2**20:.1f} MiB (sized for the whole port range at start): "
-              f"**{per_stream:,.0f} bytes per stream** in all, of which "
-              f"{(m['rss'] - m0['rss']) / n:,.0f} bytes of RSS came with the calls.  "
-              "The kernel's socket memory for the relay ports is not counted."]
-    fixed, sat, held, loaded = (cp.get(k, {}) for k in ("fixed", "saturation", "held", "loaded"))
-    if held:
-        L += ["", f"Dispatcher: {held['dispatcher_rss_per_session']:,.0f} bytes of RSS per session "
-              f"({held['held']:,} sessions set up and held; the relay reports {held['relay_sessions']:,})."]
-
-    L += ["", "## Control plane", "",
-          "cpload plays the proxy module on the dispatcher's UNIX socket; the dispatcher hands every request "
-          "to a relay over mutual TLS (both daemons and the client share the machine's two cores).", "",
-          "| | calls/s offered | calls/s started | calls/s completed | update p50 ms | update p99 ms | "
-          "update p99.9 ms | remove p99 ms | failed | sessions held at the end |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, r, offered in ((f"fixed rate, calls held {fixed.get('hold', 0):g} s", fixed, fixed.get("rate")),
-                             (f"saturation, {sat.get('connections', '?')} connections", sat, None),
-                             ("calls set up and held", held, None),
-                             (f"fixed rate again, with {held.get('held', 0):,} calls held", loaded,
-                              loaded.get("rate"))):
-        if r:
-            u, rm = r["update_ms"], r["remove_ms"]
-            L.append(f"| {name} | {fmt(offered, 1, 0)} | {r['started_per_s']:,.0f} | {r['calls_per_s']:,.0f} | "
-                     f"{fmt(u.get('p50'), 1, 3)} | {fmt(u.get('p99'), 1, 3)} | {fmt(u.get('p99.9'), 1, 3)} | "
-                     f"{fmt(rm.get('p99'), 1, 3)} | {r['failed']:,} | {r.get('relay_sessions', r['held']):,} |")
-    if held:
-        L += ["", "A call is started with the INVITE's update and completed with its remove, sent when its "
-              "hold is up (also after the run's last start); the calls set up and held are never removed.  "
-              "With a fixed rate, a call starts only on a connection that is free, as in the proxy's workers, "
-              "so a slow reply lowers the rate started."]
-
-    x, rt, ct, ce = (best_rate(runs, k) for k in ("xdp", "rtpengine", "conntrack", "ceiling"))
-    sx, sct, sce = (by(runs, k, False) or {} for k in ("xdp", "conntrack", "ceiling"))
-    prog = (f"the XDP tier's program runs {fmt(sx.get('prog_ns_per_run'), 1, 0)} ns a packet, the bare "
-            f"redirect's {fmt(sce.get('prog_ns_per_run'), 1, 0)} ns (bpf_stats): its lookups in mp_cfg, mp_fwd "
-            "and mp_tx, bpf_fib_lookup, the checksum rewrite and the atomic counters")
-    L += ["", "## Targets", "", "Packets per relay CPU-second, each relay at its best of the saturated and the "
-          "paced run.", "", "| target | measured | goal | met | why not |", "|---|---|---|---|---|",
-          ratio_row("XDP tier against rtpengine", x, rt, 10, "see the forwarding table"),
-          ratio_row("XDP tier against our conntrack tier", x, ct, 3,
-                    f"the conntrack tier costs {fmt(sct.get('relay_ns_per_pkt'), 1, 0)} ns a packet, the XDP "
-                    f"tier {fmt(sx.get('relay_ns_per_pkt'), 1, 0)}; {prog}"),
-          ratio_row("XDP tier against the bare redirect", x, ce, 0.8, prog)]
-    ok = [r for r in scale if "error" not in r]
-    if len(ok) >= 2:
-        lo, hi = ok[0], ok[-1]
-        growth = hi["relay_ns_per_pkt"] / lo["relay_ns_per_pkt"] - 1
-        L.append(target(f"cost per packet at {hi['flows']:,} streams against {lo['flows']:,} (goal at 30,000)",
-                        f"{growth * 100:+.0f}%", "within 10%", abs(growth) <= 0.10,
-                        f"the program's run time went from {fmt(lo['prog_ns_per_run'], 1, 0)} to "
-                        f"{fmt(hi['prog_ns_per_run'], 1, 0)} ns a packet"))
-    if fixed:
-        u = fixed["update_ms"]
-        L.append(target(f"update p99 at {fixed['rate']:,} calls/s", fmt(u.get("p99"), 1, 3, " ms"), "< 2 ms",
-                        u.get("p99") is not None and u["p99"] < 2 and fixed["rate"] >= 2000,
-                        f"p50 is {fmt(u.get('p50'), 1, 3)} ms: most updates are fast, the tail waits behind "
-                        "stalls in the daemons, and a call starts only on a free connection, so only "
-                        f"{fixed['started_per_s']:,.0f} calls/s started; the client, the dispatcher and the relay "
-                        "share two cores"))
-    if sat:
-        u = sat["update_ms"]
-        L.append(target("calls/s at saturation", f"{sat['calls_per_s']:,.0f}", "> 5,000",
-                        sat["calls_per_s"] > 5000,
-                        f"short by {(1 - sat['calls_per_s'] / 5000) * 100:.0f}% ({sat['failed']:,} calls failed): "
-                        "a call is three requests, each "
-                        f"a round trip through the dispatcher and over TLS to the relay (update p50 "
-                        f"{fmt(u.get('p50'), 1, 3)} ms, p99 {fmt(u.get('p99'), 1, 3)} ms), on two cores shared "
-                        "by the client, the dispatcher and the relay; and a relay quarantines a released port "
-                        "for 10 s, so its port range (61,000 ports here) sustains about 1,500 calls/s"))
-    if per_stream is not None:
-        L.append(target(f"relay memory per stream at {big['flows']:,} streams (goal at 30,000)",
-                        f"{per_stream:,.0f} bytes", "< 1,024 bytes", per_stream < 1024,
-                        f"over by {(per_stream / 1024 - 1) * 100:.0f}%; RSS grew by "
-                        f"{(big['memory']['rss'] - big['memory_before']['rss']) / big['flows']:,.0f} bytes a "
-                        "stream with the calls (a call's session, stream and offer records, its 4 sockets' "
-                        "records and libevent events, the allocator's overhead), and the BPF maps, sized for "
-                        f"the whole port range, are {big['memory']['bpf_maps'] / big['flows']:,.0f} bytes a stream "
-                        f"here, {big['memory']['bpf_maps'] / 30000:,.0f} at 30,000"))
-
-    L += ["", "![packets per second and latency](" + today + ".png)", ""]
+         "How it is measured: [tools/bench/README.md](../README.md).", ""]
+    L += throughput_section(fw) + common_section(fw) + scale_section(fw)
+    if cp:
+        L += control_section(cp)
+    L += targets_section(fw, cp)
+    L += ["", "![throughput, latency and scale](" + today + ".png)", ""]
     with open(f"{out_dir}/{today}.md", "w") as f:
         f.write("\n".join(L))
-    plot(runs, scale, f"{out_dir}/{today}.png")
+    plot(fw, f"{out_dir}/{today}.png")
     shutil.copy(f"{out_dir}/{today}.md", f"{out_dir}/latest.md")
     shutil.copy(f"{out_dir}/{today}.png", f"{out_dir}/latest.png")
     # latest.md shows the plot next to it
@@ -231,32 +258,34 @@ def write(fw, cp, out_dir, taken):
     open(f"{out_dir}/latest.md", "w").write(text)
 
 
-def plot(runs, scale, path):
-    relays = [k for k in NAMES if by(runs, k, False) and "error" not in by(runs, k, False)]
-    fig, ax = plt.subplots(1, 3, figsize=(16, 4.8))
-    sat = [by(runs, k, False) for k in relays]
-    xs = range(len(relays))
-    ax[0].bar([x - 0.2 for x in xs], [r["delivered_pps"] / 1e6 for r in sat], 0.4, label="delivered Mpps")
-    ax[0].bar([x + 0.2 for x in xs], [r["pps_per_cpu_s"] / 1e6 for r in sat], 0.4, label="Mpps per relay CPU-s")
-    ax[0].set_xticks(list(xs), relays, rotation=20)
-    ax[0].set_title("Saturated forwarding")
-    ax[0].legend()
-    lat = [(k, by(runs, k, True)) for k in relays]
-    lat = [(k, r["latency_us"]) for k, r in lat if r and r.get("latency_us")]
-    for i, q in enumerate(("p50", "p99", "p99.9")):
-        ax[1].bar([x + (i - 1) * 0.27 for x in range(len(lat))], [l[q] for _, l in lat], 0.27, label=q)
-    ax[1].set_xticks(range(len(lat)), [k for k, _ in lat], rotation=20)
-    ax[1].set_yscale("log")
+def plot(fw, path):
+    fig, ax = plt.subplots(1, 3, figsize=(17, 5))
+    pts = [(r["relay"], r["best"]) for r in fw["throughput"] if r.get("best")]
+    xs = range(len(pts))
+    ax[0].bar(xs, [b["pps_per_cpu_s"] / 1e6 for _, b in pts])
+    ax[0].set_yscale("log")
+    ax[0].set_xticks(list(xs), [NAMES[k].replace(" (", "\n(") for k, _ in pts], rotation=30, ha="right", fontsize=7)
+    ax[0].set_ylabel("Mpps per relay CPU-second")
+    ax[0].set_title("at each relay's throughput (RFC 2544)")
+    common = [r for r in fw["common"] if "error" not in r and r.get("latency_us")]
+    xs = range(len(common))
+    ax[1].bar([x - 0.2 for x in xs], [r["latency_us"].get("p50", 0) for r in common], 0.4, label="p50")
+    ax[1].bar([x + 0.2 for x in xs], [r["latency_us"].get("p99", 0) for r in common], 0.4, label="p99")
+    ax[1].set_xticks(list(xs), [NAMES[r["relay"]].replace(" (", "\n(") for r in common], rotation=30, ha="right",
+                     fontsize=7)
     ax[1].set_ylabel("one-way latency, µs")
-    ax[1].set_title("Latency at the paced load")
+    ax[1].set_title(f"at {fw.get('common_pps', 0):,.0f} packets/s, every relay")
     ax[1].legend()
-    ok = [r for r in scale if "error" not in r]
-    ax[2].plot([r["flows"] for r in ok], [r["relay_ns_per_pkt"] for r in ok], "o-", label="relay CPU ns/packet")
-    ax[2].plot([r["flows"] for r in ok], [r["prog_ns_per_run"] for r in ok], "s-", label="XDP program ns/packet")
+    ok = [r for r in fw["scale"] if "error" not in r]
+    for key, label in (("relay_ns", "relay CPU ns/packet"), ("prog_ns", "XDP program ns/packet")):
+        mid = [r[key + ("_per_pkt" if key == "relay_ns" else "_per_run")] for r in ok]
+        ax[2].errorbar([r["streams"] for r in ok], mid,
+                       yerr=[[m - r[key + "_min"] for m, r in zip(mid, ok)], [r[key + "_max"] - m for m, r in zip(mid, ok)]],
+                       fmt="o-", capsize=4, label=label)
     ax[2].set_xscale("log")
     ax[2].set_xlabel("streams")
     ax[2].set_ylim(bottom=0)
-    ax[2].set_title("XDP tier: cost per packet")
+    ax[2].set_title("XDP tier saturated: cost per packet")
     ax[2].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -1,8 +1,9 @@
 #!/bin/bash
-# make bench: builds the bench's programs, runs the media benchmarks
-# (forwarding.py) and the control-plane one (control.py) and writes the
-# table and plot into tools/bench/results/ (report.py).  README.md here says
-# how and what.  QUICK=1: short runs that write into BUILD/bench/work/ only.
+# make bench: builds the bench's programs and the peers' root (peers.sh),
+# runs the media benchmarks (forwarding.py) and the control-plane one
+# (control.py) and writes the table and plot into tools/bench/results/
+# (report.py).  README.md here says how and what.  QUICK=1: short runs that
+# write into BUILD/bench/work/ only.
 #   run.sh [BUILD]
 set -euo pipefail
 build=$(realpath "${1:-build}")
@@ -18,6 +19,7 @@ py=/usr/bin/python3 # Debian's, with matplotlib
 export PYTHONDONTWRITEBYTECODE=1
 
 make -s -C "$here" BUILD="$build"
+"$here/peers.sh" "$build" || echo "bench: no Debian 13 root; rtpengine 12.5 goes unmeasured" >&2
 rm -rf "$work"
 mkdir -p "$work" "$results"
 
