@@ -16,9 +16,22 @@
 
 /* ---- the record: statistics JSON -> attributes (doc/accounting.md §4.2) ---------------------- */
 
+/* A count or a time of the statistics: 0 when it is not a number or below
+ * 0, at most INT64_MAX (a relay's JSON may hold 1e300).
+ */
 static json_int_t number(const json_t *v)
 {
-	return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (json_int_t)json_real_value(v) : 0;
+	double real = json_real_value(v);
+
+	if (json_is_integer(v))
+		return json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+	return real <= 0 ? 0 : real < (double)INT64_MAX ? (json_int_t)real : INT64_MAX;
+}
+
+/* The sum of two number()s, at most INT64_MAX. */
+static json_int_t saturated_sum(json_int_t a, json_int_t b)
+{
+	return b > INT64_MAX - a ? INT64_MAX : a + b;
 }
 
 static uint32_t clamp32(json_int_t v)
@@ -73,9 +86,9 @@ static void add_string(struct radius_attr *attrs, int *n, enum radius_attr_id id
 
 /* Octets and, when the sum needs more than 32 bits, the gigawords. */
 static void add_octets(struct radius_attr *attrs, int *n, enum radius_attr_id octets, enum radius_attr_id gigawords,
-		       json_int_t sum)
+		       json_int_t total)
 {
-	uint64_t bytes = sum < 0 ? 0 : (uint64_t)sum;
+	uint64_t bytes = (uint64_t)total;
 
 	add(attrs, n, octets, RADIUS_INTEGER, (uint32_t)bytes);
 	if (bytes >> 32)
@@ -134,8 +147,8 @@ int radius_record(const char *info, struct radius_attr attrs[RADIUS_RECORD_MAX],
 		goto fail;
 	}
 	json_array_foreach(streams, i, s) {
-		caller_bytes += number(json_object_get(s, "caller_bytes"));
-		callee_bytes += number(json_object_get(s, "callee_bytes"));
+		caller_bytes = saturated_sum(caller_bytes, number(json_object_get(s, "caller_bytes")));
+		callee_bytes = saturated_sum(callee_bytes, number(json_object_get(s, "callee_bytes")));
 	}
 
 	/* Empty values (a null to_tag, the Media-Info of a normal end) go as
