@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include "acct_backend.h"
 #include "log.h"
+#include "log_capture.h"
 
 /* radcli 1.2 frees only the first name and secret of a server list
  * (rc_config_free): its leak, not ours, left out of LeakSanitizer's report
@@ -56,27 +57,16 @@ static int remove_dir(void **state)
 /* Opens the backend on a client file of `text`; *log gets what it logged. */
 static void *open_with(const char *text, bool *fatal, const char **log)
 {
-	static char out[4096];
-	FILE *f = fopen(client_conf, "w"), *tmp = tmpfile();
-	int saved = dup(STDERR_FILENO);
+	FILE *f = fopen(client_conf, "w");
+	struct log_capture capture;
 	void *backend;
-	size_t n;
 
 	assert_non_null(f);
-	assert_non_null(tmp);
 	fputs(text, f);
 	fclose(f);
-	fflush(stderr);
-	dup2(fileno(tmp), STDERR_FILENO);
+	log_capture_start(&capture);
 	backend = acct_radius.open(&cfg, fatal);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	rewind(tmp);
-	n = fread(out, 1, sizeof(out) - 1, tmp);
-	out[n] = '\0';
-	fclose(tmp);
-	*log = out;
+	*log = log_capture_end(&capture);
 	return backend;
 }
 
