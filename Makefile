@@ -29,8 +29,9 @@ LDLIBS_RELAY    := -lresolv
 # CFLAGS (optimisation, hardening: `make CFLAGS=...` or the environment) come
 # first; the flags the code needs are always added.
 CFLAGS   ?= -O2 -g
-MP_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers \
-            -D_GNU_SOURCE -DMP_VERSION='"$(VERSION)"' -MMD -MP
+CODE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -Wno-missing-field-initializers \
+               -D_GNU_SOURCE -DMP_VERSION='"$(VERSION)"' -MMD -MP
+MP_CFLAGS := $(CFLAGS) $(CODE_CFLAGS)
 ifneq ($(SANITIZE),)
 MP_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
@@ -60,7 +61,7 @@ SKELETONS  := $(BPF_OBJS:.bpf.o=.skel.h)
 UNIT_TESTS := $(patsubst selftests/unit/%.c,$(BUILD)/unit/%,$(wildcard selftests/unit/*.c))
 HELPERS    := $(patsubst selftests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard selftests/helpers/*.c))
 
-.PHONY: all check demo deps clean vmtest bench
+.PHONY: all check demo deps clean vmtest bench fuzz fuzz-smoke fuzz-build
 .SECONDARY: $(BPF_OBJS)
 all: $(BUILD)/media-relay $(BUILD)/media-dispatcher
 
@@ -130,6 +131,46 @@ bench:
 	tools/install-deps.sh bench
 	$(MAKE) all
 	tools/bench/run.sh $(BUILD)
+
+# Fuzzing (selftests/fuzz/README.md): the libFuzzer targets of selftests/fuzz/,
+# built with clang, AddressSanitizer and UBSan apart in build/fuzz/ (never by
+# `make` or `make check`).  `make fuzz` replays each target's seed corpus,
+# then fuzzes it for FUZZ_TIME seconds; `make fuzz-smoke` is the same for 30
+# seconds, CI's step.  Both end with "N passed, N failed, N skipped"; a
+# crash goes to build/fuzz/findings/.
+FUZZ        := build/fuzz
+FUZZ_TIME   ?= 180
+FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $(CODE_CFLAGS)
+# every module but the mains and the BPF loader (it needs the skeletons)
+FUZZ_OBJS    := $(patsubst %.c,$(FUZZ)/obj/%.o,$(filter-out %/relay_main.c %/dispatcher_main.c %/fastpath.c,\
+		$(wildcard common/*.c userspace/*.c dispatcher/*.c)))
+FUZZ_TARGETS := $(patsubst selftests/fuzz/fuzz_%.c,$(FUZZ)/%,$(wildcard selftests/fuzz/fuzz_*.c))
+
+# Each module with its folder's include path, as in the normal build.
+$(FUZZ)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(INC_$(firstword $(subst /, ,$*))) \
+		$(call pkg_cflags,$(LIBS_RELAY) $(LIBS_DISPATCHER)) -c $< -o $@
+
+# One archive: a target links the modules it uses; one that includes a
+# module's .c to reach its static functions (Knot-style) leaves its object out.
+$(FUZZ)/libmediaproxy.a: $(FUZZ_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ)/%: selftests/fuzz/fuzz_%.c $(wildcard selftests/fuzz/*.h) $(FUZZ)/libmediaproxy.a
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(INC_tests) -Iselftests/fuzz $< $(FUZZ)/libmediaproxy.a -o $@ \
+		$(call pkg,$(LIBS_RELAY) $(LIBS_DISPATCHER)) $(LDLIBS_RELAY)
+
+fuzz-build: $(FUZZ_TARGETS)
+
+fuzz:
+	tools/install-deps.sh fuzz
+	$(MAKE) fuzz-build
+	FUZZ_TIME=$(FUZZ_TIME) selftests/fuzz/run.sh $(FUZZ)
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_TIME=30
 
 clean:
 	rm -rf $(BUILD)

@@ -224,31 +224,38 @@ static enum acct_result pg_write(void *backend, const struct acct_record *r, boo
 	return result;
 }
 
-static void *pg_open(const struct mp_config *cfg, bool *fatal)
+/* The dburi as libpq takes it (postgres:// is its postgresql://) into
+ * `uri`, checked by libpq's own parser: 0, or -1 logged.
+ */
+static int pg_uri(const char *dburi, char *uri, size_t len)
 {
-	struct pg_db *p = calloc(1, sizeof(*p));
-	const char *uri = cfg->database.dburi;
 	PQconninfoOption *options;
 	char *error = NULL;
 
-	if (!p) {
-		*fatal = true;
-		return NULL;
-	}
-	p->cfg = cfg;
-	if (!strncmp(uri, "postgres://", strlen("postgres://")))
-		snprintf(p->uri, sizeof(p->uri), "postgresql://%s", uri + strlen("postgres://"));
+	if (!strncmp(dburi, "postgres://", strlen("postgres://")))
+		snprintf(uri, len, "postgresql://%s", dburi + strlen("postgres://"));
 	else
-		snprintf(p->uri, sizeof(p->uri), "%s", uri);
-	if (!(options = PQconninfoParse(p->uri, &error))) {
+		snprintf(uri, len, "%s", dburi);
+	if (!(options = PQconninfoParse(uri, &error))) {
 		log_err("accounting: [Database] dburi: %.*s", error ? first_line(error) : 13,
 			error ? error : "out of memory");
 		PQfreemem(error);
+		return -1;
+	}
+	PQconninfoFree(options);
+	return 0;
+}
+
+static void *pg_open(const struct mp_config *cfg, bool *fatal)
+{
+	struct pg_db *p = calloc(1, sizeof(*p));
+
+	if (!p || pg_uri(cfg->database.dburi, p->uri, sizeof(p->uri))) {
 		free(p);
 		*fatal = true;
 		return NULL;
 	}
-	PQconninfoFree(options);
+	p->cfg = cfg;
 	connect_db(p, false); /* early, so that a start-up problem shows at once */
 	return p;
 }

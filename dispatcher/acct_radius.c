@@ -16,9 +16,22 @@
 
 /* ---- the record: statistics JSON -> attributes (doc/accounting.md §4.2) ---------------------- */
 
+/* A count or a time of the statistics: 0 when it is not a number or below
+ * 0, at most INT64_MAX (a relay's JSON may hold 1e300).
+ */
 static json_int_t number(const json_t *v)
 {
-	return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (json_int_t)json_real_value(v) : 0;
+	double real = json_real_value(v);
+
+	if (json_is_integer(v))
+		return json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+	return real <= 0 ? 0 : real < (double)INT64_MAX ? (json_int_t)real : INT64_MAX;
+}
+
+/* The sum of two number()s, at most INT64_MAX. */
+static json_int_t saturated_sum(json_int_t a, json_int_t b)
+{
+	return b > INT64_MAX - a ? INT64_MAX : a + b;
 }
 
 static uint32_t clamp32(json_int_t v)
@@ -73,9 +86,9 @@ static void add_string(struct radius_attr *attrs, int *n, enum radius_attr_id id
 
 /* Octets and, when the sum needs more than 32 bits, the gigawords. */
 static void add_octets(struct radius_attr *attrs, int *n, enum radius_attr_id octets, enum radius_attr_id gigawords,
-		       json_int_t sum)
+		       json_int_t total)
 {
-	uint64_t bytes = sum < 0 ? 0 : (uint64_t)sum;
+	uint64_t bytes = (uint64_t)total;
 
 	add(attrs, n, octets, RADIUS_INTEGER, (uint32_t)bytes);
 	if (bytes >> 32)
@@ -134,8 +147,8 @@ int radius_record(const char *info, struct radius_attr attrs[RADIUS_RECORD_MAX],
 		goto fail;
 	}
 	json_array_foreach(streams, i, s) {
-		caller_bytes += number(json_object_get(s, "caller_bytes"));
-		callee_bytes += number(json_object_get(s, "callee_bytes"));
+		caller_bytes = saturated_sum(caller_bytes, number(json_object_get(s, "caller_bytes")));
+		callee_bytes = saturated_sum(callee_bytes, number(json_object_get(s, "callee_bytes")));
 	}
 
 	/* Empty values (a null to_tag, the Media-Info of a normal end) go as
@@ -242,6 +255,50 @@ static bool find_file(const struct mp_config *cfg, const char *name, char *path,
 	return false;
 }
 
+/* Checks the servers of an acctserver or authserver line as radcli will
+ * read them: split at commas and blanks, each "host[:port[:secret]]" or
+ * "[IPv6][:port[:secret]]".  radcli takes the port with atoi() (so
+ * "host:radius" would be port 0) and keeps at most SERVER_MAX servers per
+ * option, over all its lines: it writes past its arrays for more.
+ * `count` adds up the servers of the option's lines.  0, or -1 with why.
+ */
+static int check_servers(const char *value, int *count, char *why, size_t why_len)
+{
+	char copy[1024], *save, *server;
+
+	snprintf(copy, sizeof(copy), "%s", value);
+	for (server = strtok_r(copy, ", \t", &save); server; server = strtok_r(NULL, ", \t", &save)) {
+		const char *port = strchr(server, '[') ? strchr(server, ']') : strchr(server, ':');
+		size_t len;
+
+		if (strchr(server, '[') && !port)
+			return snprintf(why, why_len, "'%s' has no ']'", server), -1;
+		if (++*count > SERVER_MAX)
+			return snprintf(why, why_len, "more than %d servers", SERVER_MAX), -1;
+		if (!port)
+			continue; /* radcli's default port */
+		port += port[0] == ']' && port[1] == ':' ? 2 : 1;
+		len = strcspn(port, ":");
+		if (len && (len > 5 || strspn(port, "0123456789") < len || !atoi(port) || atoi(port) > 65535))
+			return snprintf(why, why_len, "the port of '%s' is not a number from 1 to 65535", server), -1;
+	}
+	return 0;
+}
+
+/* What radcli would misread in a value, before it gets it: servers
+ * (check_servers) and an auth_order without a word (radcli takes the first
+ * word of its value without looking: "," crashes it).  `servers` counts
+ * the acctserver and authserver servers.  0, or -1 with why.
+ */
+static int check_value(const char *name, const char *value, int servers[2], char *why, size_t why_len)
+{
+	if (!strcmp(name, "acctserver") || !strcmp(name, "authserver"))
+		return check_servers(value, &servers[!strcmp(name, "authserver")], why, why_len);
+	if (!strcmp(name, "auth_order") && !value[strspn(value, ", \t")])
+		return snprintf(why, why_len, "no word in '%s'", value), -1;
+	return 0;
+}
+
 /* The radiusclient file, line by line into a new handle.  radcli's own
  * reader (rc_read_config) refuses a file without `authserver`, which a
  * file made for accounting lacks, and any key it does not know.  So each
@@ -249,7 +306,7 @@ static bool find_file(const struct mp_config *cfg, const char *name, char *path,
  * logged and skipped), and what radcli requires but accounting does not
  * use gets a default: authserver = the acctserver (never asked),
  * radius_timeout 10, radius_retries 3 (radiusclient's sample values),
- * dictionary radcli's own.
+ * dictionary radcli's own.  A value radcli would misread refuses the file.
  */
 static rc_handle *read_client_conf(const char *path)
 {
@@ -261,11 +318,11 @@ static rc_handle *read_client_conf(const char *path)
 		{ "radius_retries", "3" },
 		{ "dictionary", "/etc/radcli/dictionary" },
 	};
-	bool given[sizeof(defaults) / sizeof(defaults[0])] = { false };
-	char line[1024], acctserver[1024] = "";
+	bool given[sizeof(defaults) / sizeof(defaults[0])] = { false }, bad = false;
+	char line[1024], acctserver[1024] = "", why[256];
 	FILE *f = fopen(path, "r");
 	rc_handle *rh;
-	int number = 0;
+	int number = 0, servers[2] = { 0, 0 }; /* acctserver, authserver */
 
 	if (!f) {
 		log_err("accounting: cannot read the [Radius] config_file %s: %s", path, strerror(errno));
@@ -284,6 +341,11 @@ static rc_handle *read_client_conf(const char *path)
 			continue; /* a comment, or a key without a value (radcli's sample has `default_realm`) */
 		for (len = strlen(value); len && strchr(" \t", value[len - 1]); len--)
 			value[len - 1] = '\0';
+		if (check_value(name, value, servers, why, sizeof(why))) {
+			log_err("accounting: %s:%d: %s: %s", path, number, name, why);
+			bad = true;
+			break;
+		}
 		if (rc_add_config(rh, name, value, path, number)) {
 			log_warn("accounting: %s:%d: %s: not an option radcli knows, or a bad value; ignored", path, number,
 				 name);
@@ -295,6 +357,8 @@ static rc_handle *read_client_conf(const char *path)
 			given[i] |= !strcmp(name, defaults[i].name);
 	}
 	fclose(f);
+	if (bad)
+		goto fail;
 	if (!*acctserver) {
 		log_err("accounting: %s names no acctserver", path);
 		goto fail;

@@ -79,30 +79,41 @@ void dispatch_cancel(struct dispatch_job *job)
 
 /* ---- accounting and dialogs ------------------------------------------------ */
 
+/* Some SDP answer reached the session: its statistics' start_time has a
+ * value (doc/accounting.md §1).
+ */
+static bool answered(const json_t *stats)
+{
+	const json_t *start_time = json_object_get(stats, "start_time");
+
+	return start_time && !json_is_null(start_time);
+}
+
 /* The session's final statistics: the relay's JSON text as it came, with
  * the dispatcher's keys appended in the original's order (doc/accounting.md §1): after a remove "dialog_id", "timed_out"; after an expiry
  * "timed_out", "dialog_id", "all_streams_ice".  It is logged, and an
- * answered session (start_time not null) is accounted.
+ * answered session is accounted.
  */
 static void session_ended(struct dispatch *d, const struct record *rec, const json_t *parsed, const char *stats,
 			  size_t len, bool expired, bool all_ice)
 {
 	json_t *id = rec && rec->dialog_id ? json_string(rec->dialog_id) : json_null();
 	char *dialog_id = json_dumps(id, JSON_ENCODE_ANY | JSON_ENSURE_ASCII), *info = NULL;
-	const char *close = memrchr(stats, '}', len);
+	const char *close = memrchr(stats, '}', len), *comma = json_object_size(parsed) ? ", " : "";
 	int n = -1;
 
 	if (close && dialog_id && expired)
-		n = asprintf(&info, "%.*s, \"timed_out\": %s, \"dialog_id\": %s, \"all_streams_ice\": %s}",
-			     (int)(close - stats), stats, all_ice ? "false" : "true", dialog_id, all_ice ? "true" : "false");
+		n = asprintf(&info, "%.*s%s\"timed_out\": %s, \"dialog_id\": %s, \"all_streams_ice\": %s}",
+			     (int)(close - stats), stats, comma, all_ice ? "false" : "true", dialog_id,
+			     all_ice ? "true" : "false");
 	else if (close && dialog_id)
-		n = asprintf(&info, "%.*s, \"dialog_id\": %s, \"timed_out\": false}", (int)(close - stats), stats,
+		n = asprintf(&info, "%.*s%s\"dialog_id\": %s, \"timed_out\": false}", (int)(close - stats), stats, comma,
 			     dialog_id);
 	if (n < 0) {
 		log_warn("session %s: unusable statistics", rec ? rec->call_id : "?");
 	} else {
 		log_info("session %s ended: %s", rec ? rec->call_id : "?", info);
-		if (d->accounting && !json_is_null(json_object_get(parsed, "start_time")))
+		if (d->accounting && answered(parsed))
 			accounting_record(d->accounting, json_string_value(json_object_get(parsed, "call_id")) ?: "",
 					  json_string_value(json_object_get(parsed, "from_tag")) ?: "",
 					  json_string_value(json_object_get(parsed, "to_tag")), info);
@@ -427,7 +438,7 @@ static void relay_expired(void *ctx, struct relay *relay, const char *json, size
 	json_t *stats = json_loadb(json, len, 0, NULL), *streams = json_object_get(stats, "streams"), *s;
 	const char *call_id = json_string_value(json_object_get(stats, "call_id"));
 	struct record *rec = call_id ? records_find(d->records, call_id) : NULL;
-	bool answered = !json_is_null(json_object_get(stats, "start_time"));
+	bool was_answered = answered(stats);
 	/* a report without streams is malformed: it ended on a timeout, not on ICE */
 	bool all_ice = json_array_size(streams) > 0;
 	size_t i;
@@ -446,7 +457,7 @@ static void relay_expired(void *ctx, struct relay *relay, const char *json, size
 			all_ice = false;
 	session_ended(d, rec, stats, json, len, true, all_ice);
 	json_decref(stats);
-	if (rec->dialog_id && answered && !all_ice) {
+	if (rec->dialog_id && was_answered && !all_ice) {
 		end_dialog(d, rec);
 		rec->expire_time = time(NULL); /* the proxy's remove gets `removed` locally */
 	} else {

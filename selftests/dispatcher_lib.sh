@@ -74,10 +74,13 @@ answer() {
 # remove CALL_ID: the BYE's remove
 remove() { printf 'remove\r\ncall_id: %s\r\nfrom_tag: ft\r\nto_tag: tt\r\n\r\n' "$1"; }
 
-# example_a, example_b: the INVITE and 200 OK of doc/proxy-protocol.md §11.1 and §11.2
+# example_a, example_b, example_c: the INVITE, 200 OK and BYE of doc/proxy-protocol.md §11.1-§11.3
 example_a() {
 	printf 'update\r\ntype: request\r\ndialog_id: 3021:17\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\ncseq: 101\r\nfrom_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: a73kszlfl\r\nto_tag: \r\nuser_agent: ExamplePhone/2.1\r\nsignaling_ip: 198.18.1.7\r\nmedia_relay: \r\nmedia: audio:10.0.0.23:49170:sendrecv:ice=no,video:10.0.0.23:51372:sendrecv:ice=no\r\n\r\n'
 }
 example_b() {
 	printf 'update\r\ntype: reply\r\ndialog_id: 3021:17\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\ncseq: 101\r\nfrom_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: a73kszlfl\r\nto_tag: 8321234356\r\nuser_agent: OtherPhone 5.0\r\nsignaling_ip: 198.18.2.9\r\nmedia_relay: \r\nmedia: audio:192.168.5.9:30000:sendrecv:ice=no,video:192.168.5.9:30002:sendrecv:ice=no\r\n\r\n'
+}
+example_c() {
+	printf 'remove\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\nfrom_tag: a73kszlfl\r\nto_tag: 8321234356\r\n\r\n'
 }

@@ -137,10 +137,6 @@ example_a() {
 example_b() {
 	printf 'update\r\ntype: reply\r\ndialog_id: 3021:17\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\ncseq: 101\r\nfrom_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: a73kszlfl\r\nto_tag: 8321234356\r\nuser_agent: OtherPhone 5.0\r\nsignaling_ip: 198.18.2.9\r\nmedia_relay: \r\nmedia: audio:192.168.5.9:30000:sendrecv:ice=no,video:192.168.5.9:30002:sendrecv:ice=no\r\n\r\n'
 }
-example_c() {
-	printf 'remove\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\nfrom_tag: a73kszlfl\r\nto_tag: 8321234356\r\n\r\n'
-}
-
 t_spec_examples() {
 	hosts 1
 	spawn python3 "$HERE/helpers/fake_proxy_rpc.py" "$T/kamailio.sock" ok >"$T/rpc"

@@ -74,6 +74,26 @@ account_info() { python3 -c "import sqlite3,sys; [print(r[0]) for r in sqlite3.c
 run_test "D6: an expiry report without streams is logged as malformed, accounted as timed out, its dialog ended" \
 	t_expired_without_streams
 
+# A relay's statistics without a key (found by the relay_replies fuzz target).
+t_empty_statistics() {
+	hosts 1
+	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
+	ip netns exec "$RELAY_NS1" python3 "$HERE/helpers/fake_relay.py" 198.18.10.1 "$T/tls" empty-stats >"$T/fake" 2>&1 &
+	local fake=$!
+	wait_for 5 grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "the stand-in relay did not connect"
+	expect_eq "$({ example_a; example_b; example_c; } | proxy | tr -d '\r' | tr '\n' '|')" \
+		"198.18.0.50 40002 40006|198.18.0.50 40000 40004|removed|" "the replies to A, B and C"
+	wait "$fake" || fail "$(cat "$T/fake")"
+	grep -qF 'session 7f3c9a21e5b04d2c@10.0.0.23 ended: {"dialog_id": "3021:17", "timed_out": false}' "$T/disp.log" ||
+		fail "the logged statistics are not JSON: $(grep ended "$T/disp.log")"
+	# a stopped dispatcher has written or spooled every record it had
+	kill -TERM "$DISPATCHER"
+	wait "$DISPATCHER" || true
+	[ -z "$(account_info)" ] && [ ! -e "$T/disp/run/accounting-database.spool" ] ||
+		fail "accounted without a start_time: $(account_info; cat "$T/disp/run/accounting-database.spool" 2>/dev/null)"
+}
+run_test "statistics {} from a relay: logged as JSON, not accounted (no start_time), the proxy gets removed" t_empty_statistics
+
 # answers_in_time N: N updates, each on a new connection, each answered
 # within the module's 500 ms.
 answers_in_time() {

@@ -2,7 +2,7 @@
 # Installs the Debian packages MediaProxy needs to build and test, when they
 # are missing.  A machine that has them all does nothing (no apt-get at all).
 # With the argument `vmtest`, also what `make vmtest` needs; with `bench`,
-# what `make bench` needs.
+# what `make bench` needs; with `fuzz`, what `make fuzz` needs.
 set -euo pipefail
 
 packages=(
@@ -27,6 +27,11 @@ fi
 # with Debian 13's) and the plot
 if [ "${1:-}" = bench ]; then
 	packages+=(rtpengine-daemon python3-matplotlib mmdebstrap)
+fi
+
+# `install-deps.sh fuzz`: libFuzzer (clang's runtime libraries)
+if [ "${1:-}" = fuzz ]; then
+	packages+=(libclang-rt-14-dev)
 fi
 
 missing=()

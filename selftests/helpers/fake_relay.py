@@ -4,9 +4,11 @@ in doc/proxy-protocol.md §11.1-§11.3 (examples A, B and C), and answers as doc
 does; after B it reports the session expired (example E), so the proxy's
 remove (C) must then be answered by the dispatcher alone.
 
-  fake_relay.py DISPATCHER_IP CERTDIR [no-streams]
+  fake_relay.py DISPATCHER_IP CERTDIR [no-streams | empty-stats]
 
 With no-streams the expiry report lacks its "streams" array (malformed).
+With empty-stats it reports no expiry, but answers the remove of C with
+the statistics {}.
 Prints one line per step ("ok ..." / "MISMATCH ...") and exits 0 when every
 step matched.
 """
@@ -22,6 +24,7 @@ B = (b"update 2\r\ntype: reply\r\ndialog_id: 3021:17\r\ncall_id: 7f3c9a21e5b04d2
      b"from_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: a73kszlfl\r\nto_tag: 8321234356\r\n"
      b"user_agent: OtherPhone 5.0\r\nsignaling_ip: 198.18.2.9\r\n"
      b"media: audio:192.168.5.9:30000:sendrecv:ice=no,video:192.168.5.9:30002:sendrecv:ice=no\r\n\r\n")
+C = b"remove 3\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\nfrom_tag: a73kszlfl\r\nto_tag: 8321234356\r\n\r\n"
 EXPIRED = (b'expired {"call_id": "7f3c9a21e5b04d2c@10.0.0.23", "from_tag": "a73kszlfl", "from_uri": "alice@example.org", '
            b'"to_tag": "8321234356", "to_uri": "bob@example.net", "start_time": 1767225612.482913, "duration": 305, '
            b'"caller_ua": "ExamplePhone/2.1", "callee_ua": "OtherPhone 5.0", "username": null, "streams": '
@@ -54,6 +57,12 @@ def main(dispatcher, certs, variant="spec"):
         good &= block == expected
         print(f"ok example {name}" if block == expected else f"MISMATCH example {name}: {block!r}", flush=True)
         sock.sendall(reply)
+    if variant == "empty-stats":
+        block, buf = read_block(sock, buf)
+        good &= block == C
+        print("ok example C" if block == C else f"MISMATCH example C: {block!r}", flush=True)
+        sock.sendall(b"3 {}\r\n")
+        return 0 if good else 1
     expired = EXPIRED
     if variant == "no-streams":
         expired = EXPIRED[:EXPIRED.index(b', "streams"')] + b"}\r\n"

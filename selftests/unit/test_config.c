@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include "config.h"
 #include "log.h"
+#include "log_capture.h"
 
 static char system_dir[64], local_dir[64];
 static char err[1024];
@@ -40,22 +41,11 @@ static int load(enum mp_program program)
 /* Runs a load with stderr captured; returns what the log printed. */
 static const char *load_capturing_log(enum mp_program program, int *ret)
 {
-	static char out[4096];
-	FILE *tmp = tmpfile();
-	int saved = dup(STDERR_FILENO);
-	size_t n;
+	struct log_capture capture;
 
-	fflush(stderr);
-	dup2(fileno(tmp), STDERR_FILENO);
+	log_capture_start(&capture);
 	*ret = load(program);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	rewind(tmp);
-	n = fread(out, 1, sizeof(out) - 1, tmp);
-	out[n] = '\0';
-	fclose(tmp);
-	return out;
+	return log_capture_end(&capture);
 }
 
 static int make_dirs(void **state)

@@ -186,6 +186,29 @@ static void test_gigawords(void **state)
 	assert_string_equal(string(a, n, RADIUS_SIP_APPLICATIONS), "video");
 }
 
+/* A relay's numbers may be anything JSON holds: each is clamped to what the
+ * attribute takes, and sums never wrap.
+ */
+static void test_huge_numbers(void **state)
+{
+	struct radius_attr a[RADIUS_RECORD_MAX];
+	int n = record("{\"call_id\": \"c\", \"from_tag\": \"f\", \"duration\": 1e300, \"streams\": ["
+		       "{\"media_type\": \"audio\", \"start_time\": -1e300, \"end_time\": 1e300, "
+		       "\"post_dial_delay\": 5e18, \"caller_bytes\": 9e18, \"callee_bytes\": 1e300, "
+		       "\"caller_local\": \"10.1.2.3:40000\"},"
+		       "{\"media_type\": \"video\", \"caller_bytes\": 9000000000000000000, \"callee_bytes\": -7}]}",
+		       a);
+
+	assert_int_equal(number(a, n, RADIUS_ACCT_SESSION_TIME), UINT32_MAX);
+	/* INT64_MAX = 0x7fffffff * 2^32 + 0xffffffff */
+	assert_int_equal(number(a, n, RADIUS_ACCT_INPUT_OCTETS), UINT32_MAX);
+	assert_int_equal(number(a, n, RADIUS_ACCT_INPUT_GIGAWORDS), 0x7fffffff);
+	assert_int_equal(number(a, n, RADIUS_ACCT_OUTPUT_OCTETS), UINT32_MAX);
+	assert_int_equal(number(a, n, RADIUS_ACCT_OUTPUT_GIGAWORDS), 0x7fffffff);
+	assert_int_equal(number(a, n, RADIUS_ACCT_DELAY_TIME), UINT32_MAX);
+	assert_string_equal(string(a, n, RADIUS_SIP_APPLICATIONS), "audio");
+}
+
 /* 253 bytes at most, and never half a UTF-8 character. */
 static void test_truncation(void **state)
 {
@@ -238,7 +261,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_normal_end), cmocka_unit_test(test_expired),	cmocka_unit_test(test_ice),
-		cmocka_unit_test(test_streams),	   cmocka_unit_test(test_gigawords),	cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_streams),	   cmocka_unit_test(test_gigawords), cmocka_unit_test(test_huge_numbers),	cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_unbuildable),
 	};
 
