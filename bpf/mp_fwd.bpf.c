@@ -35,6 +35,7 @@ struct mp_plan {
 	struct mp_hdrs h;
 	struct mp_fwd_entry *entry;
 	struct bpf_fib_lookup fib;	/* the result: egress ifindex, MACs */
+	__u32 in_ifindex;		/* where the packet came in */
 	__u16 tot_len;			/* bpf_fib_lookup overwrites fib.tot_len */
 	__u8 ttl_dec;			/* 1 when MP_CFG_DECREMENT_TTL */
 };
@@ -126,6 +127,7 @@ static __always_inline enum mp_action mp_decide(void *ctx, void *data, void *dat
 	p->fib.ipv4_src = e->out_saddr;
 	p->fib.ipv4_dst = e->out_daddr;
 	p->fib.ifindex = ingress_ifindex;
+	p->in_ifindex = ingress_ifindex;
 	p->tot_len = p->fib.tot_len;
 	rc = bpf_fib_lookup(ctx, &p->fib, sizeof(p->fib), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
@@ -138,13 +140,21 @@ static __always_inline enum mp_action mp_decide(void *ctx, void *data, void *dat
 	return rc == BPF_FIB_LKUP_RET_SUCCESS ? MP_FORWARD : MP_FORWARD_NO_NEIGH;
 }
 
-/* Step 8: only forwarded packets count, in the original's conntrack unit. */
+/* Step 8: only forwarded packets count, in the original's conntrack unit,
+ * per leg and per ingress interface.
+ */
 static __always_inline void mp_account(struct mp_plan *p, enum mp_stat outcome)
 {
+	struct mp_ifstats *in = bpf_map_lookup_elem(&mp_ifstats, &p->in_ifindex);
+
 	__sync_fetch_and_add(&p->entry->packets, 1);
 	__sync_fetch_and_add(&p->entry->bytes, p->tot_len);
 	p->entry->last_seen_ns = bpf_ktime_get_ns();
 	mp_count(outcome);
+	if (in) {
+		in->packets += 1; /* per-CPU: no atomics needed */
+		in->bytes += p->tot_len;
+	}
 }
 
 /* The checksum words before and after the rewrite (section 3, step 7). */
