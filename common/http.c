@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -32,7 +33,7 @@ struct mp_http {
 	struct mp_listener *listener;
 	struct mp_http_opts opts;
 	LIST_HEAD(, conn) conns;
-	unsigned count;
+	unsigned count;                  /* open, and not being closed by us */
 	struct mp_http_counters counters;
 	struct mp_log_limit full_log, refused_log;
 };
@@ -58,7 +59,14 @@ static const char *reason_phrase(int code)
 void mp_http_reply(struct evhttp_request *req, int code, const char *content_type, struct evbuffer *body)
 {
 	struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+	char length[24];
 
+	/* evhttp (2.1) would send a HEAD answer's body */
+	if (body && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		snprintf(length, sizeof(length), "%zu", evbuffer_get_length(body));
+		evhttp_add_header(headers, "Content-Length", length);
+		body = NULL;
+	}
 	evhttp_add_header(headers, "Content-Type", content_type);
 	evhttp_add_header(headers, "Cache-Control", "no-store");
 	evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
@@ -91,9 +99,13 @@ const struct mp_http_route *mp_http_route_find(const struct mp_http_route *route
 	return NULL;
 }
 
-/* evhttp sees the end of the stream and frees the connection. */
+/* evhttp sees the end of the stream and frees the connection; it no
+ * longer counts against the limit.
+ */
 static void conn_close(struct conn *c)
 {
+	if (!c->closing)
+		c->h->count--;
 	c->closing = true;
 	shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
 }
@@ -102,7 +114,8 @@ static void conn_free(struct conn *c)
 {
 	mp_handshake_end(c->waiting);
 	LIST_REMOVE(c, link);
-	c->h->count--;
+	if (!c->closing)
+		c->h->count--;
 	event_free(c->admit);
 	free(c);
 }

@@ -8,8 +8,8 @@
  *   a new one past that closes the one that has waited longest, or is
  *   itself closed when all are being answered.  So silent or slow clients
  *   hold nobody up, and the descriptors they take are bounded.
- * - Headers over 8 KiB, a body, or a request evhttp cannot parse get 4xx
- *   from evhttp itself; an unknown path gets 404.
+ * - Headers over 8 KiB or a request evhttp cannot parse get 400, a body
+ *   413, another method 501, from evhttp itself; an unknown path gets 404.
  * - With TLS, the client must show a certificate of our CA (mp_tls with
  *   MP_TLS_SERVER) whose subject matches `passport`, or gets 403.
  */
