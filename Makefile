@@ -85,6 +85,9 @@ $(BUILD)/obj/dispatcher/%.o: dispatcher/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(MP_CFLAGS) $(INC_dispatcher) $(call pkg_cflags,$(LIBS_DISPATCHER)) $(CPPFLAGS) -c $< -o $@
 
+# The session view is built into the dispatcher (dispatcher/session_view.c).
+$(BUILD)/obj/dispatcher/session_view.o: dispatcher/session_view.html
+
 $(BUILD)/media-relay: $(RELAY_OBJS) $(COMMON_OBJS)
 	$(CC) $(MP_CFLAGS) $(LDFLAGS) $^ -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
 

@@ -45,6 +45,7 @@ struct mp_plan {
 	struct mp_hdrs h;
 	struct mp_fwd_entry *entry;
 	__u32 ifindex;		/* MP_FORWARD_NO_NEIGH: the egress device */
+	__u32 in_ifindex;	/* where the packet came in */
 	__u16 tot_len;
 };
 
@@ -215,17 +216,26 @@ static __always_inline enum mp_action mp_decide(void *ctx, void *data, void *dat
 		return MP_DROP;
 	}
 	p->entry = e;
+	p->in_ifindex = ingress_ifindex;
 	p->tot_len = bpf_ntohs(ip->tot_len);
 	return mp_route(ctx, e, ingress_ifindex, p);
 }
 
-/* Step 8: only forwarded packets count, in the original's conntrack unit. */
+/* Step 8: only forwarded packets count, in the original's conntrack unit,
+ * per leg and per ingress interface.
+ */
 static __always_inline void mp_account(struct mp_plan *p, enum mp_stat outcome)
 {
+	struct mp_ifstats *in = bpf_map_lookup_elem(&mp_ifstats, &p->in_ifindex);
+
 	__sync_fetch_and_add(&p->entry->packets, 1);
 	__sync_fetch_and_add(&p->entry->bytes, p->tot_len);
 	p->entry->last_seen_ns = mp_now();
 	mp_count(outcome);
+	if (in) {
+		in->packets += 1; /* per-CPU: no atomics needed */
+		in->bytes += p->tot_len;
+	}
 }
 
 /* Steps 6 and 7, but for the MACs and the UDP checksum: direct writes,

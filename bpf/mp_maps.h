@@ -35,6 +35,13 @@ struct {
 	__type(value, __u64);
 } mp_stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct mp_ifstats);
+} mp_ifstats SEC(".maps");
+
 static __always_inline void mp_count(enum mp_stat outcome)
 {
 	__u32 key = outcome;

@@ -53,6 +53,11 @@ static const struct mp_option options[] = {
 	{ "Dispatcher", "management_use_tls", OF(mp_parse_bool, dispatcher, management_use_tls, 0), "yes" },
 	{ "Dispatcher", "passport", OF(mp_parse_passport, dispatcher, passport, 0), "None" },
 	{ "Dispatcher", "management_passport", OF(mp_parse_passport, dispatcher, management_passport, 0), "None" },
+	/* ours: the HTTP interface (doc/management.md §8) */
+	{ "Dispatcher", "listen_http", OF(mp_parse_endpoint_or_none, dispatcher, listen_http, 25080), "127.0.0.1:25080" },
+	{ "Dispatcher", "http_use_tls", OF(mp_parse_tls_mode, dispatcher, http_use_tls, 0), "auto" },
+	{ "Dispatcher", "http_passport", OF(mp_parse_passport, dispatcher, http_passport, 0), "None" },
+	{ "Dispatcher", "http_max_connections", UINT(dispatcher, http_max_connections, 1), "32" },
 	{ "Dispatcher", "log_level", OF(mp_parse_log_level, dispatcher, log_level, 0), "INFO" },
 	{ "Dispatcher", "relay_timeout", UINT(dispatcher, relay_timeout, 1), "5" },
 	{ "Dispatcher", "accounting", OF(mp_parse_accounting, dispatcher, accounting, 0), "" },
@@ -97,6 +102,8 @@ static const struct mp_option options[] = {
 	/* ours, not the original's */
 	{ "Relay", "forwarding", OF(mp_parse_forwarding, relay, forwarding, 0), "auto" },
 	{ "Relay", "stream_idle_timeout", UINT(relay, stream_idle_timeout, 1), "120" },
+	{ "Relay", "listen_http", OF(mp_parse_endpoint_or_none, relay, listen_http, 25081), "127.0.0.1:25081" },
+	{ "Relay", "http_max_connections", UINT(relay, http_max_connections, 1), "32" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

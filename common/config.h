@@ -35,6 +35,10 @@ struct mp_config {
 		bool management_use_tls;
 		struct mp_passport passport;
 		struct mp_passport management_passport;
+		struct mp_endpoint listen_http; /* host "": none */
+		enum mp_tls_mode http_use_tls;
+		struct mp_passport http_passport;
+		unsigned http_max_connections;
 		int log_level;
 		unsigned relay_timeout;
 		unsigned accounting; /* enum mp_accounting bits */
@@ -83,6 +87,8 @@ struct mp_config {
 		struct mp_cidr_list routable_private_ranges;
 		enum mp_forwarding forwarding;
 		unsigned stream_idle_timeout; /* established forwarding idle this long ends the stream */
+		struct mp_endpoint listen_http; /* host "": none */
+		unsigned http_max_connections;
 	} relay;
 };
 

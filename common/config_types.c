@@ -181,6 +181,13 @@ int mp_parse_endpoint(const char *text, void *out, long default_port, char *why,
 	return 0;
 }
 
+int mp_parse_endpoint_or_none(const char *text, void *out, long default_port, char *why, size_t why_len)
+{
+	if (!*text || !strcasecmp(text, "none"))
+		return *(struct mp_endpoint *)out = (struct mp_endpoint){ 0 }, 0;
+	return mp_parse_endpoint(text, out, default_port, why, why_len);
+}
+
 static int add_endpoint(const char *word, void *out, long default_port, char *why, size_t why_len)
 {
 	struct mp_endpoint_list *list = out;
@@ -327,6 +334,18 @@ int mp_parse_forwarding(const char *text, void *out, long unused, char *why, siz
 		if (!strcmp(text, names[i]))
 			return *(enum mp_forwarding *)out = (enum mp_forwarding)i, 0;
 	return REFUSE("unknown forwarding tier '%s' (use auto, xdp, tc, conntrack or userspace)", text);
+}
+
+int mp_parse_tls_mode(const char *text, void *out, long unused, char *why, size_t why_len)
+{
+	bool on;
+
+	if (!strcasecmp(text, "auto"))
+		return *(enum mp_tls_mode *)out = MP_TLS_AUTO, 0;
+	if (mp_parse_bool(text, &on, 0, why, why_len))
+		return REFUSE("use auto, or a boolean (yes/no, true/false, on/off, 1/0)");
+	*(enum mp_tls_mode *)out = on ? MP_TLS_ON : MP_TLS_OFF;
+	return 0;
 }
 
 static int add_backend(const char *word, void *out, long unused, char *why, size_t why_len)

@@ -54,6 +54,13 @@ enum mp_forwarding {
 	MP_FORWARDING_USERSPACE, /* the agent relays every packet itself */
 };
 
+/* [Dispatcher] http_use_tls */
+enum mp_tls_mode {
+	MP_TLS_AUTO, /* plain on a loopback address, TLS on any other */
+	MP_TLS_ON,
+	MP_TLS_OFF,
+};
+
 enum mp_accounting {
 	MP_ACCOUNTING_DATABASE = 1 << 0,
 	MP_ACCOUNTING_RADIUS = 1 << 1,
@@ -73,12 +80,15 @@ int mp_parse_uint(const char *text, void *out, long min, char *why, size_t why_l
 int mp_parse_bool(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_log_level(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_endpoint(const char *text, void *out, long default_port, char *why, size_t why_len);
+/* host[:port], or empty or "none" for no listener at all (host ""). */
+int mp_parse_endpoint_or_none(const char *text, void *out, long default_port, char *why, size_t why_len);
 int mp_parse_endpoint_list(const char *text, void *out, long default_port, char *why, size_t why_len);
 int mp_parse_passport(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_port_range(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_ipv4_optional(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_cidr_list(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_forwarding(const char *text, void *out, long unused, char *why, size_t why_len);
+int mp_parse_tls_mode(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_accounting(const char *text, void *out, long unused, char *why, size_t why_len);
 int mp_parse_dburi(const char *text, void *out, long size, char *why, size_t why_len);
 

@@ -608,6 +608,35 @@ char *mp_tls_error_reason(SSL *ssl, unsigned long ssl_err, char *buf, size_t len
 	return buf;
 }
 
+const char *const mp_tls_refusal_names[MP_TLS_REFUSAL_MAX] = {
+#define MP_TLS_REFUSAL_NAME(id, name) name,
+	MP_TLS_REFUSAL_LIST(MP_TLS_REFUSAL_NAME)
+#undef MP_TLS_REFUSAL_NAME
+};
+
+enum mp_tls_refusal mp_tls_refusal(SSL *ssl, unsigned long ssl_err)
+{
+	switch (ssl ? SSL_get_verify_result(ssl) : X509_V_OK) {
+	case X509_V_OK:
+		break;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return MP_TLS_REFUSED_EXPIRED;
+	case X509_V_ERR_CERT_REVOKED:
+		return MP_TLS_REFUSED_REVOKED;
+	default:
+		return MP_TLS_REFUSED_UNTRUSTED;
+	}
+	/* libevent passes SSL_get_error's codes too: the peer closed or reset */
+	if (!ssl_err || ssl_err == SSL_ERROR_SYSCALL || ssl_err == SSL_ERROR_ZERO_RETURN)
+		return MP_TLS_REFUSAL_MAX;
+	if (ERR_GET_LIB(ssl_err) == ERR_LIB_SSL && ERR_GET_REASON(ssl_err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+		return MP_TLS_REFUSAL_MAX;
+	if (ERR_GET_LIB(ssl_err) == ERR_LIB_SSL && ERR_GET_REASON(ssl_err) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+		return MP_TLS_REFUSED_NO_CERTIFICATE;
+	return MP_TLS_REFUSED_PROTOCOL;
+}
+
 void mp_tls_close_notify(SSL *ssl)
 {
 	if (ssl && SSL_is_init_finished(ssl))

@@ -131,6 +131,34 @@ char *mp_tls_peer_subject(SSL *ssl, char *buf, size_t len);
  */
 char *mp_tls_error_reason(SSL *ssl, unsigned long ssl_err, char *buf, size_t len);
 
+/* Why a handshake was refused, for the counters of each TLS port.  The
+ * passport and the deadline are the listener's checks; the others come
+ * from the handshake itself.
+ */
+#define MP_TLS_REFUSAL_LIST(X)                                                                            \
+	X(NO_CERTIFICATE, "no_certificate") /* the peer showed none */                                 \
+	X(UNTRUSTED, "untrusted")           /* not signed by our CA, or a broken chain or signature */ \
+	X(EXPIRED, "expired")               /* expired or not valid yet */                             \
+	X(REVOKED, "revoked")               /* in crl.pem */                                           \
+	X(PASSPORT, "passport")             /* the subject does not match the passport */              \
+	X(TIMEOUT, "timeout")               /* no handshake within MP_HANDSHAKE_TIMEOUT_MS */           \
+	X(PROTOCOL, "protocol")             /* anything else: not TLS, no common version or cipher */
+
+enum mp_tls_refusal {
+#define MP_TLS_REFUSAL_ENUM(id, name) MP_TLS_REFUSED_##id,
+	MP_TLS_REFUSAL_LIST(MP_TLS_REFUSAL_ENUM)
+#undef MP_TLS_REFUSAL_ENUM
+	MP_TLS_REFUSAL_MAX
+};
+
+extern const char *const mp_tls_refusal_names[MP_TLS_REFUSAL_MAX];
+
+/* Why the handshake of `ssl` failed with `ssl_err` (as for
+ * mp_tls_error_reason); MP_TLS_REFUSAL_MAX when nothing was refused: the
+ * peer left before or during it.
+ */
+enum mp_tls_refusal mp_tls_refusal(SSL *ssl, unsigned long ssl_err);
+
 /* Sends a TLS close_notify (before freeing the bufferevent); never blocks. */
 void mp_tls_close_notify(SSL *ssl);
 

@@ -31,6 +31,9 @@ struct worker {
 	/* the thread's own */
 	bool outage;       /* logged once per outage, not per record */
 	time_t next_retry; /* while spooled records wait */
+	/* written by the thread (and `failed` by the dispatcher's), read by the
+	 * dispatcher's: atomic */
+	uint64_t written, spooled, failed, spool_depth;
 };
 
 struct accounting {
@@ -46,6 +49,11 @@ void acct_log_create_failure(const struct mp_config *cfg, const char *user, cons
 		 "and restart the dispatcher, or create the table by hand:\n"
 		 "--------8<--------\n%s\n--------8<--------",
 		 user, database, ddl);
+}
+
+static void count(uint64_t *counter, uint64_t n)
+{
+	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
 }
 
 /* ---- the spool: one JSON array [call_id, from_tag, to_tag, info] a line ---- */
@@ -64,9 +72,29 @@ static void spool_append(struct worker *w, const struct acct_record *r)
 	if (f && fclose(f))
 		err = 1;
 	json_decref(line);
-	if (err)
+	if (err) {
 		log_err("accounting: cannot spool the record of %s to %s: %s; it is lost", r->call_id, w->spool,
 			strerror(errno));
+		count(&w->failed, 1);
+		return;
+	}
+	count(&w->spooled, 1);
+	count(&w->spool_depth, 1);
+}
+
+/* Lines in the spool an earlier run left. */
+static uint64_t spool_lines(const struct worker *w)
+{
+	FILE *in = fopen(w->spool, "r");
+	uint64_t lines = 0;
+	int c;
+
+	if (!in)
+		return 0;
+	while ((c = getc(in)) != EOF)
+		lines += c == '\n';
+	fclose(in);
+	return lines;
 }
 
 static void outage_begins(struct worker *w)
@@ -90,6 +118,7 @@ static bool write_record(struct worker *w, const struct acct_record *r)
 	}
 	if (result == ACCT_DUPLICATE)
 		log_info("accounting: the record of %s was already in the %s", r->call_id, w->backend->name);
+	count(result == ACCT_REJECTED ? &w->failed : &w->written, 1);
 	return true;
 }
 
@@ -102,6 +131,7 @@ static void spool_replay(struct worker *w)
 	size_t cap = 0, done = 0;
 	FILE *in = fopen(w->spool, "r"), *rest = NULL;
 	bool waiting = false;
+	uint64_t left = 0;
 	ssize_t len;
 
 	if (!in)
@@ -116,12 +146,14 @@ static void spool_replay(struct worker *w)
 			.info = (char *)json_string_value(json_array_get(line, 3)),
 		};
 
-		if (!waiting && !(r.call_id && r.from_tag && r.info))
+		if (!waiting && !(r.call_id && r.from_tag && r.info)) {
 			log_err("accounting: an unreadable line in %s was dropped", w->spool);
-		else if (!waiting && write_record(w, &r))
+			count(&w->failed, 1);
+		} else if (!waiting && write_record(w, &r)) {
 			done++;
-		else {
+		} else {
 			waiting = true;
+			left++;
 			if (rest || (rest = fopen(tmp, "w")))
 				fputs(buf, rest);
 		}
@@ -129,6 +161,7 @@ static void spool_replay(struct worker *w)
 	}
 	free(buf);
 	fclose(in);
+	__atomic_store_n(&w->spool_depth, left, __ATOMIC_RELAXED);
 	if (rest) {
 		fclose(rest);
 		rename(tmp, w->spool);
@@ -211,6 +244,7 @@ static int worker_start(struct worker *w, const struct acct_backend *backend, co
 		return -1;
 	if (spool_waiting(w))
 		log_info("accounting: records spooled by an earlier run wait in %s", w->spool);
+	w->spool_depth = spool_lines(w);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	if (pthread_create(&w->thread, NULL, worker_run, w)) {
@@ -262,6 +296,7 @@ void accounting_record(struct accounting *a, const char *call_id, const char *fr
 		if (!q || !(q->record.call_id = strdup(call_id)) || !(q->record.from_tag = strdup(from_tag)) ||
 		    (to_tag && !(q->record.to_tag = strdup(to_tag))) || !(q->record.info = strdup(info))) {
 			log_err("accounting: out of memory; the record of %s is lost", call_id);
+			count(&w->failed, 1);
 			if (q)
 				record_free(q);
 			continue;
@@ -307,6 +342,24 @@ struct accounting *accounting_open(const struct mp_config *cfg, const char *runt
 		a->count++;
 	}
 	return a;
+}
+
+unsigned accounting_stats(const struct accounting *a, struct accounting_stats *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (int i = 0; a && i < a->count && n < max; i++, n++) {
+		const struct worker *w = &a->workers[i];
+
+		out[n] = (struct accounting_stats){
+			.backend = w->backend->name,
+			.written = __atomic_load_n(&w->written, __ATOMIC_RELAXED),
+			.spooled = __atomic_load_n(&w->spooled, __ATOMIC_RELAXED),
+			.failed = __atomic_load_n(&w->failed, __ATOMIC_RELAXED),
+			.spool_depth = __atomic_load_n(&w->spool_depth, __ATOMIC_RELAXED),
+		};
+	}
+	return n;
 }
 
 void accounting_close(struct accounting *a)

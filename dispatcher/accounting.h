@@ -9,6 +9,7 @@
 #define MP_ACCOUNTING_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "config.h"
 
 struct accounting;
@@ -23,5 +24,17 @@ void accounting_close(struct accounting *a);
 /* One session's record; `to_tag` may be NULL.  Returns at once. */
 void accounting_record(struct accounting *a, const char *call_id, const char *from_tag, const char *to_tag,
 		       const char *info);
+
+/* What became of the records, per backend, since the start. */
+struct accounting_stats {
+	const char *backend; /* "database", "radius" */
+	uint64_t written;    /* taken by the backend, at once or from the spool (a duplicate too) */
+	uint64_t spooled;    /* put in the spool to wait for the backend */
+	uint64_t failed;     /* lost: refused for good, unreadable in the spool, or not spooled */
+	uint64_t spool_depth; /* waiting in the spool now */
+};
+
+/* Fills `out` with up to `max` backends' figures; returns how many (0 for a NULL `a`). */
+unsigned accounting_stats(const struct accounting *a, struct accounting_stats *out, unsigned max);
 
 #endif

@@ -28,6 +28,11 @@ struct dispatch {
 	struct event *cleanup;
 	struct accounting *accounting; /* NULL: no database accounting */
 	struct proxy_control *proxy_control;
+	struct dispatch_counters counters;
+};
+
+const double dispatch_latency_bounds[DISPATCH_LATENCY_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.45, 0.5,
 };
 
 struct dispatch_job {
@@ -36,7 +41,8 @@ struct dispatch_job {
 	dispatch_reply_cb cb;
 	void *ctx;
 	bool cancelled, waiting;     /* waiting: a relay command is out */
-	struct timespec deadline;
+	bool refused;                /* malformed: no relay asked */
+	struct timespec started, deadline;
 	/* new sessions: the relays to try, in order */
 	char candidates[MAX_RELAYS][64];
 	unsigned candidate_count, next_candidate;
@@ -48,6 +54,37 @@ static long ms_left(const struct timespec *deadline)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+static enum dispatch_command command_of(const struct proxy_request *req)
+{
+	if (req->command && !strcmp(req->command, "update"))
+		return DISPATCH_UPDATE;
+	if (req->command && !strcmp(req->command, "remove"))
+		return DISPATCH_REMOVE;
+	return DISPATCH_OTHER;
+}
+
+/* The request's result, and an update's time to its answer. */
+static void count_request(struct dispatch_job *job, const char *reply)
+{
+	struct dispatch_counters *c = &job->d->counters;
+	enum dispatch_command command = command_of(&job->req);
+	enum dispatch_result result = job->cancelled ? DISPATCH_ABANDONED : job->refused ? DISPATCH_REFUSED :
+				      !strcmp(reply, "error") ? DISPATCH_ERROR : DISPATCH_OK;
+	struct timespec now;
+	double seconds;
+	unsigned bucket = 0;
+
+	c->requests[command][result]++;
+	if (command != DISPATCH_UPDATE || job->cancelled)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	seconds = (double)(now.tv_sec - job->started.tv_sec) + (double)(now.tv_nsec - job->started.tv_nsec) / 1e9;
+	while (bucket < DISPATCH_LATENCY_BUCKETS && seconds > dispatch_latency_bounds[bucket])
+		bucket++;
+	c->update_latency[bucket]++;
+	c->update_latency_sum += seconds;
 }
 
 /* Each command waits relay_timeout, but never beyond its share of the
@@ -64,6 +101,7 @@ static unsigned command_timeout(const struct dispatch_job *job)
 
 static void job_finish(struct dispatch_job *job, const char *reply)
 {
+	count_request(job, reply);
 	if (!job->cancelled)
 		job->cb(job->ctx, reply);
 	proxy_request_free(&job->req);
@@ -184,6 +222,8 @@ static bool try_next_relay(struct dispatch_job *job)
 			continue;
 		if (!relay_send(relay, "update", job->req.headers, job->req.headers_len, timeout, new_session_answer,
 				job)) {
+			if (job->next_candidate > 1)
+				job->d->counters.failovers++;
 			job->waiting = true;
 			return true;
 		}
@@ -277,7 +317,8 @@ struct dispatch_job *dispatch_request(struct dispatch *d, struct proxy_request *
 	}
 	*job = (struct dispatch_job){ .d = d, .req = *req, .cb = cb, .ctx = ctx };
 	proxy_request_init(req);
-	clock_gettime(CLOCK_MONOTONIC, &job->deadline);
+	clock_gettime(CLOCK_MONOTONIC, &job->started);
+	job->deadline = job->started;
 	job->deadline.tv_nsec += (long)DISPATCH_BUDGET_MS * 1000000;
 	job->deadline.tv_sec += job->deadline.tv_nsec / 1000000000;
 	job->deadline.tv_nsec %= 1000000000;
@@ -288,6 +329,7 @@ struct dispatch_job *dispatch_request(struct dispatch *d, struct proxy_request *
 		log_warn("proxy request refused: %s", job->req.malformed ? "a header line without ': '" :
 						     job->req.too_long ? "its header lines are over 65,472 bytes" :
 						     !job->req.call_id ? "no call_id" : "unknown command");
+		job->refused = true;
 		job_finish(job, "error");
 		return NULL;
 	}
@@ -543,4 +585,32 @@ struct relays *dispatch_relays(struct dispatch *d)
 unsigned dispatch_session_count(const struct dispatch *d)
 {
 	return records_count(d->records);
+}
+
+struct record_counts {
+	unsigned live, ending;
+};
+
+static void count_record(void *ctx, struct record *rec)
+{
+	struct record_counts *n = ctx;
+
+	if (rec->expire_time)
+		n->ending++;
+	else
+		n->live++;
+}
+
+void dispatch_record_counts(struct dispatch *d, unsigned *live, unsigned *ending)
+{
+	struct record_counts n = { 0 };
+
+	records_each(d->records, count_record, &n);
+	*live = n.live;
+	*ending = n.ending;
+}
+
+const struct dispatch_counters *dispatch_counters(const struct dispatch *d)
+{
+	return &d->counters;
 }

@@ -6,6 +6,7 @@
 #ifndef MP_DISPATCH_H
 #define MP_DISPATCH_H
 
+#include <stdint.h>
 #include <event2/event.h>
 #include "config.h"
 #include "proxy_request.h"
@@ -45,5 +46,34 @@ void dispatch_cancel(struct dispatch_job *job);
 
 struct relays *dispatch_relays(struct dispatch *d);
 unsigned dispatch_session_count(const struct dispatch *d);
+/* The records: live ones, and those whose dialog the proxy was asked to
+ * end (waiting for its remove).
+ */
+void dispatch_record_counts(struct dispatch *d, unsigned *live, unsigned *ending);
+
+/* The proxy's requests, by command and by what became of them. */
+enum dispatch_command { DISPATCH_UPDATE, DISPATCH_REMOVE, DISPATCH_OTHER, DISPATCH_COMMANDS };
+enum dispatch_result {
+	DISPATCH_OK,        /* the relay's answer (ports, statistics) */
+	DISPATCH_ERROR,     /* answered `error`: no relay took it, or the relay said so */
+	DISPATCH_REFUSED,   /* malformed: answered `error` before any relay was asked */
+	DISPATCH_ABANDONED, /* the proxy closed its connection before the answer */
+	DISPATCH_RESULTS
+};
+
+/* How long updates waited for their answer: upper bounds in seconds of
+ * the histogram's buckets; the last bucket holds the rest.
+ */
+#define DISPATCH_LATENCY_BUCKETS 10
+extern const double dispatch_latency_bounds[DISPATCH_LATENCY_BUCKETS];
+
+struct dispatch_counters {
+	uint64_t requests[DISPATCH_COMMANDS][DISPATCH_RESULTS];
+	uint64_t update_latency[DISPATCH_LATENCY_BUCKETS + 1]; /* answered updates per bucket (not cumulative) */
+	double update_latency_sum;                             /* seconds */
+	uint64_t failovers; /* new sessions' requests sent to a relay other than the first chosen */
+};
+
+const struct dispatch_counters *dispatch_counters(const struct dispatch *d);
 
 #endif

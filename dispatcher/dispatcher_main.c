@@ -15,6 +15,7 @@
 #include "proxy_control.h"
 #include "proxy_socket.h"
 #include "tls.h"
+#include "web.h"
 
 /* The dispatcher's credentials, from [TLS] certs_path. */
 static struct mp_tls *open_tls(const struct mp_daemon *d)
@@ -40,7 +41,9 @@ int main(int argc, char **argv)
 	struct mp_tls *tls = NULL;
 	struct accounting *accounting = NULL;
 	struct proxy_control *control = NULL;
-	bool accounting_failed = false;
+	struct web *web = NULL;
+	struct metrics_sources sources;
+	bool accounting_failed = false, web_failed = false;
 	char socket_path[PATH_MAX * 2];
 	int status = 1;
 
@@ -62,9 +65,15 @@ int main(int argc, char **argv)
 	    !(management = management_open(dispatcher.base, cfg, cfg->dispatcher.management_use_tls ? tls : NULL,
 					   dispatch_relays(d))))
 		goto out;
+	sources = (struct metrics_sources){ .dispatch = d, .management = management, .accounting = accounting,
+					    .proxy_control = control, .started = time(NULL) };
+	web = web_open(dispatcher.base, cfg, tls, &sources, &web_failed);
+	if (web_failed)
+		goto out;
 	mp_daemon_run(&dispatcher);
 	status = 0;
 out:
+	web_close(web);
 	management_close(management);
 	proxy_socket_close(proxy);
 	dispatch_free(d);

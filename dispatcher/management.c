@@ -15,8 +15,6 @@
 #define MANAGEMENT_LINE_MAX 16384
 #define MAX_RELAYS 256
 
-struct fanout;
-
 struct client {
 	LIST_ENTRY(client) link;
 	struct management *m;
@@ -25,14 +23,15 @@ struct client {
 	bool authenticated;
 	struct mp_handshake *handshake; /* TLS, until authenticated */
 	bool quitting;          /* quit: closed once the answers before it are written */
-	struct fanout *fanout;  /* a summary or sessions waiting for the relays */
+	struct management_query *query; /* a summary or sessions waiting for the relays */
 };
 
 /* One summary or sessions sent to every relay; the answer goes out when
  * all of them answered or failed.
  */
-struct fanout {
-	struct client *client;  /* NULL once the client left */
+struct management_query {
+	management_answer_cb cb; /* NULL once cancelled */
+	void *ctx;
 	bool sessions;
 	unsigned count, waiting;
 	char ip[MAX_RELAYS][INET_ADDRSTRLEN];
@@ -46,12 +45,13 @@ struct management {
 	struct relays *relays;
 	struct mp_listener *listener;
 	LIST_HEAD(, client) clients;
+	struct management_counters counters;
 };
 
 static void client_free(struct client *c)
 {
-	if (c->fanout)
-		c->fanout->client = NULL;
+	if (c->query)
+		management_query_cancel(c->query);
 	LIST_REMOVE(c, link);
 	mp_handshake_end(c->handshake);
 	if (c->ssl)
@@ -61,21 +61,22 @@ static void client_free(struct client *c)
 }
 
 /* doc/management.md §3.1: the relays' own JSON texts, joined with ", " */
-static void fanout_reply(struct fanout *f)
+static struct evbuffer *joined_answers(const struct management_query *q)
 {
-	struct client *c = f->client;
 	struct evbuffer *out = evbuffer_new();
 	bool first = true;
 
+	if (!out)
+		return NULL;
 	evbuffer_add(out, "[", 1);
-	for (unsigned i = 0; i < f->count; i++) {
-		const char *text = f->answer[i];
+	for (unsigned i = 0; i < q->count; i++) {
+		const char *text = q->answer[i];
 		size_t len = text ? strlen(text) : 0;
 
-		if (f->sessions) {
+		if (q->sessions) {
 			if (!text || len < 2 || text[0] != '[' || text[len - 1] != ']') {
-				if (text || f->ip[i][0])
-					log_warn("management: relay %s gave no sessions; left out", f->ip[i]);
+				if (text || q->ip[i][0])
+					log_warn("management: relay %s gave no sessions; left out", q->ip[i]);
 				continue;
 			}
 			if (len == 2)
@@ -84,13 +85,86 @@ static void fanout_reply(struct fanout *f)
 		} else if (text) {
 			evbuffer_add_printf(out, "%s%s", first ? "" : ", ", text);
 		} else {
-			evbuffer_add_printf(out, "%s{\"status\": \"error\", \"ip\": \"%s\"}", first ? "" : ", ", f->ip[i]);
+			evbuffer_add_printf(out, "%s{\"status\": \"error\", \"ip\": \"%s\"}", first ? "" : ", ", q->ip[i]);
 		}
 		first = false;
 	}
-	evbuffer_add(out, "]\r\n", 3);
-	bufferevent_write_buffer(c->bev, out);
-	evbuffer_free(out);
+	evbuffer_add(out, "]", 1);
+	return out;
+}
+
+static void query_done(struct management_query *q)
+{
+	if (q->cb) {
+		struct evbuffer *answer = joined_answers(q);
+
+		q->cb(q->ctx, answer);
+		if (answer)
+			evbuffer_free(answer);
+	}
+	for (unsigned i = 0; i < q->count; i++)
+		free(q->answer[i]);
+	free(q);
+}
+
+static void relay_answered(void *ctx, struct relay *relay, const char *payload, size_t len)
+{
+	struct management_query *q = ctx;
+
+	for (unsigned i = 0; i < q->count; i++)
+		if (!q->answer[i] && !strcmp(q->ip[i], relay_ip(relay))) {
+			bool error = !payload || (len == 5 && !memcmp(payload, "error", 5));
+
+			q->answer[i] = error ? NULL : strndup(payload, len);
+			break;
+		}
+	if (!--q->waiting)
+		query_done(q);
+}
+
+struct management_query *management_query(struct management *m, bool sessions, management_answer_cb cb, void *ctx)
+{
+	struct relay *relays[MAX_RELAYS];
+	struct management_query *q = calloc(1, sizeof(*q));
+	unsigned n = relays_list(m->relays, false, relays, MAX_RELAYS);
+
+	if (!q) {
+		cb(ctx, NULL);
+		return NULL;
+	}
+	q->cb = cb;
+	q->ctx = ctx;
+	q->sessions = sessions;
+	q->waiting = 1; /* held until every command is out */
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(q->ip[q->count], sizeof(q->ip[0]), "%s", relay_ip(relays[i]));
+		q->count++;
+		q->waiting++;
+		if (relay_send(relays[i], sessions ? "sessions" : "summary", "", 0,
+			       m->cfg->dispatcher.relay_timeout * 1000, relay_answered, q))
+			q->waiting--;
+	}
+	if (!--q->waiting) {
+		query_done(q);
+		return NULL;
+	}
+	return q;
+}
+
+void management_query_cancel(struct management_query *q)
+{
+	q->cb = NULL;
+}
+
+const struct management_counters *management_counters(const struct management *m)
+{
+	return &m->counters;
+}
+
+static void count_refusal(struct management *m, enum mp_tls_refusal why)
+{
+	if (why < MP_TLS_REFUSAL_MAX)
+		m->counters.tls_refused[why]++;
 }
 
 /* The answer goes out and reading resumes.  Lines that came meanwhile are
@@ -98,62 +172,22 @@ static void fanout_reply(struct fanout *f)
  * client's own read callback (no relay to ask), which must not be entered
  * again.
  */
-static void fanout_done(struct fanout *f)
+static void client_answered(void *ctx, struct evbuffer *answer)
 {
-	struct client *c = f->client;
+	struct client *c = ctx;
 
-	if (c) {
-		fanout_reply(f);
-		c->fanout = NULL;
-		bufferevent_enable(c->bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_input(c->bev)))
-			bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
-	}
-	for (unsigned i = 0; i < f->count; i++)
-		free(f->answer[i]);
-	free(f);
-}
-
-static void relay_answered(void *ctx, struct relay *relay, const char *payload, size_t len)
-{
-	struct fanout *f = ctx;
-
-	for (unsigned i = 0; i < f->count; i++)
-		if (!f->answer[i] && !strcmp(f->ip[i], relay_ip(relay))) {
-			bool error = !payload || (len == 5 && !memcmp(payload, "error", 5));
-
-			f->answer[i] = error ? NULL : strndup(payload, len);
-			break;
-		}
-	if (!--f->waiting)
-		fanout_done(f);
+	c->query = NULL;
+	if (!answer || evbuffer_add(answer, "\r\n", 2) || bufferevent_write_buffer(c->bev, answer))
+		bufferevent_write(c->bev, "error\r\n", 7);
+	bufferevent_enable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void fan_out(struct client *c, bool sessions)
 {
-	struct relay *relays[MAX_RELAYS];
-	struct fanout *f = calloc(1, sizeof(*f));
-	unsigned n = relays_list(c->m->relays, false, relays, MAX_RELAYS);
-
-	if (!f) {
-		bufferevent_write(c->bev, "error\r\n", 7);
-		return;
-	}
-	f->client = c;
-	f->sessions = sessions;
-	c->fanout = f;
 	bufferevent_disable(c->bev, EV_READ); /* answers go out in request order */
-	f->waiting = 1; /* held until every command is out */
-	for (unsigned i = 0; i < n; i++) {
-		snprintf(f->ip[f->count], sizeof(f->ip[0]), "%s", relay_ip(relays[i]));
-		f->count++;
-		f->waiting++;
-		if (relay_send(relays[i], sessions ? "sessions" : "summary", "", 0,
-			       c->m->cfg->dispatcher.relay_timeout * 1000, relay_answered, f))
-			f->waiting--;
-	}
-	if (!--f->waiting)
-		fanout_done(f);
+	c->query = management_query(c->m, sessions, client_answered, c);
 }
 
 /* Frees a client that quit once its answers are out.  Returns true when freed. */
@@ -197,7 +231,7 @@ static void client_read(struct bufferevent *bev, void *arg)
 	size_t len;
 	char *line;
 
-	while (c->authenticated && !c->fanout && !c->quitting &&
+	while (c->authenticated && !c->query && !c->quitting &&
 	       (status = mp_line_take(bufferevent_get_input(bev), MANAGEMENT_LINE_MAX, &line, &len)) == MP_FRAME_READY) {
 		bool gone = command(c, line, len);
 
@@ -219,6 +253,7 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		if (mp_tls_check_passport(c->ssl, &c->m->cfg->dispatcher.management_passport, why, sizeof(why))) {
 			log_warn("management client refused due to wrong passport: %s", why);
+			count_refusal(c->m, MP_TLS_REFUSED_PASSPORT);
 			client_free(c);
 			return;
 		}
@@ -229,9 +264,12 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		if (c->ssl && !c->authenticated)
-			log_warn("management client refused: %s",
-				 mp_tls_error_reason(c->ssl, bufferevent_get_openssl_error(bev), why, sizeof(why)));
+		if (c->ssl && !c->authenticated) {
+			unsigned long ssl_err = bufferevent_get_openssl_error(bev);
+
+			log_warn("management client refused: %s", mp_tls_error_reason(c->ssl, ssl_err, why, sizeof(why)));
+			count_refusal(c->m, mp_tls_refusal(c->ssl, ssl_err));
+		}
 		client_free(c);
 	} else if (what & BEV_EVENT_EOF) {
 		client_free(c);
@@ -240,7 +278,10 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 
 static void handshake_expired(void *conn)
 {
-	client_free(conn);
+	struct client *c = conn;
+
+	count_refusal(c->m, MP_TLS_REFUSED_TIMEOUT);
+	client_free(c);
 }
 
 static void client_accept(void *arg, evutil_socket_t fd, struct sockaddr *addr, int len)
@@ -280,7 +321,7 @@ struct management *management_open(struct event_base *base, const struct mp_conf
 {
 	struct management *m = calloc(1, sizeof(*m));
 	const struct mp_endpoint *at = &cfg->dispatcher.listen_management;
-	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(at->port) };
+	struct sockaddr_in addr;
 	static const struct mp_listener_opts listen_opts = {
 		.name = "the management port", .fd_reserve = MP_FD_RESERVE, .max_handshakes = MP_HANDSHAKES_MAX
 	};
@@ -290,7 +331,7 @@ struct management *management_open(struct event_base *base, const struct mp_conf
 		return NULL;
 	*m = (struct management){ .base = base, .cfg = cfg, .tls = tls, .relays = relays };
 	LIST_INIT(&m->clients);
-	if (strcmp(at->host, "any") && strcmp(at->host, "0.0.0.0") && inet_pton(AF_INET, at->host, &addr.sin_addr) != 1) {
+	if (mp_listener_address(at, &addr)) {
 		log_err("[Dispatcher] listen_management: '%s' is not an IPv4 address", at->host);
 		free(m);
 		return NULL;

@@ -29,7 +29,13 @@ struct proxy_control {
 	struct event *readable;
 	struct pending *pending;
 	bool failing; /* the last send failed: log the next failure only after a success */
+	struct proxy_control_counters counters;
 };
+
+const struct proxy_control_counters *proxy_control_counters(const struct proxy_control *pc)
+{
+	return &pc->counters;
+}
 
 static void pending_free(struct pending *p)
 {
@@ -50,6 +56,7 @@ static void reply_timeout(evutil_socket_t fd, short what, void *arg)
 	struct pending *p = arg;
 
 	log_warn("proxy control: no answer about the dialog of %s in %d s", p->call_id, REPLY_TIMEOUT);
+	p->pc->counters.no_answer++;
 	pending_free(p);
 }
 
@@ -57,9 +64,14 @@ static void report(struct pending *p, const json_t *reply, const char *text)
 {
 	json_t *error = json_object_get(reply, "error");
 
-	if (reply && !error)
+	if (reply && !error) {
+		p->pc->counters.answered++;
 		log_info("proxy control: the dialog of %s was ended", p->call_id);
-	else if (error)
+		pending_free(p);
+		return;
+	}
+	p->pc->counters.refused++; /* an error, or an answer that does not confirm */
+	if (error)
 		log_warn("proxy control: the proxy could not end the dialog of %s: %lld %s", p->call_id,
 			 json_integer_value(json_object_get(error, "code")),
 			 json_string_value(json_object_get(error, "message")) ?: "");
@@ -145,11 +157,13 @@ void proxy_control_end_dialog(struct proxy_control *pc, const char *dialog_id, c
 	n = request(p->id, dialog_id, datagram, sizeof(datagram));
 	if (n < 0 || (size_t)n >= sizeof(datagram)) {
 		log_warn("proxy control: dialog id '%s' of %s is neither Kamailio's nor OpenSIPS's", dialog_id, call_id);
+		pc->counters.unsent++;
 		free(p);
 		return;
 	}
 	if (strlen(target) >= sizeof(to.sun_path)) {
 		log_err("proxy control: socket path too long: %s", target);
+		pc->counters.unsent++;
 		free(p);
 		return;
 	}
@@ -159,9 +173,11 @@ void proxy_control_end_dialog(struct proxy_control *pc, const char *dialog_id, c
 			log_err("proxy control: cannot reach %s to end the dialog of %s: %s", target, call_id,
 				strerror(errno));
 		pc->failing = true;
+		pc->counters.unsent++;
 		free(p);
 		return;
 	}
+	pc->counters.sent++;
 	if (pc->failing)
 		log_info("proxy control: %s reachable again", target);
 	pc->failing = false;

@@ -7,6 +7,7 @@
 #ifndef MP_PROXY_CONTROL_H
 #define MP_PROXY_CONTROL_H
 
+#include <stdint.h>
 #include <event2/event.h>
 #include "config.h"
 
@@ -19,5 +20,16 @@ void proxy_control_close(struct proxy_control *pc);
 
 /* Never blocks; failures are logged once per outage. */
 void proxy_control_end_dialog(struct proxy_control *pc, const char *dialog_id, const char *call_id);
+
+/* The dialog-end requests since the start. */
+struct proxy_control_counters {
+	uint64_t sent;      /* sent to the proxy's socket */
+	uint64_t answered;  /* the proxy says the dialog was ended */
+	uint64_t unsent;    /* could not be sent (no socket, no such dialog id form) */
+	uint64_t refused;   /* the proxy answered with an error */
+	uint64_t no_answer; /* no answer within the reply timeout */
+};
+
+const struct proxy_control_counters *proxy_control_counters(const struct proxy_control *pc);
 
 #endif

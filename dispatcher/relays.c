@@ -47,6 +47,7 @@ struct relays {
 	struct mp_listener *listener;
 	struct event *reverify;
 	struct relay *list;
+	struct relays_counters counters;
 };
 
 const char *relay_ip(const struct relay *r)
@@ -57,6 +58,27 @@ const char *relay_ip(const struct relay *r)
 bool relay_usable(const struct relay *r)
 {
 	return r->authenticated && !r->halting && !r->timed_out;
+}
+
+bool relay_halting(const struct relay *r)
+{
+	return r->halting;
+}
+
+bool relay_unresponsive(const struct relay *r)
+{
+	return r->timed_out;
+}
+
+const struct relays_counters *relays_counters(const struct relays *t)
+{
+	return &t->counters;
+}
+
+static void count_refusal(struct relays *t, enum mp_tls_refusal why)
+{
+	if (why < MP_TLS_REFUSAL_MAX)
+		t->counters.tls_refused[why]++;
 }
 
 struct relay *relays_find(struct relays *t, const char *ip)
@@ -131,6 +153,7 @@ static void command_timed_out(evutil_socket_t fd, short what, void *arg)
 	log_warn("relay %s: no answer to command %lu in time", r->ip, p->seq);
 	if (!r->timed_out) {
 		r->timed_out = true;
+		r->relays->counters.unresponsive++;
 		if (!r->recover)
 			r->recover = evtimer_new(r->relays->base, recover_expired, r);
 		if (r->recover)
@@ -249,6 +272,7 @@ static void relay_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		if (mp_tls_check_passport(r->ssl, &r->relays->cfg->dispatcher.passport, why, sizeof(why))) {
 			log_warn("relay %s refused due to wrong passport: %s", r->ip, why);
+			count_refusal(r->relays, MP_TLS_REFUSED_PASSPORT);
 			relay_drop(r, "wrong passport");
 			return;
 		}
@@ -256,9 +280,13 @@ static void relay_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		mp_tls_error_reason(r->ssl, bufferevent_get_openssl_error(bev), why, sizeof(why));
-		if (!r->authenticated)
+		unsigned long ssl_err = bufferevent_get_openssl_error(bev);
+
+		mp_tls_error_reason(r->ssl, ssl_err, why, sizeof(why));
+		if (!r->authenticated) {
 			log_warn("relay %s refused: %s", r->ip, why);
+			count_refusal(r->relays, mp_tls_refusal(r->ssl, ssl_err));
+		}
 		relay_drop(r, why);
 	} else if (what & BEV_EVENT_EOF) {
 		relay_drop(r, "closed by the relay");
@@ -267,7 +295,10 @@ static void relay_event(struct bufferevent *bev, short what, void *arg)
 
 static void handshake_expired(void *conn)
 {
-	relay_drop(conn, "no TLS handshake in time");
+	struct relay *r = conn;
+
+	count_refusal(r->relays, MP_TLS_REFUSED_TIMEOUT);
+	relay_drop(r, "no TLS handshake in time");
 }
 
 static void relay_accept(void *arg, evutil_socket_t fd, struct sockaddr *addr, int len)
@@ -320,8 +351,7 @@ struct relays *relays_new(struct event_base *base, const struct mp_config *cfg, 
 			  const struct relays_events *events)
 {
 	struct relays *t = calloc(1, sizeof(*t));
-	struct sockaddr_in addr = { .sin_family = AF_INET,
-				    .sin_port = htons(cfg->dispatcher.listen.port) };
+	struct sockaddr_in addr;
 	struct timeval every = { .tv_sec = cfg->tls.verify_interval };
 	const char *host = cfg->dispatcher.listen.host;
 	static const struct mp_listener_opts listen_opts = {
@@ -332,7 +362,7 @@ struct relays *relays_new(struct event_base *base, const struct mp_config *cfg, 
 	if (!t)
 		return NULL;
 	*t = (struct relays){ .base = base, .cfg = cfg, .tls = tls, .events = *events };
-	if (strcmp(host, "any") && strcmp(host, "0.0.0.0") && inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+	if (mp_listener_address(&cfg->dispatcher.listen, &addr)) {
 		log_err("[Dispatcher] listen: '%s' is not an IPv4 address", host);
 		goto fail;
 	}

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <event2/event.h>
 #include "config.h"
 #include "tls.h"
@@ -46,6 +47,18 @@ unsigned relays_list(struct relays *relays, bool usable_only, struct relay **out
 
 const char *relay_ip(const struct relay *relay);
 bool relay_usable(const struct relay *relay);
+/* Answered `halting`: no new sessions for it. */
+bool relay_halting(const struct relay *relay);
+/* A command timed out: no new sessions until its next ping (doc/relay-protocol.md §9.2). */
+bool relay_unresponsive(const struct relay *relay);
+
+/* What the relay port saw since the start. */
+struct relays_counters {
+	uint64_t unresponsive;                     /* relays marked unresponsive */
+	uint64_t tls_refused[MP_TLS_REFUSAL_MAX];  /* connections refused, by reason */
+};
+
+const struct relays_counters *relays_counters(const struct relays *relays);
 
 /* Sends "<command> <seq>", the header lines (each with CRLF) and the empty
  * line; `cb` gets the answer, or NULL after `timeout_ms` or when the

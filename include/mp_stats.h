@@ -7,7 +7,10 @@
 #ifndef MP_STATS_H
 #define MP_STATS_H
 
+#include <linux/types.h>
+
 #define MP_STATS_MAP "mp_stats"
+#define MP_IFSTATS_MAP "mp_ifstats"
 
 #define MP_STAT_LIST(X)							\
 	X(FORWARDED, "forwarded")					\
@@ -39,6 +42,15 @@ enum mp_stat {
 	MP_STAT_LIST(MP_STAT_ENUM)
 #undef MP_STAT_ENUM
 	MP_STAT_MAX
+};
+
+/* mp_ifstats value (PERCPU_HASH keyed by the ingress ifindex): what the
+ * programs forwarded of the packets that came in on one interface.  The
+ * agent adds each interface it attaches to; the programs only count.
+ */
+struct mp_ifstats {
+	__u64 packets;
+	__u64 bytes;	/* IPv4 total length, as mp_fwd_entry counts */
 };
 
 #endif

@@ -60,6 +60,19 @@ start_relay() {
 
 proxy() { python3 "$HERE/helpers/proxy_client.py" "$T/disp/run/dispatcher.sock" 2>"$T/timing"; }
 
+# send_raw HOST PORT BYTES: sends BYTES in one write to the dispatcher's
+# HOST:PORT (on its host) and prints all it gets until the dispatcher closes
+send_raw() {
+	ip netns exec "$DISP_NS" python3 -c "
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+s.sendall(sys.argv[3].encode())
+data = b''
+while chunk := s.recv(65536):
+    data += chunk
+sys.stdout.write(data.decode())" "$@"
+}
+
 # offer CALL_ID [MEDIA_RELAY]: an INVITE's update as the module writes it
 offer() {
 	printf 'update\r\ntype: request\r\ndialog_id: 2580:3757\r\ncall_id: %s\r\ncseq: 1\r\nfrom_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: ft\r\nto_tag: \r\nuser_agent: test\r\nsignaling_ip: 198.18.1.7\r\nmedia_relay: %s\r\nmedia: audio:198.18.1.7:49170:sendrecv:ice=no\r\n\r\n' \

@@ -270,7 +270,8 @@ t_two_dispatchers() {
 	start_dispatcher
 	mkdir -p "$T/disp2"
 	cp -r "$T/tls" "$T/disp2/tls"
-	printf '[Dispatcher]\nlisten = 0.0.0.0:25070\nlisten_management = 0.0.0.0:25071\n' >"$T/disp2/config.ini"
+	printf '[Dispatcher]\nlisten = 0.0.0.0:25070\nlisten_management = 0.0.0.0:25071\nlisten_http = 127.0.0.1:25072\n' \
+		>"$T/disp2/config.ini"
 	spawn ip netns exec "$DISP_NS" "$BUILD/media-dispatcher" --no-fork --config-dir "$T/disp2" \
 		--runtime-dir "$T/disp2/run" 2>>"$T/disp2.log"
 	wait_for 5 test -S "$T/disp2/run/dispatcher.sock" || fail "second dispatcher: $(cat "$T/disp2.log")"

@@ -24,16 +24,7 @@ run_test "D1: an update with no relay connected gets error, and so does the next
 
 # plain_management BYTES: sends BYTES in one write to the plain management
 # port and prints all it gets until the dispatcher closes.
-plain_management() {
-	ip netns exec "$DISP_NS" python3 -c "
-import socket, sys
-s = socket.create_connection(('198.18.10.1', 25061), timeout=5)
-s.sendall(sys.argv[1].encode())
-data = b''
-while chunk := s.recv(65536):
-    data += chunk
-sys.stdout.write(data.decode())" "$1"
-}
+plain_management() { send_raw 198.18.10.1 25061 "$1"; }
 
 t_management_pipelined() {
 	hosts 1

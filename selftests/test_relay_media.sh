@@ -72,6 +72,46 @@ media() {
 
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
+# relay_metrics: the relay's /metrics ([Relay] listen_http, by default
+# 127.0.0.1:25081 on the relay host) in $T/metrics, which promtool accepts
+relay_metrics() {
+	in_relay curl -sf http://127.0.0.1:25081/metrics >"$T/metrics" || fail "no /metrics: $(tail "$T/relay.log")"
+	promtool check metrics <"$T/metrics" >"$T/promtool" 2>&1 || fail "promtool: $(cat "$T/promtool")"
+}
+
+# metrics SELECTOR...: the values in $T/metrics, space separated (helpers/prom_query.py)
+metrics() { python3 "$HERE/helpers/prom_query.py" "$T/metrics" "$@" | tr '\n' ' ' | sed 's/ $//'; }
+
+F=mediaproxy_relay_forwarded_packets_total B=mediaproxy_relay_forwarded_bytes_total
+L3=$((SIZE + 28)) # the bytes the relay counts a packet for
+
+# While the call of call_in_tier is up, with the fast path: what came in on
+# each side's interface went through the programs, the callee's priming
+# packet through the agent; one substream installed, its two entries in
+# mp_fwd, two port pairs in use.
+bpf_metrics() {
+	relay_metrics
+	expect_eq "$(metrics "$F{interface=\"rc\"}" "$F{interface=\"re\"}" "$B{interface=\"rc\"}" "$B{interface=\"re\"}")" \
+		"$COUNT $COUNT $((COUNT * L3)) $((COUNT * L3))" "forwarded by the programs, per interface"
+	expect_eq "$(metrics "$F{tier=\"userspace\"}" "$B{tier=\"userspace\"}" "$F{tier=\"conntrack\"}")" "1 $L3 0" \
+		"relayed by the agent; conntrack"
+	expect_eq "$(metrics 'mediaproxy_relay_fast_path_packets_total{outcome="forwarded"}' \
+		'mediaproxy_relay_fast_path_packets_total{outcome="forwarded_neigh"}')" \
+		"$(fast_path_stat forwarded) $(fast_path_stat forwarded_neigh)" "outcomes, as mp_stats has them"
+	expect_eq "$(metrics mediaproxy_relay_latches_total mediaproxy_relay_installs_total \
+		mediaproxy_relay_install_failures_total)" "2 1 0" "latches, installs, failures"
+	expect_eq "$(metrics 'mediaproxy_relay_bpf_map_entries{map="mp_fwd"}' 'mediaproxy_relay_port_pairs{state="in_use"}' \
+		'mediaproxy_relay_streams{status="active"}')" "2 2 1" "mp_fwd entries, pairs in use, active streams"
+}
+
+# After the remove: nothing installed, the two pairs in quarantine.
+after_remove_metrics() {
+	relay_metrics
+	expect_eq "$(metrics 'mediaproxy_relay_bpf_map_entries{map="mp_fwd"}' 'mediaproxy_relay_port_pairs{state="in_use"}' \
+		'mediaproxy_relay_port_pairs{state="quarantined"}' mediaproxy_relay_sessions)" "0 0 2 0" \
+		"mp_fwd entries, pairs in use and in quarantine, sessions after the remove"
+}
+
 # The caller's priming packet latches it but has nowhere to go yet; the
 # callee's latches the callee and reaches the caller.  Everything after
 # that arrives, from the relay port each side sends to.
@@ -111,7 +151,8 @@ call_in_tier() {
 }
 
 t_xdp_call() {
-	call_in_tier xdp
+	call_in_tier xdp bpf_metrics
+	after_remove_metrics
 	grep -q "fast path: rc forwards in the $(veth_xdp_tier) tier" "$T/relay.log" ||
 		fail "not $(veth_xdp_tier): $(cat "$T/relay.log")"
 	# the agent relayed only the callee's first packet: the rest went through XDP
@@ -123,8 +164,10 @@ t_xdp_call() {
 run_test "xdp: a call's RTP arrives both ways from the relay ports; counters match; no conntrack entries" t_xdp_call
 
 t_tc_call() {
-	call_in_tier tc
+	call_in_tier tc bpf_metrics
 	grep -q "forwards in the tc tier" "$T/relay.log" || fail "not tc: $(cat "$T/relay.log")"
+	expect_eq "$(metrics 'mediaproxy_relay_interface_info{interface="rc"}' \
+		'mediaproxy_relay_interface_info{interface="rc",tier="tc"}')" "1 1" "the tier of rc"
 	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
 	stop_relay
 }
@@ -135,8 +178,18 @@ expect_marked_entry() {
 		fail "no marked NAT entry: $(ip netns exec "$RELAY_NS" conntrack -L 2>&1)"
 }
 
+# The conntrack tier: the kernel's entry counts what came after the
+# callee's priming packet (the agent reads it once a second).
+conntrack_checks() {
+	expect_marked_entry
+	wait_until 3 'relay_metrics && [ "$(metrics "$F{tier=\"conntrack\"}")" = $((2 * COUNT)) ]' ||
+		fail "forwarded by conntrack: $(metrics "$F{tier=\"conntrack\"}")"
+	expect_eq "$(metrics "$B{tier=\"conntrack\"}" "$F{tier=\"userspace\"}" mediaproxy_relay_installs_total)" \
+		"$((2 * COUNT * L3)) 1 1" "conntrack bytes, relayed by the agent, installs"
+}
+
 t_conntrack_call() {
-	call_in_tier conntrack expect_marked_entry
+	call_in_tier conntrack conntrack_checks
 	stop_relay
 }
 run_test "conntrack: the same call through a marked kernel NAT entry" t_conntrack_call
@@ -254,8 +307,17 @@ t_fallback_userspace() {
 run_test "auto: without BPF and CAP_NET_ADMIN the relay falls back to userspace, and the call goes through" \
 	t_fallback_userspace
 
+# The userspace tier: the agent relayed every packet but the caller's
+# priming one, which had nowhere to go yet.
+userspace_metrics() {
+	relay_metrics
+	expect_eq "$(metrics "$F{tier=\"userspace\"}" "$B{tier=\"userspace\"}" "$F{tier=\"conntrack\"}" \
+		mediaproxy_relay_installs_total mediaproxy_relay_fast_path_packets_total)" \
+		"$((2 * COUNT + 1)) $(((2 * COUNT + 1) * L3)) 0 0 none" "relayed by the agent; nothing in the kernel"
+}
+
 t_userspace_call() {
-	call_in_tier userspace
+	call_in_tier userspace userspace_metrics
 	grep -q "userspace tier" "$T/relay.log" || fail "not userspace: $(cat "$T/relay.log")"
 	stop_relay
 }
@@ -303,6 +365,9 @@ for _ in range(50):
 	wait $!
 	expect_eq "$(cat "$T/stray")" "" "what reached the callee"
 	expect_eq "$(($(fast_path_stat drop_wrong_source) - before))" 50 "drop_wrong_source"
+	relay_metrics
+	expect_eq "$(metrics 'mediaproxy_relay_wrong_source_dropped_packets_total{tier="bpf"}')" \
+		"$(fast_path_stat drop_wrong_source)" "the drops on /metrics"
 	wait_for 3 grep -q "50 packets from unexpected sources on the caller RTP port dropped" "$T/relay.log" ||
 		fail "the drop was not logged: $(cat "$T/relay.log")"
 	expect_eq "$(stream_field caller_packets)" "[$COUNT]" "caller packets after the stray ones"

@@ -16,6 +16,8 @@ packages=(
 	kamailio sip-tester # selftests/test_e2e.sh: the real SIP proxy and call generator
 	postgresql mariadb-server mariadb-client # selftests/test_accounting_sql.sh starts its own servers
 	freeradius # selftests/test_accounting_radius.sh (its own instance, never the service)
+	curl prometheus # the daemons' /metrics, checked with promtool
+	chromium # selftests/test_web_view.sh: the session view in a headless browser
 )
 # `install-deps.sh vmtest`: what vmtest/run.sh needs besides (the kernels
 # themselves it fetches into its cache)

@@ -27,6 +27,8 @@ struct agent {
 	struct port_pool *pool;
 	struct sessions *sessions;
 	struct media *media;
+	struct forwarder *fwd;
+	const struct fastpath *fastpath; /* NULL unless the BPF tier runs */
 	time_t started;
 	/* bps_relayed (doc/relay-sessions.md §13) */
 	struct event *sampler;
@@ -141,10 +143,37 @@ static void reply_json(struct evbuffer *reply, json_t *json)
 	json_decref(json);
 }
 
+void agent_set_fastpath(struct agent *a, const struct fastpath *fp)
+{
+	a->fastpath = fp;
+}
+
+void agent_stats(struct agent *a, bool map_fill, struct relay_stats *out)
+{
+	uint64_t now_ns = clock_now().mono_ns;
+
+	memset(out, 0, sizeof(*out));
+	out->uptime = (uint64_t)(time(NULL) - a->started);
+	out->tier = a->fwd->tier;
+	out->sessions = sessions_count(a->sessions);
+	for (const struct session *s = sessions_first(a->sessions); s; s = s->next)
+		for (unsigned i = 0; i < s->stream_count; i++)
+			out->streams[s->streams[i]->status]++;
+	out->pairs_total = port_pool_total(a->pool);
+	out->pairs_free = port_pool_free_count(a->pool);
+	out->pairs_quarantined = port_pool_quarantined_count(a->pool, now_ns);
+	out->pairs_unusable = port_pool_bad_count(a->pool);
+	out->media = *media_counters(a->media);
+	out->fast_path = a->fastpath != NULL;
+	if (a->fastpath)
+		fastpath_stats_read(a->fastpath, map_fill, &out->fastpath);
+}
+
 void agent_handle(struct agent *a, void *origin, const struct request *req, struct evbuffer *reply)
 {
 	struct clock_reading now = clock_now();
 	struct relay_status status = { .relay_ip = a->relay_ip, .version = MP_VERSION };
+	struct relay_stats stats;
 	char ports[UPDATE_REPLY_LEN];
 	struct session *s;
 
@@ -182,9 +211,11 @@ void agent_handle(struct agent *a, void *origin, const struct request *req, stru
 		reply_json(reply, sessions_json(a->sessions, now.wall));
 		break;
 	case COMMAND_SUMMARY:
-		status.uptime = (uint64_t)(time(NULL) - a->started);
+		agent_stats(a, false, &stats);
+		status.uptime = stats.uptime;
 		status.has_traffic_sample = a->has_sample;
 		status.bps_relayed = a->bps_relayed;
+		status.stats = &stats;
 		reply_json(reply, summary_json(a->sessions, &status));
 		break;
 	}
@@ -228,6 +259,7 @@ struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, st
 		return NULL;
 	a->base = base;
 	a->relay_ip = relay_ip;
+	a->fwd = fwd;
 	a->started = time(NULL);
 	a->sampling_period = cfg->relay.traffic_sampling_period;
 	snprintf(a->state_path, sizeof(a->state_path), "%s/%s", runtime_dir, STATE_FILE);

@@ -9,7 +9,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include "config.h"
+#include "fastpath.h"
 #include "forwarder.h"
+#include "relay_stats.h"
 #include "request.h"
 #include "state.h"
 
@@ -56,6 +58,16 @@ void agent_set_reporter(struct agent *agent, void (*report)(void *ctx, void *ori
  * reported expired.
  */
 void agent_expire_all(struct agent *agent);
+
+/* The BPF tier's programs and maps, whose figures the summary and
+ * agent_stats() report; NULL (the default) in the other tiers.
+ */
+void agent_set_fastpath(struct agent *agent, const struct fastpath *fp);
+
+/* The relay's figures now; `map_fill` counts the entries of the fast
+ * path's maps as well (one system call per entry).
+ */
+void agent_stats(struct agent *agent, bool map_fill, struct relay_stats *out);
 
 void agent_free(struct agent *agent);
 

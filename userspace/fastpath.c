@@ -5,6 +5,7 @@
 #include <linux/if_link.h>
 #include <linux/magic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include "fastpath.h"
 #include "log.h"
 #include "mp_fwd.skel.h"
+#include "mp_stats.h"
 
 /* Our tc filter's identity on the clsact ingress hook. */
 #define TC_HANDLE 0x4d50
@@ -27,6 +29,18 @@ const char *fastpath_tier_name(enum fastpath_tier tier)
 		return "native XDP";
 	case FASTPATH_XDP_GENERIC:
 		return "generic XDP";
+	default:
+		return "tc";
+	}
+}
+
+const char *fastpath_tier_label(enum fastpath_tier tier)
+{
+	switch (tier) {
+	case FASTPATH_XDP_NATIVE:
+		return "xdp_native";
+	case FASTPATH_XDP_GENERIC:
+		return "xdp_generic";
 	default:
 		return "tc";
 	}
@@ -293,6 +307,19 @@ static int attach_tc(struct fastpath *fp, struct fastpath_interface *iface)
 	return 0;
 }
 
+/* The interface's forwarding counters start at zero; a restart keeps them. */
+static void count_interface(struct fastpath *fp, __u32 ifindex)
+{
+	int cpus = libbpf_num_possible_cpus();
+	struct mp_ifstats *zero = cpus > 0 ? calloc((size_t)cpus, sizeof(*zero)) : NULL;
+
+	if (!zero || (bpf_map_update_elem(bpf_map__fd(fp->skel->maps.mp_ifstats), &ifindex, zero, BPF_NOEXIST) &&
+		      errno != EEXIST))
+		log_warn("fast path: interface %u: no forwarding counters (%s)", ifindex,
+			 zero ? strerror(errno) : "out of memory");
+	free(zero);
+}
+
 int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum mp_forwarding mode)
 {
 	struct fastpath_interface *iface = &fp->iface[fp->count];
@@ -324,6 +351,7 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 		return -1;
 	}
 	fp->count++;
+	count_interface(fp, (__u32)ifindex);
 	log_info("fast path: %s forwards in the %s tier", ifname, fastpath_tier_name(iface->tier));
 	/* a device that cannot take XDP frames stays out: the stack forwards to it */
 	if (bpf_map__update_elem(fp->skel->maps.mp_tx, &tx.ifindex, sizeof(tx.ifindex), &tx, sizeof(tx), BPF_ANY))

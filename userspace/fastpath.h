@@ -49,6 +49,8 @@ struct fastpath {
 };
 
 const char *fastpath_tier_name(enum fastpath_tier tier);
+/* The same as a metric label: xdp_native, xdp_generic, tc. */
+const char *fastpath_tier_label(enum fastpath_tier tier);
 
 /* Loads the programs with fresh maps sized for `cfg`'s port range and pins
  * the maps; leftovers of an earlier run are removed first.  With `adopt`

@@ -109,6 +109,7 @@ struct media {
 	uint32_t next_id;
 	struct event *idle_scan;
 	unsigned char (*rx_buf)[MAX_DATAGRAM];
+	struct media_counters counters;
 };
 
 static struct leg *leg_of(struct stream *stream, enum side side, int sub)
@@ -142,10 +143,22 @@ static void update_leg_totals(struct media_stream *ms, enum side side, int sub)
 	leg->bytes = ml->base_bytes + ml->live.bytes;
 }
 
+/* What the kernel forwarded since `before` was read: an entry's counters
+ * only grow, and a new one starts from 0.
+ */
+static void count_kernel(struct media *m, const struct leg_counters *before, const struct leg_counters *now)
+{
+	bool same_entry = now->packets >= before->packets && now->bytes >= before->bytes;
+
+	m->counters.kernel_packets += now->packets - (same_entry ? before->packets : 0);
+	m->counters.kernel_bytes += now->bytes - (same_entry ? before->bytes : 0);
+}
+
 /* The counters the forwarding tier read for both legs of a substream. */
 static void set_live_counters(struct media_stream *ms, int sub, const struct leg_counters live[2])
 {
 	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		count_kernel(ms->m, &ms->legs[side][sub].live, &live[side]);
 		ms->legs[side][sub].live = live[side];
 		update_leg_totals(ms, side, sub);
 	}
@@ -179,6 +192,7 @@ static void uninstall(struct media_stream *ms, int sub)
 	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
 		struct media_leg *ml = &ms->legs[side][sub];
 
+		count_kernel(ms->m, &ml->live, &final[side]);
 		ml->base_packets += final[side].packets;
 		ml->base_bytes += final[side].bytes;
 		ml->live = (struct leg_counters){ 0 };
@@ -186,6 +200,8 @@ static void uninstall(struct media_stream *ms, int sub)
 	}
 	ms->installed[sub] = false;
 	ms->install_logged[sub] = false;
+	if (sub == RTP)
+		ms->stream->in_kernel = false;
 }
 
 /* Both legs latched and sending media: hand the substream to the kernel.
@@ -200,6 +216,7 @@ static void try_install(struct media_stream *ms, int sub)
 		return;
 	s = substream_of(ms, sub);
 	if (forwarder_install(ms->m->fwd, &s, clock_now().mono_ns)) {
+		ms->m->counters.install_failures++;
 		if (!ms->install_logged[sub])
 			log_warn("stream %u: %s stays in userspace until an installation succeeds", ms->id,
 				 sub == RTCP ? "RTCP" : "RTP");
@@ -207,6 +224,11 @@ static void try_install(struct media_stream *ms, int sub)
 		return;
 	}
 	ms->installed[sub] = true;
+	if (ms->m->fwd->tier != FORWARDER_USERSPACE) {
+		ms->m->counters.installs++;
+		if (sub == RTP)
+			ms->stream->in_kernel = true;
+	}
 	ms->m->owner.changed(ms->m->owner.ctx);
 	log_debug("stream %u: %s forwarded by the %s tier", ms->id, sub == RTCP ? "RTCP" : "RTP",
 		  forwarder_tier_name(ms->m->fwd->tier));
@@ -380,6 +402,8 @@ static void relay_packet(struct media_stream *ms, enum side from, int sub, const
 	/* counted like the kernel counts: the IPv4 packet length (doc/fast-path.md §10.1) */
 	ms->legs[from][sub].base_packets++;
 	ms->legs[from][sub].base_bytes += len + 28;
+	m->counters.relayed_packets++;
+	m->counters.relayed_bytes += len + 28;
 	update_leg_totals(ms, from, sub);
 	ms->relayed_ns[sub] = now_ns;
 }
@@ -403,6 +427,7 @@ static bool accept_source(struct media_stream *ms, enum side side, int sub, cons
 		log_info("stream %u: %s %s re-accepted from %s:%u, the only sender since its address changed",
 			 ms->id, side_name(side), sub == RTCP ? "RTCP" : "RTP", ip, leg->remote_port);
 		leg->in_use = true;
+		ms->m->counters.latches++;
 		ms->m->owner.changed(ms->m->owner.ctx);
 		return true;
 	}
@@ -411,6 +436,7 @@ static bool accept_source(struct media_stream *ms, enum side side, int sub, cons
 	leg->has_remote = leg->in_use = true;
 	leg->remote_ip = src->sin_addr;
 	leg->remote_port = ntohs(src->sin_port);
+	ms->m->counters.latches++;
 	ms->m->owner.changed(ms->m->owner.ctx);
 	log_info("stream %u: discovered %s %s peer %s:%u", ms->id, side_name(side), sub == RTCP ? "RTCP" : "RTP", ip,
 		 leg->remote_port);
@@ -425,8 +451,12 @@ static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *
 	struct leg *leg;
 	bool stun;
 
-	if (!ms || !accept_source(ms, sock->side, sock->sub, src, now_ns))
+	if (!ms)
 		return;
+	if (!accept_source(ms, sock->side, sock->sub, src, now_ns)) {
+		ms->m->counters.wrong_source++;
+		return;
+	}
 	leg = leg_of(ms->stream, sock->side, sock->sub);
 	stun = is_stun(data, len);
 	relay_packet(ms, sock->side, sock->sub, data, len, stun, now_ns);
@@ -733,6 +763,11 @@ static void idle_scan(evutil_socket_t fd, short what, void *arg)
 
 /* ---- restart ------------------------------------------------------------------ */
 
+const struct media_counters *media_counters(const struct media *m)
+{
+	return &m->counters;
+}
+
 void media_keep_forwarding(struct media *m)
 {
 	m->keep_forwarding = true;
@@ -774,8 +809,12 @@ int media_stream_restore(struct media *m, struct stream *stream, const json_t *s
 
 		/* a read that fails may still have found one leg's counters: they count */
 		ms->installed[sub] = ms->installed[sub] && !forwarder_read(m->fwd, &s, live);
+		/* forwarded by the previous run: not this one's to count */
+		ms->legs[SIDE_CALLER][sub].live = live[SIDE_CALLER];
+		ms->legs[SIDE_CALLEE][sub].live = live[SIDE_CALLEE];
 		set_live_counters(ms, sub, live);
 	}
+	stream->in_kernel = ms->installed[RTP] && m->fwd->tier != FORWARDER_USERSPACE;
 	return 0;
 }
 

@@ -44,6 +44,18 @@ struct media_owner {
 
 struct media;
 
+/* What the media plane did since the start (the relay's summary and /metrics). */
+struct media_counters {
+	uint64_t latches;          /* a leg latched onto a source (or again onto its moved party) */
+	uint64_t installs;         /* substreams handed to a kernel tier (BPF, conntrack) */
+	uint64_t install_failures; /* installations the tier refused (each is tried again on the next packet) */
+	uint64_t relayed_packets;  /* sent on by the agent's own sockets */
+	uint64_t relayed_bytes;    /* IPv4 packet length, as the kernel counts */
+	uint64_t wrong_source;     /* packets from a source other than the latched one, not relayed */
+	uint64_t kernel_packets;   /* forwarded by the kernel tier, as its entries count them (read once */
+	uint64_t kernel_bytes;     /* a second, and when an entry goes) */
+};
+
 struct media *media_new(struct event_base *base, const struct media_config *cfg, struct forwarder *fwd,
 			const struct media_owner *owner);
 void media_free(struct media *m);
@@ -57,6 +69,8 @@ struct session_events media_session_events(struct media *m);
  * packets and bytes, before statistics are read.
  */
 void media_sync_counters(struct media *m, struct session *session);
+
+const struct media_counters *media_counters(const struct media *m);
 
 /* Stopping for a restart: streams closed from now on leave their entries in
  * the forwarding tier, for the next run to take over.

@@ -188,3 +188,21 @@ unsigned port_pool_bad_count(const struct port_pool *pool)
 {
 	return pool->bad_count;
 }
+
+/* Released pairs go to the back with the latest ready times: the
+ * quarantined ones are the FIFO's tail.
+ */
+unsigned port_pool_quarantined_count(const struct port_pool *pool, uint64_t now_ns)
+{
+	unsigned count = 0;
+
+	while (count < pool->free_count &&
+	       pool->ring[(pool->head + pool->free_count - 1 - count) % pool->total].ready_ns > now_ns)
+		count++;
+	return count;
+}
+
+unsigned port_pool_total(const struct port_pool *pool)
+{
+	return pool->total;
+}

@@ -67,5 +67,8 @@ void port_pool_release(struct port_pool *pool, struct in_addr local_ip, unsigned
 /* Pairs waiting in the FIFO (quarantined ones included), and on the bad list. */
 unsigned port_pool_free_count(const struct port_pool *pool);
 unsigned port_pool_bad_count(const struct port_pool *pool);
+/* Pairs of the FIFO still in quarantine at `now_ns`; every pair of the range. */
+unsigned port_pool_quarantined_count(const struct port_pool *pool, uint64_t now_ns);
+unsigned port_pool_total(const struct port_pool *pool);
 
 #endif

@@ -20,10 +20,13 @@
 #include "dispatcher_link.h"
 #include "fastpath.h"
 #include "forwarder.h"
+#include "http.h"
 #include "log.h"
 #include "netif.h"
 #include "nft.h"
 #include "notrack.h"
+#include "prom.h"
+#include "relay_metrics.h"
 #include "route_watch.h"
 #include "state.h"
 
@@ -41,6 +44,7 @@ struct relay {
 	struct control *control;
 	struct mp_tls *tls;
 	struct dispatcher_link *link;
+	struct mp_http *http;
 };
 
 static int libbpf_to_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -232,6 +236,38 @@ static int start_link(struct relay *r)
 	return 0;
 }
 
+static void metrics_page(void *ctx, struct evhttp_request *req, const char *rest)
+{
+	struct relay *r = ctx;
+	struct evbuffer *out = evbuffer_new();
+	struct relay_stats stats;
+
+	if (!out) {
+		mp_http_reply_text(req, 500, "out of memory");
+		return;
+	}
+	agent_stats(r->agent, true, &stats);
+	relay_metrics_write(out, &stats);
+	mp_http_reply(req, 200, MP_PROM_CONTENT_TYPE, out);
+	evbuffer_free(out);
+}
+
+/* [Relay] listen_http: /metrics, plain HTTP (doc/management.md §9). */
+static int start_http(struct relay *r)
+{
+	static const struct mp_http_route routes[] = { { "/metrics", false, metrics_page } };
+	const struct mp_config *cfg = &r->daemon.config;
+	const struct mp_http_opts opts = {
+		.name = "the HTTP port", .listen = &cfg->relay.listen_http,
+		.max_connections = cfg->relay.http_max_connections, .routes = routes, .route_count = 1, .ctx = r,
+	};
+
+	if (!cfg->relay.listen_http.host[0])
+		return 0;
+	r->http = mp_http_open(r->daemon.base, &opts);
+	return r->http ? 0 : -1;
+}
+
 /* Lets queued lines (expired reports) go out before the connections close. */
 static void flush_link(struct relay *r)
 {
@@ -287,10 +323,12 @@ int main(int argc, char **argv)
 	log_info("relay port range %u:%u", cfg->relay.port_range.start, cfg->relay.port_range.end);
 	raise_open_files(&cfg->relay.port_range);
 	r.agent = agent_new(r.daemon.base, cfg, r.ip, &r.fwd, r.daemon.runtime_dir);
+	if (r.agent && r.fwd.tier == FORWARDER_BPF)
+		agent_set_fastpath(r.agent, &r.fastpath);
 	snprintf(control_path, sizeof(control_path), "%s/%s", r.daemon.runtime_dir, CONTROL_SOCKET);
 	/* the link first: restored sessions name the dispatchers they came from */
 	if (!r.agent || start_link(&r) || agent_restore(r.agent) < 0 ||
-	    !(r.control = control_open(r.daemon.base, control_path, handle_request, r.agent)))
+	    !(r.control = control_open(r.daemon.base, control_path, handle_request, r.agent)) || start_http(&r))
 		goto out;
 	do {
 		r.daemon.stop_signal = 0;
@@ -304,6 +342,7 @@ int main(int argc, char **argv)
 	flush_link(&r);
 	status = 0;
 out:
+	mp_http_close(r.http);
 	dispatcher_link_free(r.link);
 	mp_tls_free(r.tls);
 	if (r.control)

@@ -35,6 +35,7 @@ enum stream_status {
 	STREAM_ON_HOLD_TIMEOUT,
 	STREAM_CONNTRACK_TIMEOUT,
 	STREAM_UNSELECTED_ICE,
+	STREAM_STATUSES
 };
 
 const char *stream_status_name(enum stream_status status);
@@ -76,6 +77,7 @@ struct stream {
 	/* UNIX seconds, 0 until it happens (doc/relay-sessions.md §12.3) */
 	double created_at, answered_at, first_media_at, ended_at;
 	unsigned long answer_order; /* ties between streams answered at once */
+	bool in_kernel;           /* the agent's: its RTP is forwarded by a kernel tier */
 	void *owner;              /* free for the agent */
 };
 

@@ -67,7 +67,8 @@ static json_int_t session_duration(const struct session *s, double now)
 	return whole_seconds(s->start_time, s->end_time ? s->end_time : now);
 }
 
-static json_t *stream_stats_json(const struct stream *stream, const struct session *s, json_int_t duration)
+static json_t *stream_stats_json(const struct stream *stream, const struct session *s, json_int_t duration,
+				 bool live)
 {
 	const struct party *caller = &stream->party[SIDE_CALLER], *callee = &stream->party[SIDE_CALLEE];
 	json_int_t start = whole_seconds(s->start_time, stream->answered_at);
@@ -83,7 +84,7 @@ static json_t *stream_stats_json(const struct stream *stream, const struct sessi
 		if (end > duration)
 			end = duration;
 	}
-	return json_pack("{s:o, s:s, s:I, s:s, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
+	json_t *json = json_pack("{s:o, s:s, s:I, s:s, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
 			 "media_type", json_text(stream->media_type),
 			 "status", stream_status_name(stream->status),
 			 "timeout_wait", (json_int_t)stream->timeout_wait,
@@ -102,6 +103,13 @@ static json_t *stream_stats_json(const struct stream *stream, const struct sessi
 			 "callee_local", json_address(callee->local_ip, callee->rtp_port),
 			 "caller_remote", json_remote(&caller->rtp),
 			 "callee_remote", json_remote(&callee->rtp));
+
+	/* ours, live sessions only: the accounted statistics stay the original's */
+	if (json && live && json_object_set_new(json, "in_kernel", json_boolean(stream->in_kernel))) {
+		json_decref(json);
+		return NULL;
+	}
+	return json;
 }
 
 /* doc/relay-sessions.md §12.4: answer time, then position in the answering generation. */
@@ -115,7 +123,7 @@ static int by_answer(const void *a, const void *b)
 }
 
 /* Every stream that was ever answered, each once. */
-static json_t *streams_stats_json(const struct session *s, json_int_t duration)
+static json_t *streams_stats_json(const struct session *s, json_int_t duration, bool live)
 {
 	const struct stream **answered = calloc(s->stream_count + 1, sizeof(*answered));
 	json_t *streams = json_array();
@@ -128,7 +136,7 @@ static json_t *streams_stats_json(const struct session *s, json_int_t duration)
 			answered[count++] = s->streams[i];
 	qsort(answered, count, sizeof(*answered), by_answer);
 	for (unsigned i = 0; i < count; i++)
-		if (json_array_append_new(streams, stream_stats_json(answered[i], s, duration)) < 0)
+		if (json_array_append_new(streams, stream_stats_json(answered[i], s, duration, live)) < 0)
 			goto fail;
 	free(answered);
 	return streams;
@@ -138,7 +146,7 @@ fail:
 	return NULL;
 }
 
-json_t *session_stats_json(const struct session *s, double now)
+static json_t *session_json(const struct session *s, double now, bool live)
 {
 	json_int_t duration = session_duration(s, now);
 
@@ -153,7 +161,12 @@ json_t *session_stats_json(const struct session *s, double now)
 			 "caller_ua", json_text(s->caller_ua[0] ? s->caller_ua : "Unknown"),
 			 "callee_ua", json_text(s->callee_ua[0] ? s->callee_ua : "Unknown"),
 			 "username", s->has_username ? json_text(s->username) : NULL,
-			 "streams", streams_stats_json(s, duration));
+			 "streams", streams_stats_json(s, duration, live));
+}
+
+json_t *session_stats_json(const struct session *s, double now)
+{
+	return session_json(s, now, false);
 }
 
 json_t *sessions_json(const struct sessions *sessions, double now)
@@ -161,7 +174,7 @@ json_t *sessions_json(const struct sessions *sessions, double now)
 	json_t *array = json_array();
 
 	for (const struct session *s = sessions_first(sessions); array && s; s = s->next) {
-		if (json_array_append_new(array, session_stats_json(s, now)) < 0) {
+		if (json_array_append_new(array, session_json(s, now, true)) < 0) {
 			json_decref(array);
 			return NULL;
 		}
@@ -199,12 +212,59 @@ fail:
 	return NULL;
 }
 
+static json_t *packets_bytes_json(uint64_t packets, uint64_t bytes)
+{
+	return json_pack("{s:I, s:I}", "packets", json_counter(packets), "bytes", json_counter(bytes));
+}
+
+/* Our keys of the summary (doc/relay-protocol.md §6.3): the streams held by
+ * status, and what each forwarding tier did.
+ */
+static int add_stats_json(json_t *summary, const struct relay_stats *st)
+{
+	json_t *statuses = json_object(), *interfaces = json_array(), *outcomes = json_object(), *forwarding;
+	static const char *const outcome_names[] = {
+#define NAME(id, name) name,
+		MP_STAT_LIST(NAME)
+#undef NAME
+	};
+	int err = !statuses || !interfaces || !outcomes;
+
+	for (unsigned i = 0; !err && i < STREAM_STATUSES; i++)
+		err = json_object_set_new(statuses, stream_status_name(i), json_integer(st->streams[i]));
+	for (unsigned i = 0; !err && st->fast_path && i < st->fastpath.interface_count; i++)
+		err = json_array_append_new(interfaces, json_pack("{s:s, s:s, s:I, s:I}",
+								  "name", st->fastpath.iface[i].name,
+								  "tier", fastpath_tier_label(st->fastpath.iface[i].tier),
+								  "packets", json_counter(st->fastpath.iface[i].packets),
+								  "bytes", json_counter(st->fastpath.iface[i].bytes)));
+	for (unsigned i = 0; !err && st->fast_path && i < MP_STAT_MAX; i++)
+		err = json_object_set_new(outcomes, outcome_names[i], json_integer(json_counter(st->fastpath.outcomes[i])));
+	forwarding = err ? NULL : json_pack("{s:s, s:O, s:o, s:o, s:{s:I, s:I}, s:O}",
+					   "tier", forwarder_tier_name(st->tier),
+					   "interfaces", interfaces,
+					   "conntrack", packets_bytes_json(st->tier == FORWARDER_CONNTRACK ? st->media.kernel_packets : 0,
+									   st->tier == FORWARDER_CONNTRACK ? st->media.kernel_bytes : 0),
+					   "userspace", packets_bytes_json(st->media.relayed_packets, st->media.relayed_bytes),
+					   "dropped_wrong_source",
+					   "bpf", json_counter(st->fast_path ? st->fastpath.outcomes[MP_STAT_DROP_WRONG_SOURCE] : 0),
+					   "userspace", json_counter(st->media.wrong_source),
+					   "outcomes", outcomes);
+	err = !forwarding || json_object_set(summary, "stream_status", statuses) ||
+	      json_object_set_new(summary, "forwarding", forwarding);
+	json_decref(statuses);
+	json_decref(interfaces);
+	json_decref(outcomes);
+	return err ? -1 : 0;
+}
+
 json_t *summary_json(const struct sessions *sessions, const struct relay_status *status)
 {
 	char ip[INET_ADDRSTRLEN];
+	json_t *summary;
 
 	inet_ntop(AF_INET, &status->relay_ip, ip, sizeof(ip));
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}",
+	summary = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}",
 			 "ip", ip,
 			 "version", status->version,
 			 "status", sessions_halting(sessions) ? "halting" : "active",
@@ -214,6 +274,11 @@ json_t *summary_json(const struct sessions *sessions, const struct relay_status 
 			 /* an integer until the first sample, as the original sends it */
 			 "bps_relayed", status->has_traffic_sample ? json_real(status->bps_relayed)
 								    : json_integer(0));
+	if (summary && status->stats && add_stats_json(summary, status->stats)) {
+		json_decref(summary);
+		return NULL;
+	}
+	return summary;
 }
 
 /* Rewrites jansson's text the way Python's json.dumps() writes it: \u00eb

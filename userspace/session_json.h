@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "relay_stats.h"
 #include "session.h"
 
 /* What `summary` reports besides the sessions. */
@@ -17,10 +18,12 @@ struct relay_status {
 	uint64_t uptime;        /* whole seconds since the relay started */
 	bool has_traffic_sample; /* false: bps_relayed is the integer 0 */
 	double bps_relayed;
+	const struct relay_stats *stats; /* our keys after the original's; NULL: none */
 };
 
 /* `now` is UNIX seconds: live sessions count their duration up to it. */
 json_t *session_stats_json(const struct session *session, double now);
+/* The live sessions: their statistics, each stream with our key `in_kernel`. */
 json_t *sessions_json(const struct sessions *sessions, double now);
 json_t *summary_json(const struct sessions *sessions, const struct relay_status *status);
 

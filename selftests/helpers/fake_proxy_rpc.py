@@ -3,10 +3,11 @@
 mi_datagram, Kamailio jsonrpcs): prints each request datagram on one line
 and answers it.
 
-  fake_proxy_rpc.py PATH ok|notfound
+  fake_proxy_rpc.py PATH ok|notfound|silent
 
 ok: {"result": "OK"} (Kamailio-style pretty-printed, several lines);
-notfound: {"error": {"code": 404, "message": "Dialog not found"}}.
+notfound: {"error": {"code": 404, "message": "Dialog not found"}};
+silent: no answer at all.
 """
 import json
 import os
@@ -23,6 +24,8 @@ def main(path, answer):
         data, sender = s.recvfrom(65536)
         print(data.decode(), flush=True)
         request = json.loads(data)
+        if answer == "silent":
+            continue
         reply = {"jsonrpc": "2.0", "id": request["id"]}
         if answer == "ok":
             reply["result"] = "OK"

@@ -100,6 +100,11 @@ static void test_dispatcher_defaults(void **state)
 	assert_int_equal(cfg.dispatcher.relay_recover_interval, 60);
 	assert_int_equal(cfg.dispatcher.cleanup_dead_relays_after, 43200);
 	assert_int_equal(cfg.dispatcher.cleanup_expired_sessions_after, 86400);
+	assert_string_equal(cfg.dispatcher.listen_http.host, "127.0.0.1");
+	assert_int_equal(cfg.dispatcher.listen_http.port, 25080);
+	assert_int_equal(cfg.dispatcher.http_use_tls, MP_TLS_AUTO);
+	assert_int_equal(cfg.dispatcher.http_passport.count, 0);
+	assert_int_equal(cfg.dispatcher.http_max_connections, 32);
 	assert_string_equal(cfg.tls.certs_path, "tls");
 	assert_int_equal(cfg.tls.verify_interval, 300);
 	assert_string_equal(cfg.database.dburi, "");
@@ -135,6 +140,9 @@ static void test_relay_defaults(void **state)
 	assert_int_equal(cfg.relay.routable_private_ranges.count, 0);
 	assert_int_equal(cfg.relay.forwarding, MP_FORWARDING_AUTO);
 	assert_int_equal(cfg.relay.stream_idle_timeout, 120);
+	assert_string_equal(cfg.relay.listen_http.host, "127.0.0.1");
+	assert_int_equal(cfg.relay.listen_http.port, 25081);
+	assert_int_equal(cfg.relay.http_max_connections, 32);
 	assert_string_equal(cfg.tls.certs_path, "tls");
 }
 
@@ -234,6 +242,22 @@ static void test_value_forms(void **state)
 	assert_string_equal(addr(cfg.relay.relay_ip), "198.18.0.50");
 	assert_string_equal(addr(cfg.relay.advertised_ip), "198.19.0.1");
 	assert_int_equal(cfg.relay.log_level, LOG_DEBUG);
+
+	/* the HTTP interface: its own port by default, none when empty */
+	write_file(local_dir, "[Dispatcher]\nlisten_http = 198.18.0.1\nhttp_use_tls = yes\n"
+			      "http_passport = CN:ops*\nhttp_max_connections = 5\n[Relay]\nlisten_http =\n");
+	assert_int_equal(load(MP_DISPATCHER), 0);
+	assert_string_equal(cfg.dispatcher.listen_http.host, "198.18.0.1");
+	assert_int_equal(cfg.dispatcher.listen_http.port, 25080);
+	assert_int_equal(cfg.dispatcher.http_use_tls, MP_TLS_ON);
+	assert_int_equal(cfg.dispatcher.http_passport.count, 1);
+	assert_int_equal(cfg.dispatcher.http_max_connections, 5);
+	assert_int_equal(load(MP_RELAY), 0);
+	assert_string_equal(cfg.relay.listen_http.host, "");
+	write_file(local_dir, "[Dispatcher]\nlisten_http = none\nhttp_use_tls = Auto\n");
+	assert_int_equal(load(MP_DISPATCHER), 0);
+	assert_string_equal(cfg.dispatcher.listen_http.host, "");
+	assert_int_equal(cfg.dispatcher.http_use_tls, MP_TLS_AUTO);
 }
 
 /* config.ini.sample: auto_detect_interfaces is ignored with advertised_ip. */
@@ -398,6 +422,14 @@ static const struct bad_case bad_cases[] = {
 	{ "forwarding tier", MP_RELAY, "[Relay]\nforwarding = XDP\n", 2, "unknown forwarding tier 'XDP'" },
 	{ "socket mode", MP_DISPATCHER, "[Dispatcher]\nsocket_mode = 0669\n", 2, "not an octal file mode" },
 	{ "idle timeout", MP_RELAY, "[Relay]\nstream_idle_timeout = 0\n", 2, "stream_idle_timeout" },
+	{ "http port", MP_DISPATCHER, "[Dispatcher]\nlisten_http = 127.0.0.1:0\n", 2,
+	  "[Dispatcher] listen_http = 127.0.0.1:0: '0' is not a port number" },
+	{ "http IPv6", MP_RELAY, "[Relay]\nlisten_http = [::1]:25081\n", 2, "[Relay] listen_http = [::1]:25081: IPv6" },
+	{ "http tls", MP_DISPATCHER, "[Dispatcher]\nhttp_use_tls = sometimes\n", 2,
+	  "[Dispatcher] http_use_tls = sometimes: use auto, or a boolean" },
+	{ "http passport", MP_DISPATCHER, "[Dispatcher]\nhttp_passport = CN\n", 2, "'CN' is not ATTR:value" },
+	{ "http connections", MP_RELAY, "[Relay]\nhttp_max_connections = 0\n", 2,
+	  "[Relay] http_max_connections = 0: must be a positive integer" },
 	{ "accounting backend", MP_DISPATCHER, "[Dispatcher]\naccounting = databse\n", 2,
 	  "unknown accounting backend 'databse'" },
 	{ "dburi scheme", MP_DISPATCHER, "[Database]\ndburi = firebird://u:p@h/db\n", 2,
