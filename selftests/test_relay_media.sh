@@ -404,6 +404,54 @@ t_restart_kill() {
 }
 run_test "xdp: a relay killed and started again loses no packet of a call" t_restart_kill
 
+# A saved session with a field no relay writes (a stream status past the
+# last) is left out with a log line naming it; the others are taken over,
+# and new calls are served (doc/fast-path.md §8).
+t_state_bad_field() {
+	call_hosts
+	start_relay userspace
+	offer_answer c0 49100 30100
+	offer_answer bad 49110 30110
+	kill -QUIT "$RELAY"
+	wait "$RELAY" || fail "SIGQUIT: exit status $?"
+	python3 - "$T/run/relay-state.json" <<-'PY'
+		import json, sys
+		state = json.load(open(sys.argv[1]))
+		[bad] = [s for s in state["sessions"] if s["call_id"] == "bad"]
+		bad["streams"][0]["status"] = 9
+		json.dump(state, open(sys.argv[1], "w"))
+	PY
+	start_relay userspace
+	ctl sessions >"$T/sessions.json" || fail "no answer to sessions: $(tail -5 "$T/relay.log")"
+	expect_eq "$(json "$T/sessions.json" "[s['call_id'] for s in d]")" "['c0']" "sessions taken over"
+	grep -q "session 1 (call_id \"bad\") left out: streams\[0\].status = 9: out of range" "$T/relay.log" ||
+		fail "no reason logged: $(cat "$T/relay.log")"
+	offer_answer c1 49170 30000
+	media 49170 30000
+	expect_delivery
+	stop_relay
+}
+run_test "restart: a saved session with a bad field is left out and logged; the relay serves new calls" t_state_bad_field
+
+# A state file that is not JSON: the relay starts without calls, keeps the
+# file as relay-state.json.bad and says so, and serves new calls.
+t_state_unreadable() {
+	local state=$T/run/relay-state.json
+	call_hosts
+	mkdir -p "$T/run"
+	printf '{"version": 1, "sessions": [' >"$state"
+	start_relay userspace
+	grep -q "restart state $state unreadable (.*); kept as $state.bad; starting without calls" "$T/relay.log" ||
+		fail "not said: $(cat "$T/relay.log")"
+	expect_eq "$(cat "$state.bad")" '{"version": 1, "sessions": [' "the file kept aside"
+	offer_answer c1 49170 30000
+	media 49170 30000
+	expect_delivery
+	stop_relay
+}
+run_test "restart: an unreadable state file is kept aside as .bad; the relay starts without calls and serves new ones" \
+	t_state_unreadable
+
 t_sigterm_expires() {
 	call_hosts
 	start_relay xdp

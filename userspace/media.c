@@ -743,16 +743,21 @@ json_t *media_stream_save(const struct stream *stream)
 	return stream->owner ? json_fields_write(saved_fields, stream->owner) : json_null();
 }
 
+int media_stream_check(const json_t *saved, struct json_fields_error *err)
+{
+	struct media_stream scratch = { 0 };
+
+	return json_fields_read(saved_fields, saved, &scratch, err);
+}
+
 int media_stream_restore(struct media *m, struct stream *stream, const json_t *saved)
 {
-	struct media_stream *ms;
+	struct json_fields_error err;
+	struct media_stream *ms = stream_new(m, stream);
 
-	if (!json_is_object(saved) || json_array_size(json_object_get(saved, "timers")) != 4)
-		return -1;
-	ms = stream_new(m, stream);
 	if (!ms)
 		return -1;
-	json_fields_read(saved_fields, saved, ms); /* numbers only: it cannot fail */
+	json_fields_read(saved_fields, saved, ms, &err); /* media_stream_check() passed: it cannot fail */
 	if (ms->id > m->next_id)
 		m->next_id = ms->id;
 	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {

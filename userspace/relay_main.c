@@ -277,8 +277,11 @@ int main(int argc, char **argv)
 	r.agent = agent_new(r.daemon.base, cfg, r.ip, &r.fwd, r.daemon.runtime_dir);
 	snprintf(control_path, sizeof(control_path), "%s/%s", r.daemon.runtime_dir, CONTROL_SOCKET);
 	/* the link first: restored sessions name the dispatchers they came from */
-	if (!r.agent || start_link(&r) || agent_restore(r.agent) < 0 ||
-	    !(r.control = control_open(r.daemon.base, control_path, handle_request, r.agent)))
+	if (!r.agent || start_link(&r))
+		goto out;
+	agent_restore(r.agent);
+	r.control = control_open(r.daemon.base, control_path, handle_request, r.agent);
+	if (!r.control)
 		goto out;
 	do {
 		r.daemon.stop_signal = 0;
