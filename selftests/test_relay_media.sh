@@ -141,6 +141,25 @@ t_conntrack_call() {
 }
 run_test "conntrack: the same call through a marked kernel NAT entry" t_conntrack_call
 
+# Media flowing through the NAT entry keeps its stream alive past
+# stream_idle_timeout: in this tier the kernel says when a substream is idle,
+# not the agent's own last relayed packet, which stops at the installation
+# (doc/relay-sessions.md §10.2).
+t_conntrack_flowing_not_idle() {
+	call_hosts
+	start_relay conntrack "stream_idle_timeout = 2"
+	offer_answer c1 49170 30000
+	COUNT=2500 media 49170 30000 # 5 s of media
+	! grep -q 'expired {"call_id": "c1"' "$T/relay.log" ||
+		fail "expired while its media flowed: $(grep 'expired {' "$T/relay.log")"
+	COUNT=2500 expect_delivery
+	ctl remove call_id=c1 from_tag=ft-c1 >"$T/removed.json"
+	COUNT=2500 expect_counters "$T/removed.json"
+	stop_relay
+}
+run_test "conntrack: 5 s of media through the NAT entry with stream_idle_timeout = 2 keep the call up" \
+	t_conntrack_flowing_not_idle
+
 # idle_sessions N: N offers, no media, each holding its stream's sockets,
 # over one control connection that stays open (so that no descriptor below
 # the streams' is free)

@@ -171,6 +171,11 @@ void forwarder_remove(struct forwarder *fwd, const struct substream *sub, struct
 	}
 }
 
+bool forwarder_expires_idle(const struct forwarder *fwd)
+{
+	return fwd->tier == FORWARDER_CONNTRACK;
+}
+
 unsigned forwarder_prune(struct forwarder *fwd, bool (*keep)(void *ctx, struct in_addr local_ip, uint16_t port),
 			 void *ctx)
 {

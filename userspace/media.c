@@ -691,6 +691,9 @@ static bool substream_idle(struct media_stream *ms, int sub, uint64_t now_ns)
 		return true; /* the kernel's own idle timeout removed the entry */
 	set_live_counters(ms, sub, live);
 	report_dropped(ms, sub);
+	/* our own relaying stopped at the installation: only the kernel knows */
+	if (forwarder_expires_idle(m->fwd))
+		return false;
 	last = ms->relayed_ns[sub];
 	for (int i = 0; i < 2; i++)
 		if (live[i].last_seen_ns > last)
