@@ -72,6 +72,13 @@ media() {
 
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
+# expired_status CALL_ID: the stream statuses and timeout_wait of its
+# `expired` report in the log.
+expired_status() {
+	sed -n "s/.*expired \({\"call_id\": \"$1\".*\)/\1/p" "$T/relay.log" |
+		python3 -c "import json,sys; print([(s['status'], s['timeout_wait']) for s in json.loads(sys.stdin.read())['streams']])"
+}
+
 # The caller's priming packet latches it but has nowhere to go yet; the
 # callee's latches the callee and reaches the caller.  Everything after
 # that arrives, from the relay port each side sends to.
@@ -159,6 +166,26 @@ t_conntrack_flowing_not_idle() {
 }
 run_test "conntrack: 5 s of media through the NAT entry with stream_idle_timeout = 2 keep the call up" \
 	t_conntrack_flowing_not_idle
+
+# An entry the kernel expires by itself (its UDP timeouts set to 3 s here)
+# ends the stream as `conntrack timeout`, and the statistics keep what the
+# entry counted when it was last read (doc/relay-sessions.md §15.4).
+t_conntrack_expired_counts() {
+	call_hosts
+	start_relay conntrack
+	ip netns exec "$RELAY_NS" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=3 \
+		net.netfilter.nf_conntrack_udp_timeout_stream=3
+	offer_answer c1 49170 30000
+	media 49170 30000
+	expect_delivery
+	wait_for 15 grep -q 'expired {"call_id": "c1"' "$T/relay.log" || fail "no expiry: $(tail "$T/relay.log")"
+	expect_eq "$(expired_status c1)" "[('conntrack timeout', 120)]" "how the stream ended"
+	sed -n 's/.*expired \({"call_id": "c1".*\)/\1/p' "$T/relay.log" >"$T/expired.json"
+	expect_counters "$T/expired.json"
+	stop_relay
+}
+run_test "conntrack: a NAT entry the kernel expired ends its stream, and its counts stay in the statistics" \
+	t_conntrack_expired_counts
 
 # idle_sessions N: N offers, no media, each holding its stream's sockets,
 # over one control connection that stays open (so that no descriptor below
@@ -356,13 +383,6 @@ t_hold_and_move() {
 	stop_relay
 }
 run_test "xdp: hold by sendonly and 0.0.0.0 and back; the callee moving to a new port gets a new stream" t_hold_and_move
-
-# expired_status CALL_ID: the stream statuses and timeout_wait of its
-# `expired` report in the log.
-expired_status() {
-	sed -n "s/.*expired \({\"call_id\": \"$1\".*\)/\1/p" "$T/relay.log" |
-		python3 -c "import json,sys; print([(s['status'], s['timeout_wait']) for s in json.loads(sys.stdin.read())['streams']])"
-}
 
 t_timeouts() {
 	call_hosts

@@ -167,11 +167,14 @@ static struct substream substream_of(const struct media_stream *ms, int sub)
 	return s;
 }
 
-/* Takes a substream out of the forwarding tier, its counters into the totals. */
+/* Takes a substream out of the forwarding tier, its counters into the
+ * totals: an entry the kernel already expired counts what it held when last
+ * read (doc/relay-sessions.md §15.4).
+ */
 static void uninstall(struct media_stream *ms, int sub)
 {
 	struct substream s = substream_of(ms, sub);
-	struct leg_counters final[2];
+	struct leg_counters final[2] = { ms->legs[SIDE_CALLER][sub].live, ms->legs[SIDE_CALLEE][sub].live };
 
 	if (!ms->installed[sub])
 		return;
