@@ -112,6 +112,13 @@ after_remove_metrics() {
 		"mp_fwd entries, pairs in use and in quarantine, sessions after the remove"
 }
 
+# expired_status CALL_ID: the stream statuses and timeout_wait of its
+# `expired` report in the log.
+expired_status() {
+	sed -n "s/.*expired \({\"call_id\": \"$1\".*\)/\1/p" "$T/relay.log" |
+		python3 -c "import json,sys; print([(s['status'], s['timeout_wait']) for s in json.loads(sys.stdin.read())['streams']])"
+}
+
 # The caller's priming packet latches it but has nowhere to go yet; the
 # callee's latches the callee and reaches the caller.  Everything after
 # that arrives, from the relay port each side sends to.
@@ -193,6 +200,45 @@ t_conntrack_call() {
 	stop_relay
 }
 run_test "conntrack: the same call through a marked kernel NAT entry" t_conntrack_call
+
+# Media flowing through the NAT entry keeps its stream alive past
+# stream_idle_timeout: in this tier the kernel says when a substream is idle,
+# not the agent's own last relayed packet, which stops at the installation
+# (doc/relay-sessions.md §10.2).
+t_conntrack_flowing_not_idle() {
+	call_hosts
+	start_relay conntrack "stream_idle_timeout = 2"
+	offer_answer c1 49170 30000
+	COUNT=2500 media 49170 30000 # 5 s of media
+	! grep -q 'expired {"call_id": "c1"' "$T/relay.log" ||
+		fail "expired while its media flowed: $(grep 'expired {' "$T/relay.log")"
+	COUNT=2500 expect_delivery
+	ctl remove call_id=c1 from_tag=ft-c1 >"$T/removed.json"
+	COUNT=2500 expect_counters "$T/removed.json"
+	stop_relay
+}
+run_test "conntrack: 5 s of media through the NAT entry with stream_idle_timeout = 2 keep the call up" \
+	t_conntrack_flowing_not_idle
+
+# An entry the kernel expires by itself (its UDP timeouts set to 3 s here)
+# ends the stream as `conntrack timeout`, and the statistics keep what the
+# entry counted when it was last read (doc/relay-sessions.md §15.4).
+t_conntrack_expired_counts() {
+	call_hosts
+	start_relay conntrack
+	ip netns exec "$RELAY_NS" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=3 \
+		net.netfilter.nf_conntrack_udp_timeout_stream=3
+	offer_answer c1 49170 30000
+	media 49170 30000
+	expect_delivery
+	wait_for 15 grep -q 'expired {"call_id": "c1"' "$T/relay.log" || fail "no expiry: $(tail "$T/relay.log")"
+	expect_eq "$(expired_status c1)" "[('conntrack timeout', 120)]" "how the stream ended"
+	sed -n 's/.*expired \({"call_id": "c1".*\)/\1/p' "$T/relay.log" >"$T/expired.json"
+	expect_counters "$T/expired.json"
+	stop_relay
+}
+run_test "conntrack: a NAT entry the kernel expired ends its stream, and its counts stay in the statistics" \
+	t_conntrack_expired_counts
 
 # idle_sessions N: N offers, no media, each holding its stream's sockets,
 # over one control connection that stays open (so that no descriptor below
@@ -482,13 +528,6 @@ t_hold_and_move() {
 }
 run_test "xdp: hold by sendonly and 0.0.0.0 and back; the callee moving to a new port gets a new stream" t_hold_and_move
 
-# expired_status CALL_ID: the stream statuses and timeout_wait of its
-# `expired` report in the log.
-expired_status() {
-	sed -n "s/.*expired \({\"call_id\": \"$1\".*\)/\1/p" "$T/relay.log" |
-		python3 -c "import json,sys; print([(s['status'], s['timeout_wait']) for s in json.loads(sys.stdin.read())['streams']])"
-}
-
 t_timeouts() {
 	call_hosts
 	start_relay xdp "stream_timeout = 2" "stream_idle_timeout = 2" "on_hold_timeout = 3"
@@ -547,6 +586,54 @@ t_restart_kill() {
 	restart_mid_call KILL
 }
 run_test "xdp: a relay killed and started again loses no packet of a call" t_restart_kill
+
+# A saved session with a field no relay writes (a stream status past the
+# last) is left out with a log line naming it; the others are taken over,
+# and new calls are served (doc/fast-path.md §8).
+t_state_bad_field() {
+	call_hosts
+	start_relay userspace
+	offer_answer c0 49100 30100
+	offer_answer bad 49110 30110
+	kill -QUIT "$RELAY"
+	wait "$RELAY" || fail "SIGQUIT: exit status $?"
+	python3 - "$T/run/relay-state.json" <<-'PY'
+		import json, sys
+		state = json.load(open(sys.argv[1]))
+		[bad] = [s for s in state["sessions"] if s["call_id"] == "bad"]
+		bad["streams"][0]["status"] = 9
+		json.dump(state, open(sys.argv[1], "w"))
+	PY
+	start_relay userspace
+	ctl sessions >"$T/sessions.json" || fail "no answer to sessions: $(tail -5 "$T/relay.log")"
+	expect_eq "$(json "$T/sessions.json" "[s['call_id'] for s in d]")" "['c0']" "sessions taken over"
+	grep -q "session 1 (call_id \"bad\") left out: streams\[0\].status = 9: out of range" "$T/relay.log" ||
+		fail "no reason logged: $(cat "$T/relay.log")"
+	offer_answer c1 49170 30000
+	media 49170 30000
+	expect_delivery
+	stop_relay
+}
+run_test "restart: a saved session with a bad field is left out and logged; the relay serves new calls" t_state_bad_field
+
+# A state file that is not JSON: the relay starts without calls, keeps the
+# file as relay-state.json.bad and says so, and serves new calls.
+t_state_unreadable() {
+	local state=$T/run/relay-state.json
+	call_hosts
+	mkdir -p "$T/run"
+	printf '{"version": 1, "sessions": [' >"$state"
+	start_relay userspace
+	grep -q "restart state $state unreadable (.*); kept as $state.bad; starting without calls" "$T/relay.log" ||
+		fail "not said: $(cat "$T/relay.log")"
+	expect_eq "$(cat "$state.bad")" '{"version": 1, "sessions": [' "the file kept aside"
+	offer_answer c1 49170 30000
+	media 49170 30000
+	expect_delivery
+	stop_relay
+}
+run_test "restart: an unreadable state file is kept aside as .bad; the relay starts without calls and serves new ones" \
+	t_state_unreadable
 
 t_sigterm_expires() {
 	call_hosts

@@ -287,13 +287,12 @@ fail:
 	return NULL;
 }
 
-int agent_restore(struct agent *a)
+void agent_restore(struct agent *a)
 {
 	int restored = state_restore(a->state_path, a->sessions, a->pool, a->media, &a->origins);
 
 	if (restored > 0)
 		log_info("restart: took over %d sessions from %s", restored, a->state_path);
-	return restored;
 }
 
 void agent_set_reporter(struct agent *a, void (*report)(void *ctx, void *origin, const char *json), void *ctx,

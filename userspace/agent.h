@@ -23,10 +23,8 @@ struct agent;
 struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, struct in_addr relay_ip,
 			struct forwarder *fwd, const char *runtime_dir);
 
-/* Takes over the calls the previous run saved; returns how many, -1 when
- * the saved state is unreadable.
- */
-int agent_restore(struct agent *agent);
+/* Takes over the calls the previous run saved, those that can be read. */
+void agent_restore(struct agent *agent);
 
 /* Graceful shutdown (doc/relay-protocol.md §8.2): new sessions get `halting`,
  * existing ones are served.  Returns false when no session is left; else

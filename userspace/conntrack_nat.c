@@ -210,5 +210,9 @@ int conntrack_nat_remove(struct conntrack_nat *ct, const struct ct_flow *f, stru
 		return -1; /* already gone */
 	if (counters)
 		*counters = last;
-	return delete_entry(ct, f->caller_ip, f->caller_port, f->relay_caller_ip, f->relay_caller_port);
+	/* left in place, it still expires by itself */
+	if (delete_entry(ct, f->caller_ip, f->caller_port, f->relay_caller_ip, f->relay_caller_port))
+		log_warn("conntrack tier: cannot delete the NAT entry from port %u: %s", ntohs(f->relay_caller_port),
+			 strerror(errno));
+	return 0;
 }

@@ -50,7 +50,9 @@ int conntrack_nat_install(struct conntrack_nat *ct, const struct ct_flow *flow, 
 /* The entry's counters; -1 when it no longer exists (it expired). */
 int conntrack_nat_read(struct conntrack_nat *ct, const struct ct_flow *flow, struct ct_counters *counters);
 
-/* Deletes the entry; its last counters go to `counters` when not NULL. */
+/* Deletes the entry; its last counters go to `counters` when not NULL.
+ * -1, `counters` untouched, when it was already gone (it expired).
+ */
 int conntrack_nat_remove(struct conntrack_nat *ct, const struct ct_flow *flow, struct ct_counters *counters);
 
 #endif

@@ -148,17 +148,16 @@ static int take_entry(struct forwarder *fwd, const struct mp_fwd_key *key, struc
 void forwarder_remove(struct forwarder *fwd, const struct substream *sub, struct leg_counters out[2])
 {
 	struct mp_fwd_entry entry;
-	struct ct_counters c = { 0 };
+	struct ct_counters c;
 	struct ct_flow flow;
 
-	memset(out, 0, 2 * sizeof(*out));
 	switch (fwd->tier) {
 	case FORWARDER_USERSPACE:
 		return;
 	case FORWARDER_CONNTRACK:
 		flow = ct_flow_of(sub);
-		conntrack_nat_remove(&fwd->ct, &flow, &c); /* an expired entry has nothing left to count */
-		from_ct(&c, out);
+		if (!conntrack_nat_remove(&fwd->ct, &flow, &c))
+			from_ct(&c, out);
 		return;
 	case FORWARDER_BPF:
 		break;
@@ -169,6 +168,11 @@ void forwarder_remove(struct forwarder *fwd, const struct substream *sub, struct
 		if (!take_entry(fwd, &key, &entry))
 			from_entry(&entry, &out[leg]);
 	}
+}
+
+bool forwarder_expires_idle(const struct forwarder *fwd)
+{
+	return fwd->tier == FORWARDER_CONNTRACK;
 }
 
 unsigned forwarder_prune(struct forwarder *fwd, bool (*keep)(void *ctx, struct in_addr local_ip, uint16_t port),

@@ -57,8 +57,17 @@ int forwarder_install(struct forwarder *fwd, const struct substream *sub, uint64
  */
 int forwarder_read(struct forwarder *fwd, const struct substream *sub, struct leg_counters out[2]);
 
-/* Deletes both legs; their final counters go to `out`. */
+/* Deletes both legs; their final counters go to `out`.  A leg whose entry
+ * is already gone (a conntrack entry the kernel expired) keeps what `out`
+ * held: the caller passes its last reading.
+ */
 void forwarder_remove(struct forwarder *fwd, const struct substream *sub, struct leg_counters out[2]);
+
+/* The tier's entries carry no last-seen time: the kernel refreshes them at
+ * each packet and expires them itself (conntrack), so a substream is idle
+ * once its entries are gone, and never before.
+ */
+bool forwarder_expires_idle(const struct forwarder *fwd);
 
 /* A restart: deletes the BPF entries of legs `keep` does not claim (ports
  * in host order).  Returns how many were deleted.

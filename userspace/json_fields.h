@@ -13,11 +13,12 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum json_field_kind {
 	JSON_FIELD_BOOL,
-	JSON_FIELD_UINT,      /* an unsigned integer or an enum, `size` bytes wide */
-	JSON_FIELD_REAL,      /* a double */
+	JSON_FIELD_UINT,      /* an unsigned integer or an enum, `size` bytes wide, at most `max` */
+	JSON_FIELD_TIME,      /* a double: UNIX seconds, 0 (not yet) up to the end of the year 9999 */
 	JSON_FIELD_IPV4,      /* a struct in_addr, as "a.b.c.d" */
 	JSON_FIELD_TEXT,      /* a char[size]; bytes that are not UTF-8 go as {"hex": "..."} */
 	JSON_FIELD_TEXT_COPY, /* a char *, read back as a heap copy of at most `size` bytes with its NUL */
@@ -31,6 +32,7 @@ struct json_field {
 	size_t offset;
 	size_t size;
 	const struct json_field *fields;
+	uint64_t max; /* JSON_FIELD_UINT: the largest value read back; 0: what `size` bytes hold */
 	/* Not 0: an array of `count` values `stride` bytes apart, each one
 	 * described by `element` when set (an array of arrays), else by this
 	 * field without its count.
@@ -61,10 +63,30 @@ struct json_field {
  */
 json_t *json_fields_write(const struct json_field *fields, const void *object);
 
-/* Fills the fields of `object` (zeroed, as from calloc) from `json`; a
- * value that is missing or of another type reads as 0, false or "".  -1
- * when a text copy cannot be made; the copies made so far stay in `object`.
+/* Why a read failed, for a log line: "party[1].rtp.remote_port = 70000:
+ * out of range".
  */
-int json_fields_read(const struct json_field *fields, const json_t *json, void *object);
+struct json_fields_error {
+	char field[128];     /* the path of the field, from the object read */
+	char value[48];      /* its JSON text, shortened; "" when it is missing */
+	const char *problem; /* "missing", "not a boolean", "out of range"... */
+};
+
+/* Fills the fields of `object` (zeroed, as from calloc) from `json`, an
+ * object that must hold every field with a value of its kind and range
+ * (texts shorter than `size`, without NUL bytes).  0, or -1 with `err`
+ * filled; the text copies made so far stay in `object` either way.
+ */
+int json_fields_read(const struct json_field *fields, const json_t *json, void *object,
+		     struct json_fields_error *err);
+
+/* A check of the caller's own failed on `value` of `field`: fills `err`, returns -1. */
+int json_fields_reject(struct json_fields_error *err, const char *field, const json_t *value, const char *problem);
+
+/* Puts the path of an enclosing value ("streams[2]", "media") before the
+ * field `err` names, for a failure found inside it.
+ */
+void json_fields_error_within(struct json_fields_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

@@ -180,11 +180,14 @@ static struct substream substream_of(const struct media_stream *ms, int sub)
 	return s;
 }
 
-/* Takes a substream out of the forwarding tier, its counters into the totals. */
+/* Takes a substream out of the forwarding tier, its counters into the
+ * totals: an entry the kernel already expired counts what it held when last
+ * read (doc/relay-sessions.md §15.4).
+ */
 static void uninstall(struct media_stream *ms, int sub)
 {
 	struct substream s = substream_of(ms, sub);
-	struct leg_counters final[2];
+	struct leg_counters final[2] = { ms->legs[SIDE_CALLER][sub].live, ms->legs[SIDE_CALLEE][sub].live };
 
 	if (!ms->installed[sub])
 		return;
@@ -721,6 +724,9 @@ static bool substream_idle(struct media_stream *ms, int sub, uint64_t now_ns)
 		return true; /* the kernel's own idle timeout removed the entry */
 	set_live_counters(ms, sub, live);
 	report_dropped(ms, sub);
+	/* our own relaying stopped at the installation: only the kernel knows */
+	if (forwarder_expires_idle(m->fwd))
+		return false;
 	last = ms->relayed_ns[sub];
 	for (int i = 0; i < 2; i++)
 		if (live[i].last_seen_ns > last)
@@ -778,16 +784,21 @@ json_t *media_stream_save(const struct stream *stream)
 	return stream->owner ? json_fields_write(saved_fields, stream->owner) : json_null();
 }
 
+int media_stream_check(const json_t *saved, struct json_fields_error *err)
+{
+	struct media_stream scratch = { 0 };
+
+	return json_fields_read(saved_fields, saved, &scratch, err);
+}
+
 int media_stream_restore(struct media *m, struct stream *stream, const json_t *saved)
 {
-	struct media_stream *ms;
+	struct json_fields_error err;
+	struct media_stream *ms = stream_new(m, stream);
 
-	if (!json_is_object(saved) || json_array_size(json_object_get(saved, "timers")) != 4)
-		return -1;
-	ms = stream_new(m, stream);
 	if (!ms)
 		return -1;
-	json_fields_read(saved_fields, saved, ms); /* numbers only: it cannot fail */
+	json_fields_read(saved_fields, saved, ms, &err); /* media_stream_check() passed: it cannot fail */
 	if (ms->id > m->next_id)
 		m->next_id = ms->id;
 	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {

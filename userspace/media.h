@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include "config_types.h"
 #include "forwarder.h"
+#include "json_fields.h"
 #include "port_pool.h"
 #include "session.h"
 
@@ -77,11 +78,14 @@ const struct media_counters *media_counters(const struct media *m);
  */
 void media_keep_forwarding(struct media *m);
 
-/* A restart (state.h): our part of one stream, to save and to restore once
- * its ports are claimed again.  Restoring re-arms the timers where they
- * stood and takes over the stream's forwarding entries.
+/* A restart (state.h): our part of one stream, to save, to check, and to
+ * restore once its ports are claimed again.  Checking: 0, or -1 with `err`
+ * saying which field is wrong.  Restoring (only what passed the check)
+ * re-arms the timers where they stood and takes over the stream's
+ * forwarding entries; -1 without memory.
  */
 json_t *media_stream_save(const struct stream *stream);
+int media_stream_check(const json_t *saved, struct json_fields_error *err);
 int media_stream_restore(struct media *m, struct stream *stream, const json_t *saved);
 
 /* After every stream is restored: deletes forwarding entries nobody took. */

@@ -327,8 +327,11 @@ int main(int argc, char **argv)
 		agent_set_fastpath(r.agent, &r.fastpath);
 	snprintf(control_path, sizeof(control_path), "%s/%s", r.daemon.runtime_dir, CONTROL_SOCKET);
 	/* the link first: restored sessions name the dispatchers they came from */
-	if (!r.agent || start_link(&r) || agent_restore(r.agent) < 0 ||
-	    !(r.control = control_open(r.daemon.base, control_path, handle_request, r.agent)) || start_http(&r))
+	if (!r.agent || start_link(&r))
+		goto out;
+	agent_restore(r.agent);
+	r.control = control_open(r.daemon.base, control_path, handle_request, r.agent);
+	if (!r.control || start_http(&r))
 		goto out;
 	do {
 		r.daemon.stop_signal = 0;

@@ -25,9 +25,11 @@ struct state_origins {
 /* Replaces `path` at once (write, then rename).  0, or -1 logged. */
 int state_save(const char *path, const struct sessions *sessions, const struct state_origins *origins);
 
-/* Restores the sessions saved in `path` into an empty table.  Returns how
- * many, 0 when there is no file, -1 when it cannot be read (logged; the
- * relay then starts without calls).
+/* Restores the sessions saved in `path` into an empty table, every field
+ * checked: a session that fails a check is left out, logged with the field
+ * and value at fault.  Returns how many were restored; 0 when there is no
+ * file, or when it cannot be read at all (then logged and renamed to
+ * `path`.bad, for a look).
  */
 int state_restore(const char *path, struct sessions *sessions, struct port_pool *pool, struct media *m,
 		  const struct state_origins *origins);

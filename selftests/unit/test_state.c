@@ -1,6 +1,8 @@
 /* Unit tests of the relay's saved state (userspace/state.c, media.c): a
  * state file an earlier relay wrote is restored, and saved again byte for
- * byte, so that a relay restarted after an upgrade takes over its calls.
+ * byte, so that a relay restarted after an upgrade takes over its calls;
+ * a session with a field that is wrong is left out and logged, its ports
+ * free, the others restored; a file that cannot be read is set aside.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include "media.h"
 #include "port_pool.h"
 #include "session.h"
+#include "session_json.h"
 #include "state.h"
 
 #define DISPATCHER "dispatcher.example.org:25060"
@@ -124,61 +127,328 @@ static char *read_file(const char *path)
 	return text;
 }
 
+struct bad_field;
+
+/* A relay's agent without sockets: the table, the pool and the media. */
+struct relay {
+	struct event_base *base;
+	struct forwarder fwd;
+	struct media *m;
+	struct port_pool *pool;
+	struct sessions *sessions;
+	char dir[32], path[64];
+	const struct bad_field *bad; /* test_bad_field's case */
+};
+
+#define PAIRS 50 /* in ports 40000-40099 */
+
+static int relay_setup(void **state)
+{
+	static const struct media_config media_cfg = { .transmit_every = 1 };
+	static const struct media_owner owner = { .expired = session_expired, .changed = state_changed };
+	const struct mp_port_range range = { 40000, 40100 };
+	struct sessions_config sessions_cfg = { { 0 }, { 0 } };
+	struct relay *r = calloc(1, sizeof(*r));
+	struct session_events events;
+
+	assert_non_null(r);
+	r->bad = *state;
+	strcpy(r->dir, "/tmp/test_state.XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->path, sizeof(r->path), "%s/relay-state.json", r->dir);
+	inet_pton(AF_INET, "198.18.0.50", &sessions_cfg.relay_ip);
+	r->base = event_base_new();
+	assert_non_null(r->base);
+	r->fwd.tier = FORWARDER_USERSPACE;
+	r->m = media_new(r->base, &media_cfg, &r->fwd, &owner);
+	assert_non_null(r->m);
+	events = media_session_events(r->m);
+	r->pool = port_pool_new(&range, PORT_POOL_QUARANTINE_NS, NULL);
+	r->sessions = sessions_new(&sessions_cfg, r->pool, &events);
+	assert_non_null(r->sessions);
+	media_set_sessions(r->m, r->sessions);
+	*state = r;
+	return 0;
+}
+
+static int relay_teardown(void **state)
+{
+	struct relay *r = *state;
+	struct clock_reading now = { 0 };
+	char cmd[64];
+
+	if (r->sessions)
+		sessions_free(r->sessions, &now);
+	port_pool_free(r->pool);
+	media_free(r->m);
+	event_base_free(r->base);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", r->dir);
+	assert_int_equal(system(cmd), 0);
+	free(r);
+	return 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* state_restore() with the log (warnings and worse) captured into `log`. */
+static int restore_logged(struct relay *r, char *log, size_t size)
+{
+	const struct state_origins origins = { .name = origin_name, .find = find_origin };
+	FILE *tmp = tmpfile();
+	int saved = dup(STDERR_FILENO), level = mp_log_get_level(), restored;
+	size_t n;
+
+	assert_non_null(tmp);
+	fflush(stderr);
+	dup2(fileno(tmp), STDERR_FILENO);
+	mp_log_set_level(LOG_WARNING);
+	restored = state_restore(r->path, r->sessions, r->pool, r->m, &origins);
+	mp_log_set_level(level);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(tmp);
+	n = fread(log, 1, size - 1, tmp);
+	log[n] = '\0';
+	fclose(tmp);
+	return restored;
+}
+
 static void test_restore_then_save(void **state)
 {
-	struct event_base *base = event_base_new();
-	struct forwarder fwd = { .tier = FORWARDER_USERSPACE };
-	const struct media_config media_cfg = { .transmit_every = 1 };
-	const struct media_owner owner = { .expired = session_expired, .changed = state_changed };
-	const struct mp_port_range range = { 40000, 40100 };
 	const struct state_origins origins = { .name = origin_name, .find = find_origin };
-	struct sessions_config sessions_cfg = { { 0 }, { 0 } };
-	char dir[] = "/tmp/test_state.XXXXXX", in[64], out[64], *text;
-	struct clock_reading now = { 0 };
-	struct session_events events;
-	struct sessions *sessions;
-	struct port_pool *pool;
-	struct media *m;
-	FILE *f;
+	struct relay *r = *state;
+	char out[80], *text;
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(in, sizeof(in), "%s/in.json", dir);
-	snprintf(out, sizeof(out), "%s/out.json", dir);
-	f = fopen(in, "w");
-	assert_non_null(f);
-	fputs(saved_state, f);
-	fclose(f);
-	inet_pton(AF_INET, "198.18.0.50", &sessions_cfg.relay_ip);
-	assert_non_null(base);
-	m = media_new(base, &media_cfg, &fwd, &owner);
-	assert_non_null(m);
-	events = media_session_events(m);
-	pool = port_pool_new(&range, PORT_POOL_QUARANTINE_NS, NULL);
-	sessions = sessions_new(&sessions_cfg, pool, &events);
-	assert_non_null(sessions);
-	media_set_sessions(m, sessions);
-
-	assert_int_equal(state_restore(in, sessions, pool, m, &origins), 2);
-	assert_int_equal(state_save(out, sessions, &origins), 0);
+	write_file(r->path, saved_state);
+	snprintf(out, sizeof(out), "%s/out.json", r->dir);
+	assert_int_equal(state_restore(r->path, r->sessions, r->pool, r->m, &origins), 2);
+	assert_int_equal(state_save(out, r->sessions, &origins), 0);
 	text = read_file(out);
 	assert_string_equal(text, saved_state);
-
 	free(text);
-	sessions_free(sessions, &now);
-	port_pool_free(pool);
-	media_free(m);
-	event_base_free(base);
-	unlink(in);
-	unlink(out);
-	rmdir(dir);
 }
+
+/* saved_state with the value at `path` of session `session` replaced by
+ * `value` (JSON; NULL removes it).  `path` is keys and indices between
+ * slashes; "" is the session itself.
+ */
+static void write_edited(const char *file, unsigned session, const char *path, const char *value)
+{
+	json_t *state = json_loads(saved_state, 0, NULL), *at = json_array_get(json_object_get(state, "sessions"), session);
+	json_t *parent = json_object_get(state, "sessions");
+	char key[64] = "", *slash;
+
+	assert_non_null(at);
+	snprintf(key, sizeof(key), "%u", session);
+	for (const char *p = path; *p; p = slash ? slash + 1 : p + strlen(p)) {
+		slash = strchr(p, '/');
+		parent = at;
+		snprintf(key, sizeof(key), "%.*s", slash ? (int)(slash - p) : (int)strlen(p), p);
+		at = json_is_array(at) ? json_array_get(at, strtoul(key, NULL, 10)) : json_object_get(at, key);
+		assert_non_null(at);
+	}
+	if (json_is_array(parent) && value)
+		assert_int_equal(json_array_set_new(parent, strtoul(key, NULL, 10), json_loads(value, JSON_DECODE_ANY, NULL)), 0);
+	else if (json_is_array(parent))
+		assert_int_equal(json_array_remove(parent, strtoul(key, NULL, 10)), 0);
+	else if (value)
+		assert_int_equal(json_object_set_new(parent, key, json_loads(value, JSON_DECODE_ANY, NULL)), 0);
+	else
+		assert_int_equal(json_object_del(parent, key), 0);
+	assert_int_equal(json_dump_file(state, file, JSON_COMPACT), 0);
+	json_decref(state);
+}
+
+/* The sessions' statistics, as `sessions` and an expiry report them. */
+static void report_all(const struct sessions *sessions)
+{
+	for (const struct session *s = sessions_first(sessions); s; s = s->next) {
+		json_t *json = session_stats_json(s, 1796621700.0);
+		char *text = session_json_text(json);
+
+		assert_non_null(text);
+		free(text);
+		json_decref(json);
+	}
+}
+
+/* One wrong field: its session is left out with a log line naming the
+ * field, the value and what is wrong; the other is restored.
+ */
+struct bad_field {
+	unsigned session; /* 0: c1, 1: c2 */
+	const char *path, *value;
+	const char *logged; /* after "left out: " */
+};
+
+static const struct bad_field bad_fields[] = {
+	/* a status past the last indexed past the status names */
+	{ 0, "streams/0/status", "8", "streams[0].status = 8: out of range" },
+	{ 0, "streams/0/status", "-1", "streams[0].status = -1: out of range" },
+	{ 0, "streams/0/status", NULL, "streams[0].status: missing" },
+	/* an ended stream claimed its ports and never gave them back */
+	{ 1, "streams/0/party/0/has_ports", "true", "streams[0].party[0].has_ports = true: true in an ended stream" },
+	{ 0, "streams/0/party/1/has_ports", "false", "streams[0].party[1].has_ports = false: false in a live stream" },
+	{ 0, "streams/0/alive", "false", "streams[0].alive = false: false with a live status" },
+	{ 1, "streams/1/status", "2", "streams[1].alive = true: true with the status of an ended stream" },
+	/* a generation with a bad index leaked */
+	{ 1, "generations/1/streams/0", "5", "generations[1].streams[0] = 5: not the index of a stream" },
+	{ 1, "generations/1/streams/0", "\"1\"", "generations[1].streams[0] = \"1\": not the index of a stream" },
+	{ 1, "generations/0/streams", "[]", "generations[0].streams = []: not an array of 1 to 32 stream indices" },
+	{ 0, "generations", "[]", "generations = []: not an array of at least one generation" },
+	{ 1, "generations/1/streams/0", "0",
+	  "streams[1].alive = true: true in a stream of neither of the last two generations" },
+	/* times that overflowed the conversions of the statistics */
+	{ 0, "start_time", "1e20", "start_time = 1e20: not a time between 1970 and 9999" },
+	{ 0, "streams/0/answered_at", "-1.5", "streams[0].answered_at = -1.5: not a time between 1970 and 9999" },
+	{ 0, "streams/0/first_media_at", "\"now\"", "streams[0].first_media_at = \"now\": not a number" },
+	/* the other kinds of field */
+	{ 0, "", "5", "entry = 5: not an object" },
+	{ 0, "call_id", "5", "call_id = 5: not a text" },
+	{ 0, "from_tag", "\"\"", "from_tag = \"\": empty" },
+	{ 0, "to_tag", "{\"hex\":\"6100\"}", "to_tag = {\"hex\":\"6100\"}: holds a NUL byte" },
+	{ 0, "to_tag", "{\"hex\":\"616\"}", "to_tag = {\"hex\":\"616\"}: not hexadecimal" },
+	{ 0, "caller_ua", "{\"hex\":\"5g\"}", "caller_ua = {\"hex\":\"5g\"}: not hexadecimal" },
+	{ 0, "streams/0/media_type", "\"audio-audio-audio-audio-audio-aud\"",
+	  "streams[0].media_type = \"audio-audio-audio-audio-audio-aud\": too long" },
+	{ 0, "streams/0/party/1/local_ip", "\"198.18.0\"", "streams[0].party[1].local_ip = \"198.18.0\": not an IPv4 address" },
+	{ 0, "streams/0/party/0/rtp/remote_port", "70000", "streams[0].party[0].rtp.remote_port = 70000: out of range" },
+	{ 1, "streams/1/party/1/rtp_port", "65535", "streams[1].party[1].rtp_port = 65535: out of range" },
+	{ 1, "streams/1/party/0/on_hold", "1", "streams[1].party[0].on_hold = 1: not a boolean" },
+	{ 0, "streams/0/party/0/rtp/has_remote", "false",
+	  "streams[0].party[0].rtp.in_use = true: true without a remote address" },
+	{ 0, "streams/0/party", "[]", "streams[0].party = []: an array of another length" },
+	{ 0, "streams", "{}", "streams = {}: not an array" },
+	{ 1, "streams/1/media", "null", "streams[1].media = null: not an object" },
+	{ 1, "streams/0/media", "{}", "streams[0].media = {}: not null in an ended stream" },
+	{ 0, "streams/0/media/timers", "[]", "streams[0].media.timers = []: an array of another length" },
+	{ 0, "streams/0/media/timers/2/1", "0", "streams[0].media.timers[2][1] = 0: not a boolean" },
+	{ 0, "streams/0/media/base_bytes/1/0", "1.5", "streams[0].media.base_bytes[1][0] = 1.5: not an integer" },
+	{ 1, "dispatcher", "5", "dispatcher = 5: neither a name nor null" },
+};
+
+/* One case of bad_fields, with a relay of its own (its prestate). */
+static void test_bad_field(void **state)
+{
+	struct relay *r = *state;
+	const struct bad_field *bad = r->bad;
+	struct clock_reading now = { 0 };
+	char log[2048], expected[256];
+	int restored;
+
+	write_edited(r->path, bad->session, bad->path, bad->value);
+	restored = restore_logged(r, log, sizeof(log));
+	report_all(r->sessions); /* before the checks: what a sanitizer finds there comes first */
+	assert_int_equal(restored, 1);
+	snprintf(expected, sizeof(expected), "session %u (call_id %s) left out: %s", bad->session,
+		 !strcmp(bad->path, "call_id") ? bad->value : !*bad->path ? "unknown" : bad->session ? "\"c2\"" : "\"c1\"",
+		 bad->logged);
+	if (!strstr(log, expected))
+		fail_msg("expected \"%s\" in the log: %s", expected, log);
+	assert_int_equal(sessions_count(r->sessions), 1);
+	assert_non_null(sessions_find(r->sessions, bad->session ? "c1" : "c2", bad->session ? "ft-c1" : "ft-c2", ""));
+	/* the left-out session's pairs are free; the kept one holds two */
+	assert_int_equal(port_pool_free_count(r->pool), PAIRS - 2);
+	sessions_free(r->sessions, &now);
+	r->sessions = NULL;
+	assert_int_equal(port_pool_free_count(r->pool), PAIRS);
+}
+
+/* A pair another session holds ends the stream; its other pair is free again. */
+static void test_port_taken(void **state)
+{
+	struct relay *r = *state;
+	struct clock_reading now = { 0 };
+	const struct session *c2;
+	char log[2048];
+
+	write_edited(r->path, 1, "streams/1/party/1/rtp_port", "40002");
+	assert_int_equal(restore_logged(r, log, sizeof(log)), 2);
+	assert_non_null(strstr(log, "port 40002 of session c2 is taken or out of the port range; its stream ends"));
+	c2 = sessions_find(r->sessions, "c2", "ft-c2", "");
+	assert_non_null(c2);
+	assert_false(c2->streams[1]->alive);
+	assert_int_equal(c2->streams[1]->status, STREAM_CLOSED);
+	report_all(r->sessions);
+	assert_int_equal(port_pool_free_count(r->pool), PAIRS - 2);
+	sessions_free(r->sessions, &now);
+	r->sessions = NULL;
+	assert_int_equal(port_pool_free_count(r->pool), PAIRS);
+}
+
+/* A second session under the key of the first is left out. */
+static void test_duplicate_key(void **state)
+{
+	struct relay *r = *state;
+	json_t *saved = json_loads(saved_state, 0, NULL), *sessions = json_object_get(saved, "sessions");
+	char log[2048];
+
+	json_array_append_new(sessions, json_deep_copy(json_array_get(sessions, 0)));
+	assert_int_equal(json_dump_file(saved, r->path, 0), 0);
+	json_decref(saved);
+	assert_int_equal(restore_logged(r, log, sizeof(log)), 2);
+	assert_non_null(strstr(log, "session 2 (call_id \"c1\") left out: from_tag = \"ft-c1\": the key of an earlier session too"));
+	assert_int_equal(port_pool_free_count(r->pool), PAIRS - 4);
+}
+
+/* A file that cannot be read at all: no calls, the file kept aside as .bad. */
+static void test_unreadable(void **state)
+{
+	static const char *const files[][2] = {
+		{ "{\"version\":1,\"sessions\":[", "unreadable (" },
+		{ "{\"version\":2,\"sessions\":[]}", "unreadable (not version 1)" },
+		{ "{\"version\":1,\"sessions\":{}}", "unreadable (no sessions array)" },
+	};
+	struct relay *r = *state;
+	char log[2048], aside[80], expected[160], *text;
+
+	snprintf(aside, sizeof(aside), "%s.bad", r->path);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		write_file(r->path, files[i][0]);
+		assert_int_equal(restore_logged(r, log, sizeof(log)), 0);
+		snprintf(expected, sizeof(expected), "restart state %s %s", r->path, files[i][1]);
+		if (!strstr(log, expected))
+			fail_msg("expected \"%s\" in the log: %s", expected, log);
+		snprintf(expected, sizeof(expected), "kept as %s; starting without calls", aside);
+		assert_non_null(strstr(log, expected));
+		assert_int_equal(access(r->path, F_OK), -1);
+		text = read_file(aside);
+		assert_string_equal(text, files[i][0]);
+		free(text);
+		assert_int_equal(sessions_count(r->sessions), 0);
+		assert_int_equal(port_pool_free_count(r->pool), PAIRS);
+	}
+}
+
+#define BAD_FIELDS (sizeof(bad_fields) / sizeof(bad_fields[0]))
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_restore_then_save),
+	struct CMUnitTest tests[4 + BAD_FIELDS] = {
+		cmocka_unit_test_setup_teardown(test_restore_then_save, relay_setup, relay_teardown),
+		cmocka_unit_test_setup_teardown(test_port_taken, relay_setup, relay_teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_key, relay_setup, relay_teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable, relay_setup, relay_teardown),
 	};
+	static char names[BAD_FIELDS][96];
 
+	for (size_t i = 0; i < BAD_FIELDS; i++) {
+		const struct bad_field *bad = &bad_fields[i];
+
+		snprintf(names[i], sizeof(names[i]), "left out: session %u, %s = %s", bad->session,
+			 *bad->path ? bad->path : "itself", bad->value ? bad->value : "(none)");
+		tests[4 + i] = (struct CMUnitTest)cmocka_unit_test_prestate_setup_teardown(
+			test_bad_field, relay_setup, relay_teardown, (void *)bad);
+		tests[4 + i].name = names[i];
+	}
 	mp_log_open("test_state", MP_LOG_TERMINAL);
 	mp_log_set_level(LOG_CRIT);
 	return cmocka_run_group_tests(tests, NULL, NULL);
