@@ -16,6 +16,7 @@ packages=(
 	kamailio sip-tester # selftests/test_e2e.sh: the real SIP proxy and call generator
 	postgresql mariadb-server mariadb-client # selftests/test_accounting_sql.sh starts its own servers
 	freeradius # selftests/test_accounting_radius.sh (its own instance, never the service)
+	stress-ng # the suites must hold with `stress-ng --cpu 2` beside them (README.md)
 )
 # `install-deps.sh vmtest`: what vmtest/run.sh needs besides (the kernels
 # themselves it fetches into its cache)
