@@ -34,7 +34,7 @@ start_dispatcher() {
 	spawn ip netns exec "$DISP_NS" ${DISPATCHER_WRAPPER:-} "$BUILD/media-dispatcher" --no-fork --config-dir "$T/disp" \
 		--runtime-dir "$T/disp/run" 2>>"$T/disp.log"
 	DISPATCHER=$SPAWNED
-	wait_for 5 test -S "$T/disp/run/dispatcher.sock" || fail "dispatcher did not start: $(cat "$T/disp.log")"
+	wait_for 20 test -S "$T/disp/run/dispatcher.sock" || fail "dispatcher did not start: $(cat "$T/disp.log")"
 }
 
 # start_relay I [CERT]: relay I with certificate CERT (default relay), its
@@ -54,7 +54,7 @@ start_relay() {
 		2>>"$T/relay$i.log"
 	eval "RELAY_PID$i=$SPAWNED"
 	[ -n "${2:-}" ] && return 0
-	wait_for 5 grep -q "relay 198.18.1$((i - 1)).2 connected" "$T/disp.log" ||
+	wait_for 20 grep -q "relay 198.18.1$((i - 1)).2 connected" "$T/disp.log" ||
 		fail "relay $i not connected: $(cat "$T/disp.log" "$T/relay$i.log")"
 }
 

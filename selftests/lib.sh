@@ -131,6 +131,18 @@ udp() {
 	ip netns exec "$ns" python3 "$(dirname "${BASH_SOURCE[0]}")/helpers/udp_peer.py" "$@"
 }
 
+# udp_bound NS PORT: a UDP socket in namespace NS is bound to PORT
+udp_bound() { ip netns exec "$1" ss -Hua "sport = :$2" | grep -q .; }
+
+# udp_receiver NS FILE PORT COUNT TIMEOUT: `udp NS recv PORT COUNT TIMEOUT`
+# in the background, its lines in FILE and its pid in $RECEIVER; returns once
+# its socket is bound, so that nothing sent after that is missed.
+udp_receiver() {
+	udp "$1" recv "${@:3}" >"$2" &
+	RECEIVER=$!
+	wait_for 20 udp_bound "$1" "$3" || fail "the receiver on port $3 did not bind"
+}
+
 # stop_hosts: kills what spawn started and deletes what make_netns made
 stop_hosts() {
 	local pid ns

@@ -6,7 +6,8 @@
 # scripts selftests/test_*.sh and selftests/test_*.py (which drive the
 # programs of selftests/helpers/, built into BUILD/helpers/).
 # A suite's full output is printed when it fails; all of it is kept in
-# BUILD/test-logs/.
+# BUILD/test-logs/.  MP_SUITE_SKIP (an extended regular expression) leaves
+# out the suites whose name matches, e.g. MP_SUITE_SKIP=e2e.
 set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH # Debian's python3 first: see lib.sh
 build=$(realpath "${1:-build}")
@@ -28,8 +29,9 @@ export UBSAN_OPTIONS=log_path=$MP_SANITIZER_DIR/ubsan:print_stacktrace=1:halt_on
 . "$here/sanitizer.sh"
 
 run_suite() {
-	local name=$1 log=$logs/${1//\//-}.log rc suite_failed=0 results=0 line
+	local name=$1 log=$logs/${1//\//-}.log rc suite_failed=0 results=0 line start=$SECONDS
 	shift
+	[ -z "${MP_SUITE_SKIP:-}" ] || ! [[ $name =~ $MP_SUITE_SKIP ]] || return 0
 	BUILD=$build CMOCKA_MESSAGE_OUTPUT=TAP timeout 900 "$@" >"$log" 2>&1 </dev/null
 	rc=$?
 	while IFS= read -r line; do
@@ -59,6 +61,7 @@ run_suite() {
 		tail -n 60 "$log"
 		echo "----"
 	fi
+	echo "# $name: $((SECONDS - start))s"
 }
 
 for t in "$build"/unit/*; do

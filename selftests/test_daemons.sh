@@ -28,7 +28,7 @@ start_fg() {
 	shift
 	[ -v RUN ] || in_place "$name"
 	spawn "${RUN[@]}" "$BUILD/$name" --no-fork --config-dir "$T" --runtime-dir "$T/run" "$@" 2>"$T/$name.log"
-	wait_for 5 grep -q "started" "$T/$name.log" || fail "$name did not start: $(cat "$T/$name.log")"
+	wait_for 20 grep -q "started" "$T/$name.log" || fail "$name did not start: $(cat "$T/$name.log")"
 }
 
 # stop_with SIGNAL PID: sends SIGNAL and returns PID's exit status
@@ -100,7 +100,7 @@ for daemon in media-dispatcher media-relay; do
 			fail "unexpected error: $(cat "$T/err")"
 		# --config-dir replaces the program's directory
 		spawn "${RUN[@]}" "$T/bin/$daemon" --no-fork --config-dir "$T/other" --runtime-dir "$T/run" 2>"$T/log"
-		wait_for 5 grep -q started "$T/log" || fail "did not start with --config-dir: $(cat "$T/log")"
+		wait_for 20 grep -q started "$T/log" || fail "did not start with --config-dir: $(cat "$T/log")"
 	}
 	run_test "$daemon reads config.ini beside the program unless --config-dir is given" t_local_dir
 
@@ -139,13 +139,13 @@ for daemon in media-dispatcher media-relay; do
 		local pid
 		in_place "$daemon"
 		"${RUN[@]}" "$BUILD/$daemon" --config-dir "$T" --runtime-dir "$T/run/nested"
-		wait_for 5 test -s "$T/run/nested/$daemon.pid" || fail "no pid file"
+		wait_for 20 test -s "$T/run/nested/$daemon.pid" || fail "no pid file"
 		pid=$(cat "$T/run/nested/$daemon.pid")
 		echo "$pid" >>"$T/.pids"
 		kill -0 "$pid" || fail "daemon $pid is not running"
 		expect_eq "$(ps -o sid= -p "$pid" | tr -d ' ')" "$pid" "session of the daemon"
 		kill -TERM "$pid"
-		wait_for 5 eval "! kill -0 $pid 2>/dev/null" || fail "daemon did not stop on SIGTERM"
+		wait_for 20 eval "! kill -0 $pid 2>/dev/null" || fail "daemon did not stop on SIGTERM"
 		[ ! -e "$T/run/nested/$daemon.pid" ] || fail "pid file left behind"
 	}
 	run_test "$daemon daemonises, creates the runtime directory and stops on SIGTERM" t_daemon_mode
@@ -153,9 +153,9 @@ for daemon in media-dispatcher media-relay; do
 	t_sigusr1() {
 		start_fg "$daemon"
 		kill -USR1 "$SPAWNED"
-		wait_for 5 grep -q "log level is now DEBUG" "$T/$daemon.log" || fail "SIGUSR1 did not enable DEBUG"
+		wait_for 20 grep -q "log level is now DEBUG" "$T/$daemon.log" || fail "SIGUSR1 did not enable DEBUG"
 		kill -USR1 "$SPAWNED"
-		wait_for 5 grep -q "log level is now INFO" "$T/$daemon.log" || fail "second SIGUSR1 did not restore INFO"
+		wait_for 20 grep -q "log level is now INFO" "$T/$daemon.log" || fail "second SIGUSR1 did not restore INFO"
 	}
 	run_test "$daemon toggles DEBUG logging on SIGUSR1" t_sigusr1
 
@@ -163,7 +163,7 @@ for daemon in media-dispatcher media-relay; do
 		printf '[%s]\nlog_level = ERROR\n' "$section" >"$T/config.ini"
 		in_place "$daemon"
 		spawn "${RUN[@]}" "$BUILD/$daemon" --systemd --debug --config-dir "$T" --runtime-dir "$T/run" 2>"$T/log"
-		wait_for 5 grep -q "^<7>read $T/config.ini" "$T/log" ||
+		wait_for 20 grep -q "^<7>read $T/config.ini" "$T/log" ||
 			fail "no DEBUG line with a journal priority: $(cat "$T/log")"
 		grep -q "^<6>$daemon .* started" "$T/log" || fail "no INFO start line: $(cat "$T/log")"
 	}

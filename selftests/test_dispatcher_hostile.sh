@@ -51,13 +51,13 @@ t_expired_without_streams() {
 		"[Kamailio]" "socket_path = $T/kamailio.sock"
 	ip netns exec "$RELAY_NS1" python3 "$HERE/helpers/fake_relay.py" 198.18.10.1 "$T/tls" no-streams >"$T/fake" 2>&1 &
 	local fake=$!
-	wait_for 5 grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "the stand-in relay did not connect"
+	wait_for 20 grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "the stand-in relay did not connect"
 	{ example_a; example_b; } | proxy >/dev/null
 	wait "$fake" || fail "$(cat "$T/fake")"
-	wait_for 5 grep -q "malformed expired report for session 7f3c9a21e5b04d2c@10.0.0.23" "$T/disp.log" ||
+	wait_for 20 grep -q "malformed expired report for session 7f3c9a21e5b04d2c@10.0.0.23" "$T/disp.log" ||
 		fail "not logged as malformed: $(cat "$T/disp.log")"
-	wait_for 5 grep -q '"method": "dlg.end_dlg", "params": \[3021, 17\]' "$T/rpc" || fail "no dlg.end_dlg: $(cat "$T/rpc")"
-	wait_until 5 '[ -n "$(account_info)" ]' || fail "no accounting row: $(cat "$T/disp.log")"
+	wait_for 20 grep -q '"method": "dlg.end_dlg", "params": \[3021, 17\]' "$T/rpc" || fail "no dlg.end_dlg: $(cat "$T/rpc")"
+	wait_until 20 '[ -n "$(account_info)" ]' || fail "no accounting row: $(cat "$T/disp.log")"
 	expect_eq "$(account_info | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["timed_out"], d["all_streams_ice"])')" \
 		"True False" "timed_out, all_streams_ice"
 }

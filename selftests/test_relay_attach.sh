@@ -157,7 +157,7 @@ notrack_case() {
 	for port in 50000 50099 9999; do
 		ip netns exec "$peer" bash -c "echo media >/dev/udp/$RELAY_IP/$port"
 	done
-	wait_for 5 eval "ip netns exec $ns conntrack -L -p udp 2>/dev/null | grep -q 'dport=9999'" ||
+	wait_for 20 eval "ip netns exec $ns conntrack -L -p udp 2>/dev/null | grep -q 'dport=9999'" ||
 		fail "conntrack is not tracking at all, the test proves nothing"
 	# the original direction's dport: the reply's may be the peer's ephemeral port
 	! ip netns exec "$ns" conntrack -L -p udp 2>/dev/null | grep -Eq "dst=$RELAY_IP sport=[0-9]+ dport=500[0-9]{2} " ||

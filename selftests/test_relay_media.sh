@@ -20,7 +20,8 @@ start_relay() {
 	printf '%s\n' "$@" >>"$T/config.ini"
 	spawn nsenter -t "$RELAY_HOST" -m -n ${RELAY_WRAPPER:-} "$BUILD/media-relay" --no-fork --config-dir "$T" --runtime-dir "$T/run" 2>>"$T/relay.log"
 	RELAY=$SPAWNED
-	wait_for 5 test -S "$T/run/relay.sock" || fail "relay did not start: $(cat "$T/relay.log")"
+	# the socket answers (a relay killed earlier leaves its socket file behind)
+	wait_for 20 eval 'ctl summary >/dev/null 2>&1' || fail "relay did not start: $(cat "$T/relay.log")"
 }
 
 stop_relay() {
@@ -40,7 +41,7 @@ call_hosts() {
 	ip netns exec "$CALLEE_NS" ethtool -K e0 tx off gro on >/dev/null
 	spawn ip netns exec "$RELAY_NS" sleep infinity
 	RELAY_HOST=$SPAWNED
-	wait_for 5 grep -qx sleep /proc/$RELAY_HOST/comm
+	wait_for 20 grep -qx sleep /proc/$RELAY_HOST/comm
 }
 
 # offer_answer CALL_ID CALLER_PORT CALLEE_PORT [SIGNALING_IP]: sets
@@ -60,15 +61,24 @@ offer_answer() {
 	CALLER_SIDE_IP=${reply% *} CALLER_SIDE=${reply#* }
 }
 
-# media CALLER_PORT CALLEE_PORT: both ends send; the caller primes first.
-# Results in $T/caller.json and $T/callee.json.
-media() {
-	ip netns exec "$CALLER_NS" python3 "$HERE/helpers/rtp_peer.py" "$1" "$CALLER_SIDE_IP" "$CALLER_SIDE" $COUNT $SIZE 0 \
-		>"$T/caller.json" &
-	ip netns exec "$CALLEE_NS" python3 "$HERE/helpers/rtp_peer.py" "$2" "$CALLEE_SIDE_IP" "$CALLEE_SIDE" $COUNT $SIZE 0.3 \
-		>"$T/callee.json"
-	wait $!
+# media_start CALLER_PORT CALLEE_PORT [PAUSE...]: a call's media
+# (helpers/rtp_peer.py): the caller primes, then the callee once the relay
+# latched the caller, then both send $COUNT packets; its progress goes to
+# $T/media.log, its pid in $MEDIA.  media_end waits for the results, in
+# $T/media.json.
+media_start() {
+	spawn python3 "$HERE/helpers/rtp_peer.py" "$T/run/relay.sock" "$CALLER_NS:$1:$CALLER_SIDE_IP:$CALLER_SIDE" \
+		"$CALLEE_NS:$2:$CALLEE_SIDE_IP:$CALLEE_SIDE" $COUNT $SIZE "${@:3}" >"$T/media.json" 2>"$T/media.log"
+	MEDIA=$SPAWNED
 }
+media_end() { wait "$MEDIA" || fail "media: $(cat "$T/media.log")"; }
+media() {
+	media_start "$@"
+	media_end
+}
+
+# media_says LINE: waits until the media's progress shows LINE
+media_says() { wait_for 60 grep -qx "$1" "$T/media.log" || fail "media: no '$1': $(cat "$T/media.log")"; }
 
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
@@ -123,9 +133,9 @@ expired_status() {
 # callee's latches the callee and reaches the caller.  Everything after
 # that arrives, from the relay port each side sends to.
 expect_delivery() {
-	expect_eq "$(json "$T/caller.json" "d['received'], d['corrupt'], d['sources']")" \
+	expect_eq "$(json "$T/media.json" "d['caller']['received'], d['caller']['corrupt'], d['caller']['sources']")" \
 		"($((COUNT + 1)), 0, ['$CALLER_SIDE_IP:$CALLER_SIDE'])" "caller received, corrupt, from"
-	expect_eq "$(json "$T/callee.json" "d['received'], d['corrupt'], d['sources']")" \
+	expect_eq "$(json "$T/media.json" "d['callee']['received'], d['callee']['corrupt'], d['callee']['sources']")" \
 		"($COUNT, 0, ['$CALLEE_SIDE_IP:$CALLEE_SIDE'])" "callee received, corrupt, from"
 }
 
@@ -400,21 +410,23 @@ t_spoofed_source() {
 	# a stranger on the caller's network sends to the caller's relay port
 	ip -n "$CALLER_NS" addr add 198.18.1.66/24 dev c0
 	before=$(fast_path_stat drop_wrong_source)
-	ip netns exec "$CALLEE_NS" python3 "$HERE/helpers/udp_peer.py" recv 30000 1 2 >"$T/stray" &
-	sleep 0.3 # the receiver binds
+	# what the callee gets within 2 s: nothing is what is tested
+	udp_receiver "$CALLEE_NS" "$T/stray" 30000 1 2
 	ip netns exec "$CALLER_NS" python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('198.18.1.66', 49170))
 for _ in range(50):
     s.sendto(b'x' * 172, ('$CALLER_SIDE_IP', $CALLER_SIDE))"
-	wait $!
-	expect_eq "$(cat "$T/stray")" "" "what reached the callee"
+	wait_until 20 '[ $(($(fast_path_stat drop_wrong_source) - before)) -ge 50 ]' ||
+		fail "drop_wrong_source grew by $(($(fast_path_stat drop_wrong_source) - before))"
 	expect_eq "$(($(fast_path_stat drop_wrong_source) - before))" 50 "drop_wrong_source"
+	wait "$RECEIVER"
+	expect_eq "$(cat "$T/stray")" "" "what reached the callee"
 	relay_metrics
 	expect_eq "$(metrics 'mediaproxy_relay_wrong_source_dropped_packets_total{tier="bpf"}')" \
 		"$(fast_path_stat drop_wrong_source)" "the drops on /metrics"
-	wait_for 3 grep -q "50 packets from unexpected sources on the caller RTP port dropped" "$T/relay.log" ||
+	wait_for 20 grep -q "50 packets from unexpected sources on the caller RTP port dropped" "$T/relay.log" ||
 		fail "the drop was not logged: $(cat "$T/relay.log")"
 	expect_eq "$(stream_field caller_packets)" "[$COUNT]" "caller packets after the stray ones"
 	stop_relay
@@ -538,11 +550,11 @@ t_timeouts() {
 	# music on hold keeps flowing: the on-hold timer, not idleness, ends it
 	# (it runs on legs that had media when the hold began)
 	offer_answer held 49180 30020
-	COUNT=2500 media 49180 30020 &
-	sleep 1.5
+	COUNT=1000000 media_start 49180 30020 # flowing until the expiry
+	media_says sending
 	reinvite held caller 2 audio:$CALLER:49180:sendonly:ice=no audio:$CALLEE:30020:recvonly:ice=no >/dev/null
-	wait $!
-	wait_for 8 grep -q 'expired {"call_id": "held"' "$T/relay.log" || fail "no expiry: $(cat "$T/relay.log")"
+	wait_for 30 grep -q 'expired {"call_id": "held"' "$T/relay.log" || fail "no expiry: $(cat "$T/relay.log")"
+	kill "$MEDIA"
 	expect_eq "$(expired_status silent)" "[('no-traffic timeout', 2)]" "a call that never sent media"
 	expect_eq "$(expired_status idle)" "[('conntrack timeout', 2)]" "a call whose media stopped"
 	expect_eq "$(expired_status held)" "[('on hold timeout', 3)]" "a call left on hold"
@@ -552,21 +564,21 @@ t_timeouts() {
 }
 run_test "xdp: no-traffic, idle and on-hold timeouts end the streams and expire the sessions" t_timeouts
 
-# restart_mid_call SIGNAL: the relay stops with SIGNAL while a call's media
-# flows, and a new relay takes over.
+# restart_mid_call SIGNAL: the relay stops with SIGNAL after a third of a
+# call's media, which goes on flowing while a new relay starts and takes over.
 restart_mid_call() {
-	local first calls
+	local first
 	call_hosts
 	start_relay xdp
 	first=$RELAY
 	offer_answer c1 49170 30000
-	COUNT=1500 media 49170 30000 & # 3 s of media from t = 1 s
-	calls=$!
-	sleep 2
+	COUNT=1500 media_start 49170 30000 500
+	media_says "paused 500"
 	kill -"$1" "$first"
 	wait "$first" || true
+	kill -USR1 "$MEDIA"
 	start_relay xdp
-	wait $calls
+	media_end
 	COUNT=1500 expect_delivery
 	grep -q "restart: took over 1 sessions" "$T/relay.log" || fail "no takeover: $(cat "$T/relay.log")"
 	ctl remove call_id=c1 from_tag=ft-c1 >"$T/removed.json"
@@ -651,7 +663,7 @@ t_sighup_drains() {
 	start_relay xdp
 	offer_answer c1 49170 30000
 	kill -HUP "$RELAY"
-	wait_for 3 grep -q "halting: no new sessions" "$T/relay.log" || fail "$(cat "$T/relay.log")"
+	wait_for 20 grep -q "halting: no new sessions" "$T/relay.log" || fail "$(cat "$T/relay.log")"
 	expect_eq "$(ctl summary | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"], d["session_count"])')" \
 		"halting 1" "summary while halting"
 	expect_eq "$(ctl update call_id=c2 from_tag=f2 from_uri=a@x to_uri=b@y cseq=1 user_agent=ua type=request \
@@ -694,14 +706,13 @@ t_stun_latches() {
 	call_hosts
 	start_relay xdp "routable_private_ranges = 198.18.0.0/15"
 	offer_answer c1 49170 30000
-	ip netns exec "$CALLEE_NS" python3 "$HERE/helpers/udp_peer.py" recv 30000 1 2 >"$T/at_callee" &
-	sleep 0.3 # the receiver binds
+	udp_receiver "$CALLEE_NS" "$T/at_callee" 30000 1 20
 	ip netns exec "$CALLER_NS" bash -c "$(declare -f stun_request); stun_request 49170 $CALLER_SIDE_IP $CALLER_SIDE"
-	wait $!
+	wait "$RECEIVER"
 	# relayed to the callee's SDP address (routable here), from the callee side's port
 	expect_eq "$(cut -d' ' -f1,2 "$T/at_callee")" "$CALLEE_SIDE_IP:$CALLEE_SIDE 20" "the STUN request at the callee"
 	ip netns exec "$CALLEE_NS" bash -c "$(declare -f stun_request); stun_request 30000 $CALLEE_SIDE_IP $CALLEE_SIDE"
-	sleep 0.2
+	wait_until 20 '[[ $(stream_field callee_remote) != *Unknown* ]]' || fail "the callee's STUN did not latch it"
 	expect_eq "$(stream_field caller_remote) $(stream_field callee_remote)" \
 		"['$CALLER:49170'] ['$CALLEE:30000']" "addresses latched by STUN"
 	expect_eq "$(stream_field caller_codec)" "['Unknown']" "codec after STUN only"

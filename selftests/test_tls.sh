@@ -30,7 +30,7 @@ server() {
 	local role=$1
 	shift
 	spawn "$DRIVER" server "$C" "$role" 0 "$@" >"$T/server.out" 2>&1
-	wait_for 5 grep -q "^listening on" "$T/server.out" || fail "server did not start: $(cat "$T/server.out")"
+	wait_for 20 grep -q "^listening on" "$T/server.out" || fail "server did not start: $(cat "$T/server.out")"
 	PORT=$(sed -n 's/^listening on 127\.0\.0\.1://p' "$T/server.out")
 }
 
@@ -45,7 +45,7 @@ client() {
 
 # server_says PATTERN: waits for PATTERN (grep -E) in the server's output
 server_says() {
-	wait_for 5 grep -qE "$1" "$T/server.out" || fail "server did not print '$1': $(cat "$T/server.out")"
+	wait_for 20 grep -qE "$1" "$T/server.out" || fail "server did not print '$1': $(cat "$T/server.out")"
 }
 
 client_says() {
@@ -321,7 +321,7 @@ t_reverify_client() {
 	RC=0
 	timeout 20 "$DRIVER" client "$C" relay "$PORT" --reverify 1 --hold 30 >"$T/client.out" 2>&1 &
 	local cpid=$!
-	wait_for 5 grep -q "^reverify ok$" "$T/client.out" || fail "no re-verification: $(cat "$T/client.out")"
+	wait_for 20 grep -q "^reverify ok$" "$T/client.out" || fail "no re-verification: $(cat "$T/client.out")"
 	"$MAKE_CERTS" "$C" --revoke dispatcher >/dev/null
 	wait $cpid || RC=$?
 	expect_eq "$RC" 3 "client exit status ($(cat "$T/client.out"))"
@@ -337,7 +337,7 @@ t_reverify_expiry() {
 	client short --hold 30 &
 	server_says "^accepted: .*CN=short$"
 	server_says "^reverify ok$"
-	wait_for 8 grep -q "^reverify failed: certificate has expired; closing$" "$T/server.out" ||
+	wait_for 20 grep -q "^reverify failed: certificate has expired; closing$" "$T/server.out" ||
 		fail "expiry not caught: $(cat "$T/server.out")"
 }
 run_test "re-verification: a certificate expiring during the connection ends it" t_reverify_expiry
@@ -351,7 +351,10 @@ t_reload_bad_crl() {
 	cp -a "$C" "$CLIENT_CERTS"
 	echo garbage >"$C/crl.pem"
 	server_says "ERROR: $C/crl.pem: not a PEM CRL.*keeping the CRL loaded before"
-	sleep 1.2
+	# the pass that found the bad file ends with "reverify ok"; the one after
+	# it reads the same file again
+	passes_since_error() { sed -n '/keeping the CRL loaded before/,$p' "$T/server.out" | grep -c '^reverify ok$'; }
+	wait_until 20 '[ "$(passes_since_error)" -ge 2 ]' || fail "no re-verification after the bad file: $(cat "$T/server.out")"
 	expect_eq "$(grep -c "keeping the CRL loaded before" "$T/server.out")" 1 "errors for one bad file"
 	! grep -q "^reverify failed" "$T/server.out" || fail "connection dropped: $(cat "$T/server.out")"
 	client management

@@ -18,6 +18,7 @@ packages=(
 	freeradius # selftests/test_accounting_radius.sh (its own instance, never the service)
 	curl prometheus # the daemons' /metrics, checked with promtool
 	chromium # selftests/test_web_view.sh: the session view in a headless browser
+	stress-ng # the suites must hold with `stress-ng --cpu 2` beside them (README.md)
 )
 # `install-deps.sh vmtest`: what vmtest/run.sh needs besides (the kernels
 # themselves it fetches into its cache)

@@ -33,8 +33,8 @@ ip link set lo up
 echo "vmtest-guest: kernel $(uname -r), $(nproc) CPUs"
 bash /.vmtest/cmd > >(tee /.vmtest/output) 2>&1 </dev/null
 rc=$?
-sleep 0.2 # tee
+wait $! # tee, until it wrote all
 echo "$rc" >/.vmtest/status
 sync
 echo o >/proc/sysrq-trigger
-sleep 30
+sleep 30 # PID 1 must not exit while the power-off proceeds

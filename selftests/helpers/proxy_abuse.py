@@ -8,8 +8,11 @@
   proxy_abuse.py idle-tcp HOST PORT N
   proxy_abuse.py idle-unix SOCKET N
       opens N connections that never send a byte, prints "ready" once every
-      connect was started, and holds them until killed.
+      connect was started (TCP: the kernel completes it once the server
+      accepts) or made (UNIX: a connect the full backlog refused is tried
+      again), and holds them until killed.
 """
+import errno
 import resource
 import socket
 import sys
@@ -45,7 +48,10 @@ def hold(family, address, n):
     for _ in range(int(n)):
         s = socket.socket(family, socket.SOCK_STREAM)
         s.setblocking(False)
-        s.connect_ex(address)  # in progress, or waiting in the backlog
+        # TCP: in progress, or waiting in the backlog; UNIX: in the backlog,
+        # or EAGAIN when it is full, until the server accepts more
+        while s.connect_ex(address) == errno.EAGAIN:
+            time.sleep(0.001)
         conns.append(s)
     print("ready", flush=True)
     while True:
