@@ -235,8 +235,10 @@ void proxy_control_end_dialog(struct proxy_control *pc, const char *dialog_id, c
 
 	if (strchr(dialog_id, ':')) /* Kamailio (and OpenSIPS before 3.1) */
 		ask(pc, call_id, FORM_KAMAILIO, dialog_id);
-	else if (opensips_did(dialog_id, did) == 0)
+	else if (opensips_did(dialog_id, did) == 0) {
+		log_info("proxy control: OpenSIPS dialog id %s of %s is did %s", dialog_id, call_id, did);
 		ask(pc, call_id, FORM_DID, did);
+	}
 	else
 		ask(pc, call_id, FORM_AS_RECEIVED, dialog_id);
 }
