@@ -113,8 +113,12 @@ deps:
 	tools/install-deps.sh
 
 # Runs the unit tests and the selftests; ends with "N passed, N failed, N skipped".
+# With OPENSIPS_SOURCE=/path/to/opensips-3.x.y.tar.xz, OpenSIPS is built
+# first (once, into build/) for selftests/test_e2e_opensips.sh, which
+# otherwise skips unless OPENSIPS or PATH gives it one.
 check: deps
 	$(MAKE) all $(UNIT_TESTS) $(HELPERS)
+	$(if $(OPENSIPS_SOURCE),tools/build-opensips.sh $(OPENSIPS_SOURCE) >/dev/null)
 	selftests/run-all.sh $(BUILD)
 
 demo: deps

@@ -1,8 +1,9 @@
 /* Asking the SIP proxy to end a dialog whose media all timed out
- * (doc/accounting.md §5): OpenSIPS MI `dlg_end_dlg` over its datagram socket for
- * a numeric dialog id, Kamailio JSON-RPC `dlg.end_dlg` over the jsonrpcs
- * datagram socket for an `h_entry:h_id` one.  Replies come back to our own
- * datagram socket and are only logged.
+ * (doc/accounting.md §5): OpenSIPS MI `dlg_end_dlg` over its datagram socket
+ * for a numeric dialog id, turned into the dialog's did (doc/accounting.md §5.2), and again by
+ * the Call-ID when OpenSIPS answers 404; Kamailio JSON-RPC `dlg.end_dlg`
+ * over the jsonrpcs datagram socket for an `h_entry:h_id` one.  Replies come
+ * back to our own datagram socket and are only logged.
  */
 #ifndef MP_PROXY_CONTROL_H
 #define MP_PROXY_CONTROL_H

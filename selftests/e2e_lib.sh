@@ -1,23 +1,81 @@
-# The end-to-end harness: real Kamailio and sipp around media-dispatcher and
-# media-relay, each host a network namespace (198.18.0.0/15):
+# The end-to-end harness: a real SIP proxy (Kamailio or OpenSIPS) and sipp
+# around media-dispatcher and media-relay, each host a network namespace
+# (198.18.0.0/15):
 #
 #   caller 198.18.1.7 (sipp UAC, RTP) --+                +-- callee 198.18.2.9 (sipp UAS, RTP)
 #                                        \              /
 #                          relay host: media-relay 198.18.0.50 (XDP),
 #                          routes between the hosts (.1 on each link)
 #                                        /              \
-#   proxy 198.18.3.10 (Kamailio, media-dispatcher) --+  +-- relay2 198.18.4.2 (second media-relay)
+#   proxy 198.18.3.10 (SIP proxy, media-dispatcher) --+  +-- relay2 198.18.4.2 (second media-relay)
 #
-# Sourced after lib.sh.  e2e_hosts builds it; start_proxy and start_relay
-# start the daemons; call runs one sipp scenario pair; call_media sends RTP
-# both ways once the SDP is known.
+# Sourced after lib.sh.  SIP_PROXY picks the proxy: kamailio (the default,
+# Debian's) or opensips (find_proxy says where it comes from).  e2e_hosts
+# builds the hosts; start_proxy and start_relay start the daemons; call runs
+# one sipp scenario pair; call_media sends RTP both ways once the SDP is known.
 E2E=$(dirname "$(realpath "${BASH_SOURCE[0]}")")/e2e
-TOP=$E2E/../..
+TOP=$(realpath "$E2E/../..")
 PROXY_IP=198.18.3.10 CALLER=198.18.1.7 CALLEE=198.18.2.9 RELAY2_IP=198.18.4.2
+SIP_PROXY=${SIP_PROXY:-kamailio}
+
+# find_proxy: sets PROXY_BIN to the SIP_PROXY program and, for OpenSIPS,
+# OPENSIPS_MODULES to its modules folder; or PROXY_MISSING to why there is
+# none (the tests skip) or PROXY_BROKEN to why it cannot be used (they fail).
+# OpenSIPS, which Debian does not package, comes from, in this order:
+#   OPENSIPS=/path/to/opensips          an installed one (OPENSIPS_MODULES if
+#                                       its modules are not in PREFIX/lib*/opensips/modules)
+#   OPENSIPS_SOURCE=/path/to/opensips-3.x.y.tar.xz
+#                                       its release source, built once into
+#                                       build/ by tools/build-opensips.sh
+#   opensips on PATH
+find_proxy() {
+	PROXY_SEARCHED=1 PROXY_BIN= PROXY_MISSING= PROXY_BROKEN=
+	case $SIP_PROXY in
+	kamailio)
+		PROXY_BIN=$(command -v kamailio) || PROXY_MISSING="needs kamailio (tools/install-deps.sh)" ;;
+	opensips)
+		if [ -n "${OPENSIPS:-}" ]; then
+			PROXY_BIN=$OPENSIPS
+		elif [ -n "${OPENSIPS_SOURCE:-}" ]; then
+			# what the build says goes to the suite's output
+			PROXY_BIN=$("$TOP/tools/build-opensips.sh" "$OPENSIPS_SOURCE") || {
+				PROXY_BROKEN="cannot build OpenSIPS from $OPENSIPS_SOURCE (tools/build-opensips.sh said why)"
+				return
+			}
+		else
+			PROXY_BIN=$(command -v opensips) || {
+				PROXY_MISSING="needs OpenSIPS: set OPENSIPS_SOURCE=/path/to/opensips-3.x.y.tar.xz or OPENSIPS=/path/to/opensips, or put opensips on PATH"
+				return
+			}
+		fi
+		[ -x "$PROXY_BIN" ] || { PROXY_BROKEN="OpenSIPS $PROXY_BIN is not a program" && return; }
+		_opensips_modules || PROXY_BROKEN="no mediaproxy.so beside $PROXY_BIN: set OPENSIPS_MODULES to its modules folder"
+		;;
+	*) PROXY_BROKEN="SIP_PROXY=$SIP_PROXY: kamailio or opensips" ;;
+	esac
+}
+
+# _opensips_modules: OPENSIPS_MODULES, a source tree's modules/ beside the
+# binary, or an installed PREFIX/lib*/opensips/modules
+_opensips_modules() {
+	local prefix dir
+	prefix=$(dirname "$(dirname "$(realpath "$PROXY_BIN")")")
+	for dir in ${OPENSIPS_MODULES:+"$OPENSIPS_MODULES"} "$(dirname "$PROXY_BIN")/modules" "$prefix"/lib*/opensips/modules \
+		"$prefix"/lib/*/opensips/modules; do
+		if [ -e "$dir/mediaproxy.so" ] || [ -e "$dir/mediaproxy/mediaproxy.so" ]; then
+			OPENSIPS_MODULES=$dir
+			return 0
+		fi
+	done
+	return 1
+}
 
 e2e_hosts() {
 	need_root
-	command -v kamailio >/dev/null && command -v sipp >/dev/null || skip "needs kamailio and sip-tester"
+	[ -n "${PROXY_SEARCHED:-}" ] || find_proxy
+	[ -z "$PROXY_BROKEN" ] || fail "$PROXY_BROKEN"
+	[ -n "$PROXY_BIN" ] || skip "$PROXY_MISSING"
+	command -v sipp >/dev/null || skip "needs sip-tester"
 	three_hosts
 	PROXY_NS=$(make_netns proxy)
 	_link_host "$PROXY_NS" p0 $PROXY_IP rp 198.18.3.1
@@ -30,7 +88,7 @@ e2e_hosts() {
 	RELAY_HOST=$SPAWNED
 	wait_for 5 grep -qx sleep /proc/$RELAY_HOST/comm
 	"$TOP/tools/make-certs.sh" "$T/tls" >/dev/null 2>&1 || fail "make-certs.sh failed"
-	mkdir -p "$T/kam" "$T/disp"
+	mkdir -p "$T/proxy" "$T/disp"
 }
 
 # second_relay_host: relay2's namespace, one veth to the relay host
@@ -39,13 +97,19 @@ second_relay_host() {
 	_link_host "$RELAY2_NS" r0 $RELAY2_IP rr 198.18.4.1
 }
 
-# start_proxy [KAMAILIO OPTIONS...] [-- DISPATCHER CONFIG LINES...]: the
-# dispatcher (SQLite accounting in $T/acct.db, dialogs ended through
-# Kamailio's JSON-RPC socket), then Kamailio with selftests/e2e/kamailio.cfg.
+# start_proxy [use_media_proxy] [-- DISPATCHER CONFIG LINES...]: the
+# dispatcher (SQLite accounting in $T/acct.db, dialogs ended through the
+# proxy's JSON-RPC socket $T/proxy/rpc.sock), then the SIP proxy with
+# selftests/e2e/SIP_PROXY.cfg, logging to $T/proxy.log.  The proxy calls
+# engage_media_proxy() unless told use_media_proxy: then it calls
+# use_media_proxy() and end_media_session() itself.
 start_proxy() {
-	local kamailio_options=()
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do kamailio_options+=("$1") && shift; done
-	[ $# -gt 0 ] && shift
+	local style=engage_media_proxy
+	if [ "${1:-}" = use_media_proxy ]; then
+		style=$1
+		shift
+	fi
+	[ "${1:-}" = -- ] && shift
 	cp -r "$T/tls" "$T/disp/tls"
 	cat >"$T/disp/config.ini" <<-INI
 		[Dispatcher]
@@ -54,20 +118,35 @@ start_proxy() {
 		accounting = database
 		[Database]
 		dburi = sqlite://$T/acct.db
-		[Kamailio]
-		socket_path = $T/kam/rpc.sock
+		[$([ "$SIP_PROXY" = opensips ] && echo OpenSIPS || echo Kamailio)]
+		socket_path = $T/proxy/rpc.sock
 	INI
 	printf '%s\n' "$@" >>"$T/disp/config.ini"
 	spawn ip netns exec "$PROXY_NS" "$BUILD/media-dispatcher" --no-fork --config-dir "$T/disp" \
 		--runtime-dir "$T/disp/run" 2>>"$T/dispatcher.log"
 	DISPATCHER=$SPAWNED
 	wait_for 5 test -S "$T/disp/run/dispatcher.sock" || fail "dispatcher did not start: $(cat "$T/dispatcher.log")"
-	sed -e "s|@PROXY_IP@|$PROXY_IP|" -e "s|@CALLEE_IP@|$CALLEE|" -e "s|@RPC_SOCKET@|$T/kam/rpc.sock|" \
-		-e "s|@DISPATCHER_SOCKET@|$T/disp/run/dispatcher.sock|" "$E2E/kamailio.cfg" >"$T/kam/kamailio.cfg"
-	spawn ip netns exec "$PROXY_NS" kamailio -DD -E -Y "$T/kam" -f "$T/kam/kamailio.cfg" "${kamailio_options[@]}" \
-		>>"$T/kamailio.log" 2>&1
-	KAMAILIO=$SPAWNED
-	wait_for 10 test -S "$T/kam/rpc.sock" || fail "kamailio did not start: $(tail -20 "$T/kamailio.log")"
+	sed -e "s|@PROXY_IP@|$PROXY_IP|" -e "s|@CALLEE_IP@|$CALLEE|" -e "s|@RPC_SOCKET@|$T/proxy/rpc.sock|" \
+		-e "s|@MODULES@|${OPENSIPS_MODULES:-}|" \
+		-e "s|@DISPATCHER_SOCKET@|$T/disp/run/dispatcher.sock|" "$E2E/$SIP_PROXY.cfg" >"$T/proxy/$SIP_PROXY.cfg"
+	case $SIP_PROXY in
+	kamailio)
+		local defines=()
+		[ $style = engage_media_proxy ] || defines=(-A USE_MEDIA_PROXY)
+		spawn ip netns exec "$PROXY_NS" "$PROXY_BIN" -DD -E -Y "$T/proxy" -f "$T/proxy/kamailio.cfg" "${defines[@]}" \
+			>>"$T/proxy.log" 2>&1 ;;
+	opensips)
+		# -F: in the foreground; the config sends the log to stderr
+		spawn ip netns exec "$PROXY_NS" "$PROXY_BIN" -F -f "$T/proxy/opensips.cfg" -o media=$style \
+			>>"$T/proxy.log" 2>&1 ;;
+	esac
+	PROXY_PID=$SPAWNED
+	wait_for 10 _proxy_ready || fail "$SIP_PROXY did not start: $(tail -20 "$T/proxy.log")"
+}
+
+# _proxy_ready: the proxy's JSON-RPC socket is there and it takes SIP
+_proxy_ready() {
+	test -S "$T/proxy/rpc.sock" && ip netns exec "$PROXY_NS" ss -Hlun "src $PROXY_IP:5060" | grep -q .
 }
 
 # start_relay [CONFIG LINES...]: media-relay on the relay host (XDP unless
@@ -139,16 +218,16 @@ call_done() {
 }
 
 # sipp_report uac|uas: its last message counts (retransmissions, timeouts,
-# unexpected messages), its errors and Kamailio's last lines
+# unexpected messages), its errors and the proxy's last lines
 sipp_report() {
 	grep -E -- '-->|<--|Pause|Failed call' "$T/$1.out" | tail -12
 	tail -n 20 "$T/$1.err" 2>/dev/null
-	tail -n 20 "$T/kamailio.log"
+	tail -n 20 "$T/proxy.log"
 }
 
 # sdp N: waits until N calls have SDP both ways; the addresses in $T/sdp.json
 sdp() {
-	wait_for 20 _sdp_known "$1" || fail "no SDP for $1 calls: $(tail -c 3000 "$T/uas.log"; cat "$T"/*.err; tail -20 "$T/kamailio.log")"
+	wait_for 20 _sdp_known "$1" || fail "no SDP for $1 calls: $(tail -c 3000 "$T/uas.log"; cat "$T"/*.err; tail -20 "$T/proxy.log")"
 }
 _sdp_known() {
 	python3 "$E2E/sdp_trace.py" "$T/uac.log" "$T/uas.log" >"$T/sdp.json" 2>/dev/null || return 1
@@ -188,7 +267,7 @@ call_media() {
 # rows: call_id -> info), and prints it
 py() {
 	python3 - "$1" "$T" <<-'PY'
-		import json, os, sqlite3, sys
+		import json, os, re, sqlite3, sys
 		t = sys.argv[2]
 		def load(name):
 		    path = os.path.join(t, name)

@@ -1,7 +1,7 @@
 # Shared harness of the shell selftests: each test is a function run in its
 # own subshell with `set -e`; its result is printed as a TAP line.
 #   run_test "what it checks" function
-# Inside a test: fail MSG, skip REASON, expect_eq ACTUAL EXPECTED WHAT,
+# Inside a test: fail MSG, skip REASON, note TEXT, expect_eq ACTUAL EXPECTED WHAT,
 # wait_for SECONDS CMD..., and spawn CMD... (killed when the test ends).
 # Every test gets a private $T directory, removed when it ends, and the
 # network namespaces it makes with make_netns are deleted then too.
@@ -21,6 +21,10 @@ TEST_NUMBER=0
 fail() { echo "$*"; exit 1; }
 skip() { echo "$*"; exit 77; }
 need_root() { [ "$(id -u)" -eq 0 ] || skip "needs root"; }
+
+# note TEXT...: lines kept in the suite's log under the test's result, even
+# when it passes (what a reader wants to see of a run: a request and its answer)
+note() { printf '%s\n' "$@" | sed 's/^/@note /'; }
 
 expect_eq() {
 	[ "$1" = "$2" ] || fail "$3: got '$1', expected '$2'"
@@ -185,7 +189,10 @@ run_test() {
 		rc=1
 	fi
 	case $rc in
-	0) echo "ok $TEST_NUMBER - $name" ;;
+	0)
+		echo "ok $TEST_NUMBER - $name"
+		sed -n 's/^@note /# /p' <<<"$out"
+		;;
 	77) echo "ok $TEST_NUMBER - $name # SKIP ${out##*$'\n'}" ;;
 	*)
 		echo "not ok $TEST_NUMBER - $name"

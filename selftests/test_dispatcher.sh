@@ -378,11 +378,14 @@ print('locked', flush=True); time.sleep(600)" >"$T/locker"
 run_test "accounting in SQLite: the row holds the session's JSON; a locked database spools, replayed after a restart" \
 	t_accounting_sqlite
 
-# The reconnect purge ends the dialogs of sessions the relay no longer has,
-# through OpenSIPS's MI for an OpenSIPS dialog id.
-t_purge_ends_opensips_dialog() {
+# purge_opensips_call ANSWER: a call with OpenSIPS's dialog id 12975096201233
+# (h_entry 3021, h_id 17) that its relay lost in a restart; the reconnect
+# purge asks the stand-in OpenSIPS (fake_proxy_rpc.py ANSWER, answering from
+# an unbound socket as OpenSIPS does) to end its dialog.  Its requests are in
+# $T/rpc.
+purge_opensips_call() {
 	hosts 1
-	spawn python3 "$HERE/helpers/fake_proxy_rpc.py" "$T/mi.sock" notfound >"$T/rpc"
+	spawn python3 "$HERE/helpers/fake_proxy_rpc.py" "$T/mi.sock" "$1" --unbound >"$T/rpc"
 	start_dispatcher "[OpenSIPS]" "socket_path = $T/mi.sock"
 	start_relay 1
 	offer lost | sed 's/dialog_id: 2580:3757/dialog_id: 12975096201233/' | proxy >/dev/null
@@ -391,11 +394,36 @@ t_purge_ends_opensips_dialog() {
 	rm -f "$T/relay1/run/relay-state.json"
 	start_relay 1
 	wait_for 20 grep -q "1 sessions it no longer has were forgotten" "$T/disp.log" || fail "$(cat "$T/disp.log")"
-	wait_for 20 grep -Eqx '\{"jsonrpc": "2.0", "id": "[0-9a-f]{1,8}", "method": "dlg_end_dlg", "params": \["12975096201233"\]\}' \
-		"$T/rpc" || fail "OpenSIPS got no dlg_end_dlg: $(cat "$T/rpc")"
-	wait_for 20 grep -q "could not end the dialog of lost: 404 Dialog not found" "$T/disp.log" || fail "$(cat "$T/disp.log")"
 }
-run_test "the reconnect purge asks OpenSIPS to end the dialog of a call the relay lost" t_purge_ends_opensips_dialog
+
+# end_dlg_request N PARAM: the Nth request OpenSIPS got is dlg_end_dlg [PARAM]
+end_dlg_request() {
+	wait_until 20 '[ "$(wc -l <"$T/rpc")" -ge '"$1"' ]' || fail "OpenSIPS got fewer than $1 requests: $(cat "$T/rpc")"
+	sed -n "$1p" "$T/rpc" | grep -Eqx '\{"jsonrpc": "2.0", "id": "[0-9a-f]{1,8}", "method": "dlg_end_dlg", "params": \["'"$2"'"\]\}' ||
+		fail "request $1 is not dlg_end_dlg [\"$2\"]: $(cat "$T/rpc")"
+}
+
+t_purge_ends_opensips_dialog() {
+	purge_opensips_call callid
+	end_dlg_request 1 "dcb.11"
+	end_dlg_request 2 "lost"
+	wait_for 20 grep -q "the dialog of lost was ended, found by its Call-ID lost" "$T/disp.log" || fail "$(cat "$T/disp.log")"
+	grep -q "no dialog with did dcb.11, asking again by the Call-ID lost" "$T/disp.log" || fail "$(cat "$T/disp.log")"
+}
+run_test "the reconnect purge ends a lost call's dialog on OpenSIPS: by its did, by its Call-ID after a 404" \
+	t_purge_ends_opensips_dialog
+
+t_purge_opensips_dialog_unknown() {
+	purge_opensips_call notfound
+	end_dlg_request 1 "dcb.11"
+	end_dlg_request 2 "lost"
+	wait_for 20 grep -q "could not end the dialog of lost (by its Call-ID lost): 404 Dialog not found" "$T/disp.log" ||
+		fail "$(cat "$T/disp.log")"
+	# a third request would have been sent instead of that line
+	expect_eq "$(wc -l <"$T/rpc")" 2 "requests for a dialog OpenSIPS knows by neither name"
+}
+run_test "a dialog OpenSIPS knows neither by its did nor by its Call-ID: two requests, the 404 logged" \
+	t_purge_opensips_dialog_unknown
 
 # A line over 16 KiB closes that connection and nothing else.
 t_long_lines() {

@@ -14,6 +14,7 @@ packages=(
 	libcmocka-dev iproute2 procps ethtool python3 python3-scapy nftables iptables conntrack dnsmasq-base
 	openssl # tools/make-certs.sh, selftests/test_tls.sh
 	kamailio sip-tester # selftests/test_e2e.sh: the real SIP proxy and call generator
+	bison flex # tools/build-opensips.sh: OpenSIPS from its source for selftests/test_e2e_opensips.sh
 	postgresql mariadb-server mariadb-client # selftests/test_accounting_sql.sh starts its own servers
 	freeradius # selftests/test_accounting_radius.sh (its own instance, never the service)
 	curl prometheus # the daemons' /metrics, checked with promtool
