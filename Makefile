@@ -148,13 +148,14 @@ bench:
 FUZZ        := build/fuzz
 FUZZ_TIME   ?= 180
 FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $(CODE_CFLAGS)
-# every module but the mains and the BPF loader (it needs the skeletons)
-FUZZ_OBJS    := $(patsubst %.c,$(FUZZ)/obj/%.o,$(filter-out %/relay_main.c %/dispatcher_main.c %/fastpath.c,\
+# every module but the mains
+FUZZ_OBJS    := $(patsubst %.c,$(FUZZ)/obj/%.o,$(filter-out %/relay_main.c %/dispatcher_main.c,\
 		$(wildcard common/*.c userspace/*.c dispatcher/*.c)))
 FUZZ_TARGETS := $(patsubst selftests/fuzz/fuzz_%.c,$(FUZZ)/%,$(wildcard selftests/fuzz/fuzz_*.c))
 
-# Each module with its folder's include path, as in the normal build.
-$(FUZZ)/obj/%.o: %.c
+# Each module with its folder's include path, as in the normal build; the
+# agent's modules include the skeleton.
+$(FUZZ)/obj/%.o: %.c | $(SKELETONS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(INC_$(firstword $(subst /, ,$*))) \
 		$(call pkg_cflags,$(LIBS_RELAY) $(LIBS_DISPATCHER)) -c $< -o $@
