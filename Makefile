@@ -60,7 +60,7 @@ SKELETONS  := $(BPF_OBJS:.bpf.o=.skel.h)
 UNIT_TESTS := $(patsubst selftests/unit/%.c,$(BUILD)/unit/%,$(wildcard selftests/unit/*.c))
 HELPERS    := $(patsubst selftests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard selftests/helpers/*.c))
 
-.PHONY: all check demo deps clean vmtest bench
+.PHONY: all check demo deps clean vmtest bench soak
 .SECONDARY: $(BPF_OBJS)
 all: $(BUILD)/media-relay $(BUILD)/media-dispatcher
 
@@ -129,6 +129,13 @@ bench:
 	tools/install-deps.sh bench
 	$(MAKE) all
 	tools/bench/run.sh $(BUILD)
+
+# The soak (tools/soak/README.md): SOAK_MINUTES (default 30) of calls through
+# both daemons while relays, the dispatcher and the database are restarted;
+# the report in $(BUILD)/soak/report.md.  Not a test: never part of check or CI.
+soak: deps
+	$(MAKE) all
+	tools/soak/run.sh $(BUILD) $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(BUILD)

@@ -17,7 +17,6 @@ apart enough, for its port range to last.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,22 +29,6 @@ NS = "mpb-cp"
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RATE, HOLD, CONNECTIONS, HELD = 2000, 1.0, 16, 2500
 QUARANTINE = 10  # seconds, the relay's MP_PORT_QUARANTINE_NS
-
-
-def management(command):
-    """One command on the dispatcher's management port (plain TCP here)."""
-    s = lab.ns_socket(NS, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(("127.0.0.1", 25061))
-    s.sendall(command.encode() + b"\r\n")
-    reply = b""
-    while not reply.endswith(b"\r\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        reply += chunk
-    s.close()
-    return json.loads(reply)
 
 
 def cpload(build, sock, *args):
@@ -79,7 +62,7 @@ def main(build, work, out, quick=False):
             time.sleep(0.3)
         for _ in range(100):  # the relay has connected once the summary lists it
             try:
-                if management("summary"):
+                if lab.management(NS, "summary"):
                     break
             except (OSError, ValueError):
                 pass
@@ -101,7 +84,7 @@ def main(build, work, out, quick=False):
         print(f"bench: control plane at saturation: {json.dumps(saturation)}", file=sys.stderr, flush=True)
         time.sleep(QUARANTINE)
         held = cpload(build, sock, "-c", str(CONNECTIONS), "-n", str(HELD), "-h", "3600", "-d", "60", "-k")
-        held["relay_sessions"] = sum(r.get("session_count", 0) for r in management("summary"))
+        held["relay_sessions"] = sum(r.get("session_count", 0) for r in lab.management(NS, "summary"))
         # from the start: what the earlier phases left in the heap counts too
         held["dispatcher_rss_per_session"] = (lab.rss_bytes(dispatcher) - rss0) / max(1, held["held"])
         print(f"bench: control plane holding calls: {json.dumps(held)}", file=sys.stderr, flush=True)

@@ -6,6 +6,7 @@
  * request outstanding.
  *
  *   cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS] [-k]
+ *          [-e EVENTS] [-R]
  *
  * Without -r every connection starts its next call as soon as the last one
  * ended (saturation).  With -r calls start at that rate, whichever
@@ -14,6 +15,16 @@
  * Prints one JSON line: calls completed (per second: within SECONDS),
  * failures, the calls held at the end, and the latency percentiles (ms) of
  * update and remove.
+ *
+ * A request that fails ends its call.  -e writes a line per request into
+ * EVENTS as its outcome is known, tab-separated: the time (CLOCK_MONOTONIC,
+ * in seconds), the call's number (its Call-ID is cpload-N), offer, answer or remove, the
+ * outcome and the answer.  The outcome is ok, error (the answer was
+ * error), lost (the connection closed first), unreachable (no connection
+ * could be made) or timeout (no answer within REPLY_TIMEOUT).  Without -R
+ * cpload stops at the first request that got no answer; with -R (a
+ * dispatcher that restarts) the call fails and its connection is made
+ * again for the next request.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +40,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#define REPLY_TIMEOUT 10.0 /* seconds */
+
 enum step { IDLE, OFFER, ANSWER, REMOVE };
+static const char *const step_names[] = { [OFFER] = "offer", [ANSWER] = "answer", [REMOVE] = "remove" };
 
 struct conn {
 	int fd;
@@ -51,6 +65,10 @@ static unsigned *due_calls;	/* calls to remove, in the order they were answered 
 static double *due_at;
 static size_t due_head, due_tail;
 static struct samples update_ms, remove_ms;
+static struct sockaddr_un addr = { .sun_family = AF_UNIX };
+static int ep;
+static FILE *events;
+static bool reconnect;
 
 static double now_s(void)
 {
@@ -90,6 +108,48 @@ static void print_percentiles(const char *name, struct samples *s)
 	printf("}");
 }
 
+static void event(const struct conn *c, const char *outcome, const char *reply)
+{
+	if (events)
+		fprintf(events, "%.3f\t%u\t%s\t%s\t%s\n", now_s(), c->call, step_names[c->step], outcome, reply);
+}
+
+static int connect_conn(struct conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) || epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev)) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* The connection closed, or cannot be made: with -R it is made again for
+ * the next request, without it cpload stops (-1).
+ */
+static int drop(struct conn *c)
+{
+	if (!reconnect)
+		return -1;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	return 0;
+}
+
+/* c's request got no answer (OUTCOME): its call fails. */
+static int unanswered(struct conn *c, const char *outcome)
+{
+	event(c, outcome, "");
+	failed++;
+	c->step = IDLE;
+	return drop(c);
+}
+
 /* Caller A_IP:20000+2i, callee B_IP likewise; ports wrap: they only need to be valid. */
 static int request(struct conn *c, enum step step)
 {
@@ -115,8 +175,10 @@ static int request(struct conn *c, enum step step)
 	c->step = step;
 	c->in_len = 0;
 	c->sent_at = now_s();
+	if (c->fd < 0 && connect_conn(c))
+		return unanswered(c, "unreachable");
 	/* a request is far below the socket buffer: one write takes it whole */
-	return write(c->fd, buf, n) == n ? 0 : -1;
+	return send(c->fd, buf, n, MSG_NOSIGNAL) == n ? 0 : unanswered(c, "lost");
 }
 
 /* A reply arrived on c: the next step of its call. */
@@ -126,6 +188,7 @@ static int advance(struct conn *c, const char *reply, double hold)
 	int ok = c->step == REMOVE ? !strcmp(reply, "removed") : strcmp(reply, "error") != 0;
 
 	add(c->step == REMOVE ? &remove_ms : &update_ms, ms);
+	event(c, ok ? "ok" : "error", reply);
 	if (!ok) {
 		failed++;
 		c->step = IDLE;
@@ -151,16 +214,15 @@ static int advance(struct conn *c, const char *reply, double hold)
 
 int main(int argc, char **argv)
 {
-	const char *path = NULL;
-	int conns = 8, opt, ep;
+	const char *path = NULL, *events_path = NULL;
+	int conns = 8, opt;
 	double rate = 0, seconds = 5, hold = 0, start, end, next_start;
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct conn *cs;
 	size_t max_calls, limit = 0;
 	unsigned completed_in_time = 0;
 	bool keep = false;
 
-	while ((opt = getopt(argc, argv, "s:c:r:d:h:n:k")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:r:d:h:n:ke:R")) != -1) {
 		switch (opt) {
 		case 's': path = optarg; break;
 		case 'c': conns = atoi(optarg); break;
@@ -169,12 +231,21 @@ int main(int argc, char **argv)
 		case 'h': hold = atof(optarg); break;
 		case 'n': limit = strtoul(optarg, NULL, 10); break;
 		case 'k': keep = true; break;
+		case 'e': events_path = optarg; break;
+		case 'R': reconnect = true; break;
 		default: goto usage;
 		}
 	}
 	if (!path || conns < 1 || strlen(path) >= sizeof(addr.sun_path))
 		goto usage;
 	strcpy(addr.sun_path, path);
+	if (events_path) {
+		if (!(events = fopen(events_path, "w"))) {
+			fprintf(stderr, "cpload: %s: %s\n", events_path, strerror(errno));
+			return 1;
+		}
+		setvbuf(events, NULL, _IOLBF, 0);
+	}
 	max_calls = 100000 + (size_t)(rate * seconds * 2);
 	if (limit && limit < max_calls)
 		max_calls = limit;
@@ -184,11 +255,7 @@ int main(int argc, char **argv)
 	if (!cs || !due_calls || !due_at || (ep = epoll_create1(0)) < 0)
 		return 1;
 	for (int i = 0; i < conns; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &cs[i] };
-
-		if ((cs[i].fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
-		    connect(cs[i].fd, (struct sockaddr *)&addr, sizeof(addr)) ||
-		    epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev)) {
+		if (connect_conn(&cs[i])) {
 			fprintf(stderr, "cpload: connecting to %s: %s\n", path, strerror(errno));
 			return 1;
 		}
@@ -205,6 +272,8 @@ int main(int argc, char **argv)
 		for (int i = 0; i < conns; i++) {
 			struct conn *c = &cs[i];
 
+			if (c->step != IDLE && t - c->sent_at > REPLY_TIMEOUT && unanswered(c, "timeout"))
+				goto broken;
 			if (c->step == IDLE && due_head < due_tail && due_at[due_head] <= t) {
 				c->call = due_calls[due_head++];
 				if (request(c, REMOVE))
@@ -228,8 +297,11 @@ int main(int argc, char **argv)
 			ssize_t r = read(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len);
 			char *crlf;
 
-			if (r <= 0)
-				goto broken;
+			if (r <= 0) {
+				if (c->step == IDLE ? drop(c) : unanswered(c, "lost"))
+					goto broken;
+				continue;
+			}
 			c->in_len += r;
 			c->in[c->in_len] = 0;
 			if ((crlf = strstr(c->in, "\r\n"))) {
@@ -251,9 +323,10 @@ int main(int argc, char **argv)
 	printf("}\n");
 	return 0;
 broken:
-	fprintf(stderr, "cpload: the dispatcher closed a connection or refused a request\n");
+	fprintf(stderr, "cpload: the dispatcher closed a connection, could not be reached or did not answer\n");
 	return 1;
 usage:
-	fprintf(stderr, "usage: cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS] [-k]\n");
+	fprintf(stderr, "usage: cpload -s SOCKET [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS] [-k] "
+			"[-e EVENTS] [-R]\n");
 	return 2;
 }
