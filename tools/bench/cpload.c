@@ -115,7 +115,11 @@ static void print_percentiles(const char *name, struct samples *s)
 	printf("}");
 }
 
-/* An ng request (bencoded, keys in order) for call i: offer, answer or delete. */
+/* An ng request (bencoded, keys in order) for call i: offer, answer or
+ * delete.  rtpengine answers a cookie it saw recently with that request's
+ * cached reply, whatever the command: the cookie names the run (pid), the
+ * call and the step, so that no request is mistaken for another.
+ */
 static int ng_request(char *buf, size_t size, unsigned i, enum step step, unsigned port)
 {
 	char sdp[256], call[32], from[32], to[32];
@@ -129,7 +133,8 @@ static int ng_request(char *buf, size_t size, unsigned i, enum step step, unsign
 			 "v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio %u RTP/AVP 0\r\n"
 			 "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
 			 step == OFFER ? "198.18.1.7" : "198.18.2.9", step == OFFER ? "198.18.1.7" : "198.18.2.9", port);
-	len = snprintf(buf, size, "%u d7:call-id%zu:%s7:command%zu:%s8:from-tag%zu:%s", i, strlen(call), call,
+	len = snprintf(buf, size, "%d_%u_%d d7:call-id%zu:%s7:command%zu:%s8:from-tag%zu:%s", (int)getpid(), i,
+		       (int)step, strlen(call), call,
 		       strlen(step == OFFER ? "offer" : step == ANSWER ? "answer" : "delete"),
 		       step == OFFER ? "offer" : step == ANSWER ? "answer" : "delete", strlen(from), from);
 	if (step != REMOVE)
