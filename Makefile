@@ -61,7 +61,7 @@ SKELETONS  := $(BPF_OBJS:.bpf.o=.skel.h)
 UNIT_TESTS := $(patsubst selftests/unit/%.c,$(BUILD)/unit/%,$(wildcard selftests/unit/*.c))
 HELPERS    := $(patsubst selftests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard selftests/helpers/*.c))
 
-.PHONY: all check demo deps clean vmtest bench fuzz fuzz-smoke fuzz-build
+.PHONY: all check demo deps clean vmtest bench soak fuzz fuzz-smoke fuzz-build
 .SECONDARY: $(BPF_OBJS)
 all: $(BUILD)/media-relay $(BUILD)/media-dispatcher
 
@@ -138,6 +138,13 @@ bench:
 	tools/install-deps.sh bench
 	$(MAKE) all
 	tools/bench/run.sh $(BUILD)
+
+# The soak (tools/soak/README.md): SOAK_MINUTES (default 30) of calls through
+# both daemons while relays, the dispatcher and the database are restarted;
+# the report in $(BUILD)/soak/report.md.  Not a test: never part of check or CI.
+soak: deps
+	$(MAKE) all
+	tools/soak/run.sh $(BUILD) $(SOAK_MINUTES)
 
 # Fuzzing (selftests/fuzz/README.md): the libFuzzer targets of selftests/fuzz/,
 # built with clang, AddressSanitizer and UBSan apart in build/fuzz/ (never by

@@ -268,11 +268,17 @@ static int start_http(struct relay *r)
 	return r->http ? 0 : -1;
 }
 
-/* Lets queued lines (expired reports) go out before the connections close. */
+/* Lets queued lines (expired reports) go out before the connections close;
+ * no request is taken meanwhile, from the link or the control socket: the
+ * sessions are as they were saved or expired.
+ */
 static void flush_link(struct relay *r)
 {
+	control_close(r->control);
+	r->control = NULL;
 	if (!r->link)
 		return;
+	dispatcher_link_close_requests(r->link);
 	event_base_loopexit(r->daemon.base, &(struct timeval){ .tv_usec = 300000 });
 	event_base_dispatch(r->daemon.base);
 }
