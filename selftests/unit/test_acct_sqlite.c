@@ -36,45 +36,29 @@ static sqlite3 *open_file(void)
 	return db;
 }
 
-/* One row a line: call_id|to_tag|start_time|info, NULL as such. */
-static const char *rows(sqlite3 *db)
+/* What `sql` selects: one row a line, its columns joined by '|'. */
+static const char *query(sqlite3 *db, const char *sql)
 {
 	static char out[2048];
 	sqlite3_stmt *st;
 	size_t n = 0;
 
-	assert_int_equal(sqlite3_prepare_v2(db,
-					    "SELECT call_id, ifnull(to_tag, 'NULL'), ifnull(start_time, 'NULL'), info "
-					    "FROM media_sessions ORDER BY id",
-					    -1, &st, NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	out[0] = '\0';
 	while (sqlite3_step(st) == SQLITE_ROW)
-		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s|%s|%s|%s\n", sqlite3_column_text(st, 0),
-				      sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), sqlite3_column_text(st, 3));
+		for (int i = 0; i < sqlite3_column_count(st); i++)
+			n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%s", sqlite3_column_text(st, i),
+					      i + 1 < sqlite3_column_count(st) ? "|" : "\n");
 	sqlite3_finalize(st);
 	return out;
 }
 
-/* The start time column's declared type and the indexes on it. */
-static const char *start_time_schema(sqlite3 *db)
-{
-	static char out[256];
-	sqlite3_stmt *st;
-	size_t n = 0;
-
-	assert_int_equal(sqlite3_prepare_v2(db,
-					    "SELECT type FROM pragma_table_info('media_sessions') WHERE name = 'start_time' "
-					    "UNION ALL SELECT il.name FROM pragma_index_list('media_sessions') il, "
-					    "pragma_index_info(il.name) ii WHERE ii.name = 'start_time'",
-					    -1, &st, NULL),
-			 SQLITE_OK);
-	out[0] = '\0';
-	while (sqlite3_step(st) == SQLITE_ROW)
-		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s ", sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return out;
-}
+/* call_id|to_tag|start_time|info, NULL as such */
+#define ROWS "SELECT call_id, ifnull(to_tag, 'NULL'), ifnull(start_time, 'NULL'), info FROM media_sessions ORDER BY id"
+/* the start time column's declared type, then the indexes on it */
+#define START_TIME_SCHEMA                                                                                          \
+	"SELECT type FROM pragma_table_info('media_sessions') WHERE name = 'start_time' UNION ALL SELECT il.name "   \
+	"FROM pragma_index_list('media_sessions') il, pragma_index_info(il.name) ii WHERE ii.name = 'start_time'"
 
 static enum acct_result write_record(void *backend, char *call_id, char *json)
 {
@@ -96,8 +80,8 @@ static void test_new_table(void **state)
 	assert_int_equal(write_record(backend, "n1", (char *)info), ACCT_WRITTEN);
 	acct_sqlite.close(backend);
 	db = open_file();
-	assert_string_equal(start_time_schema(db), "TEXT media_sessions_starttime_idx ");
-	assert_string_equal(rows(db), "n1|tt|2026-01-01 00:00:12|{\"call_id\": \"n1\", \"start_time\": 1767225612.482913, "
+	assert_string_equal(query(db, START_TIME_SCHEMA), "TEXT\nmedia_sessions_starttime_idx\n");
+	assert_string_equal(query(db, ROWS), "n1|tt|2026-01-01 00:00:12|{\"call_id\": \"n1\", \"start_time\": 1767225612.482913, "
 				      "\"streams\": []}\n");
 	sqlite3_close(db);
 }
@@ -133,8 +117,8 @@ static void test_old_table(void **state)
 	assert_int_equal(write_record(backend, "n2", "{\"start_time\": -5}"), ACCT_WRITTEN);
 	acct_sqlite.close(backend);
 	db = open_file();
-	assert_string_equal(start_time_schema(db), "TEXT media_sessions_starttime_idx ");
-	assert_string_equal(rows(db), "o1|tt|NULL|{\"start_time\": 1}\n"
+	assert_string_equal(query(db, START_TIME_SCHEMA), "TEXT\nmedia_sessions_starttime_idx\n");
+	assert_string_equal(query(db, ROWS), "o1|tt|NULL|{\"start_time\": 1}\n"
 				      "o2|NULL|NULL|{}\n"
 				      "n1|tt|2026-01-01 00:00:12|{\"call_id\": \"n1\", \"start_time\": 1767225612.482913, "
 				      "\"streams\": []}\n"
