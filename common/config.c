@@ -75,6 +75,8 @@ static const struct mp_option options[] = {
 	{ "Database", "fromtag_column", NAME(database, fromtag_column), "from_tag" },
 	{ "Database", "totag_column", NAME(database, totag_column), "to_tag" },
 	{ "Database", "info_column", NAME(database, info_column), "info" },
+	/* ours: the seed's start_time column (doc/accounting.md §3.1) */
+	{ "Database", "starttime_column", NAME(database, starttime_column), "start_time" },
 
 	{ "Radius", "config_file", PATH(radius, config_file), "/etc/opensips/radius/client.conf" },
 	{ "Radius", "additional_dictionary", PATH(radius, additional_dictionary), "radius/dictionary" },

@@ -57,6 +57,7 @@ struct mp_config {
 		char fromtag_column[64];
 		char totag_column[64];
 		char info_column[64];
+		char starttime_column[64];
 	} database;
 	struct {
 		char config_file[PATH_MAX];
