@@ -16,11 +16,15 @@ packages=(
 	kamailio sip-tester # selftests/test_e2e.sh: the real SIP proxy and call generator
 	postgresql mariadb-server mariadb-client # selftests/test_accounting_sql.sh starts its own servers
 	freeradius # selftests/test_accounting_radius.sh (its own instance, never the service)
+	# make deb, selftests/test_deb.sh, test_install.sh: packaging, lintian,
+	# man pages, systemd-analyze, capsh
+	debhelper dpkg-dev lintian mandoc systemd libcap2-bin
 )
 # `install-deps.sh vmtest`: what vmtest/run.sh needs besides (the kernels
 # themselves it fetches into its cache)
 if [ "${1:-}" = vmtest ]; then
-	packages+=(qemu-system-x86 busybox-static kmod cpio xz-utils zstd apt)
+	packages+=(qemu-system-x86 busybox-static kmod cpio xz-utils zstd apt
+		mmdebstrap) # vmtest/packages.sh: a clean Debian root with systemd
 fi
 # `install-deps.sh bench`: the peer it measures against (its daemon only: the
 # kernel module package cannot build here) and the plot
