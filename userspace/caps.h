@@ -11,6 +11,9 @@
 #ifndef CAP_BPF
 #define CAP_BPF 39 /* Linux 5.8; before, CAP_SYS_ADMIN stands for it */
 #endif
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38 /* Linux 5.8 */
+#endif
 
 /* CAP is in the relay's effective set. */
 bool caps_have(int cap);

@@ -264,7 +264,10 @@ int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt)
 			return -1;
 	}
 	if (mp_fwd__load(fp->skel)) {
-		log_err("fast path: the kernel refused the BPF programs: %s", strerror(errno));
+		/* the verifier of Linux before 6.10 wants CAP_PERFMON besides CAP_BPF */
+		log_err("fast path: the kernel refused the BPF programs: %s%s", strerror(errno),
+			errno == EACCES && !caps_have(CAP_PERFMON) && !caps_have(CAP_SYS_ADMIN) ?
+				" (the relay lacks CAP_PERFMON, which kernels before 6.10 need to verify them)" : "");
 		goto fail;
 	}
 	if ((!fp->adopted && pin_maps(fp->skel)) || configure(fp->skel, range))
