@@ -47,6 +47,7 @@ bindir     ?= $(PREFIX)/bin
 datadir    ?= $(PREFIX)/share
 mandir     ?= $(datadir)/man
 unitdir    ?= $(PREFIX)/lib/systemd/system
+tmpfilesdir ?= $(PREFIX)/lib/tmpfiles.d
 MP_CFLAGS  += -DMP_SYSTEM_CONFIG_DIR='"$(sysconfdir)/mediaproxy"'
 
 # The command-line tools `make install` installs into bindir, as
@@ -153,12 +154,13 @@ $(BUILD)/systemd/%.service: tools/systemd/%.service.in $(BUILD)/sysconfdir FORCE
 # libbpf skeleton): there is no object file to install.  An existing
 # config.ini is never replaced; config.ini.sample always is.
 install: all $(BUILD)/systemd/media-dispatcher.service $(BUILD)/systemd/media-relay.service
-	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(bindir) $(DESTDIR)$(unitdir) \
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(bindir) $(DESTDIR)$(unitdir) $(DESTDIR)$(tmpfilesdir) \
 		$(DESTDIR)$(sysconfdir)/mediaproxy/radius $(DESTDIR)$(datadir)/mediaproxy \
 		$(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8
 	install -m 0755 $(BUILD)/media-dispatcher $(BUILD)/media-relay $(DESTDIR)$(sbindir)/
 	for t in $(TOOLS); do install -m 0755 $${t%%:*} $(DESTDIR)$(bindir)/$${t#*:} || exit 1; done
 	install -m 0644 $(BUILD)/systemd/media-dispatcher.service $(BUILD)/systemd/media-relay.service $(DESTDIR)$(unitdir)/
+	install -m 0644 tools/systemd/media-relay.tmpfiles $(DESTDIR)$(tmpfilesdir)/mediaproxy-relay.conf
 	install -m 0644 config/config.ini.sample $(DESTDIR)$(datadir)/mediaproxy/
 	test -e $(DESTDIR)$(sysconfdir)/mediaproxy/config.ini || \
 		install -m 0644 config/config.ini.sample $(DESTDIR)$(sysconfdir)/mediaproxy/config.ini
@@ -170,6 +172,7 @@ uninstall:
 	rm -f $(DESTDIR)$(sbindir)/media-dispatcher $(DESTDIR)$(sbindir)/media-relay \
 		$(foreach t,$(TOOLS),$(DESTDIR)$(bindir)/$(lastword $(subst :, ,$(t)))) \
 		$(DESTDIR)$(unitdir)/media-dispatcher.service $(DESTDIR)$(unitdir)/media-relay.service \
+		$(DESTDIR)$(tmpfilesdir)/mediaproxy-relay.conf \
 		$(DESTDIR)$(datadir)/mediaproxy/config.ini.sample $(DESTDIR)$(sysconfdir)/mediaproxy/radius/dictionary \
 		$(foreach p,$(MAN_PAGES),$(DESTDIR)$(mandir)/man$(subst .,,$(suffix $(p)))/$(p))
 	-rmdir $(DESTDIR)$(datadir)/mediaproxy $(DESTDIR)$(sysconfdir)/mediaproxy/radius 2>/dev/null

@@ -57,7 +57,7 @@ static bool on_bpffs(const char *path)
 /* The pin directory, on a BPF file system and the relay's own.  Run as
  * root, the relay mounts the file system when it is missing and makes the
  * directory; run as another user, it needs both made for it, as
- * media-relay.service does (README "Capabilities").
+ * the package's tmpfiles.d line does (README "Capabilities").
  */
 static int pin_dir_ready(void)
 {
@@ -69,7 +69,7 @@ static int pin_dir_ready(void)
 		}
 		if (mkdir(MP_PIN_DIR, 0700) < 0 && errno != EEXIST) {
 			log_err("fast path: cannot create %s: %s (make it, owned by the relay's user uid %u: "
-				"media-relay.service does)", MP_PIN_DIR, strerror(errno), getuid());
+				"systemd-tmpfiles does)", MP_PIN_DIR, strerror(errno), getuid());
 			return -1;
 		}
 	}
@@ -79,7 +79,7 @@ static int pin_dir_ready(void)
 	}
 	if (access(MP_PIN_DIR, W_OK | X_OK) < 0) {
 		log_err("fast path: %s is not writable by the relay's user uid %u: %s (make it that user's: "
-			"media-relay.service does)", MP_PIN_DIR, getuid(), strerror(errno));
+			"systemd-tmpfiles does)", MP_PIN_DIR, getuid(), strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -5,7 +5,7 @@
 # unit with User=, AmbientCapabilities= and CapabilityBoundingSet= gives.
 # With --pin-dir (the relay's pin directory under /sys/fs/bpf), CMD sees
 # the BPF file system as media-relay.service shows it to the relay: the
-# pin directory made UID's own (the unit's ExecStartPre) on the BPF file
+# pin directory made UID's own (the package's tmpfiles.d line) on the BPF file
 # system of this mount namespace (mounted 0700 when missing, as systemd
 # does), and /sys/fs/bpf an empty tmpfs holding only that directory (the
 # unit's TemporaryFileSystem= and BindPaths=).  CMD replaces this script,
