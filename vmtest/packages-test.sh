@@ -151,10 +151,13 @@ call() {
 # media [PRIMED]: both parties send COUNT packets through the relay and get
 # all of the other's, from the relay, and the caller also the callee's
 # priming packet (the callee the caller's too when PRIMED: an established
-# call has somewhere to send it)
+# call has somewhere to send it; the caller then primes at 0.9 s, once the
+# callee, started after it, listens)
 media() {
-	ip netns exec "$CALLER_NS" python3 "$HERE/helpers/rtp_peer.py" 49170 $RELAY_IP "$TO_CALLER_PORT" $COUNT $SIZE 0 \
-		>"$W/caller.json" &
+	local caller_prime=0
+	[ -z "${1:-}" ] || caller_prime=0.9
+	ip netns exec "$CALLER_NS" python3 "$HERE/helpers/rtp_peer.py" 49170 $RELAY_IP "$TO_CALLER_PORT" $COUNT $SIZE \
+		$caller_prime >"$W/caller.json" &
 	ip netns exec "$CALLEE_NS" python3 "$HERE/helpers/rtp_peer.py" 30000 $RELAY_IP "$TO_CALLEE_PORT" $COUNT $SIZE 0.3 \
 		>"$W/callee.json"
 	wait $!
