@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include "config_types.h"
 
+#ifndef MP_SYSTEM_CONFIG_DIR /* the Makefile's $(sysconfdir)/mediaproxy */
 #define MP_SYSTEM_CONFIG_DIR "/etc/mediaproxy"
+#endif
 #define MP_CONFIG_FILE "config.ini"
 
 /* Which program reads the file: each reads only its own sections. */

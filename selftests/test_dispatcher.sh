@@ -438,6 +438,31 @@ print('locked', flush=True); time.sleep(600)" >"$T/locker"
 run_test "accounting in SQLite: the row holds the session's JSON; a locked database spools, replayed after a restart" \
 	t_accounting_sqlite
 
+# The dispatcher as media-dispatcher.service runs it: a user of its own
+# without any capability; its runtime directory and the state directory of
+# its SQLite accounting are that user's.
+t_unprivileged() {
+	local uid=64211 pid
+	hosts 1
+	chmod 0755 "$T"
+	chmod -R go+rX "$T/tls"
+	install -d -o $uid -g $uid "$T/disp" "$T/disp/run" "$T/state"
+	DISPATCHER_WRAPPER="$HERE/helpers/as_user.sh $uid none" \
+		start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/state/acct.db"
+	pid=$DISPATCHER
+	expect_eq "$(stat -c %u "/proc/$pid") $(cat "/proc/$pid/comm")" "$uid media-dispatche" "the dispatcher's user"
+	expect_eq "$(sed -n 's/^CapEff:\t//p; s/^CapBnd:\t//p' "/proc/$pid/status" | paste -sd' ')" \
+		"0000000000000000 0000000000000000" "its effective and bounding capability sets"
+	start_relay 1
+	{ offer u1; answer u1; remove u1; } | proxy >"$T/replies"
+	[[ $(sed -n 1p "$T/replies") =~ ^$RELAY1\ 4[0-9]{4} ]] || fail "the offer's reply: $(cat "$T/replies")"
+	[[ $(sed -n 2p "$T/replies") =~ ^$RELAY1\ 4[0-9]{4} ]] || fail "the answer's reply: $(cat "$T/replies")"
+	wait_until 20 'test -n "$(rows "$T/state/acct.db")"'  || fail "no row: $(cat "$T/disp.log")"
+	expect_eq "$(rows "$T/state/acct.db")" "u1 ft tt u1 2580:3757 False ['closed']" "the accounting row"
+}
+run_test "the dispatcher as its unit runs it (an unprivileged user without capabilities) serves a call and accounts for it" \
+	t_unprivileged
+
 t_accounting_sqlite_old_layout() {
 	local old
 	hosts 1

@@ -346,21 +346,80 @@ t_no_redirect_neigh() {
 run_test "tc: without bpf_redirect_neigh the relay lets the stack resolve next hops, and the call goes through" \
 	t_no_redirect_neigh
 
-# Without the capabilities BPF needs (a container, say), auto falls back to
-# the conntrack tier; without CAP_NET_ADMIN either, to userspace.
+# The relay as media-relay.service runs it: user $RELAY_UID with exactly the
+# unit's capabilities (its AmbientCapabilities=, e.g. "bpf,net_admin").
+RELAY_UID=64210
+UNIT_CAPS=$(sed -n 's/^AmbientCapabilities=//p' "$HERE/../tools/systemd/media-relay.service.in" |
+	tr 'A-Z ' 'a-z,' | sed 's/cap_//g')
+
+# unprivileged [CAPS]: the next relay runs as $RELAY_UID with CAPS (by
+# default the unit's), its runtime directory that user's
+unprivileged() {
+	chmod 0755 "$T"
+	install -d -o $RELAY_UID -g $RELAY_UID "$T/run"
+	RELAY_WRAPPER="$HERE/helpers/as_user.sh --pin-dir $PIN_DIR $RELAY_UID ${1-$UNIT_CAPS}"
+}
+
+# unit_caps_without CAP: the unit's capabilities but CAP
+unit_caps_without() { tr ',' '\n' <<<"$UNIT_CAPS" | grep -vx "$1" | paste -sd,; }
+
+# expect_identity CAPS: the running relay is $RELAY_UID with exactly CAPS
+expect_identity() {
+	local held
+	held=$(capsh --decode="$(sed -n 's/^CapEff:\t//p' "/proc/$RELAY/status")" | sed 's/.*=//; s/cap_//g')
+	expect_eq "$(tr ',' '\n' <<<"$held" | sort | paste -sd,)" "$(tr ',' '\n' <<<"$1" | sort | paste -sd,)" \
+		"the relay's effective capabilities"
+	expect_eq "$(stat -c %u "/proc/$RELAY")" $RELAY_UID "the relay's user"
+}
+
+t_unprivileged_xdp() {
+	[ -n "$UNIT_CAPS" ] || fail "no AmbientCapabilities= in media-relay.service.in"
+	unprivileged
+	call_in_tier xdp "expect_identity $UNIT_CAPS"
+	grep -q "fast path: rc forwards in the $(veth_xdp_tier) tier" "$T/relay.log" || fail "$(cat "$T/relay.log")"
+	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
+	stop_relay
+	expect_eq "$(in_relay ls "$PIN_DIR")" "" "what SIGTERM left pinned"
+}
+run_test "xdp: the same call by the relay as its unit runs it: an unprivileged user with the unit's capabilities only" \
+	t_unprivileged_xdp
+
+unit_relay_with_marked_entry() {
+	expect_identity "$UNIT_CAPS"
+	expect_marked_entry
+}
+
+t_unprivileged_conntrack() {
+	unprivileged
+	call_in_tier conntrack unit_relay_with_marked_entry
+	stop_relay
+}
+run_test "conntrack: the same call by the relay as its unit runs it, through a marked kernel NAT entry" \
+	t_unprivileged_conntrack
+
+# A relay short of a capability names it in one line and takes the next
+# tier: without CAP_BPF, conntrack; without CAP_NET_ADMIN, userspace.
 t_fallback_conntrack() {
-	RELAY_WRAPPER="setpriv --bounding-set -bpf,-sys_admin,-perfmon" call_in_tier auto expect_marked_entry
+	unprivileged "$(unit_caps_without bpf)"
+	call_in_tier auto expect_marked_entry
+	expect_eq "$(grep -c "lacks CAP" "$T/relay.log")" 1 "lines naming a missing capability"
+	grep -q "fast path: the relay lacks CAP_BPF" "$T/relay.log" || fail "$(cat "$T/relay.log")"
 	grep -q "the BPF fast path cannot run here; trying the conntrack tier" "$T/relay.log" || fail "$(cat "$T/relay.log")"
 	stop_relay
 }
-run_test "auto: without BPF the relay falls back to the conntrack tier, and the call goes through" t_fallback_conntrack
+run_test "auto: without CAP_BPF the relay says so in one line and falls back to the conntrack tier; the call goes through" \
+	t_fallback_conntrack
 
 t_fallback_userspace() {
-	RELAY_WRAPPER="setpriv --bounding-set -bpf,-sys_admin,-perfmon,-net_admin" call_in_tier auto
-	grep -q "conntrack NAT cannot run here; relaying in userspace" "$T/relay.log" || fail "$(cat "$T/relay.log")"
+	unprivileged "$(unit_caps_without net_admin)"
+	call_in_tier auto
+	for line in "fast path: the relay lacks CAP_NET_ADMIN" "conntrack tier: the relay lacks CAP_NET_ADMIN" \
+		"conntrack NAT cannot run here; relaying in userspace" "notrack: the relay lacks CAP_NET_ADMIN"; do
+		expect_eq "$(grep -c "$line" "$T/relay.log")" 1 "lines '$line'"
+	done
 	stop_relay
 }
-run_test "auto: without BPF and CAP_NET_ADMIN the relay falls back to userspace, and the call goes through" \
+run_test "auto: without CAP_NET_ADMIN the relay says so once per tier and falls back to userspace; the call goes through" \
 	t_fallback_userspace
 
 # The userspace tier: the agent relayed every packet but the caller's
@@ -564,8 +623,10 @@ t_timeouts() {
 }
 run_test "xdp: no-traffic, idle and on-hold timeouts end the streams and expire the sessions" t_timeouts
 
-# restart_mid_call SIGNAL: the relay stops with SIGNAL after a third of a
-# call's media, which goes on flowing while a new relay starts and takes over.
+# restart_mid_call SIGNAL [CHECK]: the relay stops with SIGNAL after a third
+# of a call's media, which goes on flowing while a new relay starts and takes
+# over; with USR2 the relay restarts in place instead.  CHECK runs once the
+# call is taken over.
 restart_mid_call() {
 	local first
 	call_hosts
@@ -575,12 +636,13 @@ restart_mid_call() {
 	COUNT=1500 media_start 49170 30000 500
 	media_says "paused 500"
 	kill -"$1" "$first"
-	wait "$first" || true
+	[ "$1" = USR2 ] || wait "$first" || true
 	kill -USR1 "$MEDIA"
-	start_relay xdp
+	[ "$1" = USR2 ] || start_relay xdp
 	media_end
 	COUNT=1500 expect_delivery
-	grep -q "restart: took over 1 sessions" "$T/relay.log" || fail "no takeover: $(cat "$T/relay.log")"
+	wait_for 20 grep -q "restart: took over 1 sessions" "$T/relay.log" || fail "no takeover: $(cat "$T/relay.log")"
+	${2:-true}
 	ctl remove call_id=c1 from_tag=ft-c1 >"$T/removed.json"
 	COUNT=1500 expect_counters "$T/removed.json"
 	expect_eq "$(fwd_entries)" "[]" "forwarding entries after remove"
@@ -593,6 +655,21 @@ t_restart_quit() {
 	! grep -q 'expired {' "$T/relay.log" || fail "a restart reported sessions expired"
 }
 run_test "xdp: a relay stopped with SIGQUIT and started again loses no packet of a call" t_restart_quit
+
+# SIGUSR2 (systemctl reload): the unit's relay runs its program again in
+# the same process, which keeps its capabilities
+restarted_in_place() {
+	expect_eq "$(grep -c "started (pid $RELAY," "$T/relay.log")" 2 "starts of process $RELAY"
+	expect_identity "$UNIT_CAPS"
+}
+
+t_restart_in_place() {
+	unprivileged
+	restart_mid_call USR2 restarted_in_place
+	! grep -q 'expired {' "$T/relay.log" || fail "a restart in place reported sessions expired"
+}
+run_test "xdp: SIGUSR2 (systemctl reload) restarts the unit's relay in place: same process, same capabilities, no packet lost" \
+	t_restart_in_place
 
 t_restart_kill() {
 	restart_mid_call KILL

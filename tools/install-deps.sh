@@ -20,11 +20,15 @@ packages=(
 	curl prometheus # the daemons' /metrics, checked with promtool
 	chromium # selftests/test_web_view.sh: the session view in a headless browser
 	stress-ng # the suites must hold with `stress-ng --cpu 2` beside them (README.md)
+	# make deb, selftests/test_deb.sh, test_install.sh: packaging, lintian,
+	# man pages, systemd-analyze, capsh
+	debhelper dpkg-dev lintian mandoc systemd libcap2-bin
 )
 # `install-deps.sh vmtest`: what vmtest/run.sh needs besides (the kernels
 # themselves it fetches into its cache)
 if [ "${1:-}" = vmtest ]; then
-	packages+=(qemu-system-x86 busybox-static kmod cpio xz-utils zstd apt)
+	packages+=(qemu-system-x86 busybox-static kmod cpio xz-utils zstd apt
+		mmdebstrap) # vmtest/packages.sh: a clean Debian root with systemd
 fi
 # `install-deps.sh bench`: the peers it measures against (Debian 12's daemon
 # only: the kernel module package cannot build here; mmdebstrap makes a root
