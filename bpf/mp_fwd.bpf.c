@@ -176,6 +176,24 @@ static __always_inline enum mp_action mp_route(void *ctx, struct mp_fwd_entry *e
 	return mp_route_lookup(ctx, e, ingress_ifindex, p, gen);
 }
 
+/* Step 4a (doc/fast-path.md §11): the leg's RTP statistics, for every
+ * packet from the latched source, forwarded or not.  Only the checks of
+ * mp_rtp.h run here; the clock is read only for a packet that goes into
+ * the jitter.  Compiled out when the agent loads without MP_CFG_RTP_STATS.
+ */
+static __always_inline void mp_rtp_stats(struct mp_fwd_entry *e, struct udphdr *udp, void *data_end)
+{
+	struct mp_rtp_hdr *rtp = (void *)(udp + 1);
+
+	if (!(mp_cfg.flags & MP_CFG_RTP_STATS) || (e->flags & MP_FWD_IS_RTCP))
+		return;
+	/* data_end may include Ethernet padding: the UDP length says what is payload */
+	if ((void *)(rtp + 1) > data_end || bpf_ntohs(udp->len) < sizeof(*udp) + sizeof(*rtp))
+		rtp = NULL;
+	if (mp_rtp_count(&e->rtp, rtp))
+		mp_rtp_update_jitter(&e->rtp, rtp, bpf_ktime_get_ns());
+}
+
 /* Steps 1-5 of section 3: everything up to, but excluding, the rewrite.
  * Nothing in the packet changes here, so any PASS hands the stack the
  * packet as it arrived.
@@ -215,6 +233,7 @@ static __always_inline enum mp_action mp_decide(void *ctx, void *data, void *dat
 		mp_count(MP_STAT_DROP_WRONG_SOURCE);
 		return MP_DROP;
 	}
+	mp_rtp_stats(e, udp, data_end);
 	p->entry = e;
 	p->in_ifindex = ingress_ifindex;
 	p->tot_len = bpf_ntohs(ip->tot_len);
