@@ -209,7 +209,10 @@ MP_RTP_INLINE void mp_rtp_update_jitter(struct mp_rtp_leg *s, const struct mp_rt
 	__s64 transit_delta;
 
 	if (s->last_arrival_ns && now_ns > s->last_arrival_ns && now_ns - s->last_arrival_ns < MP_RTP_JITTER_GAP_NS) {
-		arrival_delta = ((now_ns - s->last_arrival_ns) * s->clock_rate + 500000000) / 1000000000ULL;
+		/* ns x rate / 10^9 without a division: 2^50 / 10^9 = 1125899.9 (error 10^-7);
+		 * below MP_RTP_JITTER_GAP_NS and 192 kHz nothing overflows
+		 */
+		arrival_delta = (((now_ns - s->last_arrival_ns) * s->clock_rate >> 10) * 1125900 + (1ULL << 39)) >> 40;
 		transit_delta = (__s64)arrival_delta - (__s32)(ts - s->last_ts);
 		d = transit_delta < 0 ? -transit_delta : transit_delta;
 		if (d > MP_RTP_JITTER_MAX)
