@@ -106,6 +106,7 @@ static const struct mp_option options[] = {
 	{ "Relay", "stream_idle_timeout", UINT(relay, stream_idle_timeout, 1), "120" },
 	{ "Relay", "listen_http", OF(mp_parse_endpoint_or_none, relay, listen_http, 25081), "127.0.0.1:25081" },
 	{ "Relay", "http_max_connections", UINT(relay, http_max_connections, 1), "32" },
+	{ "Relay", "rtp_stats", OF(mp_parse_bool, relay, rtp_stats, 0), "yes" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

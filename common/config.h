@@ -92,6 +92,7 @@ struct mp_config {
 		unsigned stream_idle_timeout; /* established forwarding idle this long ends the stream */
 		struct mp_endpoint listen_http; /* host "": none */
 		unsigned http_max_connections;
+		bool rtp_stats; /* per-leg RTP statistics (doc/fast-path.md §11) */
 	} relay;
 };
 

@@ -148,6 +148,20 @@ expect_counters() {
 		"[('$CALLER:49170', '$CALLEE:30000', 'G711u')]" "latched addresses and codec"
 }
 
+# expect_clean_rtp JSON_FILE: both sides sent sequences 0..COUNT in order,
+# one SSRC: nothing lost, late or doubled, and a G.711 jitter; in the
+# conntrack tier (whichever way the relay came to it) nothing measured, so
+# null (doc/relay-sessions.md §12.5).
+expect_clean_rtp() {
+	local keys="[(s[p + '_lost'], s[p + '_out_of_order'], s[p + '_duplicates'], s[p + '_ssrc_changes'],
+		type(s[p + '_jitter_ms']).__name__) for s in d['streams'] for p in ('caller', 'callee')]"
+	if grep -q "forwarding: established streams go to kernel conntrack NAT entries" "$T/relay.log"; then
+		expect_eq "$(json "$1" "$keys")" "[(None, None, None, None, 'NoneType'), (None, None, None, None, 'NoneType')]" 			"RTP figures: not measured by conntrack"
+	else
+		expect_eq "$(json "$1" "$keys")" "[(0, 0, 0, 0, 'float'), (0, 0, 0, 0, 'float')]" 			"RTP figures: lost, out of order, duplicates, SSRC changes, jitter"
+	fi
+}
+
 # call_in_tier TIER [CHECK]: one call with RTP both ways, checked end to
 # end; CHECK runs while the call is up.
 call_in_tier() {
@@ -163,6 +177,7 @@ call_in_tier() {
 	${2:-true}
 	ctl remove call_id=c1 from_tag=ft-c1 >"$T/removed.json"
 	expect_counters "$T/removed.json"
+	expect_clean_rtp "$T/removed.json"
 	expect_eq "$(json "$T/removed.json" "[s['status'] for s in d['streams']]")" "['closed']" "status after remove"
 	expect_eq "$(ctl sessions)" "[]" "sessions after remove"
 }
@@ -437,6 +452,51 @@ t_userspace_call() {
 	stop_relay
 }
 run_test "userspace: the same call relayed by the agent's sockets" t_userspace_call
+
+# A call whose callee sends through netem on its link (loss, delay with
+# jitter, reordering, duplicates: helpers/rtp_netem_peer.py; on a kernel
+# without netem the sender makes the same kinds of impairment itself, and
+# the test notes which it was); the caller
+# counts what arrived by RFC 3550 on its own.  The relay saw exactly those
+# packets in that order, so its callee_lost, callee_out_of_order and
+# callee_duplicates equal the caller's counts; its jitter, measured at the
+# relay rather than at the caller, lies within 0.5 ms + 20% of the caller's.
+NETEM="delay 20ms 5ms reorder 2% loss 2% duplicate 2%"
+NETEM_COUNT=500 # 10 s at 20 ms; each impairment misses all 500 packets with p < 5e-5
+
+quality_call() {
+	call_hosts
+	start_relay "$1"
+	offer_answer q1 49170 30000
+	spawn python3 "$HERE/helpers/rtp_netem_peer.py" "$T/run/relay.sock" "$CALLER_NS:49170:$CALLER_SIDE_IP:$CALLER_SIDE" 		"$CALLEE_NS:30000:$CALLEE_SIDE_IP:$CALLEE_SIDE" e0 $NETEM_COUNT $NETEM >"$T/receiver.json" 2>"$T/netem.log"
+	wait "$SPAWNED" || fail "netem peer: $(cat "$T/netem.log")"
+	ctl sessions >"$T/sessions.json"
+	json "$T/sessions.json" "__import__('json').dumps(d[0])" >"$T/live.json"
+	ctl remove call_id=q1 from_tag=ft-q1 >"$T/removed.json"
+	note "$(grep sending "$T/netem.log")" "receiver: $(cat "$T/receiver.json")" "stream: $(json "$T/removed.json" "__import__('json').dumps(d['streams'][0])")"
+	local figures="(d['lost'], d['out_of_order'], d['duplicates'])"
+	local relay="[(s['callee_lost'], s['callee_out_of_order'], s['callee_duplicates']) for s in d['streams']][0]"
+	json "$T/receiver.json" "d['lost'] > 0 and d['out_of_order'] > 0 and d['duplicates'] > 0" | grep -qx True ||
+		fail "netem did not impair every way: $(cat "$T/receiver.json")"
+	expect_eq "$(json "$T/live.json" "$relay")" "$(json "$T/receiver.json" "$figures")" 		"relay's callee lost, out of order, duplicates (live) = the receiver's"
+	expect_eq "$(json "$T/removed.json" "$relay")" "$(json "$T/receiver.json" "$figures")" 		"the same in the remove reply (what accounting records)"
+	expect_eq "$(json "$T/removed.json" "[(s['callee_ssrc_changes'], s['caller_lost'], s['caller_ssrc_changes']) for s in d['streams']]")" 		"[(0, 0, 0)]" "SSRC changes; the caller's single packet"
+	python3 - "$T/removed.json" "$T/receiver.json" <<-'PY' || fail "jitter: $(cat "$T/receiver.json") vs $(cat "$T/removed.json")"
+		import json, sys
+		relay = json.load(open(sys.argv[1]))["streams"][0]["callee_jitter_ms"]
+		receiver = json.load(open(sys.argv[2]))["jitter_ms"]
+		sys.exit(0 if abs(relay - receiver) <= 0.5 + 0.2 * receiver else 1)
+	PY
+	stop_relay
+}
+
+t_quality_xdp() { quality_call xdp; }
+run_test "xdp: RTP through netem on the callee's link: loss, reordering, duplicates as the receiver counts, jitter close" \
+	t_quality_xdp
+t_quality_tc() { quality_call tc; }
+run_test "tc: RTP through netem: the same figures as the receiver" t_quality_tc
+t_quality_userspace() { quality_call userspace; }
+run_test "userspace: RTP through netem: the same figures as the receiver" t_quality_userspace
 
 # reinvite CALL_ID FROM_SIDE CSEQ MEDIA_FROM MEDIA_BACK: an in-dialog offer by
 # the caller ("caller") or the callee ("callee"), and its answer; prints

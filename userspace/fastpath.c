@@ -224,11 +224,12 @@ static void probe_features(struct fastpath_features *f)
 }
 
 /* The programs' fixed configuration: the relay port range (their
- * pre-filter), and TTL decrement on: a forwarded packet went through a
- * router (doc/fast-path.md §10.9).
+ * pre-filter), TTL decrement on: a forwarded packet went through a
+ * router (doc/fast-path.md §10.9), and the RTP statistics as configured.
  */
-static struct mp_fwd *open_object(const struct mp_port_range *range, const struct fastpath_features *f)
+static struct mp_fwd *open_object(const struct mp_config *cfg, const struct fastpath_features *f)
 {
+	const struct mp_port_range *range = &cfg->relay.port_range;
 	struct mp_fwd *skel = mp_fwd__open();
 	struct timespec boot;
 
@@ -240,7 +241,7 @@ static struct mp_fwd *open_object(const struct mp_port_range *range, const struc
 	bpf_map__set_max_entries(skel->maps.mp_fwd, range->end - range->start);
 	skel->rodata->mp_cfg.port_min = range->start;
 	skel->rodata->mp_cfg.port_max = range->end;
-	skel->rodata->mp_cfg.flags = MP_CFG_DECREMENT_TTL;
+	skel->rodata->mp_cfg.flags = MP_CFG_DECREMENT_TTL | (cfg->relay.rtp_stats ? MP_CFG_RTP_STATS : 0);
 	skel->rodata->mp_no_redirect_neigh = !f->redirect_neigh;
 	/* Above every generation an earlier run can have left in the entries
 	 * it handed over, since it bumped far less often than once a nanosecond.
@@ -252,8 +253,6 @@ static struct mp_fwd *open_object(const struct mp_port_range *range, const struc
 
 int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt)
 {
-	const struct mp_port_range *range = &cfg->relay.port_range;
-
 	memset(fp, 0, sizeof(*fp));
 	if (have_capabilities() || pin_dir_ready())
 		return -1;
@@ -263,7 +262,7 @@ int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt)
 		log_err("fast path: this kernel lacks devmap hash, which the programs redirect through");
 		return -1;
 	}
-	fp->skel = adopt ? open_object(range, &fp->features) : NULL;
+	fp->skel = adopt ? open_object(cfg, &fp->features) : NULL;
 	fp->adopted = fp->skel && reuse_pinned_maps(fp->skel);
 	if (adopt && !fp->adopted) {
 		log_warn("fast path: the maps of the previous run cannot be taken over; starting afresh");
@@ -272,7 +271,7 @@ int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt)
 	}
 	if (!fp->adopted) {
 		remove_pins(false);
-		fp->skel = open_object(range, &fp->features);
+		fp->skel = open_object(cfg, &fp->features);
 		if (!fp->skel)
 			return -1;
 	}
