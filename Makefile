@@ -106,8 +106,9 @@ $(BUILD)/helpers/%: selftests/helpers/%.c $(COMMON_OBJS) $(AGENT_OBJS) | $(SKELE
 	@mkdir -p $(dir $@)
 	$(CC) $(MP_CFLAGS) $(LDFLAGS) $(INC_userspace) $< $(COMMON_OBJS) $(AGENT_OBJS) -o $@ $(call pkg,$(LIBS_RELAY)) $(LDLIBS_RELAY)
 
-# (not inside the bench's Debian root, whose /etc has directories named *.d)
--include $(shell find $(BUILD) -name trixie-root -prune -o -name '*.d' -type f -print 2>/dev/null)
+# (not inside the Debian roots of the bench and the e2e suite, build/*/*-root,
+# whose /etc has directories named *.d)
+-include $(shell find $(BUILD) -name '*-root' -prune -o -name '*.d' -type f -print 2>/dev/null)
 
 deps:
 	tools/install-deps.sh
