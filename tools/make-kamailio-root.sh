@@ -15,6 +15,7 @@ if [ ! -x "$root/usr/sbin/kamailio" ]; then
 	start=$SECONDS
 	mkdir -p "$(dirname "$root")"
 	rm -rf "$root.tmp"
+	trap 'rm -rf "$root.tmp"' EXIT # what a failed making leaves
 	sources=("deb http://deb.debian.org/debian $suite main")
 	case $suite in
 	sid | unstable) ;; # no updates nor security suites
