@@ -173,15 +173,17 @@ start_proxy() {
 
 # _in_proxy_root: sets IN_ROOT to nothing without PROXY_ROOT; else to a
 # command that runs the words after it chrooted in PROXY_ROOT, in a mount
-# namespace of its own with the host's /dev and /proc and the test's $T (on a
-# tmpfs /tmp): the mounts end with the proxy's processes, the root is left as
-# it was.
+# namespace of its own with the host's /dev, /proc, /etc/hosts (which names
+# this machine: without it Kamailio asks DNS, 5 s a start) and the test's $T
+# (on a tmpfs /tmp): the mounts end with the proxy's processes, the root is
+# left as it was.
 _in_proxy_root() {
 	IN_ROOT=()
 	[ -n "$PROXY_ROOT" ] || return 0
 	[[ $T == /tmp/* ]] || fail "the chrooted proxy needs the test's directory under /tmp, not $T"
 	# shellcheck disable=SC2016 # for the sh -c: $0 the root, $1 the test's directory
 	IN_ROOT=(unshare -m --propagation private sh -c 'mount --rbind /dev "$0/dev" && mount -t proc proc "$0/proc" &&
+		mount --bind /etc/hosts "$0/etc/hosts" &&
 		mount -t tmpfs tmpfs "$0/tmp" && mkdir -p "$0$1" && mount --bind "$1" "$0$1" && shift && exec chroot "$0" "$@"'
 		"$PROXY_ROOT" "$T")
 }
