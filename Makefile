@@ -151,9 +151,9 @@ $(BUILD)/systemd/%.service: tools/systemd/%.service.in $(BUILD)/sysconfdir FORCE
 	@mkdir -p $(dir $@)
 	sed -e 's|@SBINDIR@|$(sbindir)|g' -e 's|@SYSCONFDIR@|$(sysconfdir)|g' $< >$@
 
-# (not in the caches of vmtest, the tree of make deb and the bench's Debian
-# root, which hold *.d too)
--include $(shell find $(BUILD) -type d \( -name vmtest-cache -o -name deb -o -name trixie-root \) -prune -o -name '*.d' -type f -print 2>/dev/null)
+# (not in the caches of vmtest, the tree of make deb and the Debian roots of
+# the bench and the e2e suite, build/*/*-root, which hold *.d too)
+-include $(shell find $(BUILD) -type d \( -name vmtest-cache -o -name deb -o -name '*-root' \) -prune -o -name '*.d' -type f -print 2>/dev/null)
 
 # The tree it makes is listed in README.md, "Installing" (and compared by
 # selftests/test_install.sh).  The BPF programs are inside media-relay (the
@@ -206,10 +206,14 @@ deps:
 # Runs the unit tests and the selftests; ends with "N passed, N failed, N skipped".
 # With OPENSIPS_SOURCE=/path/to/opensips-3.x.y.tar.xz, OpenSIPS is built
 # first (once, into build/) for selftests/test_e2e_opensips.sh, which
-# otherwise skips unless OPENSIPS or PATH gives it one.
+# otherwise skips unless OPENSIPS or PATH gives it one.  With
+# E2E_KAMAILIO=trixie (a Debian suite), selftests/test_e2e.sh calls through
+# that release's Kamailio instead of the machine's, from a root made first
+# (once, into build/e2e/) by tools/make-kamailio-root.sh.
 check: deps
 	$(MAKE) all $(UNIT_TESTS) $(HELPERS)
 	$(if $(OPENSIPS_SOURCE),tools/build-opensips.sh $(OPENSIPS_SOURCE) >/dev/null)
+	$(if $(E2E_KAMAILIO),tools/make-kamailio-root.sh $(E2E_KAMAILIO) >/dev/null)
 	selftests/run-all.sh $(BUILD)
 
 demo: deps

@@ -14,6 +14,7 @@ packages=(
 	libcmocka-dev iproute2 procps ethtool python3 python3-scapy nftables iptables conntrack dnsmasq-base
 	openssl # tools/make-certs.sh, selftests/test_tls.sh
 	kamailio sip-tester # selftests/test_e2e.sh: the real SIP proxy and call generator
+	mmdebstrap # tools/make-kamailio-root.sh: another Debian's Kamailio for test_e2e.sh (E2E_KAMAILIO)
 	bison flex # tools/build-opensips.sh: OpenSIPS from its source for selftests/test_e2e_opensips.sh
 	postgresql mariadb-server mariadb-client # selftests/test_accounting_sql.sh starts its own servers
 	freeradius # selftests/test_accounting_radius.sh (its own instance, never the service)
@@ -34,7 +35,7 @@ fi
 # only: the kernel module package cannot build here; mmdebstrap makes a root
 # with Debian 13's) and the plot
 if [ "${1:-}" = bench ]; then
-	packages+=(rtpengine-daemon python3-matplotlib mmdebstrap)
+	packages+=(rtpengine-daemon python3-matplotlib)
 fi
 
 # `install-deps.sh fuzz`: libFuzzer (clang's runtime libraries)
