@@ -13,8 +13,15 @@ mkdir -p /dev/pts /dev/shm
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
+# The checkout may lie under /tmp or /run (a clone in /tmp), which get a
+# tmpfs of their own here: it is bound aside first and put back on top.
+checkout=$(cat /.vmtest/checkout)
+mkdir -p /.vmtest-checkout
+mount --bind "$checkout" /.vmtest-checkout
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
+mkdir -p "$checkout"
+mount --move /.vmtest-checkout "$checkout"
 mkdir -p /run/netns /run/lock
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null

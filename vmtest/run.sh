@@ -203,6 +203,7 @@ new_outdir() {
 	mkdir -p "$cache/runs"
 	out=$(mktemp -d "$cache/runs/run.XXXXXX")
 	echo "${VM_INIT:-/bin/bash $here/guest.sh}" >"$out/guest"
+	echo "$repo" >"$out/checkout"
 	{
 		printf 'cd %q\n' "$repo"
 		printf 'export MP_KERNEL_FEATURES=%q\n' "${MP_KERNEL_FEATURES:-}"
