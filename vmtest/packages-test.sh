@@ -82,7 +82,7 @@ run_test "dpkg -i on a clean system: the user mediaproxy, both units enabled but
 t_man_pages() {
 	local pages page out=
 	pages=$(dpkg -L mediaproxy-common mediaproxy-dispatcher mediaproxy-relay | grep '/man/man./')
-	expect_eq "$(wc -l <<<"$pages")" 5 "man pages installed"
+	expect_eq "$(wc -l <<<"$pages")" 6 "man pages installed"
 	makewhatis /usr/share/man
 	for page in $pages; do
 		out+=$(zcat "$page" | mandoc -Tlint 2>&1 | sed "s|<stdin>|$page|")
@@ -148,23 +148,30 @@ call() {
 	TO_CALLER_PORT=$(cut -d' ' -f2 <<<"$reply" | tr -d '\r\n')
 }
 
-# media [PRIMED]: both parties send COUNT packets through the relay and get
-# all of the other's, from the relay, and the caller also the callee's
-# priming packet (the callee the caller's too when PRIMED: an established
-# call has somewhere to send it; the caller then primes at 0.9 s, once the
-# callee, started after it, listens)
-media() {
-	local caller_prime=0
-	[ -z "${1:-}" ] || caller_prime=0.9
-	ip netns exec "$CALLER_NS" python3 "$HERE/helpers/rtp_peer.py" 49170 $RELAY_IP "$TO_CALLER_PORT" $COUNT $SIZE \
-		$caller_prime >"$W/caller.json" &
-	ip netns exec "$CALLEE_NS" python3 "$HERE/helpers/rtp_peer.py" 30000 $RELAY_IP "$TO_CALLEE_PORT" $COUNT $SIZE 0.3 \
-		>"$W/callee.json"
-	wait $!
-	expect_eq "$(python3 -c "import json; d=json.load(open('$W/caller.json')); print(d['received'], d['corrupt'], d['sources'])")" \
+# media_start [PAUSE...]: a call's media (selftests/helpers/rtp_peer.py):
+# the caller primes, then the callee once the relay latched the caller, then
+# both send COUNT packets, pausing after each PAUSE until SIGUSR1; its
+# progress goes to $W/media.log, its pid in $MEDIA.
+media_start() {
+	python3 "$HERE/helpers/rtp_peer.py" /run/mediaproxy/relay.sock "$CALLER_NS:49170:$RELAY_IP:$TO_CALLER_PORT" \
+		"$CALLEE_NS:30000:$RELAY_IP:$TO_CALLEE_PORT" $COUNT $SIZE "$@" >"$W/media.json" 2>"$W/media.log" &
+	MEDIA=$!
+}
+
+# media_end [PRIMED]: each party got all of the other's packets, from the
+# relay, and the caller also the callee's priming packet (the callee the
+# caller's too when PRIMED: an established call has somewhere to send it)
+media_end() {
+	wait "$MEDIA" || fail "media: $(cat "$W/media.log")"
+	expect_eq "$(python3 -c "import json; d=json.load(open('$W/media.json'))['caller']; print(d['received'], d['corrupt'], d['sources'])")" \
 		"$((COUNT + 1)) 0 ['$RELAY_IP:$TO_CALLER_PORT']" "the caller's packets, corrupt ones, sources"
-	expect_eq "$(python3 -c "import json; d=json.load(open('$W/callee.json')); print(d['received'], d['corrupt'], d['sources'])")" \
+	expect_eq "$(python3 -c "import json; d=json.load(open('$W/media.json'))['callee']; print(d['received'], d['corrupt'], d['sources'])")" \
 		"$((COUNT + ${1:-0})) 0 ['$RELAY_IP:$TO_CALLEE_PORT']" "the callee's packets, corrupt ones, sources"
+}
+
+media() {
+	media_start
+	media_end "$@"
 }
 
 t_call() {
@@ -181,10 +188,12 @@ t_reload() {
 	local pid
 	read -r TO_CALLER_PORT TO_CALLEE_PORT <"$W/ports"
 	pid=$(main_pid media-relay.service)
-	COUNT=1500 media 1 & # 3 s of media from t = 1 s
-	sleep 2
+	# a third of the call's media, then the reload, the rest while it runs
+	COUNT=1500 media_start 500
+	wait_for 60 grep -qx "paused 500" "$W/media.log" || fail "media: $(cat "$W/media.log")"
 	systemctl reload media-relay.service || fail "reload failed"
-	wait $! || fail "media during the reload"
+	kill -USR1 "$MEDIA"
+	COUNT=1500 media_end 1
 	wait_for 10 eval 'journal media-relay | grep -q "restart: took over 1 sessions"' ||
 		fail "no takeover: $(journal media-relay | tail)"
 	expect_eq "$(main_pid media-relay.service)" "$pid" "the relay's pid after the reload"
