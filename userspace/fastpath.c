@@ -23,28 +23,23 @@
 #define TC_HANDLE 0x4d50
 #define TC_PRIORITY 1
 
+/* Each tier as the log says it, and as the metrics label it. */
+static const struct {
+	const char *name, *label;
+} tiers[] = {
+	[FASTPATH_XDP_NATIVE] = { "native XDP", "xdp_native" },
+	[FASTPATH_XDP_GENERIC] = { "generic XDP", "xdp_generic" },
+	[FASTPATH_TC] = { "tc", "tc" },
+};
+
 const char *fastpath_tier_name(enum fastpath_tier tier)
 {
-	switch (tier) {
-	case FASTPATH_XDP_NATIVE:
-		return "native XDP";
-	case FASTPATH_XDP_GENERIC:
-		return "generic XDP";
-	default:
-		return "tc";
-	}
+	return tiers[tier].name;
 }
 
 const char *fastpath_tier_label(enum fastpath_tier tier)
 {
-	switch (tier) {
-	case FASTPATH_XDP_NATIVE:
-		return "xdp_native";
-	case FASTPATH_XDP_GENERIC:
-		return "xdp_generic";
-	default:
-		return "tc";
-	}
+	return tiers[tier].label;
 }
 
 /* The relay needs CAP_BPF (before Linux 5.8, CAP_SYS_ADMIN) to load the
