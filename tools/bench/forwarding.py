@@ -32,14 +32,14 @@ from relays import RELAYS, FD_LIMIT, MAX_CALLS, MediaRelay, end_port
 
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RELAY_DEVS, END_DEVS = ("mpbr1", "mpbr2"), ("mpbe1", "mpbe2")
-KINDS = ("ceiling", "xdp", "tc", "conntrack", "userspace", "rtpengine", "rtpengine13")
+KINDS = ("ceiling", "xdp", "xdp-nostats", "tc", "conntrack", "userspace", "rtpengine", "rtpengine13")
 WARM_PPS = 20000  # both directions together, to latch: every relay carries it
 CALLS = 1000  # the throughput runs: 1,000 streams A to B
 TRIAL_S = 5  # RFC 2544: loss under LOSS_OK for this long
 LOSS_OK = 0.001
 RESOLUTION = 0.05  # the search stops when the bounds are this close
 # where each relay's search starts (packets/s A to B); it doubles or halves from there
-FIRST_GUESS = {"ceiling": 1.6e6, "xdp": 1.2e6, "tc": 4e5, "conntrack": 3e5, "userspace": 2e4,
+FIRST_GUESS = {"ceiling": 1.6e6, "xdp": 1.2e6, "xdp-nostats": 1.2e6, "tc": 4e5, "conntrack": 3e5, "userspace": 2e4,
                "rtpengine": 2e4, "rtpengine13": 2e4}
 SCALE_WINDOWS, SCALE_S = 5, 3  # the scale runs: windows of so many seconds, saturated
 GENERATOR_PPS = 2e6  # about what one generator sends at most: beyond, a rate falling short is its own
@@ -78,7 +78,7 @@ class Run:
         self.sinks = [Proc(ns, GEN_CPU, f"{build}/bench/sink", "-i", dev, "-p", "%d:%d" % SINK_PORTS, ready=True,
                            log=self.log) for ns, dev in ((NS_A, "mpbe1"), (NS_B, "mpbe2"))]
         # relays not in XDP need a program there all the same (ceiling.bpf.c says why)
-        self.passer = None if kind in ("xdp", "ceiling") else \
+        self.passer = None if kind in ("xdp", "xdp-nostats", "ceiling") else \
             Proc(NS_R, RELAY_CPU, f"{build}/bench/ceiling", "-p", *RELAY_DEVS, ready=True, log=self.log)
         self.relay = RELAYS[kind](build, workdir, kind)
         self.place_threads()

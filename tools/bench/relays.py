@@ -45,15 +45,17 @@ def stop_process(p):
 
 
 class MediaRelay:
-    """media-relay in one forwarding tier, driven over its control socket."""
+    """media-relay in one forwarding tier, driven over its control socket;
+    kind "xdp-nostats" is the XDP tier with [Relay] rtp_stats off."""
 
-    def __init__(self, build, workdir, tier):
-        self.tier = tier
+    def __init__(self, build, workdir, kind):
+        self.tier, _, variant = kind.partition("-")
+        rtp_stats = "no" if variant == "nostats" else "yes"
         shutil.rmtree(f"{workdir}/run", ignore_errors=True)
         os.makedirs(f"{workdir}/run")
         with open(f"{workdir}/config.ini", "w") as f:
             f.write(f"[Relay]\nrelay_ip = {RELAY_IP}\nport_range = {PORT_RANGE[0]}:{PORT_RANGE[1]}\n"
-                    f"forwarding = {tier}\nlog_level = WARNING\n")
+                    f"forwarding = {self.tier}\nrtp_stats = {rtp_stats}\nlog_level = WARNING\n")
         self.log = open(f"{workdir}/media-relay.log", "w")
         self.p = start_in_relay_ns([f"{build}/media-relay", "--no-fork", "--config-dir", workdir,
                                     "--runtime-dir", f"{workdir}/run"], self.log)
@@ -253,5 +255,5 @@ class Rtpengine13(Rtpengine):
         super().__init__(build, workdir, tier, root=os.path.join(build, TRIXIE_ROOT), **kw)
 
 
-RELAYS = {"xdp": MediaRelay, "tc": MediaRelay, "conntrack": MediaRelay, "userspace": MediaRelay,
+RELAYS = {"xdp": MediaRelay, "xdp-nostats": MediaRelay, "tc": MediaRelay, "conntrack": MediaRelay, "userspace": MediaRelay,
           "rtpengine": Rtpengine, "rtpengine13": Rtpengine13, "ceiling": Ceiling}

@@ -19,7 +19,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-NAMES = {"ceiling": "bare XDP redirect (ceiling)", "xdp": "media-relay XDP tier", "tc": "media-relay tc tier",
+NAMES = {"ceiling": "bare XDP redirect (ceiling)", "xdp": "media-relay XDP tier",
+         "xdp-nostats": "media-relay XDP tier, rtp_stats = no", "tc": "media-relay tc tier",
          "conntrack": "media-relay conntrack tier", "userspace": "media-relay userspace tier",
          "rtpengine": "rtpengine 10.5 (Debian 12)", "rtpengine13": "rtpengine 12.5 (Debian 13)"}
 PEERS = ("rtpengine", "rtpengine13")
@@ -74,7 +75,7 @@ def throughput_section(fw):
                          "this; its CPU per packet is from a core not saturated.")
         L.append(f"| {name} | {fmt(b['offered_pps'], 1e-6, 3)} | {fmt(b['loss'], 100, 3, '%')} | "
                  f"{fmt(b['relay_cpu'])} | {fmt(b['relay_ns_per_pkt'], 1, 0)} | {fmt(b['pps_per_cpu_s'], 1e-6, 3)} | "
-                 f"{fmt(b.get('prog_ns_per_run'), 1, 0) if r['relay'] in ('xdp', 'tc', 'ceiling') else '–'} | "
+                 f"{fmt(b.get('prog_ns_per_run'), 1, 0) if r['relay'] in ('xdp', 'xdp-nostats', 'tc', 'ceiling') else '–'} | "
                  f"{len(r['trials'])} |")
     L += [""] + notes if notes else []
     return L
@@ -197,6 +198,15 @@ def targets_section(fw, cp):
                         f"{ce['prog_ns_per_run']:.0f} ns" +
                         (f"; the bare redirect's point is the generator's ceiling, its core {ce['relay_cpu']:.0%} busy"
                          if ce.get("generator_bound") else "")))
+    off = point(fw, "xdp-nostats")
+    if x and off:
+        L.append(target("what [Relay] rtp_stats costs the XDP tier (issue 19: ≤ 15%)",
+                        f"{x['relay_ns_per_pkt'] / off['relay_ns_per_pkt'] - 1:+.0%} relay ns a packet "
+                        f"({x['relay_ns_per_pkt']:,.0f} against {off['relay_ns_per_pkt']:,.0f}); program "
+                        f"{x['prog_ns_per_run']:.0f} against {off['prog_ns_per_run']:.0f} ns",
+                        basis, "≤ +15%", x["relay_ns_per_pkt"] <= 1.15 * off["relay_ns_per_pkt"],
+                        f"the RTP header's parse, the per-leg sequence and jitter state: "
+                        f"{x['prog_ns_per_run'] - off['prog_ns_per_run']:.0f} ns more in the program"))
     if tc and ce:
         r = tc["pps_per_cpu_s"] / ce["pps_per_cpu_s"]
         L.append(target("tc tier against the bare redirect, packets per relay CPU-second (measured the same way)",
