@@ -238,7 +238,7 @@ vmtest-packages: deb
 # Not a test: never part of check or CI.
 bench:
 	tools/install-deps.sh bench
-	$(MAKE) all
+	$(MAKE) all $(BUILD)/helpers/bpf_fixture_runner
 	tools/bench/run.sh $(BUILD)
 
 # The soak (tools/soak/README.md): SOAK_MINUTES (default 30) of calls through

@@ -166,8 +166,15 @@ stop_hosts() {
 	rm -f "$T/.pids" "$T/.netns"
 }
 
+# MP_TEST_KEEP=DIR: a failed test's directory (every daemon's log, the
+# peers' traces) is moved to DIR/NAME.XXXXXX before it is deleted
 _end_test() {
+	local rc=$?
 	stop_hosts
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "${MP_TEST_KEEP:-}" ]; then
+		mkdir -p "$MP_TEST_KEEP" && mv "$T" "$MP_TEST_KEEP/$(basename "$0" .sh)-$TEST_NUMBER.${T##*.}" &&
+			echo "kept in $MP_TEST_KEEP/$(basename "$0" .sh)-$TEST_NUMBER.${T##*.}"
+	fi
 	rm -rf "$T"
 }
 

@@ -19,6 +19,7 @@ daemons' RSS grew by with the HELD calls up (ours: dispatcher and relay).
 """
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,11 @@ def cpload(build, target, *args):
     return json.loads(out.stdout)
 
 
+def children_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def phases(build, target, seconds, pids, quarantine):
     """Fixed rate, saturation, calls held (with the RSS of `pids` per call),
     fixed rate again with them up."""
@@ -52,7 +58,12 @@ def phases(build, target, seconds, pids, quarantine):
     rate = min(RATE, int((FD_LIMIT - 200) / 4 / HOLD))
     loaded_rate = min(RATE, int((FD_LIMIT - 200 - 4 * HELD) / 4 / HOLD))
     rss0 = rss()
+    # the CPU the daemons and cpload take at the fixed rate, in cores
+    daemons0, client0, t0 = lab.task_ns(pids), children_cpu_s(), time.monotonic()
     fixed = cpload(build, target, "-c", str(CONNECTIONS), "-r", str(rate), "-d", str(seconds), "-h", str(HOLD))
+    took = time.monotonic() - t0
+    fixed["daemons_cpu"] = (lab.task_ns(pids) - daemons0) / 1e9 / took
+    fixed["client_cpu"] = (children_cpu_s() - client0) / took
     fixed["rate"], fixed["hold"] = rate, HOLD
     print(f"bench:   at {rate} calls/s: {json.dumps(fixed)}", file=sys.stderr, flush=True)
     time.sleep(quarantine + HOLD)

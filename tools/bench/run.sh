@@ -36,7 +36,9 @@ sysctl -qw kernel.bpf_stats_enabled=1 # the run time of each BPF program
 
 start=$SECONDS
 $py "$here/forwarding.py" "$build" "$work" "$work/forwarding.json" "${quick[@]}"
+BUILD=$build $py "$here/prog_cost.py" "$work/prog_cost.json" ||
+	echo "bench: the programs' cost by path was not measured; the report goes without it" >&2
 $py "$here/control.py" "$build" "$work/control" "$work/control.json" "${quick[@]}" ||
 	echo "bench: the control-plane benchmark failed; the report goes without it" >&2
-$py "$here/report.py" "$work/forwarding.json" "$work/control.json" "$results" $((SECONDS - start))
+$py "$here/report.py" "$work/forwarding.json" "$work/control.json" "$work/prog_cost.json" "$results" $((SECONDS - start))
 echo "bench: $results/latest.md, $results/latest.png ($((SECONDS - start)) s)"
