@@ -507,6 +507,29 @@ static void relay_expired(void *ctx, struct relay *relay, const char *json, size
 	}
 }
 
+/* doc/relay-protocol.md §9.2: the answer to a command that had failed for
+ * want of it in time.  A remove's carries the session's final statistics:
+ * its record was kept for them, and they are accounted now.
+ */
+static void relay_late(void *ctx, struct relay *relay, const char *command, const char *payload, size_t len)
+{
+	struct dispatch *d = ctx;
+	json_t *stats;
+	const char *call_id;
+	struct record *rec;
+
+	if (strcmp(command, "remove") || is_failure(payload, len))
+		return;
+	stats = json_loadb(payload, len, 0, NULL);
+	call_id = json_string_value(json_object_get(stats, "call_id"));
+	rec = call_id ? records_find(d->records, call_id) : NULL;
+	if (rec && !strcmp(rec->relay_ip, relay_ip(relay))) {
+		session_ended(d, rec, stats, payload, len, false, false);
+		records_delete(d->records, rec->call_id);
+	}
+	json_decref(stats);
+}
+
 /* ---- life cycle ------------------------------------------------------------------------ */
 
 struct cleanup {
@@ -548,7 +571,8 @@ struct dispatch *dispatch_new(struct event_base *base, const struct mp_config *c
 	d->cfg = cfg;
 	d->accounting = accounting;
 	d->proxy_control = proxy_control;
-	events = (struct relays_events){ .ctx = d, .up = relay_up, .down = relay_down, .expired = relay_expired };
+	events = (struct relays_events){ .ctx = d, .up = relay_up, .down = relay_down, .expired = relay_expired,
+					     .late = relay_late };
 	d->records = records_new();
 	d->cleanup = event_new(base, -1, EV_PERSIST, cleanup_expired, d);
 	if (!d->records || !d->cleanup || event_add(d->cleanup, &every) ||

@@ -19,8 +19,9 @@ struct pending {
 	struct pending *next;
 	struct relay *relay;
 	unsigned long seq;
+	char command[16];
 	struct event *timer;
-	relay_reply_cb cb;
+	relay_reply_cb cb; /* NULL once timed out: a late answer goes to events.late */
 	void *ctx;
 };
 
@@ -109,7 +110,10 @@ static void pending_finish(struct pending *p, const char *payload, size_t len)
 			break;
 		}
 	event_free(p->timer);
-	p->cb(p->ctx, r, payload, len);
+	if (p->cb)
+		p->cb(p->ctx, r, payload, len);
+	else if (payload && r->relays->events.late)
+		r->relays->events.late(r->relays->events.ctx, r, p->command, payload, len);
 	free(p);
 }
 
@@ -150,6 +154,10 @@ static void command_timed_out(evutil_socket_t fd, short what, void *arg)
 	struct relay *r = p->relay;
 	struct timeval recover = { .tv_sec = r->relays->cfg->dispatcher.relay_recover_interval };
 
+	if (!p->cb) { /* no late answer either */
+		pending_finish(p, NULL, 0);
+		return;
+	}
 	log_warn("relay %s: no answer to command %lu in time", r->ip, p->seq);
 	if (!r->timed_out) {
 		r->timed_out = true;
@@ -159,7 +167,11 @@ static void command_timed_out(evutil_socket_t fd, short what, void *arg)
 		if (r->recover)
 			evtimer_add(r->recover, &recover);
 	}
-	pending_finish(p, NULL, 0);
+	/* the command failed; its answer may still come, for as long as the
+	 * relay may stay connected without a ping (doc/relay-protocol.md §9.2) */
+	p->cb(p->ctx, r, NULL, 0);
+	p->cb = NULL;
+	evtimer_add(p->timer, &recover);
 }
 
 int relay_send(struct relay *r, const char *command, const char *headers, size_t headers_len,
@@ -173,6 +185,7 @@ int relay_send(struct relay *r, const char *command, const char *headers, size_t
 		goto fail;
 	p->relay = r;
 	p->seq = r->next_seq++;
+	snprintf(p->command, sizeof(p->command), "%s", command);
 	p->cb = cb;
 	p->ctx = ctx;
 	/* one write: lines of two commands never interleave */
@@ -226,6 +239,8 @@ static void relay_line(struct relay *r, char *line, size_t len)
 					log_info("relay %s: halting, no new sessions for it", r->ip);
 					r->halting = true;
 				}
+				if (!p->cb)
+					log_info("relay %s: the answer to %s %lu came after its time", r->ip, p->command, seq);
 				pending_finish(p, space + 1, payload_len);
 				return;
 			}

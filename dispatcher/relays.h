@@ -31,6 +31,10 @@ struct relays_events {
 	void (*down)(void *ctx, const char *ip);
 	/* `expired <json>` from a relay. */
 	void (*expired)(void *ctx, struct relay *relay, const char *json, size_t len);
+	/* The answer to a `command` whose callback was told it failed, since
+	 * its time was up.
+	 */
+	void (*late)(void *ctx, struct relay *relay, const char *command, const char *payload, size_t len);
 };
 
 /* Listens on [Dispatcher] listen; NULL (logged) when it cannot. */

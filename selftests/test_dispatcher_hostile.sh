@@ -85,6 +85,24 @@ t_empty_statistics() {
 }
 run_test "statistics {} from a relay: logged as JSON, not accounted (no start_time), the proxy gets removed" t_empty_statistics
 
+# A relay too slow for the proxy's deadline: the remove fails, and its
+# statistics, arriving later, are accounted all the same.
+t_late_remove() {
+	hosts 1
+	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
+	ip netns exec "$RELAY_NS1" python3 "$HERE/helpers/fake_relay.py" 198.18.10.1 "$T/tls" late-remove >"$T/fake" 2>&1 &
+	local fake=$!
+	wait_for 5 grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "the stand-in relay did not connect"
+	expect_eq "$({ example_a; example_b; example_c; } | proxy | tr -d '\r' | tr '\n' '|')" \
+		"198.18.0.50 40002 40006|198.18.0.50 40000 40004|error|" "the replies to A, B and C (late)"
+	wait "$fake" || fail "$(cat "$T/fake")"
+	wait_until 20 '[ -n "$(account_info)" ]' || fail "the late statistics were not accounted: $(cat "$T/disp.log")"
+	expect_eq "$(account_info | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["duration"], d["streams"][0]["status"], d["timed_out"])')" \
+		"305 conntrack timeout False" "the row holds the late statistics"
+	grep -q "relay $RELAY1: the answer to remove 3 came after its time" "$T/disp.log" || fail "$(cat "$T/disp.log")"
+}
+run_test "a remove answered after its time: the proxy gets error, the statistics are accounted when they come" t_late_remove
+
 # answers_in_time N: N updates, each on a new connection, each answered
 # within the module's 500 ms.
 answers_in_time() {

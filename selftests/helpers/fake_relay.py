@@ -4,17 +4,19 @@ in doc/proxy-protocol.md §11.1-§11.3 (examples A, B and C), and answers as doc
 does; after B it reports the session expired (example E), so the proxy's
 remove (C) must then be answered by the dispatcher alone.
 
-  fake_relay.py DISPATCHER_IP CERTDIR [no-streams | empty-stats]
+  fake_relay.py DISPATCHER_IP CERTDIR [no-streams | empty-stats | late-remove]
 
 With no-streams the expiry report lacks its "streams" array (malformed).
 With empty-stats it reports no expiry, but answers the remove of C with
-the statistics {}.
+the statistics {}.  With late-remove it answers the remove of C with the
+session's statistics 1 s late, after the dispatcher's timer for it.
 Prints one line per step ("ok ..." / "MISMATCH ...") and exits 0 when every
 step matched.
 """
 import socket
 import ssl
 import sys
+import time
 
 A = (b"update 1\r\ntype: request\r\ndialog_id: 3021:17\r\ncall_id: 7f3c9a21e5b04d2c@10.0.0.23\r\ncseq: 101\r\n"
      b"from_uri: alice@example.org\r\nto_uri: bob@example.net\r\nfrom_tag: a73kszlfl\r\n"
@@ -57,11 +59,15 @@ def main(dispatcher, certs, variant="spec"):
         good &= block == expected
         print(f"ok example {name}" if block == expected else f"MISMATCH example {name}: {block!r}", flush=True)
         sock.sendall(reply)
-    if variant == "empty-stats":
+    if variant in ("empty-stats", "late-remove"):
         block, buf = read_block(sock, buf)
         good &= block == C
         print("ok example C" if block == C else f"MISMATCH example C: {block!r}", flush=True)
-        sock.sendall(b"3 {}\r\n")
+        if variant == "late-remove":
+            time.sleep(1)
+            sock.sendall(b"3 " + EXPIRED[len(b"expired "):])
+        else:
+            sock.sendall(b"3 {}\r\n")
         return 0 if good else 1
     expired = EXPIRED
     if variant == "no-streams":
