@@ -234,6 +234,8 @@ static struct mp_fwd *open_object(const struct mp_config *cfg, const struct fast
 	}
 	/* a relay port carries at most one forwarding entry */
 	bpf_map__set_max_entries(skel->maps.mp_fwd, range->end - range->start);
+	/* set here, not left to libbpf: a restart compares it with the pinned map's */
+	bpf_map__set_max_entries(skel->maps.mp_rtcp, (__u32)libbpf_num_possible_cpus());
 	skel->rodata->mp_cfg.port_min = range->start;
 	skel->rodata->mp_cfg.port_max = range->end;
 	skel->rodata->mp_cfg.flags = MP_CFG_DECREMENT_TTL | (cfg->relay.rtp_stats ? MP_CFG_RTP_STATS : 0);
@@ -399,6 +401,11 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 int fastpath_fwd_map(const struct fastpath *fp)
 {
 	return bpf_map__fd(fp->skel->maps.mp_fwd);
+}
+
+int fastpath_rtcp_map(const struct fastpath *fp)
+{
+	return bpf_map__fd(fp->skel->maps.mp_rtcp);
 }
 
 void fastpath_next_hops_changed(struct fastpath *fp)
