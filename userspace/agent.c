@@ -176,6 +176,7 @@ void agent_stats(struct agent *a, bool map_fill, struct relay_stats *out)
 	out->pairs_quarantined = port_pool_quarantined_count(a->pool, now_ns);
 	out->pairs_unusable = port_pool_bad_count(a->pool);
 	out->media = *media_counters(a->media);
+	out->rtcp_copies_lost = rtcp_copies_lost(a->rtcp_copies);
 	out->fast_path = a->fastpath != NULL;
 	if (a->fastpath)
 		fastpath_stats_read(a->fastpath, map_fill, &out->fastpath);

@@ -474,12 +474,12 @@ static bool accept_source(struct media_stream *ms, enum side side, int sub, cons
  * change what both sides' RTP legs report.
  */
 static void rtcp_arrived(struct media_stream *ms, enum side side, const unsigned char *data, size_t len,
-			 uint64_t arrival_ns)
+			 uint64_t arrival_ns, bool copied)
 {
 	if (rtcp_side_packet(&ms->rtcp[side], &ms->rtcp[!side], rtp_of(ms, !side)->ssrc, data, len, arrival_ns))
-		ms->m->counters.rtcp_malformed++;
+		ms->m->counters.rtcp_malformed[copied]++;
 	else
-		ms->m->counters.rtcp_reports++;
+		ms->m->counters.rtcp_reports[copied]++;
 	update_leg_totals(ms, SIDE_CALLER, RTP);
 	update_leg_totals(ms, SIDE_CALLEE, RTP);
 }
@@ -492,7 +492,7 @@ void media_rtcp_copied(struct media *m, uint32_t stream_id, uint16_t local_port,
 	/* a copy queued before its stream ended, and its port was given to another */
 	if (!sock || !sock->ms || sock->sub != RTCP || sock->ms->id != stream_id)
 		return;
-	rtcp_arrived(sock->ms, sock->side, data, len, arrival_ns);
+	rtcp_arrived(sock->ms, sock->side, data, len, arrival_ns, true);
 }
 
 /* doc/relay-sessions.md §9.2, for one datagram that arrived on a relay socket;
@@ -518,7 +518,7 @@ static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *
 		if (sock->sub == RTP)
 			rtp_stats_packet(&ms->legs[sock->side][RTP].rtp, data, len, arrival_ns);
 		else if (!stun)
-			rtcp_arrived(ms, sock->side, data, len, arrival_ns);
+			rtcp_arrived(ms, sock->side, data, len, arrival_ns, false);
 	}
 	relay_packet(ms, sock->side, sock->sub, data, len, stun, now_ns);
 	if (stun)

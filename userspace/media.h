@@ -54,8 +54,10 @@ struct media_counters {
 	uint64_t relayed_packets;  /* sent on by the agent's own sockets */
 	uint64_t relayed_bytes;    /* IPv4 packet length, as the kernel counts */
 	uint64_t wrong_source;     /* packets from a source other than the latched one, not relayed */
-	uint64_t rtcp_reports;     /* RTCP compound packets read (doc/fast-path.md §12) */
-	uint64_t rtcp_malformed;   /* datagrams on RTCP ports that were not RTCP */
+	/* RTCP compound packets read (doc/fast-path.md §12), and datagrams on RTCP
+	 * ports that were not RTCP: [0] on the agent's sockets, [1] the programs' copies
+	 */
+	uint64_t rtcp_reports[2], rtcp_malformed[2];
 	uint64_t kernel_packets;   /* forwarded by the kernel tier, as its entries count them (read once */
 	uint64_t kernel_bytes;     /* a second, and when an entry goes) */
 };
