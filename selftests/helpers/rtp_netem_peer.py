@@ -40,7 +40,9 @@ behind a higher sequence number, not seen before), duplicates, jitter_ms
 the relay counts from the validating one), and sent; then what the RTCP
 said: rtcp_sent (the caller's block: fraction, lost, jitter units),
 callee_block (the callee's fixed values), rtt_ms (the mean of the
-caller's round trips, i.e. to the callee and back), rtt_samples.
+caller's round trips, i.e. to the callee and back), rtt_samples, and
+injected_ms: without netem the mean delay the callee added (null with
+netem, which adds its own).
 """
 import json
 import os
@@ -87,6 +89,20 @@ def report_block(data):
     return (ntp_sec & 0xffff) << 16 | ntp_frac >> 16, *struct.unpack("!II", data[44:52])
 
 
+def timestamped(sock):
+    """The datagrams waiting on `sock` (SO_TIMESTAMPNS set), each with its arrival in UNIX ns."""
+    while True:
+        try:
+            data, anc, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(16))
+        except BlockingIOError:
+            return
+        at = next((struct.unpack("qq", d[:16]) for level, kind, d in anc
+                   if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
+        if at is None:
+            fail("a datagram without its receive timestamp")
+        yield data, at[0] * 1_000_000_000 + at[1]
+
+
 class RtcpEnd(Party):
     """A party's RTCP socket: every datagram with its arrival (UNIX ns, SO_TIMESTAMPNS)."""
 
@@ -101,16 +117,7 @@ class RtcpEnd(Party):
         self.sent += 1
 
     def drain(self):
-        while True:
-            try:
-                data, anc, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(16))
-            except BlockingIOError:
-                return
-            at = next((struct.unpack("qq", d[:16]) for level, kind, d in anc
-                       if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
-            if at is None:
-                fail("an RTCP datagram without its receive timestamp")
-            self.got.append((data, at[0] * 1_000_000_000 + at[1]))
+        self.got += timestamped(self.sock)
 
 
 class Receiver(Party):
@@ -122,20 +129,12 @@ class Receiver(Party):
         self.arrivals, self.bye = [], False
 
     def drain(self):
-        while True:
-            try:
-                data, anc, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(16))
-            except BlockingIOError:
-                return
-            at = next((struct.unpack("qq", d[:16]) for level, kind, d in anc
-                       if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
-            if at is None:
-                fail("a datagram without its receive timestamp")
+        for data, at in timestamped(self.sock):
             if data[:2] == BYE[:2]:
                 self.bye = True
             elif len(data) >= 12:
                 seq, ts = struct.unpack("!HI", data[2:8])
-                self.arrivals.append((seq, ts, at[0] * 1_000_000_000 + at[1]))
+                self.arrivals.append((seq, ts, at))
                 self.seqs.add(seq)
 
 
@@ -195,7 +194,7 @@ def rtcp_exchange(caller, callee, receiver_figures, highest, emulate_delay):
     expected = receiver_figures["received"] + receiver_figures["lost"]
     fraction = min(255, receiver_figures["lost"] * 256 // expected) if expected else 0
     units = int(receiver_figures["jitter_ms"] * RATE / 1000)
-    sent_srs, rtts = {}, []
+    sent_srs, rtts, injected = {}, [], []
     last_callee_sr = None   # (middle, arrival ns)
     seen_by_caller = seen_by_callee = 0
 
@@ -223,9 +222,11 @@ def rtcp_exchange(caller, callee, receiver_figures, highest, emulate_delay):
         if got is None:
             fail("the callee got something else than the caller's SR: %s" % sr.hex())
         wait(parties, lambda: False, HOLD)
-        dlsr = (time.time_ns() - arrived) * 65536 // 1_000_000_000
-        if emulate_delay:   # what netem would add, outside DLSR
+        held = time.time_ns()
+        dlsr = (held - arrived) * 65536 // 1_000_000_000
+        if emulate_delay:   # what netem would add, outside DLSR; a busy machine adds more, which is measured
             wait(parties, lambda: False, rng.uniform(0.015, 0.025))
+            injected.append((time.time_ns() - held) / 1e6)
         callee.send_raw(sender_report(ntp_middle(time.time_ns()),
                                       (SSRC, CALLEE_BLOCK["fraction"], CALLEE_BLOCK["lost"], 0,
                                        CALLEE_BLOCK["jitter"], got[0], dlsr)))
@@ -238,7 +239,8 @@ def rtcp_exchange(caller, callee, receiver_figures, highest, emulate_delay):
         seen_by_caller = len(caller.got)
     return {"rtcp_sent": {"fraction": fraction, "lost": receiver_figures["lost"], "jitter": units},
             "callee_block": CALLEE_BLOCK, "rtt_samples": len(rtts),
-            "rtt_ms": sum(rtts) / len(rtts) if rtts else None}
+            "rtt_ms": sum(rtts) / len(rtts) if rtts else None,
+            "injected_ms": sum(injected) / len(injected) if injected else None}
 
 
 def main(control, caller_spec, callee_spec, dev, count, *netem_args):
