@@ -137,6 +137,24 @@ static bool is_stun(const unsigned char *data, size_t len)
 
 /* ---- counters ------------------------------------------------------------- */
 
+const double media_mos_bounds[MEDIA_MOS_BUCKETS] = { 2.58, 3.10, 3.60, 4.03, 4.34 };
+
+/* A stream's end: the MOS of each direction that has one, into the histogram. */
+static void count_mos(struct media *m, const struct stream *stream)
+{
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		const struct rtp_quality *q = &stream->party[side].rtp.quality;
+		unsigned bucket = 0;
+
+		if (!q->enabled || !q->measured || !q->has_mos)
+			continue;
+		while (bucket < MEDIA_MOS_BUCKETS && q->mos > media_mos_bounds[bucket])
+			bucket++;
+		m->counters.mos[bucket]++;
+		m->counters.mos_sum += q->mos;
+	}
+}
+
 /* A side's RTP statistics: its live entry's while installed in the BPF tier, else ours. */
 static const struct mp_rtp_leg *rtp_of(const struct media_stream *ms, enum side side)
 {
@@ -704,6 +722,7 @@ static void on_stream_closed(void *ctx, struct stream *stream)
 	if (!m->keep_forwarding) {
 		uninstall(ms, RTP);
 		uninstall(ms, RTCP);
+		count_mos(m, stream);
 	}
 	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++)
 		for (int sub = RTP; sub <= RTCP; sub++)

@@ -46,6 +46,12 @@ struct media_owner {
 
 struct media;
 
+/* The MOS histogram's bucket bounds: the MOS of G.107 Annex B's user
+ * satisfaction categories, R = 50, 60, 70, 80, 90.
+ */
+#define MEDIA_MOS_BUCKETS 5
+extern const double media_mos_bounds[MEDIA_MOS_BUCKETS];
+
 /* What the media plane did since the start (the relay's summary and /metrics). */
 struct media_counters {
 	uint64_t latches;          /* a leg latched onto a source (or again onto its moved party) */
@@ -58,6 +64,9 @@ struct media_counters {
 	 * ports that were not RTCP: [0] on the agent's sockets, [1] the programs' copies
 	 */
 	uint64_t rtcp_reports[2], rtcp_malformed[2];
+	/* the MOS estimates of the stream directions that ended with one, by media_mos_bounds */
+	uint64_t mos[MEDIA_MOS_BUCKETS + 1];
+	double mos_sum;
 	uint64_t kernel_packets;   /* forwarded by the kernel tier, as its entries count them (read once */
 	uint64_t kernel_bytes;     /* a second, and when an entry goes) */
 };

@@ -118,6 +118,10 @@ void relay_metrics_write(struct evbuffer *out, const struct relay_stats *st)
 		mp_prom_uint(out, M("rtcp_packets_total"), st->media.rtcp_malformed[copied], "source", source, "result",
 			     "malformed", NULL);
 	}
+	mp_prom_family(out, M("stream_mos"), MP_PROM_HISTOGRAM,
+		       "The MOS estimate (ITU-T G.107 E-model) of each stream direction that ended with one.");
+	mp_prom_histogram(out, M("stream_mos"), media_mos_bounds, st->media.mos, MEDIA_MOS_BUCKETS,
+			  st->media.mos_sum, NULL);
 	mp_prom_family(out, M("rtcp_copies_lost_total"), MP_PROM_COUNTER,
 		       "RTCP copies of the BPF programs lost because the agent read too slowly.");
 	mp_prom_uint(out, M("rtcp_copies_lost_total"), st->rtcp_copies_lost, NULL);
