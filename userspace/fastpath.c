@@ -117,14 +117,23 @@ static void remove_pins(bool and_dir)
 		rmdir(MP_PIN_DIR);
 }
 
+/* The maps a restart takes over: not the programs' own data, nor mp_rtcp,
+ * whose perf events belong to the agent that opened them (each run opens
+ * its own, and a run of a build without it finds nothing missing).
+ */
+static bool kept_over_restart(const struct bpf_map *map)
+{
+	return !bpf_map__is_internal(map) && bpf_map__type(map) != BPF_MAP_TYPE_PERF_EVENT_ARRAY;
+}
+
 static int pin_maps(struct mp_fwd *skel)
 {
 	struct bpf_map *map;
 	char path[PATH_MAX];
 
 	bpf_object__for_each_map(map, skel->obj) {
-		if (bpf_map__is_internal(map))
-			continue; /* .rodata/.bss belong to the program */
+		if (!kept_over_restart(map))
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", MP_PIN_DIR, bpf_map__name(map));
 		if (bpf_map__pin(map, path)) {
 			log_err("fast path: cannot pin map %s at %s: %s", bpf_map__name(map), path, strerror(errno));
@@ -148,7 +157,7 @@ static bool reuse_pinned_maps(struct mp_fwd *skel)
 		__u32 len = sizeof(info);
 		int fd, err;
 
-		if (bpf_map__is_internal(map))
+		if (!kept_over_restart(map))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", MP_PIN_DIR, bpf_map__name(map));
 		fd = bpf_obj_get(path);
