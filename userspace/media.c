@@ -507,8 +507,10 @@ void media_rtcp_copied(struct media *m, uint32_t stream_id, uint16_t local_port,
 {
 	const struct relay_socket *sock = m->by_port[local_port];
 
-	/* a copy queued before its stream ended, and its port was given to another */
-	if (!sock || !sock->ms || sock->sub != RTCP || sock->ms->id != stream_id)
+	/* a copy queued before its stream ended, and its port was given to another;
+	 * STUN (ICE consent checks) is no RTCP, as on the sockets
+	 */
+	if (!sock || !sock->ms || sock->sub != RTCP || sock->ms->id != stream_id || is_stun(data, len))
 		return;
 	rtcp_arrived(sock->ms, sock->side, data, len, arrival_ns, true);
 }
