@@ -475,7 +475,7 @@ print(s['caller_local'], s['callee_local'])")
 		     s["caller_rtcp_jitter_ms"]) == (7, 0.0508, 10.0)),
 		    ("callee_rtt_ms between the delay the callee made and the caller's own round trip, 1 ms either way",
 		     r["injected_ms"] - 1 <= s["callee_rtt_ms"] <= r["rtt_ms"] + 1),
-		    ("caller_rtt_ms below 5 ms", 0 <= s["caller_rtt_ms"] <= 5),
+		    ("caller_rtt_ms below 10 ms (no delay made; the relay's own time)", 0 <= s["caller_rtt_ms"] <= 10),
 		    ("callee_mos a G.711 estimate", 4 <= s["callee_mos"] <= 4.41),
 		    ("caller_mos null", s["caller_mos"] is None),
 		]

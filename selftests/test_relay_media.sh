@@ -524,7 +524,8 @@ quality_call() {
 		     s["callee_rtt_ms"] >= r["injected_ms"] - 1),
 		    ("callee_rtt_ms at most the caller's own round trip + 1 ms", r["rtt_samples"] >= 8 and
 		     s["callee_rtt_ms"] <= r["rtt_ms"] + 1),
-		    ("caller_rtt_ms: no delay on the caller's link", 0 <= s["caller_rtt_ms"] <= 5),
+		    # no delay on the caller's link; the userspace tier adds its own time (4 ms under TCG)
+		    ("caller_rtt_ms: no delay on the caller's link", 0 <= s["caller_rtt_ms"] <= 10),
 		    ("caller_mos null: the caller's stream expected nothing", s["caller_mos"] is None),
 		]
 		# G.107 with G.711's Ie 0, Bpl 25.1: the loss the caller reported, half of both round trips + 60 ms

@@ -9,7 +9,8 @@
 # MP_TEST_FILTER=...), picks the tests of the attach and media suites
 # instead.  Runs in the vmtest guest (vmtest/run.sh) or
 # on the host kernel; MP_KERNEL_FEATURES comes from vmtest/kernels.
-# Prints each result as selftests/run-all.sh does, the lines
+# Prints each result as selftests/run-all.sh does, what the tests noted
+# (NOTE lines), the lines
 # "vmtest-report: ..." (kernel, tier of a veth, probed features), and ends
 # with "N passed, N failed, N skipped".
 set -u
@@ -33,6 +34,8 @@ suite() {
 		"not ok "*) echo "FAIL $name: ${line#not ok }"; failed=$((failed + 1)) suite_failed=1 results=$((results + 1)) ;;
 		"ok "*"# SKIP"*|"ok "*"# skip"*) echo "SKIP $name: ${line#ok }"; skipped=$((skipped + 1)) results=$((results + 1)) ;;
 		"ok "*) echo "PASS $name: ${line#ok }"; passed=$((passed + 1)) results=$((results + 1)) ;;
+		"# @note "*|"# seed "*) ;;
+		"# "*) echo "NOTE $name: ${line#\# }" ;; # what a passing test noted: netem or not, figures
 		esac
 	done <"$log"
 	# a filter may leave a suite nothing to run
