@@ -24,7 +24,7 @@ LIBS_RELAY      := libbpf libelf libnetfilter_conntrack libnftables openssl libe
 LIBS_DISPATCHER := openssl libevent libevent_openssl jansson sqlite3 libpq libmariadb radcli inih
 LIBS_UNIT       := cmocka
 # not in pkg-config: the relay looks up its dispatchers' SRV records
-LDLIBS_RELAY    := -lresolv
+LDLIBS_RELAY    := -lresolv -lm
 
 # CFLAGS (optimisation, hardening: `make CFLAGS=...` or the environment) come
 # first; the flags the code needs are always added.

@@ -177,20 +177,50 @@ static __always_inline enum mp_action mp_route(void *ctx, struct mp_fwd_entry *e
 	return mp_route_lookup(ctx, e, ingress_ifindex, p, gen);
 }
 
+/* Step 4b (doc/fast-path.md §12): a datagram of an RTCP leg, as it
+ * arrived, to the agent, which reads the reports in it.  A copy the agent
+ * is too slow to take is lost (it counts them); the packet goes on anyway.
+ */
+static __always_inline void mp_rtcp_copy(void *ctx, struct mp_fwd_entry *e, struct mp_hdrs *h)
+{
+	__u16 udp_len = bpf_ntohs(h->udp->len);
+	struct mp_rtcp_copy c = {
+		.arrival_ns = bpf_ktime_get_ns(),
+		.stream_id = e->stream_id,
+		.local_ip = h->ip->daddr,
+		.local_port = h->udp->dest,
+		/* mp_parse took only IPv4 headers without options */
+		.payload_off = h->l3_off + sizeof(struct iphdr) + sizeof(struct udphdr),
+	};
+	__u64 copy_len;
+
+	if (udp_len < sizeof(struct udphdr))
+		return;
+	c.payload_len = udp_len - sizeof(struct udphdr);
+	/* the helper refuses a length beyond the packet: a lying UDP length */
+	copy_len = (__u64)c.payload_off + c.payload_len;
+	bpf_perf_event_output(ctx, &mp_rtcp, BPF_F_CURRENT_CPU | (copy_len << 32), &c, sizeof(c));
+}
+
 /* Step 4a (doc/fast-path.md §11): the leg's RTP statistics, for every
  * packet from the latched source, forwarded or not.  Only the checks of
  * mp_rtp.h run here; the clock is read only for a packet that goes into
  * the jitter, and that reading then serves as its last-seen time too.
- * Returns it, or 0.  Compiled out when the agent loads without
- * MP_CFG_RTP_STATS.
+ * Returns it, or 0.  An RTCP leg's packets go to the agent instead.
+ * Compiled out when the agent loads without MP_CFG_RTP_STATS.
  */
-static __always_inline __u64 mp_rtp_stats(struct mp_fwd_entry *e, struct udphdr *udp, void *data_end)
+static __always_inline __u64 mp_rtp_stats(void *ctx, struct mp_fwd_entry *e, struct mp_hdrs *h, void *data_end)
 {
+	struct udphdr *udp = h->udp;
 	struct mp_rtp_hdr *rtp = (void *)(udp + 1);
 	__u64 now;
 
-	if (!(mp_cfg.flags & MP_CFG_RTP_STATS) || (e->flags & MP_FWD_IS_RTCP))
+	if (!(mp_cfg.flags & MP_CFG_RTP_STATS))
 		return 0;
+	if (e->flags & MP_FWD_IS_RTCP) {
+		mp_rtcp_copy(ctx, e, h);
+		return 0;
+	}
 	/* data_end may include Ethernet padding: the UDP length says what is payload */
 	if ((void *)(rtp + 1) > data_end || bpf_ntohs(udp->len) < sizeof(*udp) + sizeof(*rtp))
 		rtp = NULL;
@@ -240,7 +270,7 @@ static __always_inline enum mp_action mp_decide(void *ctx, void *data, void *dat
 		mp_count(MP_STAT_DROP_WRONG_SOURCE);
 		return MP_DROP;
 	}
-	p->now = mp_rtp_stats(e, udp, data_end);
+	p->now = mp_rtp_stats(ctx, e, &p->h, data_end);
 	p->entry = e;
 	p->in_ifindex = ingress_ifindex;
 	p->tot_len = bpf_ntohs(ip->tot_len);

@@ -42,6 +42,18 @@ struct {
 	__type(value, struct mp_ifstats);
 } mp_ifstats SEC(".maps");
 
+/* RTCP copies for the agent (struct mp_rtcp_copy), one perf buffer per
+ * CPU: bpf_perf_event_output() appends a variable number of packet bytes
+ * from the context, in XDP and tc alike, on every kernel the programs
+ * load on; a ring buffer would need bpf_xdp_load_bytes (5.18) for that.
+ * The agent sets max_entries to the number of possible CPUs.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} mp_rtcp SEC(".maps");
+
 static __always_inline void mp_count(enum mp_stat outcome)
 {
 	__u32 key = outcome;

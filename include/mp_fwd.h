@@ -12,6 +12,7 @@
 #define MP_PIN_DIR	"/sys/fs/bpf/mediaproxy"
 #define MP_FWD_MAP	"mp_fwd"
 #define MP_TX_MAP	"mp_tx"
+#define MP_RTCP_MAP	"mp_rtcp"
 
 /* Default size of mp_fwd; the agent sets one entry per relay port before load. */
 #define MP_FWD_DEFAULT_ENTRIES	20000
@@ -85,6 +86,22 @@ struct mp_cfg {
 	__u32 flags;		/* MP_CFG_* */
 };
 
+/* What the programs send the agent with each datagram of an RTCP leg
+ * (MP_FWD_IS_RTCP) from its latched source, with MP_CFG_RTP_STATS, through
+ * the perf event array mp_rtcp (doc/fast-path.md §12): this record, then
+ * the frame's first payload_off + payload_len bytes as they arrived.
+ */
+struct mp_rtcp_copy {
+	__u64 arrival_ns;	/* CLOCK_MONOTONIC, precise */
+	__u32 stream_id;	/* the entry's */
+	__be32 local_ip;	/* the relay address and port it came to */
+	__be16 local_port;
+	__u16 payload_off;	/* where the UDP payload starts in the bytes behind */
+	__u16 payload_len;	/* the UDP length less its header */
+	__u16 pad;
+};
+
+_Static_assert(sizeof(struct mp_rtcp_copy) == 24, "an RTCP copy's record is 24 bytes");
 _Static_assert(sizeof(struct mp_fwd_key) == 8, "mp_fwd key is 8 bytes");
 _Static_assert(sizeof(struct mp_next_hop) == 40, "a next hop is 40 bytes");
 _Static_assert(sizeof(struct mp_fwd_entry) == 176, "mp_fwd value is 176 bytes");

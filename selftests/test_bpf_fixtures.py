@@ -155,13 +155,15 @@ def zero_sum_payload():
 
 
 def case(desc, pkt, verdict, out, stat, progs=("xdp", "tc"), dev="c0", cfg=DECREMENT_TTL, gso=None,
-         refused=None, before=(), rtp=None):
+         refused=None, before=(), rtp=None, copied=False):
     """refused: the SKIP reason when BPF_PROG_TEST_RUN refuses the frame (EINVAL).
     before: what to do first, each an `ip` command line for the namespace or "gen"
     (bump the next-hop generation, as the agent does when it hears of a change).
-    rtp: the RTP statistics of the frame's leg afterwards, exactly (the keys given)."""
+    rtp: the RTP statistics of the frame's leg afterwards, exactly (the keys given).
+    copied: the frame's UDP payload goes to mp_rtcp, an RTCP copy (every other case: nothing does)."""
     return dict(desc=desc, pkt=bytes(pkt), verdict=verdict, out=None if out is None else bytes(out),
-                stat=stat, progs=progs, dev=dev, cfg=cfg, gso=gso, refused=refused, before=before, rtp=rtp)
+                stat=stat, progs=progs, dev=dev, cfg=cfg, gso=gso, refused=refused, before=before, rtp=rtp,
+                copied=copied)
 
 
 def rtp_payload(seq, ssrc=0x11223344, ts=None, pt=0, first=0x80):
@@ -173,6 +175,11 @@ def rtp_payload(seq, ssrc=0x11223344, ts=None, pt=0, first=0x80):
 STUN_REQUEST = bytes.fromhex("000100002112a442") + bytes(12)               # binding request, no attributes
 DTLS_HELLO = bytes.fromhex("16fefd0000000000000000002f010000230000")     # a DTLS 1.2 record, first byte 22
 RTCP_RR = bytes.fromhex("80c90001") + struct.pack("!I", 0x11223344)       # an empty receiver report (PT 201)
+# a sender report with one report block, then an SDES with a CNAME (RFC 3550 sections 6.4.1 and 6.5)
+RTCP_SR_SDES = (bytes.fromhex("81c8000c") + struct.pack("!IIIIII", 0x11223344, 0xe1234567, 0x89abcdef, 160000, 100,
+                                                        17200) +
+                struct.pack("!IIIIII", 0x55667788, 0x05000003, 0x10064, 80, 0x456789ab, 3277) +
+                bytes.fromhex("81ca0003") + struct.pack("!I", 0x11223344) + b"\x01\x02ab\0\0\0\0")
 
 
 RTP_SEQUENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "rtp_sequence.txt")
@@ -356,7 +363,25 @@ def build_cases():
         case("RTP statistics: an RTCP leg keeps none",
              udp_frame(dport=40034, payload=RTCP_RR), "redirect",
              relayed(40034, "c1", CALLEE_MAC, dport=40034, payload=RTCP_RR), "forwarded",
-             cfg=DECREMENT_TTL | RTP_STATS, rtp=dict(sources=0, received=0, not_rtp=0)),
+             cfg=DECREMENT_TTL | RTP_STATS, rtp=dict(sources=0, received=0, not_rtp=0), copied=True),
+        case("RTCP copy: an SR and an SDES on the RTCP leg forwarded, and copied to mp_rtcp as they arrived",
+             udp_frame(dport=40034, payload=RTCP_SR_SDES), "redirect",
+             relayed(40034, "c1", CALLEE_MAC, dport=40034, payload=RTCP_SR_SDES), "forwarded",
+             cfg=DECREMENT_TTL | RTP_STATS, copied=True),
+        case("RTCP copy: 802.1Q tagged, the payload found behind the tag",
+             udp_frame(dport=40034, payload=RTCP_SR_SDES, vlan=5), "redirect",
+             relayed(40034, "c1", CALLEE_MAC, dport=40034, payload=RTCP_SR_SDES, vlan=5), "forwarded",
+             cfg=DECREMENT_TTL | RTP_STATS, copied=True),
+        case("RTCP copy: none with rtp_stats = no (mp_cfg without RTP_STATS)",
+             udp_frame(dport=40034, payload=RTCP_SR_SDES), "redirect",
+             relayed(40034, "c1", CALLEE_MAC, dport=40034, payload=RTCP_SR_SDES), "forwarded"),
+        case("RTCP copy: none of a packet from another source, dropped (DROP_OTHERS)",
+             udp_frame(dport=40034, payload=RTCP_SR_SDES, sport=CALLER_PORT + 1), "drop", UNCHANGED,
+             "drop_wrong_source", cfg=DECREMENT_TTL | RTP_STATS),
+        case("RTCP copy: none of RTCP-looking bytes on an RTP leg (counted not_rtp there)",
+             udp_frame(payload=RTCP_SR_SDES), "redirect",
+             relayed(40000, "c1", CALLEE_MAC, payload=RTCP_SR_SDES), "forwarded",
+             cfg=DECREMENT_TTL | RTP_STATS),
     ]
     return c + rtp_cases("xdp", 40030) + rtp_cases("tc", 40032)
 
@@ -531,6 +556,20 @@ class Fixtures:
         return problems
 
 
+def check_copies(run, c):
+    """The RTCP copies the run sent: the frame's UDP payload with its entry's
+    stream (its port, in the runner) when c["copied"], else none."""
+    got = run("rtcp").split()
+    if got and got[0] == "error":
+        return [" ".join(got)]
+    want = ["0"]
+    if c["copied"]:
+        local, port = key_of(c["pkt"])
+        payload = bytes(Ether(c["pkt"])[UDP].payload)
+        want = ["1", str(port), local, str(port), payload.hex()]
+    return [] if got == want else ["RTCP copies %s, expected %s" % (" ".join(got)[:200], " ".join(want)[:200])]
+
+
 def random_entries(rng):
     ports = rng.sample([p for p in range(40020, 40099) if p != NO_ENTRY_PORT and p not in ENTRIES], 24)
     entries = []
@@ -604,6 +643,7 @@ def main():
                 desc = "%s: %s" % (prog, c["desc"])
                 problems = fx.check_run(prog, c["dev"], c["pkt"], c["verdict"], c["out"], c["stat"], c["cfg"],
                                         c["gso"])
+                problems += check_copies(run, c)
                 if c["rtp"]:
                     got = run.rtp(key_of(c["pkt"])[1])
                     problems += ["RTP statistics %s=%d, expected %d" % (k, got[k], v)

@@ -438,6 +438,54 @@ print('locked', flush=True); time.sleep(600)" >"$T/locker"
 run_test "accounting in SQLite: the row holds the session's JSON; a locked database spools, replayed after a restart" \
 	t_accounting_sqlite
 
+# A call with RTP and RTCP through the relay (userspace tier; both parties on
+# the relay's host, impairments and a 15-25 ms answer delay made by the
+# sender: helpers/rtp_netem_peer.py without a device for netem): the
+# accounting row carries the stream's quality keys as the relay reported them.
+t_accounting_quality() {
+	hosts 1
+	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
+	start_relay 1
+	{ offer q1; answer q1; } | proxy >/dev/null
+	local ports
+	ports=$(python3 -c "
+import json, sys
+sys.path.insert(0, '$HERE/helpers')
+from rtp_peer import relay_request
+s = json.loads(relay_request('$T/relay1/run/relay.sock', 'sessions'))[0]['streams'][0]
+print(s['caller_local'], s['callee_local'])")
+	read -r caller_local callee_local <<<"$ports"
+	spawn python3 "$HERE/helpers/rtp_netem_peer.py" "$T/relay1/run/relay.sock" "$RELAY_NS1:49170:$caller_local" \
+		"$RELAY_NS1:30000:$callee_local" none 200 delay 20ms >"$T/receiver.json" 2>"$T/peer.log"
+	wait "$SPAWNED" || fail "peer: $(cat "$T/peer.log")"
+	remove q1 | proxy >/dev/null
+	wait_until 20 'test -n "$(rows "$T/acct.db" | grep "^q1 ")"' || fail "no row: $(cat "$T/disp.log")"
+	python3 - "$T/acct.db" "$T/receiver.json" <<-'PY' || fail "the row's quality keys: $(cat "$T/receiver.json")"
+		import json, sqlite3, sys
+		info, = sqlite3.connect(sys.argv[1]).execute("SELECT info FROM media_sessions WHERE call_id = 'q1'").fetchone()
+		s, r = json.loads(info)["streams"][0], json.load(open(sys.argv[2]))
+		print("@note row: " + json.dumps({k: v for k, v in s.items() if k.startswith(("caller_", "callee_"))}))
+		checks = [
+		    ("callee_lost, out of order, duplicates = the receiver's",
+		     (s["callee_lost"], s["callee_out_of_order"], s["callee_duplicates"]) ==
+		     (r["lost"], r["out_of_order"], r["duplicates"])),
+		    ("callee_rtcp_lost = the caller's report", s["callee_rtcp_lost"] == r["rtcp_sent"]["lost"]),
+		    ("callee_rtcp_fraction_lost", s["callee_rtcp_fraction_lost"] == round(r["rtcp_sent"]["fraction"] / 256, 4)),
+		    ("caller_rtcp_* = the callee's block", (s["caller_rtcp_lost"], s["caller_rtcp_fraction_lost"],
+		     s["caller_rtcp_jitter_ms"]) == (7, 0.0508, 10.0)),
+		    ("callee_rtt_ms between the delay the callee made and the caller's own round trip, 1 ms either way",
+		     r["injected_ms"] - 1 <= s["callee_rtt_ms"] <= r["rtt_ms"] + 1),
+		    ("caller_rtt_ms below 10 ms (no delay made; the relay's own time)", 0 <= s["caller_rtt_ms"] <= 10),
+		    ("callee_mos a G.711 estimate", 4 <= s["callee_mos"] <= 4.41),
+		    ("caller_mos null", s["caller_mos"] is None),
+		]
+		bad = [name for name, ok in checks if not ok]
+		print("; ".join(bad), file=sys.stderr)
+		sys.exit(1 if bad else 0)
+	PY
+}
+run_test "accounting in SQLite: the row carries a call's RTP and RTCP figures, round trips and MOS" t_accounting_quality
+
 # The dispatcher as media-dispatcher.service runs it: a user of its own
 # without any capability; its runtime directory and the state directory of
 # its SQLite accounting are that user's.

@@ -487,11 +487,64 @@ quality_call() {
 		receiver = json.load(open(sys.argv[2]))["jitter_ms"]
 		sys.exit(0 if abs(relay - receiver) <= 0.5 + 0.2 * receiver else 1)
 	PY
+	# in a BPF tier the RTCP after installation came as the programs' copies: the
+	# callee's answers the caller timed at least; in userspace none
+	relay_metrics
+	local rtcp=mediaproxy_relay_rtcp_packets_total copied samples
+	read -r copied samples <<<"$(metrics "$rtcp{source=\"fast_path\",result=\"report\"}") $(json "$T/receiver.json" "d['rtt_samples']")"
+	if [ "$1" = userspace ]; then
+		[ "$copied" = 0 ] || fail "$copied RTCP reports from copies in the userspace tier"
+	else
+		[ "$copied" -ge "$samples" ] || fail "$copied RTCP reports from the programs' copies, the caller timed $samples answers"
+	fi
+	expect_eq "$(metrics "$rtcp{source=\"socket\",result=\"malformed\"}" "$rtcp{source=\"fast_path\",result=\"malformed\"}" \
+		mediaproxy_relay_rtcp_copies_lost_total)" "0 0 0" "no RTCP malformed, no copy lost"
+	# the stream ended: the callee's direction in the MOS histogram (the caller's had no estimate)
+	expect_eq "$(metrics mediaproxy_relay_stream_mos_count)" 1 "stream directions in the MOS histogram"
+	expect_eq "$(python3 -c "print(round($(metrics mediaproxy_relay_stream_mos_sum), 2))")" \
+		"$(json "$T/removed.json" "d['streams'][0]['callee_mos']")" "the MOS histogram's sum, to the key's 2 decimals"
+	python3 - "$T/removed.json" "$T/receiver.json" <<-'PY' || fail "RTCP figures: $(cat "$T/receiver.json") vs $(cat "$T/removed.json")"
+		import json, math, sys
+		s = json.load(open(sys.argv[1]))["streams"][0]
+		r = json.load(open(sys.argv[2]))
+		sent, callee = r["rtcp_sent"], r["callee_block"]
+		checks = [
+		    ("callee_rtcp_lost = the caller's report", s["callee_rtcp_lost"] == sent["lost"] == r["lost"]),
+		    ("callee_rtcp_fraction_lost", s["callee_rtcp_fraction_lost"] == round(sent["fraction"] / 256, 4)),
+		    ("callee_rtcp_jitter_ms", abs(s["callee_rtcp_jitter_ms"] - sent["jitter"] / 8) < 0.001),
+		    ("caller_rtcp_* = the callee's fixed block",
+		     (s["caller_rtcp_lost"], s["caller_rtcp_fraction_lost"], s["caller_rtcp_jitter_ms"]) ==
+		     (callee["lost"], round(callee["fraction"] / 256, 4), callee["jitter"] / 8)),
+		    # the relay's round trip to the callee holds the delay made on the callee's link
+		    # (netem: 20 ms +- 5, a reordered answer not delayed at all; without: what the
+		    # sender measured it made) and lies within the caller's own round trip, which
+		    # adds the caller's hop to the relay and back (and in userspace the relay's own time)
+		    ("callee_rtt_ms within 7 ms of netem's 20 ms, or at least the delay the sender made less 1 ms",
+		     abs(s["callee_rtt_ms"] - 20) <= 7 if r["injected_ms"] is None else
+		     s["callee_rtt_ms"] >= r["injected_ms"] - 1),
+		    ("callee_rtt_ms at most the caller's own round trip + 1 ms", r["rtt_samples"] >= 8 and
+		     s["callee_rtt_ms"] <= r["rtt_ms"] + 1),
+		    # no delay on the caller's link; the userspace tier adds its own time (4 ms under TCG)
+		    ("caller_rtt_ms: no delay on the caller's link", 0 <= s["caller_rtt_ms"] <= 10),
+		    ("caller_mos null: the caller's stream expected nothing", s["caller_mos"] is None),
+		]
+		# G.107 with G.711's Ie 0, Bpl 25.1: the loss the caller reported, half of both round trips + 60 ms
+		ppl = 100 * r["lost"] / (r["received"] + r["lost"])
+		ta = 60 + (s["callee_rtt_ms"] + s["caller_rtt_ms"]) / 2
+		x = math.log2(ta / 100) if ta > 100 else 0
+		idd = 25 * ((1 + x ** 6) ** (1 / 6) - 3 * (1 + (x / 3) ** 6) ** (1 / 6) + 2) if ta > 100 else 0
+		rating = 93.2 - idd - 95 * ppl / (ppl + 25.1)
+		mos = 1 + 0.035 * rating + rating * (rating - 60) * (100 - rating) * 7e-6
+		checks.append(("callee_mos %.2f = G.107's %.3f" % (s["callee_mos"], mos), abs(s["callee_mos"] - mos) < 0.011))
+		bad = [name for name, ok in checks if not ok]
+		print("; ".join(bad), file=sys.stderr)
+		sys.exit(1 if bad else 0)
+	PY
 	stop_relay
 }
 
 t_quality_xdp() { quality_call xdp; }
-run_test "xdp: RTP through netem on the callee's link: loss, reordering, duplicates as the receiver counts, jitter close" \
+run_test "xdp: RTP and RTCP through netem on the callee's link: loss, reordering, duplicates as the receiver counts, jitter close; RTCP's figures, round trip, MOS" \
 	t_quality_xdp
 t_quality_tc() { quality_call tc; }
 run_test "tc: RTP through netem: the same figures as the receiver" t_quality_tc

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "media.h"
 #include "port_pool.h"
+#include "rtcp_copies.h"
 #include "session.h"
 #include "session_json.h"
 #include "state.h"
@@ -29,6 +30,8 @@ struct agent {
 	struct media *media;
 	struct forwarder *fwd;
 	const struct fastpath *fastpath; /* NULL unless the BPF tier runs */
+	struct rtcp_copies *rtcp_copies; /* from the BPF programs, with rtp_stats */
+	bool rtp_stats;
 	time_t started;
 	/* bps_relayed (doc/relay-sessions.md §13) */
 	struct event *sampler;
@@ -143,9 +146,18 @@ static void reply_json(struct evbuffer *reply, json_t *json)
 	json_decref(json);
 }
 
+static void rtcp_copied(void *media, const struct mp_rtcp_copy *copy, const unsigned char *payload)
+{
+	media_rtcp_copied(media, copy->stream_id, ntohs(copy->local_port), payload, copy->payload_len,
+			  copy->arrival_ns);
+}
+
 void agent_set_fastpath(struct agent *a, const struct fastpath *fp)
 {
 	a->fastpath = fp;
+	/* without them the kernel's RTCP goes unread: its figures stay null */
+	if (a->rtp_stats)
+		a->rtcp_copies = rtcp_copies_open(a->base, fastpath_rtcp_map(fp), rtcp_copied, a->media);
 }
 
 void agent_stats(struct agent *a, bool map_fill, struct relay_stats *out)
@@ -164,6 +176,7 @@ void agent_stats(struct agent *a, bool map_fill, struct relay_stats *out)
 	out->pairs_quarantined = port_pool_quarantined_count(a->pool, now_ns);
 	out->pairs_unusable = port_pool_bad_count(a->pool);
 	out->media = *media_counters(a->media);
+	out->rtcp_copies_lost = rtcp_copies_lost(a->rtcp_copies);
 	out->fast_path = a->fastpath != NULL;
 	if (a->fastpath)
 		fastpath_stats_read(a->fastpath, map_fill, &out->fastpath);
@@ -261,6 +274,7 @@ struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, st
 	a->base = base;
 	a->relay_ip = relay_ip;
 	a->fwd = fwd;
+	a->rtp_stats = cfg->relay.rtp_stats;
 	a->started = time(NULL);
 	a->sampling_period = cfg->relay.traffic_sampling_period;
 	snprintf(a->state_path, sizeof(a->state_path), "%s/%s", runtime_dir, STATE_FILE);
@@ -351,6 +365,7 @@ void agent_free(struct agent *a)
 		stop_saving(a);
 		event_free(a->saver);
 	}
+	rtcp_copies_close(a->rtcp_copies);
 	if (a->sessions)
 		sessions_free(a->sessions, &now);
 	port_pool_free(a->pool);

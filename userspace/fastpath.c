@@ -117,14 +117,23 @@ static void remove_pins(bool and_dir)
 		rmdir(MP_PIN_DIR);
 }
 
+/* The maps a restart takes over: not the programs' own data, nor mp_rtcp,
+ * whose perf events belong to the agent that opened them (each run opens
+ * its own, and a run of a build without it finds nothing missing).
+ */
+static bool kept_over_restart(const struct bpf_map *map)
+{
+	return !bpf_map__is_internal(map) && bpf_map__type(map) != BPF_MAP_TYPE_PERF_EVENT_ARRAY;
+}
+
 static int pin_maps(struct mp_fwd *skel)
 {
 	struct bpf_map *map;
 	char path[PATH_MAX];
 
 	bpf_object__for_each_map(map, skel->obj) {
-		if (bpf_map__is_internal(map))
-			continue; /* .rodata/.bss belong to the program */
+		if (!kept_over_restart(map))
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", MP_PIN_DIR, bpf_map__name(map));
 		if (bpf_map__pin(map, path)) {
 			log_err("fast path: cannot pin map %s at %s: %s", bpf_map__name(map), path, strerror(errno));
@@ -148,7 +157,7 @@ static bool reuse_pinned_maps(struct mp_fwd *skel)
 		__u32 len = sizeof(info);
 		int fd, err;
 
-		if (bpf_map__is_internal(map))
+		if (!kept_over_restart(map))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", MP_PIN_DIR, bpf_map__name(map));
 		fd = bpf_obj_get(path);
@@ -234,6 +243,8 @@ static struct mp_fwd *open_object(const struct mp_config *cfg, const struct fast
 	}
 	/* a relay port carries at most one forwarding entry */
 	bpf_map__set_max_entries(skel->maps.mp_fwd, range->end - range->start);
+	/* set here, not left to libbpf: a restart compares it with the pinned map's */
+	bpf_map__set_max_entries(skel->maps.mp_rtcp, (__u32)libbpf_num_possible_cpus());
 	skel->rodata->mp_cfg.port_min = range->start;
 	skel->rodata->mp_cfg.port_max = range->end;
 	skel->rodata->mp_cfg.flags = MP_CFG_DECREMENT_TTL | (cfg->relay.rtp_stats ? MP_CFG_RTP_STATS : 0);
@@ -399,6 +410,11 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 int fastpath_fwd_map(const struct fastpath *fp)
 {
 	return bpf_map__fd(fp->skel->maps.mp_fwd);
+}
+
+int fastpath_rtcp_map(const struct fastpath *fp)
+{
+	return bpf_map__fd(fp->skel->maps.mp_rtcp);
 }
 
 void fastpath_next_hops_changed(struct fastpath *fp)

@@ -65,6 +65,9 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 /* The mp_fwd map, for the forwarder. */
 int fastpath_fwd_map(const struct fastpath *fp);
 
+/* The perf event array the programs send RTCP copies to (mp_rtcp). */
+int fastpath_rtcp_map(const struct fastpath *fp);
+
 /* A route, rule, neighbour or link changed: every leg's cached next hop
  * is stale, and the next packet of each looks its route up again.
  */

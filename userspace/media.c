@@ -77,6 +77,7 @@ struct media_stream {
 	uint64_t relayed_ns[2];      /* [sub]: last packet relayed in userspace */
 	uint64_t reset_ns[2];        /* [side]: the party's last reset */
 	bool rtp_unseen;             /* the conntrack tier forwarded RTP: its statistics are not known */
+	struct rtcp_side rtcp[2];    /* [side]: what its RTCP told (doc/fast-path.md §12); not kept over a restart */
 	struct media_stream *prev, *next;
 };
 
@@ -136,6 +137,32 @@ static bool is_stun(const unsigned char *data, size_t len)
 
 /* ---- counters ------------------------------------------------------------- */
 
+const double media_mos_bounds[MEDIA_MOS_BUCKETS] = { 2.58, 3.10, 3.60, 4.03, 4.34 };
+
+/* A stream's end: the MOS of each direction that has one, into the histogram. */
+static void count_mos(struct media *m, const struct stream *stream)
+{
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		const struct rtp_quality *q = &stream->party[side].rtp.quality;
+		unsigned bucket = 0;
+
+		if (!q->enabled || !q->measured || !q->has_mos)
+			continue;
+		while (bucket < MEDIA_MOS_BUCKETS && q->mos > media_mos_bounds[bucket])
+			bucket++;
+		m->counters.mos[bucket]++;
+		m->counters.mos_sum += q->mos;
+	}
+}
+
+/* A side's RTP statistics: its live entry's while installed in the BPF tier, else ours. */
+static const struct mp_rtp_leg *rtp_of(const struct media_stream *ms, enum side side)
+{
+	const struct media_leg *ml = &ms->legs[side][RTP];
+
+	return ml->live.has_rtp ? &ml->live.rtp : &ml->rtp;
+}
+
 /* A leg's totals: relayed here and folded from removed entries, plus live. */
 static void update_leg_totals(struct media_stream *ms, enum side side, int sub)
 {
@@ -151,7 +178,7 @@ static void update_leg_totals(struct media_stream *ms, enum side side, int sub)
 	else if (ms->rtp_unseen)
 		leg->quality = (struct rtp_quality){ .enabled = true, .measured = false };
 	else
-		leg->quality = rtp_stats_quality(ml->live.has_rtp ? &ml->live.rtp : &ml->rtp);
+		leg->quality = rtp_stats_quality(rtp_of(ms, side), &ms->rtcp[side], &ms->rtcp[!side]);
 }
 
 /* What the kernel forwarded since `before` was read: an entry's counters
@@ -461,6 +488,33 @@ static bool accept_source(struct media_stream *ms, enum side side, int sub, cons
 	return true;
 }
 
+/* A datagram of `side`'s RTCP, passed at `arrival_ns`: the reports in it
+ * change what both sides' RTP legs report.
+ */
+static void rtcp_arrived(struct media_stream *ms, enum side side, const unsigned char *data, size_t len,
+			 uint64_t arrival_ns, bool copied)
+{
+	if (rtcp_side_packet(&ms->rtcp[side], &ms->rtcp[!side], rtp_of(ms, !side)->ssrc, data, len, arrival_ns))
+		ms->m->counters.rtcp_malformed[copied]++;
+	else
+		ms->m->counters.rtcp_reports[copied]++;
+	update_leg_totals(ms, SIDE_CALLER, RTP);
+	update_leg_totals(ms, SIDE_CALLEE, RTP);
+}
+
+void media_rtcp_copied(struct media *m, uint32_t stream_id, uint16_t local_port, const unsigned char *data,
+		       size_t len, uint64_t arrival_ns)
+{
+	const struct relay_socket *sock = m->by_port[local_port];
+
+	/* a copy queued before its stream ended, and its port was given to another;
+	 * STUN (ICE consent checks) is no RTCP, as on the sockets
+	 */
+	if (!sock || !sock->ms || sock->sub != RTCP || sock->ms->id != stream_id || is_stun(data, len))
+		return;
+	rtcp_arrived(sock->ms, sock->side, data, len, arrival_ns, true);
+}
+
 /* doc/relay-sessions.md §9.2, for one datagram that arrived on a relay socket;
  * arrival_ns is when the kernel received it (CLOCK_MONOTONIC), for the jitter.
  */
@@ -478,10 +532,14 @@ static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *
 		return;
 	}
 	leg = leg_of(ms->stream, sock->side, sock->sub);
-	/* installed in a kernel tier, the programs counted it already (or conntrack took the rest) */
-	if (ms->m->cfg.rtp_stats && sock->sub == RTP && (!ms->installed[RTP] || ms->m->fwd->tier == FORWARDER_USERSPACE))
-		rtp_stats_packet(&ms->legs[sock->side][RTP].rtp, data, len, arrival_ns);
 	stun = is_stun(data, len);
+	/* installed in a kernel tier, the programs counted it already (or conntrack took the rest) */
+	if (ms->m->cfg.rtp_stats && (!ms->installed[sock->sub] || ms->m->fwd->tier == FORWARDER_USERSPACE)) {
+		if (sock->sub == RTP)
+			rtp_stats_packet(&ms->legs[sock->side][RTP].rtp, data, len, arrival_ns);
+		else if (!stun)
+			rtcp_arrived(ms, sock->side, data, len, arrival_ns, false);
+	}
 	relay_packet(ms, sock->side, sock->sub, data, len, stun, now_ns);
 	if (stun)
 		return; /* latches, but is not media */
@@ -666,6 +724,7 @@ static void on_stream_closed(void *ctx, struct stream *stream)
 	if (!m->keep_forwarding) {
 		uninstall(ms, RTP);
 		uninstall(ms, RTCP);
+		count_mos(m, stream);
 	}
 	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++)
 		for (int sub = RTP; sub <= RTCP; sub++)

@@ -46,6 +46,12 @@ struct media_owner {
 
 struct media;
 
+/* The MOS histogram's bucket bounds: the MOS of G.107 Annex B's user
+ * satisfaction categories, R = 50, 60, 70, 80, 90.
+ */
+#define MEDIA_MOS_BUCKETS 5
+extern const double media_mos_bounds[MEDIA_MOS_BUCKETS];
+
 /* What the media plane did since the start (the relay's summary and /metrics). */
 struct media_counters {
 	uint64_t latches;          /* a leg latched onto a source (or again onto its moved party) */
@@ -54,6 +60,13 @@ struct media_counters {
 	uint64_t relayed_packets;  /* sent on by the agent's own sockets */
 	uint64_t relayed_bytes;    /* IPv4 packet length, as the kernel counts */
 	uint64_t wrong_source;     /* packets from a source other than the latched one, not relayed */
+	/* RTCP compound packets read (doc/fast-path.md §12), and datagrams on RTCP
+	 * ports that were not RTCP: [0] on the agent's sockets, [1] the programs' copies
+	 */
+	uint64_t rtcp_reports[2], rtcp_malformed[2];
+	/* the MOS estimates of the stream directions that ended with one, by media_mos_bounds */
+	uint64_t mos[MEDIA_MOS_BUCKETS + 1];
+	double mos_sum;
 	uint64_t kernel_packets;   /* forwarded by the kernel tier, as its entries count them (read once */
 	uint64_t kernel_bytes;     /* a second, and when an entry goes) */
 };
@@ -73,6 +86,13 @@ struct session_events media_session_events(struct media *m);
 void media_sync_counters(struct media *m, struct session *session);
 
 const struct media_counters *media_counters(const struct media *m);
+
+/* A datagram of an RTCP leg the BPF programs copied (struct mp_rtcp_copy):
+ * its UDP payload, the stream and relay port (host order) of its entry, and
+ * when it passed (CLOCK_MONOTONIC).
+ */
+void media_rtcp_copied(struct media *m, uint32_t stream_id, uint16_t local_port, const unsigned char *data,
+		       size_t len, uint64_t arrival_ns);
 
 /* Stopping for a restart: streams closed from now on leave their entries in
  * the forwarding tier, for the next run to take over.

@@ -108,6 +108,23 @@ void relay_metrics_write(struct evbuffer *out, const struct relay_stats *st)
 	mp_prom_family(out, M("install_failures_total"), MP_PROM_COUNTER,
 		       "Installations the forwarding tier refused; each is tried again on the next packet.");
 	mp_prom_uint(out, M("install_failures_total"), st->media.install_failures, NULL);
+	mp_prom_family(out, M("rtcp_packets_total"), MP_PROM_COUNTER,
+		       "RTCP datagrams read: on the agent's sockets or copied by the BPF programs; reports or malformed.");
+	for (int copied = 0; copied <= 1; copied++) {
+		const char *source = copied ? "fast_path" : "socket";
+
+		mp_prom_uint(out, M("rtcp_packets_total"), st->media.rtcp_reports[copied], "source", source, "result",
+			     "report", NULL);
+		mp_prom_uint(out, M("rtcp_packets_total"), st->media.rtcp_malformed[copied], "source", source, "result",
+			     "malformed", NULL);
+	}
+	mp_prom_family(out, M("stream_mos"), MP_PROM_HISTOGRAM,
+		       "The MOS estimate (ITU-T G.107 E-model) of each stream direction that ended with one.");
+	mp_prom_histogram(out, M("stream_mos"), media_mos_bounds, st->media.mos, MEDIA_MOS_BUCKETS,
+			  st->media.mos_sum, NULL);
+	mp_prom_family(out, M("rtcp_copies_lost_total"), MP_PROM_COUNTER,
+		       "RTCP copies of the BPF programs lost because the agent read too slowly.");
+	mp_prom_uint(out, M("rtcp_copies_lost_total"), st->rtcp_copies_lost, NULL);
 	forwarded(out, st);
 	if (st->fast_path)
 		fast_path(out, &st->fastpath);

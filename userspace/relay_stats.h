@@ -19,6 +19,7 @@ struct relay_stats {
 	unsigned streams[STREAM_STATUSES];  /* the streams held, by status */
 	unsigned pairs_total, pairs_free, pairs_quarantined, pairs_unusable; /* port pairs */
 	struct media_counters media;
+	uint64_t rtcp_copies_lost;          /* RTCP copies the agent was too slow for */
 	bool fast_path;                     /* the BPF tier runs: `fastpath` holds its figures */
 	struct fastpath_stats fastpath;
 };

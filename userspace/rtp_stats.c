@@ -1,5 +1,12 @@
+#include <arpa/inet.h>
 #include <string.h>
+#include "emodel.h"
 #include "rtp_stats.h"
+
+/* doc/fast-path.md §13: what the mouth-to-ear delay has besides the network:
+ * a packet's worth of audio (20 ms) and the receiver's jitter buffer (40 ms).
+ */
+#define EMODEL_LOCAL_DELAY_MS 60.0
 
 /* RFC 3551 section 6, tables 4 and 5. */
 static const unsigned static_rates[35] = {
@@ -30,9 +37,50 @@ void rtp_stats_packet(struct mp_rtp_leg *s, const unsigned char *data, size_t le
 		mp_rtp_update_jitter(s, h, arrival_ns);
 }
 
-struct rtp_quality rtp_stats_quality(const struct mp_rtp_leg *s)
+/* The loss of the stream in percent, for the E-model: as the receiver
+ * reported it, over the sequence numbers its report covers, when it reported
+ * on the SSRC the relay counts; else as the relay counted it.  -1: nothing
+ * was expected yet.
+ */
+static double loss_percent(const struct mp_rtp_leg *s, const struct rtcp_side *receiver)
 {
-	return (struct rtp_quality){
+	uint32_t expected = mp_rtp_expected(s);
+	double lost = expected > s->received ? expected - s->received : 0;
+
+	if (receiver->has_block && receiver->block.ssrc == ntohl(s->ssrc) && s->sources && !s->probation &&
+	    receiver->block.highest_seq >= s->base_seq) {
+		expected = receiver->block.highest_seq - s->base_seq + 1;
+		lost = receiver->block.cumulative_lost > 0 ? receiver->block.cumulative_lost : 0;
+	}
+	if (!expected)
+		return -1;
+	return lost < expected ? 100 * lost / expected : 100;
+}
+
+static void add_rtcp(struct rtp_quality *q, const struct mp_rtp_leg *s, const struct rtcp_side *sender,
+		     const struct rtcp_side *receiver)
+{
+	const struct emodel_codec *codec = s->sources ? emodel_codec(s->pt) : NULL;
+	double loss = loss_percent(s, receiver), delay = EMODEL_LOCAL_DELAY_MS;
+
+	q->has_report = receiver->has_block;
+	q->report_fraction_lost = receiver->block.fraction_lost / 256.0;
+	q->report_lost = receiver->block.cumulative_lost;
+	q->report_has_jitter = s->clock_rate != 0;
+	q->report_jitter_ms = s->clock_rate ? receiver->block.jitter * 1000.0 / s->clock_rate : 0;
+	q->has_rtt = sender->rtt_count != 0;
+	q->rtt_ms = q->has_rtt ? rtcp_side_rtt_ms(sender) : 0;
+	/* each side's one-way share: half its round trip from the relay, when measured */
+	delay += (sender->rtt_count ? rtcp_side_rtt_ms(sender) / 2 : 0) +
+		 (receiver->rtt_count ? rtcp_side_rtt_ms(receiver) / 2 : 0);
+	q->has_mos = codec && loss >= 0;
+	q->mos = q->has_mos ? emodel_mos(codec, loss, delay) : 0;
+}
+
+struct rtp_quality rtp_stats_quality(const struct mp_rtp_leg *s, const struct rtcp_side *sender,
+				     const struct rtcp_side *receiver)
+{
+	struct rtp_quality q = {
 		.enabled = true,
 		.measured = true,
 		.has_jitter = s->clock_rate != 0,
@@ -42,4 +90,7 @@ struct rtp_quality rtp_stats_quality(const struct mp_rtp_leg *s)
 		.ssrc_changes = s->sources ? s->sources - 1 : 0,
 		.jitter_ms = s->clock_rate ? s->jitter / 16.0 * 1000.0 / s->clock_rate : 0,
 	};
+
+	add_rtcp(&q, s, sender, receiver);
+	return q;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "mp_rtp.h"
+#include "rtcp.h"
 
 /* What a leg reports (doc/relay-sessions.md §12.5). */
 struct rtp_quality {
@@ -18,6 +19,16 @@ struct rtp_quality {
 	bool has_jitter;        /* the payload type's clock rate is known */
 	uint32_t lost, out_of_order, duplicates, ssrc_changes;
 	double jitter_ms;
+	/* from RTCP (doc/fast-path.md §12): the far end's latest report on this stream */
+	bool has_report;
+	bool report_has_jitter; /* the clock rate is known */
+	double report_fraction_lost; /* 0 to 1 */
+	int32_t report_lost;
+	double report_jitter_ms;
+	bool has_rtt;           /* this side's round trip from the relay */
+	double rtt_ms;
+	bool has_mos;           /* doc/fast-path.md §13: the codec is known and packets were expected */
+	double mos;
 };
 
 /* The RTP clock rate of a static payload type (RFC 3551 section 6); 0 for a
@@ -31,6 +42,11 @@ unsigned rtp_stats_clock_rate(unsigned payload_type);
  */
 void rtp_stats_packet(struct mp_rtp_leg *s, const unsigned char *data, size_t len, uint64_t arrival_ns);
 
-struct rtp_quality rtp_stats_quality(const struct mp_rtp_leg *s);
+/* What a leg reports: `s` its RTP statistics, `sender` what the relay
+ * learnt from the RTCP of the side that sends the leg, `receiver` from the
+ * RTCP of the side that receives it.
+ */
+struct rtp_quality rtp_stats_quality(const struct mp_rtp_leg *s, const struct rtcp_side *sender,
+				     const struct rtcp_side *receiver);
 
 #endif

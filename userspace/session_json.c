@@ -67,6 +67,38 @@ static json_int_t session_duration(const struct session *s, double now)
 	return whole_seconds(s->start_time, s->end_time ? s->end_time : now);
 }
 
+/* `value` to the nearest 1/`scale`, or null when not `known`. */
+static json_t *rounded(bool known, double value, double scale)
+{
+	return known ? json_real((double)(int64_t)(value * scale + (value < 0 ? -0.5 : 0.5)) / scale) : json_null();
+}
+
+/* What RTCP told of a side's stream and round trip, and the MOS estimate
+ * (doc/relay-sessions.md §12.6): null what was not measured.
+ */
+static int add_rtcp_json(json_t *json, const char *side, const struct rtp_quality *q)
+{
+	bool report = q->measured && q->has_report;
+	const struct {
+		const char *name;
+		json_t *value;
+	} keys[] = {
+		{ "rtcp_fraction_lost", rounded(report, q->report_fraction_lost, 1e4) },
+		{ "rtcp_lost", report ? json_integer(q->report_lost) : json_null() },
+		{ "rtcp_jitter_ms", rounded(report && q->report_has_jitter, q->report_jitter_ms, 1e3) },
+		{ "rtt_ms", rounded(q->measured && q->has_rtt, q->rtt_ms, 1e3) },
+		{ "mos", rounded(q->measured && q->has_mos, q->mos, 1e2) },
+	};
+	char key[40];
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(key, sizeof(key), "%s_%s", side, keys[i].name);
+		err |= json_object_set_new(json, key, keys[i].value);
+	}
+	return err;
+}
+
 /* A side's RTP reception figures (doc/relay-sessions.md §12.5): numbers
  * when measured, null when the tier could not measure them, no keys when
  * rtp_stats is off.
@@ -92,7 +124,7 @@ static int add_quality_json(json_t *json, const char *side, const struct rtp_qua
 		snprintf(key, sizeof(key), "%s_%s", side, names[i]);
 		err |= json_object_set_new(json, key, value);
 	}
-	return err;
+	return err || add_rtcp_json(json, side, q);
 }
 
 static json_t *stream_stats_json(const struct stream *stream, const struct session *s, json_int_t duration,

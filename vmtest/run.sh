@@ -207,6 +207,7 @@ new_outdir() {
 	{
 		printf 'cd %q\n' "$repo"
 		printf 'export MP_KERNEL_FEATURES=%q\n' "${MP_KERNEL_FEATURES:-}"
+		[ -z "${MP_TEST_FILTER:-}" ] || printf 'export MP_TEST_FILTER=%q\n' "$MP_TEST_FILTER"
 		printf '%q ' "$@"
 		echo
 	} >"$out/cmd"

@@ -11,6 +11,10 @@
  *   leg LOCAL_IP LOCAL_PORT                      -> packets bytes last_seen_ns dropped_src
  *   rtp LOCAL_IP LOCAL_PORT                      -> name=value ... (the leg's RTP statistics)
  *   stats                                        -> name=value ... (summed over CPUs)
+ *   rtcp                                         -> N [STREAM_ID LOCAL_IP LOCAL_PORT PAYLOAD_HEX]...
+ *                                                   (the RTCP copies sent since the last
+ *                                                   `rtcp`, struct mp_rtcp_copy; an entry's
+ *                                                   stream_id is its local port)
  *   time xdp|tc IFNAME HEX COUNT                 -> NS      (mean program run time over COUNT
  *                                                             runs of HEX, an IPv4/UDP/RTP frame
  *                                                             whose sequence number and timestamp
@@ -51,6 +55,9 @@ static const char *const stat_names[] = {
 };
 
 static struct mp_fwd *skel;	/* the first copy: its maps are everyone's */
+static struct perf_buffer *copies;	/* on mp_rtcp */
+static char copies_text[8192];
+static unsigned copies_count;
 static struct mp_fwd *configs[MAX_CONFIGS];
 static int config_count, current;	/* `run` uses configs[current] */
 
@@ -185,6 +192,7 @@ static int cmd_entry(char **arg, int n)
 		return printf("error usage: entry LOCAL_IP LOCAL_PORT EXPECT_IP EXPECT_PORT "
 			      "OUT_SADDR OUT_SPORT OUT_DADDR OUT_DPORT FLAGS [CLOCK_RATE PT]\n");
 	e.flags = (__u16)flags;
+	e.stream_id = ntohs(key.local_port);
 	e.rtp.pt = (__u8)pt;
 	if (bpf_map__update_elem(skel->maps.mp_fwd, &key, sizeof(key), &e, sizeof(e), BPF_NOEXIST))
 		return printf("error mp_fwd insert: %s\n", strerror(errno));
@@ -319,6 +327,34 @@ static int cmd_rtp(char **arg, int n)
 		      s->probation, s->jitter >> 4);
 }
 
+static void copy_sample(void *ctx, int cpu, void *data, __u32 size)
+{
+	struct mp_rtcp_copy c;
+	size_t used = strlen(copies_text);
+	char ip[INET_ADDRSTRLEN];
+
+	copies_count++;
+	memcpy(&c, data, sizeof(c));
+	if (size < sizeof(c) || (size_t)c.payload_off + c.payload_len > size - sizeof(c)) {
+		snprintf(copies_text + used, sizeof(copies_text) - used, " bad-record-of-%u-bytes", size);
+		return;
+	}
+	inet_ntop(AF_INET, &c.local_ip, ip, sizeof(ip));
+	used += (size_t)snprintf(copies_text + used, sizeof(copies_text) - used, " %u %s %u %s", c.stream_id, ip,
+				 ntohs(c.local_port), c.arrival_ns ? "" : "no-time:");
+	for (unsigned i = 0; i < c.payload_len && used + 3 < sizeof(copies_text); i++, used += 2)
+		sprintf(copies_text + used, "%02x", ((unsigned char *)data)[sizeof(c) + c.payload_off + i]);
+}
+
+static int cmd_rtcp(void)
+{
+	copies_text[0] = '\0';
+	copies_count = 0;
+	if (perf_buffer__consume(copies) < 0)
+		return printf("error perf buffer: %s\n", strerror(errno));
+	return printf("%u%s\n", copies_count, copies_text);
+}
+
 static int cmd_stats(void)
 {
 	int ncpus = libbpf_num_possible_cpus();
@@ -349,6 +385,11 @@ int main(void)
 		printf("error cannot load the BPF object: %s\n", strerror(errno));
 		return 1;
 	}
+	copies = perf_buffer__new(bpf_map__fd(skel->maps.mp_rtcp), 8, copy_sample, NULL, NULL, NULL);
+	if (!copies) {
+		printf("error cannot open the RTCP copies' perf buffers: %s\n", strerror(errno));
+		return 1;
+	}
 	printf("ready\n");
 	while (getline(&line, &cap, stdin) > 0) {
 		char *arg[MAX_ARGS], *save = NULL;
@@ -377,10 +418,13 @@ int main(void)
 			cmd_rtp(arg, n);
 		else if (!strcmp(arg[0], "stats"))
 			cmd_stats();
+		else if (!strcmp(arg[0], "rtcp"))
+			cmd_rtcp();
 		else
 			printf("error unknown command %s\n", arg[0]);
 	}
 	free(line);
+	perf_buffer__free(copies);
 	while (config_count)
 		mp_fwd__destroy(configs[--config_count]);
 	return 0;

@@ -19,16 +19,30 @@ lost with 2%, sent twice with 2%, swapped with the next with 2%, and sent
 2. netem goes on; the callee sends 5..COUNT every 20 ms (RTP timestamps
    160 apart, G.711), the caller receiving with kernel timestamps
    (SO_TIMESTAMPNS).
-3. 300 ms after the last (longer than netem can hold a packet), the
-   callee sends RTCP BYEs until one arrives: every data packet that
-   arrived at all is in by then, as the path after netem is first in,
-   first out.
+3. 300 ms after the last (longer than netem can hold a packet), RTCP on
+   the RTCP ports (RTP port + 1), RTCP_ROUNDS rounds: the caller sends an
+   SR with a report block on the callee's stream carrying its own figures
+   (cumulative lost, fraction lost of all, jitter in clock units; LSR/DLSR
+   of the callee's last SR); the callee answers each SR it gets after
+   HOLD with an SR and a block on the caller's stream of fixed values
+   (CALLEE_BLOCK), LSR/DLSR naming the caller's SR.  Without netem the
+   callee delays its answer by 15-25 ms more outside DLSR, the delay
+   netem would add.  The caller times every answer it gets as RFC 3550
+   section 6.4.1 says (arrival - its SR's sending - DLSR).
+4. The callee sends RTCP BYEs on the RTP port until one arrives: every
+   data packet that arrived at all is in by then, as the path after
+   netem is first in, first out.
 
 Prints one JSON object, the receiver's view of the callee's stream:
 received, lost (highest - first + 1 - distinct), out_of_order (arrived
 behind a higher sequence number, not seen before), duplicates, jitter_ms
 (RFC 3550 section 6.4.1 in floating point, from the second packet on, as
-the relay counts from the validating one), and sent.
+the relay counts from the validating one), and sent; then what the RTCP
+said: rtcp_sent (the caller's block: fraction, lost, jitter units),
+callee_block (the callee's fixed values), rtt_ms (the mean of the
+caller's round trips, i.e. to the callee and back), rtt_samples, and
+injected_ms: without netem the mean delay the callee added (null with
+netem, which adds its own).
 """
 import json
 import os
@@ -46,6 +60,64 @@ SO_TIMESTAMPNS = 35   # Linux; Python's socket module lacks it
 PACING = 0.020
 RATE = 8000           # payload type 0
 BYE = b"\x81\xcb\x00\x01" + struct.pack("!I", 0x4D50)
+SSRC = 0x4D50         # rtp_peer's, both ways
+RTCP_ROUNDS = 12
+HOLD = 0.010          # the callee's time between an SR and its answer
+CALLEE_BLOCK = {"fraction": 13, "lost": 7, "jitter": 80}   # 80 units of 8 kHz: 10 ms
+
+
+def ntp_middle(ns):
+    """The middle 32 bits of the NTP timestamp of UNIX time `ns`."""
+    sec, frac = divmod(ns, 1_000_000_000)
+    return ((sec + 2208988800) & 0xffff) << 16 | (frac << 32) // 1_000_000_000 >> 16
+
+
+def sender_report(middle, block):
+    """An SR of SSRC (its NTP middle bits `middle`) with one report block (ssrc, fraction, lost, highest,
+    jitter, lsr, dlsr)."""
+    ssrc, fraction, lost, highest, jitter, lsr, dlsr = block
+    body = struct.pack("!IIIIII", SSRC, 0xe0000000 | middle >> 16, (middle & 0xffff) << 16, 0, 0, 0)
+    body += struct.pack("!IIIIII", ssrc, fraction << 24 | (lost & 0xffffff), highest, jitter, lsr, dlsr)
+    return struct.pack("!BBH", 0x81, 200, (len(body) + 4) // 4 - 1) + body
+
+
+def report_block(data):
+    """(NTP middle, LSR, DLSR) of an SR with one block."""
+    if len(data) < 52 or data[1] != 200:
+        return None
+    ntp_sec, ntp_frac = struct.unpack("!II", data[8:16])
+    return (ntp_sec & 0xffff) << 16 | ntp_frac >> 16, *struct.unpack("!II", data[44:52])
+
+
+def timestamped(sock):
+    """The datagrams waiting on `sock` (SO_TIMESTAMPNS set), each with its arrival in UNIX ns."""
+    while True:
+        try:
+            data, anc, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(16))
+        except BlockingIOError:
+            return
+        at = next((struct.unpack("qq", d[:16]) for level, kind, d in anc
+                   if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
+        if at is None:
+            fail("a datagram without its receive timestamp")
+        yield data, at[0] * 1_000_000_000 + at[1]
+
+
+class RtcpEnd(Party):
+    """A party's RTCP socket: every datagram with its arrival (UNIX ns, SO_TIMESTAMPNS)."""
+
+    def __init__(self, name, spec):
+        netns, port, relay_ip, relay_port = spec.split(":")
+        super().__init__(name, "%s:%d:%s:%d" % (netns, int(port) + 1, relay_ip, int(relay_port) + 1), 0)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.got = []
+
+    def send_raw(self, data):
+        self.sock.sendto(data, self.relay)
+        self.sent += 1
+
+    def drain(self):
+        self.got += timestamped(self.sock)
 
 
 class Receiver(Party):
@@ -57,20 +129,12 @@ class Receiver(Party):
         self.arrivals, self.bye = [], False
 
     def drain(self):
-        while True:
-            try:
-                data, anc, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(16))
-            except BlockingIOError:
-                return
-            at = next((struct.unpack("qq", d[:16]) for level, kind, d in anc
-                       if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
-            if at is None:
-                fail("a datagram without its receive timestamp")
+        for data, at in timestamped(self.sock):
             if data[:2] == BYE[:2]:
                 self.bye = True
             elif len(data) >= 12:
                 seq, ts = struct.unpack("!HI", data[2:8])
-                self.arrivals.append((seq, ts, at[0] * 1_000_000_000 + at[1]))
+                self.arrivals.append((seq, ts, at))
                 self.seqs.add(seq)
 
 
@@ -123,9 +187,66 @@ def schedule(first, last, impaired):
     return plan
 
 
+def rtcp_exchange(caller, callee, receiver_figures, highest, emulate_delay):
+    """Step 3; returns what the caller sent and measured."""
+    rng = random.Random(int(os.environ.get("MP_NETEM_SEED", "1624")) + 1)
+    parties = (caller, callee)
+    expected = receiver_figures["received"] + receiver_figures["lost"]
+    fraction = min(255, receiver_figures["lost"] * 256 // expected) if expected else 0
+    units = int(receiver_figures["jitter_ms"] * RATE / 1000)
+    sent_srs, rtts, injected = {}, [], []
+    last_callee_sr = None   # (middle, arrival ns)
+    seen_by_caller = seen_by_callee = 0
+
+    # both RTCP legs latched first: the callee's answer may be lost on its way
+    caller.send_raw(sender_report(0, (SSRC, 0, 0, 0, 0, 0, 0)))
+    for _ in range(50):
+        callee.send_raw(b"\x80\xc9\x00\x01" + struct.pack("!I", SSRC))   # an empty RR
+        if wait(parties, lambda: caller.got, PACING * 5):
+            break
+    else:
+        fail("no RTCP from the callee reached the caller")
+    seen_by_caller = len(caller.got)
+    callee.got.clear()
+    for _ in range(RTCP_ROUNDS):
+        middle = ntp_middle(time.time_ns())
+        lsr, dlsr = (0, 0) if last_callee_sr is None else \
+            (last_callee_sr[0], (time.time_ns() - last_callee_sr[1]) * 65536 // 1_000_000_000)
+        sent_srs[middle] = time.time_ns()
+        caller.send_raw(sender_report(middle, (SSRC, fraction, receiver_figures["lost"], highest, units, lsr, dlsr)))
+        if not wait(parties, lambda: len(callee.got) > seen_by_callee, 1):
+            fail("the caller's SR did not reach the callee")
+        sr, arrived = callee.got[seen_by_callee]
+        seen_by_callee = len(callee.got)
+        got = report_block(sr)
+        if got is None:
+            fail("the callee got something else than the caller's SR: %s" % sr.hex())
+        wait(parties, lambda: False, HOLD)
+        held = time.time_ns()
+        dlsr = (held - arrived) * 65536 // 1_000_000_000
+        if emulate_delay:   # what netem would add, outside DLSR; a busy machine adds more, which is measured
+            wait(parties, lambda: False, rng.uniform(0.015, 0.025))
+            injected.append((time.time_ns() - held) / 1e6)
+        callee.send_raw(sender_report(ntp_middle(time.time_ns()),
+                                      (SSRC, CALLEE_BLOCK["fraction"], CALLEE_BLOCK["lost"], 0,
+                                       CALLEE_BLOCK["jitter"], got[0], dlsr)))
+        wait(parties, lambda: len(caller.got) > seen_by_caller, 0.2)
+        for data, at in caller.got[seen_by_caller:]:
+            rb = report_block(data)
+            if rb and rb[1] in sent_srs:
+                rtts.append((at - sent_srs[rb[1]] - rb[2] * 1_000_000_000 / 65536) / 1e6)
+                last_callee_sr = (rb[0], at)
+        seen_by_caller = len(caller.got)
+    return {"rtcp_sent": {"fraction": fraction, "lost": receiver_figures["lost"], "jitter": units},
+            "callee_block": CALLEE_BLOCK, "rtt_samples": len(rtts),
+            "rtt_ms": sum(rtts) / len(rtts) if rtts else None,
+            "injected_ms": sum(injected) / len(injected) if injected else None}
+
+
 def main(control, caller_spec, callee_spec, dev, count, *netem_args):
     count = int(count)
     caller, callee = Receiver("caller", caller_spec, 172), Party("callee", callee_spec, 172)
+    caller_rtcp, callee_rtcp = RtcpEnd("caller", caller_spec), RtcpEnd("callee", callee_spec)
     parties = (caller, callee)
     callee_ns = callee_spec.split(":")[0]
 
@@ -149,6 +270,8 @@ def main(control, caller_spec, callee_spec, dev, count, *netem_args):
                 receive(parties, start + at - time.monotonic())
             callee.send(seq)
         wait(parties, lambda: False, 0.3)
+        caller.drain()
+        rtcp = rtcp_exchange(caller_rtcp, callee_rtcp, figures(caller.arrivals), max(caller.seqs), not with_netem)
         for _ in range(50):
             callee.sock.sendto(BYE, callee.relay)
             if wait(parties, lambda: caller.bye, PACING * 5):
@@ -158,7 +281,7 @@ def main(control, caller_spec, callee_spec, dev, count, *netem_args):
     finally:
         if with_netem:
             netem(callee_ns, dev, "del")
-    print(json.dumps(dict(figures(caller.arrivals), sent=callee.sent)))
+    print(json.dumps(dict(figures(caller.arrivals), sent=callee.sent, **rtcp)))
 
 
 if __name__ == "__main__":

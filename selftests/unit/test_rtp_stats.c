@@ -21,6 +21,8 @@
 #endif
 #define MS 1000000ULL
 
+static const struct rtcp_side no_rtcp; /* no RTCP seen */
+
 static size_t rtp_packet(unsigned char *buf, unsigned seq, uint32_t ssrc, uint32_t ts, unsigned first, unsigned pt)
 {
 	memset(buf, 0, 12 + 160);
@@ -163,7 +165,7 @@ static void test_jitter_matches_rfc(void **state)
 	/* integer arithmetic of RFC 3550 A.8 against doubles: within a clock unit */
 	assert_true(leg.jitter / 16.0 > j - 1 && leg.jitter / 16.0 < j + 1);
 	assert_true(j > 10); /* the random delays made some: about 24 units */
-	assert_true(rtp_stats_quality(&leg).has_jitter);
+	assert_true(rtp_stats_quality(&leg, &no_rtcp, &no_rtcp).has_jitter);
 }
 
 static void test_jitter_only_on_the_first_payload_type(void **state)
@@ -189,7 +191,7 @@ static void test_dynamic_type_has_no_jitter(void **state)
 
 	for (unsigned i = 0; i < 10; i++)
 		rtp_stats_packet(&leg, buf, rtp_packet(buf, i, 1, i * 960, 0x80, 111), i * 20 * MS + (i % 3) * MS);
-	q = rtp_stats_quality(&leg);
+	q = rtp_stats_quality(&leg, &no_rtcp, &no_rtcp);
 	assert_true(q.measured);
 	assert_false(q.has_jitter);
 	assert_int_equal(q.lost, 0);
@@ -206,7 +208,7 @@ static void test_quality(void **state)
 	for (unsigned i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++)
 		rtp_stats_packet(&leg, buf, rtp_packet(buf, seqs[i], 7, seqs[i] * 160, 0x80, 0), i * 20 * MS);
 	rtp_stats_packet(&leg, buf, rtp_packet(buf, 100, 8, 0, 0x80, 0), 200 * MS);
-	q = rtp_stats_quality(&leg);
+	q = rtp_stats_quality(&leg, &no_rtcp, &no_rtcp);
 	assert_true(q.enabled && q.measured);
 	assert_int_equal(q.lost, 3);	/* 6, 7, 8 */
 	assert_int_equal(q.out_of_order, 1);	/* 4 */

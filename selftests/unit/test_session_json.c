@@ -351,13 +351,32 @@ static void test_rtp_quality_keys(void **state)
 	text = text_of(session_stats_json(session(), now.wall));
 	assert_non_null(strstr(text, "\"callee_remote\": \"Unknown\", \"caller_lost\": 7, \"caller_out_of_order\": 3, "
 				     "\"caller_duplicates\": 2, \"caller_ssrc_changes\": 1, \"caller_jitter_ms\": 2.346, "
+				     "\"caller_rtcp_fraction_lost\": null, \"caller_rtcp_lost\": null, "
+				     "\"caller_rtcp_jitter_ms\": null, \"caller_rtt_ms\": null, \"caller_mos\": null, "
 				     "\"callee_lost\": 1, \"callee_out_of_order\": 0, \"callee_duplicates\": 0, "
-				     "\"callee_ssrc_changes\": 0, \"callee_jitter_ms\": null}"));
+				     "\"callee_ssrc_changes\": 0, \"callee_jitter_ms\": null, "
+				     "\"callee_rtcp_fraction_lost\": null, \"callee_rtcp_lost\": null, "
+				     "\"callee_rtcp_jitter_ms\": null, \"callee_rtt_ms\": null, \"callee_mos\": null}"));
+	/* doc/relay-sessions.md §12.6: what RTCP told, rounded */
+	audio->party[SIDE_CALLER].rtp.quality.has_report = true;
+	audio->party[SIDE_CALLER].rtp.quality.report_fraction_lost = 5 / 256.0;
+	audio->party[SIDE_CALLER].rtp.quality.report_lost = -2;
+	audio->party[SIDE_CALLER].rtp.quality.report_has_jitter = true;
+	audio->party[SIDE_CALLER].rtp.quality.report_jitter_ms = 160 / 8.0;
+	audio->party[SIDE_CALLER].rtp.quality.has_rtt = true;
+	audio->party[SIDE_CALLER].rtp.quality.rtt_ms = 40.00049;
+	audio->party[SIDE_CALLER].rtp.quality.has_mos = true;
+	audio->party[SIDE_CALLER].rtp.quality.mos = 4.3449;
+	text = text_of(session_stats_json(session(), now.wall));
+	assert_non_null(strstr(text, "\"caller_jitter_ms\": 2.346, \"caller_rtcp_fraction_lost\": 0.0195, "
+				     "\"caller_rtcp_lost\": -2, \"caller_rtcp_jitter_ms\": 20.0, \"caller_rtt_ms\": 40.0, "
+				     "\"caller_mos\": 4.34, \"callee_lost\": 1,"));
 	audio->party[SIDE_CALLEE].rtp.quality = (struct rtp_quality){ .enabled = true, .measured = false, .lost = 1 };
 	stats = session_stats_json(session(), now.wall);
 	stream = json_array_get(json_object_get(stats, "streams"), 0);
 	assert_true(json_is_null(json_object_get(stream, "callee_lost")));
 	assert_true(json_is_null(json_object_get(stream, "callee_ssrc_changes")));
+	assert_true(json_is_null(json_object_get(stream, "callee_mos")));
 	assert_int_equal(json_integer_value(json_object_get(stream, "caller_lost")), 7);
 	json_decref(stats);
 }
