@@ -15,13 +15,22 @@
 /* The relays' `sessions` answer is one line holding every session. */
 #define RELAY_LINE_MAX (64 * 1024 * 1024)
 
+/* A command's timer runs in up to three stages (doc/relay-protocol.md §9.2). */
+enum pending_stage {
+	PENDING_WAITING,  /* until the caller's deadline */
+	PENDING_OVERDUE,  /* the caller was told it failed; relay_timeout not yet up */
+	PENDING_LATE,     /* relay_timeout passed: the relay is marked timed out */
+};
+
 struct pending {
 	struct pending *next;
 	struct relay *relay;
 	unsigned long seq;
 	char command[16];
+	enum pending_stage stage;
+	unsigned overdue_ms; /* from the caller's deadline to relay_timeout */
 	struct event *timer;
-	relay_reply_cb cb; /* NULL once timed out: a late answer goes to events.late */
+	relay_reply_cb cb; /* NULL once failed: a late answer goes to events.late */
 	void *ctx;
 };
 
@@ -148,13 +157,26 @@ static void recover_expired(evutil_socket_t fd, short what, void *arg)
 	relay_drop(arg, "no ping since a command timed out");
 }
 
+/* The caller's deadline may be shorter than relay_timeout (a failover must
+ * fit in the proxy's): it fails the command for the caller, but only
+ * relay_timeout without an answer marks the relay timed out.  A relay
+ * answering in 200 ms on a busy moment stays in service.
+ */
 static void command_timed_out(evutil_socket_t fd, short what, void *arg)
 {
 	struct pending *p = arg;
 	struct relay *r = p->relay;
 	struct timeval recover = { .tv_sec = r->relays->cfg->dispatcher.relay_recover_interval };
+	struct timeval overdue = { .tv_sec = p->overdue_ms / 1000, .tv_usec = (p->overdue_ms % 1000) * 1000 };
 
-	if (!p->cb) { /* no late answer either */
+	if (p->stage == PENDING_WAITING && p->overdue_ms) {
+		p->stage = PENDING_OVERDUE;
+		p->cb(p->ctx, r, NULL, 0);
+		p->cb = NULL;
+		evtimer_add(p->timer, &overdue);
+		return;
+	}
+	if (p->stage == PENDING_LATE) { /* no late answer either */
 		pending_finish(p, NULL, 0);
 		return;
 	}
@@ -167,10 +189,12 @@ static void command_timed_out(evutil_socket_t fd, short what, void *arg)
 		if (r->recover)
 			evtimer_add(r->recover, &recover);
 	}
-	/* the command failed; its answer may still come, for as long as the
-	 * relay may stay connected without a ping (doc/relay-protocol.md §9.2) */
-	p->cb(p->ctx, r, NULL, 0);
+	/* its answer may still come, for as long as the relay may stay
+	 * connected without a ping */
+	if (p->cb)
+		p->cb(p->ctx, r, NULL, 0);
 	p->cb = NULL;
+	p->stage = PENDING_LATE;
 	evtimer_add(p->timer, &recover);
 }
 
@@ -180,12 +204,15 @@ int relay_send(struct relay *r, const char *command, const char *headers, size_t
 	struct pending *p = calloc(1, sizeof(*p));
 	struct evbuffer *out = evbuffer_new();
 	struct timeval timeout = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	unsigned relay_timeout_ms;
 
 	if (!p || !out || !(p->timer = evtimer_new(r->relays->base, command_timed_out, p)))
 		goto fail;
 	p->relay = r;
 	p->seq = r->next_seq++;
 	snprintf(p->command, sizeof(p->command), "%s", command);
+	relay_timeout_ms = r->relays->cfg->dispatcher.relay_timeout * 1000;
+	p->overdue_ms = timeout_ms < relay_timeout_ms ? relay_timeout_ms - timeout_ms : 0;
 	p->cb = cb;
 	p->ctx = ctx;
 	/* one write: lines of two commands never interleave */

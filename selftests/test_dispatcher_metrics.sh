@@ -56,7 +56,8 @@ t_failover() {
 	start_relay 2
 	kill -STOP "$RELAY_PID1"
 	expect_eq "$(offer f1 "$RELAY1" | proxy)" "$RELAY2 40002"$'\r' "the update, once relay 1 did not answer"
-	scrape
+	# marked unresponsive once relay_timeout (1 s) passed without its answer
+	scraped "${D}_relays_unresponsive_total" = 1
 	kill -CONT "$RELAY_PID1"
 	expect_eq "$(metrics "${D}_failovers_total" "${D}_relays_unresponsive_total" "${D}_relays{state=\"unresponsive\"}" \
 		"${D}_relay_connected{relay=\"$RELAY1\",state=\"unresponsive\"}" "mediaproxy_relay_up{relay=\"$RELAY1\"}" \
@@ -64,6 +65,26 @@ t_failover() {
 		"failovers, relays marked unresponsive, its state, and its missing summary"
 }
 run_test "M2: a relay that does not answer: the failover and the relay marked unresponsive are counted" t_failover
+
+# A relay slower than its try's share of the proxy's 450 ms, but answering
+# within relay_timeout: the call fails over, and the relay stays in service.
+t_slow_try() {
+	hosts 2
+	start_dispatcher "relay_timeout = 5"
+	start_relay 1
+	start_relay 2
+	kill -STOP "$RELAY_PID1"
+	expect_eq "$(offer s1 "$RELAY1" | proxy)" "$RELAY2 40002"$'\r' "the update, once relay 1's try was up"
+	kill -CONT "$RELAY_PID1"
+	wait_for 5 grep -q "relay $RELAY1: the answer to update [0-9]* came after its time" "$T/disp.log" ||
+		fail "relay 1's late answer was not seen: $(cat "$T/disp.log")"
+	scrape
+	expect_eq "$(metrics "${D}_failovers_total" "${D}_relays_unresponsive_total" "${D}_relays{state=\"active\"}")" \
+		"1 0 2" "failovers, relays marked unresponsive, relays active"
+	expect_eq "$(offer s2 "$RELAY1" | proxy | cut -d' ' -f1)" "$RELAY1" "the relay of the next update"
+}
+run_test "M2b: a relay late for its try but within relay_timeout: the failover is counted, the relay stays in service" \
+	t_slow_try
 
 # a call's three requests: offer, answer, remove
 call() { { offer "$1"; answer "$1"; remove "$1"; } | proxy >/dev/null; }
