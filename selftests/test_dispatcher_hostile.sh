@@ -66,15 +66,21 @@ run_test "D6: an expiry report without streams is logged as malformed, accounted
 	t_expired_without_streams
 
 # A relay's statistics without a key (found by the relay_replies fuzz target).
-t_empty_statistics() {
+# examples_with_fake_relay VARIANT REPLY_TO_C: the dispatcher (SQLite
+# accounting) and fake_relay.py VARIANT; the proxy's A, B and C through them
+examples_with_fake_relay() {
 	hosts 1
 	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
-	ip netns exec "$RELAY_NS1" python3 "$HERE/helpers/fake_relay.py" 198.18.10.1 "$T/tls" empty-stats >"$T/fake" 2>&1 &
+	ip netns exec "$RELAY_NS1" python3 "$HERE/helpers/fake_relay.py" 198.18.10.1 "$T/tls" "$1" >"$T/fake" 2>&1 &
 	local fake=$!
 	wait_for 5 grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "the stand-in relay did not connect"
 	expect_eq "$({ example_a; example_b; example_c; } | proxy | tr -d '\r' | tr '\n' '|')" \
-		"198.18.0.50 40002 40006|198.18.0.50 40000 40004|removed|" "the replies to A, B and C"
+		"198.18.0.50 40002 40006|198.18.0.50 40000 40004|$2|" "the replies to A, B and C"
 	wait "$fake" || fail "$(cat "$T/fake")"
+}
+
+t_empty_statistics() {
+	examples_with_fake_relay empty-stats removed
 	grep -qF 'session 7f3c9a21e5b04d2c@10.0.0.23 ended: {"dialog_id": "3021:17", "timed_out": false}' "$T/disp.log" ||
 		fail "the logged statistics are not JSON: $(grep ended "$T/disp.log")"
 	# a stopped dispatcher has written or spooled every record it had
@@ -88,14 +94,7 @@ run_test "statistics {} from a relay: logged as JSON, not accounted (no start_ti
 # A relay too slow for the proxy's deadline: the remove fails, and its
 # statistics, arriving later, are accounted all the same.
 t_late_remove() {
-	hosts 1
-	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
-	ip netns exec "$RELAY_NS1" python3 "$HERE/helpers/fake_relay.py" 198.18.10.1 "$T/tls" late-remove >"$T/fake" 2>&1 &
-	local fake=$!
-	wait_for 5 grep -q "relay $RELAY1 connected" "$T/disp.log" || fail "the stand-in relay did not connect"
-	expect_eq "$({ example_a; example_b; example_c; } | proxy | tr -d '\r' | tr '\n' '|')" \
-		"198.18.0.50 40002 40006|198.18.0.50 40000 40004|error|" "the replies to A, B and C (late)"
-	wait "$fake" || fail "$(cat "$T/fake")"
+	examples_with_fake_relay late-remove error
 	wait_until 20 '[ -n "$(account_info)" ]' || fail "the late statistics were not accounted: $(cat "$T/disp.log")"
 	expect_eq "$(account_info | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["duration"], d["streams"][0]["status"], d["timed_out"])')" \
 		"305 conntrack timeout False" "the row holds the late statistics"
