@@ -126,11 +126,12 @@ demo: deps
 	tools/demo.sh $(BUILD)
 
 # The VM selftests on the stock kernels of vmtest/kernels, or KERNEL=NAME
-# only; ends with "N passed, N failed, N skipped" (vmtest/README.md).
+# only (or KERNEL="NAME NAME"); ends with "N passed, N failed, N skipped"
+# (vmtest/README.md).
 vmtest:
 	tools/install-deps.sh vmtest
 	$(MAKE) all $(HELPERS)
-	vmtest/run.sh $(if $(KERNEL),-k $(KERNEL))
+	vmtest/run.sh $(if $(KERNEL),-k '$(KERNEL)')
 
 # Benchmarks (tools/bench/README.md): the table and plot in tools/bench/results/.
 # Not a test: never part of check or CI.

@@ -36,7 +36,7 @@ ctl() { "$CTL" -s "$T/run/relay.sock" "$@"; }
 # and the receivers take redirected frames through GRO.
 call_hosts() {
 	need_root
-	three_hosts
+	${HOSTS:-three_hosts}
 	ip netns exec "$CALLER_NS" ethtool -K c0 tx off gro on >/dev/null
 	ip netns exec "$CALLEE_NS" ethtool -K e0 tx off gro on >/dev/null
 	spawn ip netns exec "$RELAY_NS" sleep infinity
@@ -362,6 +362,83 @@ t_fallback_userspace() {
 }
 run_test "auto: without BPF and CAP_NET_ADMIN the relay falls back to userspace, and the call goes through" \
 	t_fallback_userspace
+
+# virtio-net: the calls over the vmtest guest's virtio_net NICs (lib.sh
+# virtio_hosts), whose native XDP needs TX queues of its own: a TX queue per
+# CPU beside the stack's (userspace/fastpath.c).  Linux from 5.13 takes
+# native XDP without them and shares the stack's queues under a lock;
+# before, the driver refuses it.
+need_virtio() {
+	need_root
+	[ -n "${MP_VIRTIO_NICS:-}" ] || skip "no virtio-net NICs (the vmtest guest has them)"
+}
+
+# kernel_before VERSION: the running kernel is older than VERSION
+kernel_before() { [ "$(printf '%s\n' "$1" "$(uname -r)" | sort -V | head -1)" != "$1" ]; }
+
+expect_tier() {
+	grep -q "fast path: $1 forwards in the $2 tier, driver virtio_net" "$T/relay.log" ||
+		fail "$1 is not in the $2 tier: $(cat "$T/relay.log")"
+}
+
+t_virtio_redirect() {
+	local tier
+	need_virtio
+	HOSTS=virtio_hosts call_in_tier xdp bpf_metrics
+	tier=$(sed -n 's/.*fast path: rc forwards in the \(.*\) tier, driver virtio_net$/\1/p' "$T/relay.log")
+	[ -z "${MP_VMTEST_REPORT:-}" ] || echo "vmtest-report: virtio_tier=$tier" >>"$MP_VMTEST_REPORT"
+	expect_tier rc "native XDP"
+	expect_tier re "native XDP"
+	! grep -q "short of TX queues" "$T/relay.log" || fail "short of queues: $(cat "$T/relay.log")"
+	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
+	stop_relay
+}
+run_test "virtio-net: a call redirected between two virtio_net NICs in native XDP" t_virtio_redirect
+
+# Caller and callee on one segment: what comes in on rc goes back out of
+# rc, with XDP_TX.
+t_virtio_xdp_tx() {
+	need_virtio
+	CALLEE=198.18.1.9
+	HOSTS="virtio_hosts same" call_in_tier xdp
+	expect_tier rc "native XDP"
+	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
+	relay_metrics
+	expect_eq "$(metrics "$F{interface=\"rc\"}")" $((2 * COUNT)) "forwarded by the programs on rc"
+	stop_relay
+}
+run_test "virtio-net: caller and callee behind one virtio_net NIC: XDP_TX back out of it" t_virtio_xdp_tx
+
+# All queues in use by the stack: one log line says so and the tier taken.
+t_virtio_short_of_queues() {
+	need_virtio
+	HOSTS="virtio_hosts short" call_in_tier xdp
+	if kernel_before 5.13; then
+		expect_tier rc "generic XDP"
+		grep -q "fast path: rc is short of TX queues for native XDP (.*): generic XDP instead$" "$T/relay.log" ||
+			fail "no line on the queues: $(cat "$T/relay.log")"
+	else
+		expect_tier rc "native XDP"
+		grep -q "fast path: rc is short of TX queues for native XDP (.*): native XDP shares the stack's queues under a lock$" \
+			"$T/relay.log" || fail "no line on the queues: $(cat "$T/relay.log")"
+	fi
+	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
+	stop_relay
+}
+run_test "virtio-net: NICs short of TX queues for XDP: the relay says so and which tier it took, and the call goes through" \
+	t_virtio_short_of_queues
+
+# An MTU over a page: virtio_net refuses native XDP; generic XDP takes it.
+t_virtio_no_native() {
+	need_virtio
+	HOSTS="virtio_hosts big_mtu" call_in_tier xdp
+	grep -q "fast path: rc refused native XDP" "$T/relay.log" || fail "native XDP was not refused: $(cat "$T/relay.log")"
+	expect_tier rc "generic XDP"
+	expect_tier re "generic XDP"
+	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
+	stop_relay
+}
+run_test "virtio-net: native XDP refused (an MTU over a page): generic XDP, and the call goes through" t_virtio_no_native
 
 # The userspace tier: the agent relayed every packet but the caller's
 # priming one, which had nowhere to go yet.

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mp_fwd.skel.h"
 #include "mp_stats.h"
+#include "netif.h"
 
 /* Our tc filter's identity on the clsact ingress hook. */
 #define TC_HANDLE 0x4d50
@@ -320,10 +321,34 @@ static void count_interface(struct fastpath *fp, __u32 ifindex)
 	free(zero);
 }
 
+/* virtio_net sends XDP_TX and redirected frames on TX queues of their own,
+ * one per possible CPU, beside the queues the stack uses; short of them,
+ * Linux before 5.13 refuses native XDP and later ones share the stack's
+ * queues under a lock.  Logs that, and the tier taken, in one line.
+ */
+static void log_short_of_queues(const struct fastpath_interface *iface, const char *driver)
+{
+	int cpus = libbpf_num_possible_cpus();
+	unsigned in_use, max;
+	char hint[64] = "the device needs more queues";
+
+	if (strcmp(driver, "virtio_net") || cpus <= 0 || netif_channels(iface->name, &in_use, &max) ||
+	    in_use + (unsigned)cpus <= max)
+		return;
+	if (max > (unsigned)cpus)
+		snprintf(hint, sizeof(hint), "ethtool -L %s combined %u", iface->name, max - (unsigned)cpus);
+	log_info("fast path: %s is short of TX queues for native XDP (%u in use + %d for XDP > %u; %s): %s", iface->name,
+		 in_use, cpus, max, hint,
+		 iface->tier == FASTPATH_XDP_NATIVE ? "native XDP shares the stack's queues under a lock"
+						    : iface->tier == FASTPATH_XDP_GENERIC ? "generic XDP instead"
+											 : "tc instead");
+}
+
 int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum mp_forwarding mode)
 {
 	struct fastpath_interface *iface = &fp->iface[fp->count];
-	struct bpf_devmap_val tx = { .ifindex = (__u32)ifindex };
+	__u32 tx = (__u32)ifindex;
+	char driver[32];
 	bool attached;
 
 	if (fp->count == FASTPATH_MAX_INTERFACES) {
@@ -352,9 +377,12 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 	}
 	fp->count++;
 	count_interface(fp, (__u32)ifindex);
-	log_info("fast path: %s forwards in the %s tier", ifname, fastpath_tier_name(iface->tier));
+	netif_driver(ifname, driver, sizeof(driver));
+	log_info("fast path: %s forwards in the %s tier, driver %s", ifname, fastpath_tier_name(iface->tier), driver);
+	if (mode != MP_FORWARDING_TC && !fp->adopted) /* an adopted link's queues count in use */
+		log_short_of_queues(iface, driver);
 	/* a device that cannot take XDP frames stays out: the stack forwards to it */
-	if (bpf_map__update_elem(fp->skel->maps.mp_tx, &tx.ifindex, sizeof(tx.ifindex), &tx, sizeof(tx), BPF_ANY))
+	if (bpf_map__update_elem(fp->skel->maps.mp_tx, &tx, sizeof(tx), &tx, sizeof(tx), BPF_ANY))
 		log_warn("fast path: %s cannot be a redirect target (%s); packets to it go through the stack", ifname,
 			 strerror(errno));
 	return 0;

@@ -3,12 +3,13 @@
 # packet fixtures (the verifier takes the programs, the helpers behave), the
 # attach tests (the tier each interface gets, the feature probes and their
 # fallbacks), the per-tier calls through the relay (with the fallbacks of a
-# kernel lacking a feature) and their cached next hops following a route or
-# a MAC that changed.  Runs in the vmtest guest (vmtest/run.sh) or
-# on the host kernel; MP_KERNEL_FEATURES comes from vmtest/kernels.
-# Prints each result as selftests/run-all.sh does, the lines
-# "vmtest-report: ..." (kernel, tier of a veth, probed features), and ends
-# with "N passed, N failed, N skipped".
+# kernel lacking a feature), their cached next hops following a route or a
+# MAC that changed, and the calls over the guest's virtio-net NICs.  Runs in
+# the vmtest guest (vmtest/run.sh) or on the host kernel; MP_KERNEL_FEATURES
+# comes from vmtest/kernels.  Prints each result as selftests/run-all.sh
+# does, the lines "vmtest-report: ..." (kernel, tier of a veth and of a
+# virtio-net NIC, probed features), and ends with "N passed, N failed, N
+# skipped".
 set -u
 repo=$(dirname "$(dirname "$(realpath "$0")")")
 build=$repo/build
@@ -39,7 +40,7 @@ suite() {
 cd "$repo" || exit 1
 suite test_bpf_fixtures python3 selftests/test_bpf_fixtures.py
 suite test_relay_attach bash selftests/test_relay_attach.sh
-MP_TEST_FILTER="^[a-z]+: (a call's RTP|the same call|without |a route flipped|a neighbour's MAC)" \
+MP_TEST_FILTER="^[a-z]+: (a call's RTP|the same call|without |a route flipped|a neighbour's MAC)|^virtio-net: " \
 	suite test_relay_media bash selftests/test_relay_media.sh
 cat "$MP_VMTEST_REPORT" 2>/dev/null
 rm -rf "$logs"
