@@ -365,16 +365,11 @@ run_test "auto: without BPF and CAP_NET_ADMIN the relay falls back to userspace,
 
 # virtio-net: the calls over the vmtest guest's virtio_net NICs (lib.sh
 # virtio_hosts), whose native XDP needs TX queues of its own: a TX queue per
-# CPU beside the stack's (userspace/fastpath.c).  Linux from 5.13 takes
-# native XDP without them and shares the stack's queues under a lock;
-# before, the driver refuses it.
+# CPU beside the stack's (userspace/fastpath.c).
 need_virtio() {
 	need_root
 	[ -n "${MP_VIRTIO_NICS:-}" ] || skip "no virtio-net NICs (the vmtest guest has them)"
 }
-
-# kernel_before VERSION: the running kernel is older than VERSION
-kernel_before() { [ "$(printf '%s\n' "$1" "$(uname -r)" | sort -V | head -1)" != "$1" ]; }
 
 expect_tier() {
 	grep -q "fast path: $1 forwards in the $2 tier, driver virtio_net" "$T/relay.log" ||
@@ -409,19 +404,14 @@ t_virtio_xdp_tx() {
 }
 run_test "virtio-net: caller and callee behind one virtio_net NIC: XDP_TX back out of it" t_virtio_xdp_tx
 
-# All queues in use by the stack: one log line says so and the tier taken.
+# All queues in use by the stack: one log line says so and the tier taken
+# (generic XDP: see short_of_xdp_queues in userspace/fastpath.c).
 t_virtio_short_of_queues() {
 	need_virtio
 	HOSTS="virtio_hosts short" call_in_tier xdp
-	if kernel_before 5.13; then
-		expect_tier rc "generic XDP"
-		grep -q "fast path: rc is short of TX queues for native XDP (.*): generic XDP instead$" "$T/relay.log" ||
-			fail "no line on the queues: $(cat "$T/relay.log")"
-	else
-		expect_tier rc "native XDP"
-		grep -q "fast path: rc is short of TX queues for native XDP (.*): native XDP shares the stack's queues under a lock$" \
-			"$T/relay.log" || fail "no line on the queues: $(cat "$T/relay.log")"
-	fi
+	grep -q "fast path: rc is short of TX queues for native XDP (.*): generic XDP instead$" "$T/relay.log" ||
+		fail "no line on the queues: $(cat "$T/relay.log")"
+	expect_tier rc "generic XDP"
 	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
 	stop_relay
 }
