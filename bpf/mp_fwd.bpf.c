@@ -47,6 +47,7 @@ struct mp_plan {
 	__u32 ifindex;		/* MP_FORWARD_NO_NEIGH: the egress device */
 	__u32 in_ifindex;	/* where the packet came in */
 	__u16 tot_len;
+	__u64 now;		/* the precise clock, when the RTP statistics read it; else 0 */
 };
 
 static __always_inline enum mp_stat mp_fib_stat(long rc)
@@ -176,6 +177,30 @@ static __always_inline enum mp_action mp_route(void *ctx, struct mp_fwd_entry *e
 	return mp_route_lookup(ctx, e, ingress_ifindex, p, gen);
 }
 
+/* Step 4a (doc/fast-path.md §11): the leg's RTP statistics, for every
+ * packet from the latched source, forwarded or not.  Only the checks of
+ * mp_rtp.h run here; the clock is read only for a packet that goes into
+ * the jitter, and that reading then serves as its last-seen time too.
+ * Returns it, or 0.  Compiled out when the agent loads without
+ * MP_CFG_RTP_STATS.
+ */
+static __always_inline __u64 mp_rtp_stats(struct mp_fwd_entry *e, struct udphdr *udp, void *data_end)
+{
+	struct mp_rtp_hdr *rtp = (void *)(udp + 1);
+	__u64 now;
+
+	if (!(mp_cfg.flags & MP_CFG_RTP_STATS) || (e->flags & MP_FWD_IS_RTCP))
+		return 0;
+	/* data_end may include Ethernet padding: the UDP length says what is payload */
+	if ((void *)(rtp + 1) > data_end || bpf_ntohs(udp->len) < sizeof(*udp) + sizeof(*rtp))
+		rtp = NULL;
+	if (!mp_rtp_count(&e->rtp, rtp))
+		return 0;
+	now = bpf_ktime_get_ns();
+	mp_rtp_update_jitter(&e->rtp, rtp, now);
+	return now;
+}
+
 /* Steps 1-5 of section 3: everything up to, but excluding, the rewrite.
  * Nothing in the packet changes here, so any PASS hands the stack the
  * packet as it arrived.
@@ -215,6 +240,7 @@ static __always_inline enum mp_action mp_decide(void *ctx, void *data, void *dat
 		mp_count(MP_STAT_DROP_WRONG_SOURCE);
 		return MP_DROP;
 	}
+	p->now = mp_rtp_stats(e, udp, data_end);
 	p->entry = e;
 	p->in_ifindex = ingress_ifindex;
 	p->tot_len = bpf_ntohs(ip->tot_len);
@@ -230,7 +256,7 @@ static __always_inline void mp_account(struct mp_plan *p, enum mp_stat outcome)
 
 	__sync_fetch_and_add(&p->entry->packets, 1);
 	__sync_fetch_and_add(&p->entry->bytes, p->tot_len);
-	p->entry->last_seen_ns = mp_now();
+	p->entry->last_seen_ns = p->now ?: mp_now();
 	mp_count(outcome);
 	if (in) {
 		in->packets += 1; /* per-CPU: no atomics needed */

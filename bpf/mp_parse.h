@@ -39,6 +39,7 @@ static __always_inline enum mp_stat mp_parse(void *data, void *data_end, struct 
 	struct mp_vlan_hdr *vlan;
 	struct iphdr *ip;
 	struct udphdr *udp;
+	__u32 l3_off = sizeof(*eth);
 	__be16 proto;
 
 	if ((void *)(eth + 1) > data_end)
@@ -51,6 +52,7 @@ static __always_inline enum mp_stat mp_parse(void *data, void *data_end, struct 
 			return MP_STAT_PASS_TRUNCATED;
 		proto = vlan->encapsulated_proto;
 		ip = (void *)(vlan + 1);
+		l3_off += sizeof(*vlan);
 	}
 	if (proto != bpf_htons(ETH_P_IP))
 		return MP_STAT_PASS_NOT_IPV4;
@@ -72,7 +74,7 @@ static __always_inline enum mp_stat mp_parse(void *data, void *data_end, struct 
 	h->eth = eth;
 	h->ip = ip;
 	h->udp = udp;
-	h->l3_off = (void *)ip - data;
+	h->l3_off = l3_off; /* not ip - data: subtracting pointers needs CAP_PERFMON */
 	return MP_STAT_MAX;
 }
 

@@ -75,6 +75,8 @@ static const struct mp_option options[] = {
 	{ "Database", "fromtag_column", NAME(database, fromtag_column), "from_tag" },
 	{ "Database", "totag_column", NAME(database, totag_column), "to_tag" },
 	{ "Database", "info_column", NAME(database, info_column), "info" },
+	/* ours: the seed's start_time column (doc/accounting.md §3.1) */
+	{ "Database", "starttime_column", NAME(database, starttime_column), "start_time" },
 
 	{ "Radius", "config_file", PATH(radius, config_file), "/etc/opensips/radius/client.conf" },
 	{ "Radius", "additional_dictionary", PATH(radius, additional_dictionary), "radius/dictionary" },
@@ -104,6 +106,7 @@ static const struct mp_option options[] = {
 	{ "Relay", "stream_idle_timeout", UINT(relay, stream_idle_timeout, 1), "120" },
 	{ "Relay", "listen_http", OF(mp_parse_endpoint_or_none, relay, listen_http, 25081), "127.0.0.1:25081" },
 	{ "Relay", "http_max_connections", UINT(relay, http_max_connections, 1), "32" },
+	{ "Relay", "rtp_stats", OF(mp_parse_bool, relay, rtp_stats, 0), "yes" },
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

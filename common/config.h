@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include "config_types.h"
 
+#ifndef MP_SYSTEM_CONFIG_DIR /* the Makefile's $(sysconfdir)/mediaproxy */
 #define MP_SYSTEM_CONFIG_DIR "/etc/mediaproxy"
+#endif
 #define MP_CONFIG_FILE "config.ini"
 
 /* Which program reads the file: each reads only its own sections. */
@@ -57,6 +59,7 @@ struct mp_config {
 		char fromtag_column[64];
 		char totag_column[64];
 		char info_column[64];
+		char starttime_column[64];
 	} database;
 	struct {
 		char config_file[PATH_MAX];
@@ -89,6 +92,7 @@ struct mp_config {
 		unsigned stream_idle_timeout; /* established forwarding idle this long ends the stream */
 		struct mp_endpoint listen_http; /* host "": none */
 		unsigned http_max_connections;
+		bool rtp_stats; /* per-leg RTP statistics (doc/fast-path.md §11) */
 	} relay;
 };
 

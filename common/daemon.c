@@ -2,11 +2,14 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include "daemon.h"
 #include "log.h"
@@ -20,7 +23,8 @@ static void usage(const struct mp_daemon *d, FILE *out)
 		"\n"
 		"Options:\n"
 		"  --no-fork          stay in the foreground and log to the terminal\n"
-		"  --systemd          stay in the foreground and log to the systemd journal\n"
+		"  --systemd          stay in the foreground and log to the systemd journal;\n"
+		"                     with Type=notify, tell systemd when it is ready\n"
 		"  --config-dir PATH  local configuration directory, read over %s/%s\n"
 		"                     (default: the directory holding this program, unless it\n"
 		"                     is a system directory such as /usr/bin)\n"
@@ -41,7 +45,9 @@ static void usage(const struct mp_daemon *d, FILE *out)
 			"SIGHUP stops taking new sessions and stops when the last one ended; SIGTERM\n"
 			"ends every session at once and reports it expired.  SIGQUIT stops for a restart:\n"
 			"the calls' state stays in the runtime directory, established media keeps\n"
-			"flowing in the kernel, and the next start takes the calls over.\n");
+			"flowing in the kernel, and the next start takes the calls over.  SIGUSR2 does\n"
+			"both at once, in the same process: it saves the calls, runs the program file\n"
+			"again (a new version, after an upgrade) and takes them over (systemctl reload).\n");
 }
 
 /* Returns an exit status, or -1 to go on. */
@@ -61,6 +67,7 @@ static int parse_args(struct mp_daemon *d, int argc, char **argv)
 	int opt;
 
 	snprintf(d->runtime_dir, sizeof(d->runtime_dir), "%s", MP_RUNTIME_DIR);
+	d->argv = argv;
 	mp_config_local_dir(d->config_dir, sizeof(d->config_dir));
 	while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
 		switch (opt) {
@@ -99,9 +106,11 @@ static int parse_args(struct mp_daemon *d, int argc, char **argv)
 
 bool mp_daemon_init(struct mp_daemon *d, int argc, char **argv, int *status)
 {
+	ssize_t exe_len = readlink("/proc/self/exe", d->exe, sizeof(d->exe) - 1);
 	char err[1024];
 	struct stat st;
 
+	d->exe[exe_len > 0 ? exe_len : 0] = '\0';
 	*status = parse_args(d, argc, argv);
 	if (*status >= 0)
 		return false;
@@ -121,6 +130,29 @@ bool mp_daemon_init(struct mp_daemon *d, int argc, char **argv, int *status)
 	d->configured_level = d->program == MP_DISPATCHER ? d->config.dispatcher.log_level : d->config.relay.log_level;
 	mp_log_set_level(d->debug ? LOG_DEBUG : d->configured_level);
 	return true;
+}
+
+/* sd_notify(3) without libsystemd: one datagram to the socket systemd
+ * names in $NOTIFY_SOCKET (a path, or "@" for the abstract namespace).
+ */
+void mp_daemon_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	size_t len = path ? strlen(path) : 0;
+	int fd;
+
+	if (len < 2 || len >= sizeof(addr.sun_path) || (path[0] != '/' && path[0] != '@'))
+		return;
+	memcpy(addr.sun_path, path, len);
+	if (addr.sun_path[0] == '@')
+		addr.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr,
+			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		log_warn("cannot tell systemd %s (NOTIFY_SOCKET=%s): %s", state, path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 /* mkdir -p */
@@ -208,7 +240,13 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
 		mp_log(level < LOG_INFO ? level : LOG_INFO, "log level is now %s", mp_log_level_name(level));
 		return;
 	}
-	log_info("received %s, stopping", strsignal((int)signo));
+	if (signo == SIGUSR2) {
+		log_info("received %s, restarting in place", strsignal((int)signo));
+		mp_daemon_notify("RELOADING=1");
+	} else {
+		log_info("received %s, stopping", strsignal((int)signo));
+		mp_daemon_notify("STOPPING=1");
+	}
 	d->stop_signal = (int)signo;
 	event_base_loopbreak(d->base);
 }
@@ -235,7 +273,9 @@ static struct event_base *new_event_base(enum mp_program program)
 
 int mp_daemon_start(struct mp_daemon *d)
 {
-	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 };
+	/* SIGUSR2, the relay's restart in place, only where it means that */
+	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	size_t n_signals = sizeof(signals) / sizeof(signals[0]) - (d->program == MP_RELAY ? 0 : 1);
 	bool foreground = d->no_fork || d->systemd;
 	int pid_fd;
 
@@ -261,7 +301,7 @@ int mp_daemon_start(struct mp_daemon *d)
 		log_err("cannot create the event loop");
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+	for (size_t i = 0; i < n_signals; i++) {
 		d->signals[i] = evsignal_new(d->base, signals[i], on_signal, d);
 		if (!d->signals[i] || evsignal_add(d->signals[i], NULL) < 0) {
 			log_err("cannot install the handler for %s", strsignal(signals[i]));
@@ -274,6 +314,10 @@ int mp_daemon_start(struct mp_daemon *d)
 
 void mp_daemon_run(struct mp_daemon *d)
 {
+	if (!d->ready) {
+		mp_daemon_notify("READY=1");
+		d->ready = true;
+	}
 	event_base_dispatch(d->base);
 }
 
@@ -288,4 +332,13 @@ void mp_daemon_cleanup(struct mp_daemon *d)
 		unlink(d->pidfile);
 	if (d->base)
 		log_info("%s stopped", d->name);
+}
+
+void mp_daemon_exec_again(struct mp_daemon *d)
+{
+	/* the program file as it is now (a new version after an upgrade), not
+	 * /proc/self/exe, which stays the old one
+	 */
+	if (close_range(3, ~0U, 0) < 0 || execv(d->exe, d->argv) < 0)
+		log_err("cannot run %s again: %s", d->exe, strerror(errno));
 }

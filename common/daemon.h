@@ -22,8 +22,11 @@ struct mp_daemon {
 	struct mp_config config;
 	int configured_level;       /* log level from config.ini, for SIGUSR1 */
 	struct event_base *base;
-	struct event *signals[5];
+	struct event *signals[6];
 	int stop_signal;            /* the signal that ended the main loop */
+	bool ready;                 /* systemd was told READY=1 */
+	char **argv;                /* for mp_daemon_exec_again */
+	char exe[PATH_MAX];         /* the program file, for mp_daemon_exec_again */
 };
 
 /* Parses the command line, loads config.ini, opens the log.  Returns false
@@ -37,9 +40,22 @@ bool mp_daemon_init(struct mp_daemon *d, int argc, char **argv, int *status);
  */
 int mp_daemon_start(struct mp_daemon *d);
 
-/* Runs the event loop until SIGTERM, SIGINT or SIGHUP. */
+/* Runs the event loop until a signal stops it (d->stop_signal); the first
+ * run tells systemd READY=1.
+ */
 void mp_daemon_run(struct mp_daemon *d);
 
 void mp_daemon_cleanup(struct mp_daemon *d);
+
+/* Tells systemd STATE (sd_notify(3): "READY=1", "STOPPING=1",
+ * "RELOADING=1") when it started the daemon with Type=notify; does nothing
+ * otherwise.
+ */
+void mp_daemon_notify(const char *state);
+
+/* Runs the program file again in this process, with the same arguments
+ * (the relay's restart in place, SIGUSR2); returns only when it cannot.
+ */
+void mp_daemon_exec_again(struct mp_daemon *d);
 
 #endif

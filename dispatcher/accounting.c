@@ -41,16 +41,6 @@ struct accounting {
 	int count;
 };
 
-void acct_log_create_failure(const struct mp_config *cfg, const char *user, const char *database, const char *error,
-			     const char *ddl)
-{
-	log_err("accounting: cannot create the table %s: %s", cfg->database.sessions_table, error);
-	log_info("accounting: the database user %s needs the CREATE and ALTER rights on the database %s; grant them "
-		 "and restart the dispatcher, or create the table by hand:\n"
-		 "--------8<--------\n%s\n--------8<--------",
-		 user, database, ddl);
-}
-
 static void count(uint64_t *counter, uint64_t n)
 {
 	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
@@ -146,6 +136,8 @@ static void spool_replay(struct worker *w)
 			.info = (char *)json_string_value(json_array_get(line, 3)),
 		};
 
+		if (!waiting && r.info)
+			acct_start_time(r.info, r.start_time);
 		if (!waiting && !(r.call_id && r.from_tag && r.info)) {
 			log_err("accounting: an unreadable line in %s was dropped", w->spool);
 			count(&w->failed, 1);
@@ -289,6 +281,9 @@ static const struct acct_backend *database_backend(const char *uri)
 void accounting_record(struct accounting *a, const char *call_id, const char *from_tag, const char *to_tag,
 		       const char *info)
 {
+	char start_time[ACCT_TIME_LEN];
+
+	acct_start_time(info, start_time);
 	for (int i = 0; i < a->count; i++) {
 		struct worker *w = &a->workers[i];
 		struct queued *q = calloc(1, sizeof(*q));
@@ -301,6 +296,7 @@ void accounting_record(struct accounting *a, const char *call_id, const char *fr
 				record_free(q);
 			continue;
 		}
+		memcpy(q->record.start_time, start_time, sizeof(start_time));
 		pthread_mutex_lock(&w->lock);
 		if (w->tail)
 			w->tail->next = q;

@@ -20,6 +20,8 @@ struct mysql_db {
 	MYSQL *conn;
 	MYSQL_STMT *insert;
 	bool create_failure_logged; /* doc/accounting.md §3.2's advice is given once, not at every retry */
+	bool alter_failure_logged;  /* likewise */
+	bool with_start_time;       /* the table has the column, the insert fills it */
 };
 
 /* ---- the URI ------------------------------------------------------------------ */
@@ -142,6 +144,16 @@ int mysql_uri_parse(const char *uri, struct mysql_uri *u, char *why, size_t why_
 /* ---- the table ------------------------------------------------------------------ */
 
 #define TABLE_ENGINE "MyISAM"
+/* The start time: DATETIME holds UTC as given, whatever the session's
+ * time_zone, and goes past 2038, unlike TIMESTAMP (doc/accounting.md §3.1).
+ */
+#define START_TIME_TYPE "DATETIME"
+
+/* The start time column's index, in CREATE TABLE and in ALTER TABLE ... ADD */
+static void starttime_index(const struct mp_config *cfg, char *out, size_t len)
+{
+	snprintf(out, len, "INDEX starttime_idx (%s)", cfg->database.starttime_column);
+}
 
 /* doc/accounting.md §3.1's table with the configured names.  `by_hand`: the statements as
  * doc/accounting.md §3.1 shows them, for a DBA to run; otherwise the same table in one
@@ -151,26 +163,40 @@ int mysql_uri_parse(const char *uri, struct mysql_uri *u, char *why, size_t why_
 static void ddl(const struct mp_config *cfg, bool by_hand, char *out, size_t len)
 {
 	const struct mp_database_config *c = &cfg->database;
-	char columns[512], key[256];
+	char columns[512], key[256], index[128];
 
 	snprintf(columns, sizeof(columns),
 		 "    id INT PRIMARY KEY AUTO_INCREMENT,\n"
 		 "    %s VARCHAR(255) NOT NULL,\n"
 		 "    %s VARCHAR(64) NOT NULL,\n"
 		 "    %s VARCHAR(64),\n"
-		 "    %s MEDIUMBLOB",
-		 c->callid_column, c->fromtag_column, c->totag_column, c->info_column);
+		 "    %s MEDIUMBLOB,\n"
+		 "    %s " START_TIME_TYPE,
+		 c->callid_column, c->fromtag_column, c->totag_column, c->info_column, c->starttime_column);
 	snprintf(key, sizeof(key), "UNIQUE callid_idx (%s, %s, %s)", c->callid_column, c->fromtag_column,
 		 c->totag_column);
+	starttime_index(cfg, index, sizeof(index));
 	if (by_hand)
 		snprintf(out, len,
 			 "CREATE TABLE %s (\n%s\n);\n"
-			 "ALTER TABLE %s ADD %s;\n"
+			 "ALTER TABLE %s ADD %s, ADD %s;\n"
 			 "ALTER TABLE %s ENGINE " TABLE_ENGINE ";",
-			 c->sessions_table, columns, c->sessions_table, key, c->sessions_table);
+			 c->sessions_table, columns, c->sessions_table, key, index, c->sessions_table);
 	else
-		snprintf(out, len, "CREATE TABLE IF NOT EXISTS %s (\n%s,\n    %s\n) ENGINE " TABLE_ENGINE,
-			 c->sessions_table, columns, key);
+		snprintf(out, len, "CREATE TABLE IF NOT EXISTS %s (\n%s,\n    %s,\n    %s\n) ENGINE " TABLE_ENGINE,
+			 c->sessions_table, columns, key, index);
+}
+
+/* The start time column and its index, for a table made without them: one
+ * statement, so both or neither.
+ */
+static void add_column_ddl(const struct mp_config *cfg, char *out, size_t len)
+{
+	char index[128];
+
+	starttime_index(cfg, index, sizeof(index));
+	snprintf(out, len, "ALTER TABLE %s ADD COLUMN %s " START_TIME_TYPE ", ADD %s;", cfg->database.sessions_table,
+		 cfg->database.starttime_column, index);
 }
 
 /* ---- the connection ------------------------------------------------------------- */
@@ -214,18 +240,52 @@ static int create_table(struct mysql_db *m)
 }
 
 /* 0, or the error number (in m->conn or the statement) */
-static unsigned prepare_insert(struct mysql_db *m)
+static unsigned prepare_insert(struct mysql_db *m, bool with_start_time)
 {
-	const struct mp_database_config *c = &m->cfg->database;
 	char statement[512];
 
 	if (m->insert)
 		mysql_stmt_close(m->insert);
+	m->with_start_time = with_start_time;
 	if (!(m->insert = mysql_stmt_init(m->conn)))
 		return mysql_errno(m->conn) ? mysql_errno(m->conn) : CR_OUT_OF_MEMORY;
-	snprintf(statement, sizeof(statement), "INSERT INTO %s (%s, %s, %s, %s) VALUES (?, ?, ?, ?)", c->sessions_table,
-		 c->callid_column, c->fromtag_column, c->totag_column, c->info_column);
+	acct_insert_statement(m->cfg, with_start_time, false, statement, sizeof(statement));
 	return mysql_stmt_prepare(m->insert, statement, strlen(statement)) ? mysql_stmt_errno(m->insert) : 0;
+}
+
+/* A table of the layout without the start time (doc/accounting.md §3.2)
+ * gets the column: true when it did.
+ */
+static bool add_column(struct mysql_db *m)
+{
+	char statement[512];
+
+	add_column_ddl(m->cfg, statement, sizeof(statement));
+	/* a duplicate column: another dispatcher added it (and the index) just now */
+	if (mysql_query(m->conn, statement) && mysql_errno(m->conn) != ER_DUP_FIELDNAME) {
+		if (!m->alter_failure_logged)
+			acct_log_alter_failure(m->cfg, m->uri.user[0] ? m->uri.user : "(default)", m->uri.database,
+					       mysql_error(m->conn), statement);
+		m->alter_failure_logged = true;
+		return false;
+	}
+	log_info("accounting: added the column %s to the table %s", m->cfg->database.starttime_column,
+		 m->cfg->database.sessions_table);
+	m->alter_failure_logged = false;
+	return true;
+}
+
+/* Prepares the insert with the start time; into a table that lacks that
+ * column alone, after adding it, or without it when it cannot be added.
+ * 0, or the error number.
+ */
+static unsigned prepare_with_start_time(struct mysql_db *m)
+{
+	unsigned err = prepare_insert(m, true);
+
+	if (err != ER_BAD_FIELD_ERROR || (err = prepare_insert(m, false))) /* another column is missing */
+		return err;
+	return add_column(m) ? prepare_insert(m, true) : 0;
 }
 
 /* Connects, makes the table when it is missing and prepares the insert. */
@@ -251,7 +311,7 @@ static int connect_db(struct mysql_db *m, bool quiet)
 		disconnect(m);
 		return -1;
 	}
-	err = prepare_insert(m);
+	err = prepare_with_start_time(m);
 	if (err == ER_NO_SUCH_TABLE) {
 		if (create_table(m)) {
 			disconnect(m);
@@ -259,7 +319,7 @@ static int connect_db(struct mysql_db *m, bool quiet)
 		}
 		log_info("accounting: created the table %s in the MySQL database %s", m->cfg->database.sessions_table,
 			 u->database);
-		err = prepare_insert(m);
+		err = prepare_with_start_time(m);
 	}
 	if (err) {
 		if (!quiet)
@@ -268,8 +328,9 @@ static int connect_db(struct mysql_db *m, bool quiet)
 		disconnect(m);
 		return -1;
 	}
-	log_info("accounting: sessions go to the MySQL database %s on %s, table %s", u->database,
-		 where(m, place, sizeof(place)), m->cfg->database.sessions_table);
+	log_info("accounting: sessions go to the MySQL database %s on %s, table %s%s", u->database,
+		 where(m, place, sizeof(place)), m->cfg->database.sessions_table,
+		 m->with_start_time ? "" : ", without the start time");
 	return 0;
 }
 
@@ -277,10 +338,10 @@ static int connect_db(struct mysql_db *m, bool quiet)
 
 static unsigned insert(struct mysql_db *m, const struct acct_record *r)
 {
-	unsigned long lengths[4] = { strlen(r->call_id), strlen(r->from_tag), r->to_tag ? strlen(r->to_tag) : 0,
-				     strlen(r->info) };
-	my_bool to_tag_null = !r->to_tag;
-	MYSQL_BIND bind[4];
+	unsigned long lengths[5] = { strlen(r->call_id), strlen(r->from_tag), r->to_tag ? strlen(r->to_tag) : 0,
+				     strlen(r->info), strlen(r->start_time) };
+	my_bool to_tag_null = !r->to_tag, start_time_null = !r->start_time[0];
+	MYSQL_BIND bind[5];
 
 	memset(bind, 0, sizeof(bind));
 	bind[0].buffer_type = MYSQL_TYPE_STRING;
@@ -292,7 +353,10 @@ static unsigned insert(struct mysql_db *m, const struct acct_record *r)
 	bind[2].is_null = &to_tag_null;
 	bind[3].buffer_type = MYSQL_TYPE_BLOB; /* the JSON's bytes, unchanged */
 	bind[3].buffer = r->info;
-	for (int i = 0; i < 4; i++) {
+	bind[4].buffer_type = MYSQL_TYPE_STRING; /* "YYYY-MM-DD HH:MM:SS", UTC */
+	bind[4].buffer = (char *)r->start_time;
+	bind[4].is_null = &start_time_null;
+	for (int i = 0; i < 5; i++) {
 		bind[i].buffer_length = lengths[i];
 		bind[i].length = &lengths[i];
 	}
@@ -325,7 +389,7 @@ static enum acct_result mysql_write(void *backend, const struct acct_record *r, 
 
 		/* dropped while we were connected: made again, one more try (doc/accounting.md §3.2) */
 		snprintf(original, sizeof(original), "%s", mysql_stmt_error(m->insert));
-		if (!create_table(m) && !prepare_insert(m)) {
+		if (!create_table(m) && !prepare_with_start_time(m)) {
 			log_info("accounting: the table %s was missing; created it again",
 				 m->cfg->database.sessions_table);
 			err = insert(m, r);

@@ -13,12 +13,20 @@
 /* SQLSTATEs (PostgreSQL's errcodes.h) */
 #define UNIQUE_VIOLATION "23505"
 #define UNDEFINED_TABLE  "42P01"
+#define UNDEFINED_COLUMN "42703"
+
+/* The start time: an instant, whatever the session's TimeZone; inserted
+ * with its "+00" (doc/accounting.md §3.1).
+ */
+#define START_TIME_TYPE "TIMESTAMP WITH TIME ZONE"
 
 struct pg_db {
 	const struct mp_config *cfg;
 	char uri[sizeof(((struct mp_config *)0)->database.dburi) + 8];
 	PGconn *conn;
 	bool create_failure_logged; /* doc/accounting.md §3.2's advice is given once, not at every retry */
+	bool alter_failure_logged;  /* likewise */
+	bool with_start_time;       /* the table has the column, the insert fills it */
 };
 
 /* What doc/accounting.md §3.1 shows, with the configured names: the statements a DBA runs by
@@ -35,11 +43,14 @@ static void ddl(const struct mp_config *cfg, bool if_not_exists, char *out, size
 		 "    %s VARCHAR(255) NOT NULL,\n"
 		 "    %s VARCHAR(64) NOT NULL,\n"
 		 "    %s VARCHAR(64),\n"
-		 "    %s BYTEA\n"
+		 "    %s BYTEA,\n"
+		 "    %s " START_TIME_TYPE "\n"
 		 ");\n"
-		 "CREATE UNIQUE INDEX %s%s_callid_idx ON %s (%s, %s, %s);",
-		 ine, c->sessions_table, c->callid_column, c->fromtag_column, c->totag_column, c->info_column, ine,
-		 c->sessions_table, c->sessions_table, c->callid_column, c->fromtag_column, c->totag_column);
+		 "CREATE UNIQUE INDEX %s%s_callid_idx ON %s (%s, %s, %s);\n"
+		 "CREATE INDEX %s%s_starttime_idx ON %s (%s);",
+		 ine, c->sessions_table, c->callid_column, c->fromtag_column, c->totag_column, c->info_column,
+		 c->starttime_column, ine, c->sessions_table, c->sessions_table, c->callid_column, c->fromtag_column,
+		 c->totag_column, ine, c->sessions_table, c->sessions_table, c->starttime_column);
 }
 
 /* libpq's messages end in a newline (sometimes more lines): the first line only */
@@ -104,14 +115,64 @@ static int create_table(struct pg_db *p)
 	return rc;
 }
 
-static PGresult *prepare_insert(struct pg_db *p)
+static PGresult *prepare_insert(struct pg_db *p, bool with_start_time)
 {
-	const struct mp_database_config *c = &p->cfg->database;
 	char statement[512];
 
-	snprintf(statement, sizeof(statement), "INSERT INTO %s (%s, %s, %s, %s) VALUES ($1, $2, $3, $4)",
-		 c->sessions_table, c->callid_column, c->fromtag_column, c->totag_column, c->info_column);
-	return PQprepare(p->conn, INSERT_NAME, statement, 4, NULL);
+	p->with_start_time = with_start_time;
+	acct_insert_statement(p->cfg, with_start_time, true, statement, sizeof(statement));
+	return PQprepare(p->conn, INSERT_NAME, statement, 0, NULL);
+}
+
+/* A table of the layout without the start time (doc/accounting.md §3.2)
+ * gets the column: true when it did.
+ */
+static bool add_column(struct pg_db *p)
+{
+	char statements[512];
+	PGresult *res;
+	bool added;
+
+	/* IF NOT EXISTS, so that two dispatchers may run it at once */
+	acct_add_column_ddl(p->cfg, START_TIME_TYPE, true, statements, sizeof(statements));
+	res = PQexec(p->conn, statements); /* both in one implicit transaction */
+	added = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (added) {
+		log_info("accounting: added the column %s to the table %s", p->cfg->database.starttime_column,
+			 p->cfg->database.sessions_table);
+		p->alter_failure_logged = false;
+	} else if (!p->alter_failure_logged) {
+		const char *error = message(res, p->conn);
+		char text[512];
+
+		snprintf(text, sizeof(text), "%.*s", first_line(error), error);
+		acct_log_alter_failure(p->cfg, PQuser(p->conn), PQdb(p->conn), text, statements);
+		p->alter_failure_logged = true;
+	}
+	PQclear(res);
+	return added;
+}
+
+/* Prepares the insert with the start time; into a table that lacks that
+ * column alone, after adding it, or without it when it cannot be added.
+ */
+static PGresult *prepare_with_start_time(struct pg_db *p)
+{
+	PGresult *res = prepare_insert(p, true), *without;
+
+	if (strcmp(sqlstate(res), UNDEFINED_COLUMN))
+		return res;
+	without = prepare_insert(p, false);
+	if (PQresultStatus(without) != PGRES_COMMAND_OK) { /* another column is missing: the first error tells */
+		PQclear(without);
+		return res;
+	}
+	PQclear(res);
+	if (!add_column(p))
+		return without;
+	PQclear(without);
+	PQclear(PQexec(p->conn, "DEALLOCATE " INSERT_NAME));
+	return prepare_insert(p, true);
 }
 
 /* Connects, makes the table when it is missing and prepares the insert. */
@@ -134,7 +195,7 @@ static int connect_db(struct pg_db *p, bool quiet)
 		return -1;
 	}
 	PQsetNoticeProcessor(p->conn, notice, NULL);
-	res = prepare_insert(p);
+	res = prepare_with_start_time(p);
 	if (!strcmp(sqlstate(res), UNDEFINED_TABLE)) {
 		PQclear(res);
 		if (create_table(p)) {
@@ -143,7 +204,7 @@ static int connect_db(struct pg_db *p, bool quiet)
 		}
 		log_info("accounting: created the table %s in the PostgreSQL database %s", p->cfg->database.sessions_table,
 			 PQdb(p->conn));
-		res = prepare_insert(p);
+		res = prepare_with_start_time(p);
 	}
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		const char *error = message(res, p->conn);
@@ -156,19 +217,21 @@ static int connect_db(struct pg_db *p, bool quiet)
 		return -1;
 	}
 	PQclear(res);
-	log_info("accounting: sessions go to the PostgreSQL database %s, table %s", PQdb(p->conn),
-		 p->cfg->database.sessions_table);
+	log_info("accounting: sessions go to the PostgreSQL database %s, table %s%s", PQdb(p->conn),
+		 p->cfg->database.sessions_table, p->with_start_time ? "" : ", without the start time");
 	return 0;
 }
 
 static PGresult *insert(struct pg_db *p, const struct acct_record *r)
 {
 	/* info as bytea in binary form: the JSON's bytes are stored unchanged */
-	const char *values[4] = { r->call_id, r->from_tag, r->to_tag, r->info };
-	const int lengths[4] = { 0, 0, 0, (int)strlen(r->info) };
-	static const int formats[4] = { 0, 0, 0, 1 };
+	char start_time[ACCT_TIME_LEN + 3];
+	const char *values[5] = { r->call_id, r->from_tag, r->to_tag, r->info, r->start_time[0] ? start_time : NULL };
+	const int lengths[5] = { 0, 0, 0, (int)strlen(r->info), 0 };
+	static const int formats[5] = { 0, 0, 0, 1, 0 };
 
-	return PQexecPrepared(p->conn, INSERT_NAME, 4, values, lengths, formats, 0);
+	snprintf(start_time, sizeof(start_time), "%s+00", r->start_time); /* UTC, whatever the session's TimeZone */
+	return PQexecPrepared(p->conn, INSERT_NAME, p->with_start_time ? 5 : 4, values, lengths, formats, 0);
 }
 
 static enum acct_result pg_write(void *backend, const struct acct_record *r, bool quiet)

@@ -7,6 +7,7 @@
 #define MP_FWD_H
 
 #include <linux/types.h>
+#include "mp_rtp.h"
 
 #define MP_PIN_DIR	"/sys/fs/bpf/mediaproxy"
 #define MP_FWD_MAP	"mp_fwd"
@@ -67,11 +68,12 @@ struct mp_fwd_entry {
 	__u64 last_seen_ns;	/* CLOCK_MONOTONIC (coarse where the kernel has it) */
 	__u64 dropped_src;	/* packets from a non-latched source, DROP_OTHERS set */
 	struct mp_next_hop nh;	/* zero at insertion: looked up by the first packet */
-	__u64 reserved[3];	/* room for per-leg RTP statistics; zero */
+	struct mp_rtp_leg rtp;	/* RTP legs with MP_CFG_RTP_STATS: as the agent left it, then the programs' */
 };
 
 /* mp_cfg.flags */
 #define MP_CFG_DECREMENT_TTL	(1U << 0)	/* behave as a router: TTL - 1 */
+#define MP_CFG_RTP_STATS	(1U << 1)	/* keep mp_fwd_entry.rtp of legs without MP_FWD_IS_RTCP */
 
 /* The programs' configuration, fixed before they load (`mp_cfg` in their
  * read-only data, set through the skeleton).  All zero, the fast path
@@ -85,9 +87,10 @@ struct mp_cfg {
 
 _Static_assert(sizeof(struct mp_fwd_key) == 8, "mp_fwd key is 8 bytes");
 _Static_assert(sizeof(struct mp_next_hop) == 40, "a next hop is 40 bytes");
-_Static_assert(sizeof(struct mp_fwd_entry) == 128, "mp_fwd value is 128 bytes");
+_Static_assert(sizeof(struct mp_fwd_entry) == 176, "mp_fwd value is 176 bytes");
 _Static_assert(__builtin_offsetof(struct mp_fwd_entry, packets) == 32, "counters start at 32");
 _Static_assert(__builtin_offsetof(struct mp_fwd_entry, nh) == 64, "the next hop starts at 64");
+_Static_assert(__builtin_offsetof(struct mp_fwd_entry, rtp) == 104, "the RTP statistics start at 104");
 _Static_assert(sizeof(struct mp_cfg) == 12, "mp_cfg is 12 bytes");
 
 #endif

@@ -10,7 +10,10 @@
 #   proxy 198.18.3.10 (SIP proxy, media-dispatcher) --+  +-- relay2 198.18.4.2 (second media-relay)
 #
 # Sourced after lib.sh.  SIP_PROXY picks the proxy: kamailio (the default,
-# Debian's) or opensips (find_proxy says where it comes from).  e2e_hosts
+# Debian's) or opensips (find_proxy says where it comes from).  Kamailio is
+# the machine's, or with E2E_KAMAILIO=SUITE that of Debian SUITE (trixie:
+# 6.0), chrooted into a root that tools/make-kamailio-root.sh makes once in
+# build/e2e/ (KAMAILIO_ROOT=DIR: a root made elsewhere).  e2e_hosts
 # builds the hosts; start_proxy and start_relay start the daemons; call runs
 # one sipp scenario pair; call_media sends RTP both ways once the SDP is known.
 E2E=$(dirname "$(realpath "${BASH_SOURCE[0]}")")/e2e
@@ -18,9 +21,10 @@ TOP=$(realpath "$E2E/../..")
 PROXY_IP=198.18.3.10 CALLER=198.18.1.7 CALLEE=198.18.2.9 RELAY2_IP=198.18.4.2
 SIP_PROXY=${SIP_PROXY:-kamailio}
 
-# find_proxy: sets PROXY_BIN to the SIP_PROXY program and, for OpenSIPS,
-# OPENSIPS_MODULES to its modules folder; or PROXY_MISSING to why there is
-# none (the tests skip) or PROXY_BROKEN to why it cannot be used (they fail).
+# find_proxy: sets PROXY_BIN to the SIP_PROXY program (PROXY_ROOT to the
+# root it runs chrooted in, if any) and, for OpenSIPS, OPENSIPS_MODULES to its
+# modules folder; or PROXY_MISSING to why there is none (the tests skip) or
+# PROXY_BROKEN to why it cannot be used (they fail).  PROXY_VERSION names it.
 # OpenSIPS, which Debian does not package, comes from, in this order:
 #   OPENSIPS=/path/to/opensips          an installed one (OPENSIPS_MODULES if
 #                                       its modules are not in PREFIX/lib*/opensips/modules)
@@ -29,10 +33,17 @@ SIP_PROXY=${SIP_PROXY:-kamailio}
 #                                       build/ by tools/build-opensips.sh
 #   opensips on PATH
 find_proxy() {
-	PROXY_SEARCHED=1 PROXY_BIN= PROXY_MISSING= PROXY_BROKEN=
+	PROXY_SEARCHED=1 PROXY_BIN= PROXY_ROOT= PROXY_MISSING= PROXY_BROKEN=
 	case $SIP_PROXY in
 	kamailio)
-		PROXY_BIN=$(command -v kamailio) || PROXY_MISSING="needs kamailio (tools/install-deps.sh)" ;;
+		_kamailio_root || return 0
+		if [ -n "$PROXY_ROOT" ]; then
+			PROXY_BIN=/usr/sbin/kamailio
+		else
+			PROXY_BIN=$(command -v kamailio) || { PROXY_MISSING="needs kamailio (tools/install-deps.sh)" && return; }
+		fi
+		PROXY_VERSION="$(${PROXY_ROOT:+chroot "$PROXY_ROOT"} "$PROXY_BIN" -v | sed -n 's/^version: \(kamailio [^ ]*\).*/\1/p')${PROXY_ROOT:+ in $PROXY_ROOT}"
+		;;
 	opensips)
 		if [ -n "${OPENSIPS:-}" ]; then
 			PROXY_BIN=$OPENSIPS
@@ -53,6 +64,21 @@ find_proxy() {
 		;;
 	*) PROXY_BROKEN="SIP_PROXY=$SIP_PROXY: kamailio or opensips" ;;
 	esac
+}
+
+# _kamailio_root: PROXY_ROOT from KAMAILIO_ROOT or E2E_KAMAILIO (made if
+# missing, what the making says goes to the suite's output); fails, with
+# PROXY_BROKEN set, when there is none
+_kamailio_root() {
+	if [ -n "${KAMAILIO_ROOT:-}" ]; then
+		PROXY_ROOT=$KAMAILIO_ROOT
+	elif [ -n "${E2E_KAMAILIO:-}" ]; then
+		PROXY_ROOT=$("$TOP/tools/make-kamailio-root.sh" "$E2E_KAMAILIO") ||
+			PROXY_BROKEN="cannot make the Debian $E2E_KAMAILIO root (tools/make-kamailio-root.sh said why)"
+	fi
+	[ -z "$PROXY_BROKEN" ] && { [ -z "$PROXY_ROOT" ] || [ -x "$PROXY_ROOT/usr/sbin/kamailio" ] ||
+		PROXY_BROKEN="no /usr/sbin/kamailio in the root $PROXY_ROOT"; }
+	[ -z "$PROXY_BROKEN" ]
 }
 
 # _opensips_modules: OPENSIPS_MODULES, a source tree's modules/ beside the
@@ -133,8 +159,9 @@ start_proxy() {
 	kamailio)
 		local defines=()
 		[ $style = engage_media_proxy ] || defines=(-A USE_MEDIA_PROXY)
-		spawn ip netns exec "$PROXY_NS" "$PROXY_BIN" -DD -E -Y "$T/proxy" -f "$T/proxy/kamailio.cfg" "${defines[@]}" \
-			>>"$T/proxy.log" 2>&1 ;;
+		_in_proxy_root
+		spawn ip netns exec "$PROXY_NS" "${IN_ROOT[@]}" "$PROXY_BIN" -DD -E -Y "$T/proxy" -f "$T/proxy/kamailio.cfg" \
+			"${defines[@]}" >>"$T/proxy.log" 2>&1 ;;
 	opensips)
 		# -F: in the foreground; the config sends the log to stderr
 		spawn ip netns exec "$PROXY_NS" "$PROXY_BIN" -F -f "$T/proxy/opensips.cfg" -o media=$style \
@@ -142,6 +169,23 @@ start_proxy() {
 	esac
 	PROXY_PID=$SPAWNED
 	wait_for 10 _proxy_ready || fail "$SIP_PROXY did not start: $(tail -20 "$T/proxy.log")"
+}
+
+# _in_proxy_root: sets IN_ROOT to nothing without PROXY_ROOT; else to a
+# command that runs the words after it chrooted in PROXY_ROOT, in a mount
+# namespace of its own with the host's /dev, /proc, /etc/hosts (which names
+# this machine: without it Kamailio asks DNS, 5 s a start) and the test's $T
+# (on a tmpfs /tmp): the mounts end with the proxy's processes, the root is
+# left as it was.
+_in_proxy_root() {
+	IN_ROOT=()
+	[ -n "$PROXY_ROOT" ] || return 0
+	[[ $T == /tmp/* ]] || fail "the chrooted proxy needs the test's directory under /tmp, not $T"
+	# shellcheck disable=SC2016 # for the sh -c: $0 the root, $1 the test's directory
+	IN_ROOT=(unshare -m --propagation private sh -c 'mount --rbind /dev "$0/dev" && mount -t proc proc "$0/proc" &&
+		mount --bind /etc/hosts "$0/etc/hosts" &&
+		mount -t tmpfs tmpfs "$0/tmp" && mkdir -p "$0$1" && mount --bind "$1" "$0$1" && shift && exec chroot "$0" "$@"'
+		"$PROXY_ROOT" "$T")
 }
 
 # _proxy_ready: the proxy's JSON-RPC socket is there and it takes SIP

@@ -7,7 +7,8 @@
 # programs of selftests/helpers/, built into BUILD/helpers/).
 # A suite's full output is printed when it fails; all of it is kept in
 # BUILD/test-logs/.  MP_SUITE_SKIP (an extended regular expression) leaves
-# out the suites whose name matches, e.g. MP_SUITE_SKIP=e2e.
+# out the suites whose name matches, e.g. MP_SUITE_SKIP=e2e; MP_SUITE_ONLY
+# runs only those whose name matches, e.g. MP_SUITE_ONLY='test_e2e$'.
 set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH # Debian's python3 first: see lib.sh
 build=$(realpath "${1:-build}")
@@ -32,6 +33,7 @@ run_suite() {
 	local name=$1 log=$logs/${1//\//-}.log rc suite_failed=0 results=0 line start=$SECONDS
 	shift
 	[ -z "${MP_SUITE_SKIP:-}" ] || ! [[ $name =~ $MP_SUITE_SKIP ]] || return 0
+	[ -z "${MP_SUITE_ONLY:-}" ] || [[ $name =~ $MP_SUITE_ONLY ]] || return 0
 	BUILD=$build CMOCKA_MESSAGE_OUTPUT=TAP timeout 900 "$@" >"$log" 2>&1 </dev/null
 	rc=$?
 	while IFS= read -r line; do

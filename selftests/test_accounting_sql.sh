@@ -53,7 +53,17 @@ pg_rows() {
 		FROM ${2:-media_sessions} ORDER BY id"
 }
 pg_table() { pg_sql "$1" "SELECT indexdef FROM pg_indexes WHERE tablename = 'media_sessions' ORDER BY indexname"; }
-# the statements a DBA runs, as doc/accounting.md §3.1 shows them, for table calls and info column stats
+# pg_times DB: call_id, the start_time column in UTC (NULL), the info text
+pg_times() {
+	pg_sql "$1" "SELECT call_id, coalesce(to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), 'NULL'),
+		convert_from(info, 'UTF8') FROM media_sessions ORDER BY id"
+}
+pg_type() {
+	pg_sql "$1" "SELECT data_type FROM information_schema.columns WHERE table_name = 'media_sessions'
+		AND column_name = 'start_time'"
+}
+# the statements a DBA runs, as doc/accounting.md §3.1 shows them, for table calls, info column stats and start
+# time column began
 pg_ddl() {
 	cat <<'EOF'
 CREATE TABLE calls (
@@ -61,9 +71,35 @@ CREATE TABLE calls (
     call_id VARCHAR(255) NOT NULL,
     from_tag VARCHAR(64) NOT NULL,
     to_tag VARCHAR(64),
-    stats BYTEA
+    stats BYTEA,
+    began TIMESTAMP WITH TIME ZONE
 );
 CREATE UNIQUE INDEX calls_callid_idx ON calls (call_id, from_tag, to_tag);
+CREATE INDEX calls_starttime_idx ON calls (began);
+EOF
+}
+# the table as the original made it, and this project before the start time (doc/accounting.md §3.1)
+pg_old_ddl() {
+	cat <<'EOF'
+CREATE TABLE media_sessions (
+    id SERIAL PRIMARY KEY,
+    call_id VARCHAR(255) NOT NULL,
+    from_tag VARCHAR(64) NOT NULL,
+    to_tag VARCHAR(64),
+    info BYTEA
+);
+CREATE UNIQUE INDEX media_sessions_callid_idx ON media_sessions (call_id, from_tag, to_tag);
+EOF
+}
+# pg_old_row DB CALL_ID INFO: a row as the old layout holds it
+pg_old_row() {
+	pg_sql "$1" "INSERT INTO media_sessions (call_id, from_tag, to_tag, info) VALUES ('$2', 'ft', 'tt', convert_to('$3', 'UTF8'))"
+}
+# the statements that give the old table its start time (doc/accounting.md §3.2)
+pg_add_column_ddl() {
+	cat <<'EOF'
+ALTER TABLE media_sessions ADD COLUMN IF NOT EXISTS start_time TIMESTAMP WITH TIME ZONE;
+CREATE INDEX IF NOT EXISTS media_sessions_starttime_idx ON media_sessions (start_time);
 EOF
 }
 pg_grant_insert() { pg_sql "$1" "GRANT SELECT, INSERT ON $2 TO nocreate; GRANT USAGE ON SEQUENCE $2_id_seq TO nocreate"; }
@@ -121,6 +157,14 @@ my_table() {
 	my_sql "$1" "SELECT INDEX_NAME, NON_UNIQUE, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) FROM information_schema.STATISTICS
 		WHERE TABLE_SCHEMA = '$1' AND TABLE_NAME = 'media_sessions' GROUP BY INDEX_NAME, NON_UNIQUE ORDER BY INDEX_NAME"
 }
+my_times() {
+	my_sql "$1" "SELECT call_id, IFNULL(DATE_FORMAT(start_time, '%Y-%m-%d %H:%i:%s'), 'NULL'), info FROM media_sessions
+		ORDER BY id"
+}
+my_type() {
+	my_sql "$1" "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '$1'
+		AND TABLE_NAME = 'media_sessions' AND COLUMN_NAME = 'start_time'"
+}
 my_ddl() {
 	cat <<'EOF'
 CREATE TABLE calls (
@@ -128,11 +172,29 @@ CREATE TABLE calls (
     call_id VARCHAR(255) NOT NULL,
     from_tag VARCHAR(64) NOT NULL,
     to_tag VARCHAR(64),
-    stats MEDIUMBLOB
+    stats MEDIUMBLOB,
+    began DATETIME
 );
-ALTER TABLE calls ADD UNIQUE callid_idx (call_id, from_tag, to_tag);
+ALTER TABLE calls ADD UNIQUE callid_idx (call_id, from_tag, to_tag), ADD INDEX starttime_idx (began);
 ALTER TABLE calls ENGINE MyISAM;
 EOF
+}
+my_old_ddl() {
+	cat <<'EOF'
+CREATE TABLE media_sessions (
+    id INT PRIMARY KEY AUTO_INCREMENT,
+    call_id VARCHAR(255) NOT NULL,
+    from_tag VARCHAR(64) NOT NULL,
+    to_tag VARCHAR(64),
+    info MEDIUMBLOB
+);
+ALTER TABLE media_sessions ADD UNIQUE callid_idx (call_id, from_tag, to_tag);
+ALTER TABLE media_sessions ENGINE MyISAM;
+EOF
+}
+my_old_row() { my_sql "$1" "INSERT INTO media_sessions (call_id, from_tag, to_tag, info) VALUES ('$2', 'ft', 'tt', '$3')"; }
+my_add_column_ddl() {
+	echo "ALTER TABLE media_sessions ADD COLUMN start_time DATETIME, ADD INDEX starttime_idx (start_time);"
 }
 my_grant_insert() { :; } # nocreate may insert into every table of its database already
 
@@ -179,6 +241,27 @@ for line in sys.stdin:
     print(call_id, from_tag, to_tag, i['call_id'], i.get('dialog_id'), i.get('timed_out'),
           [s['status'] for s in i.get('streams', [])])"
 }
+# db_times DB: per row: call_id, and its start_time column: NULL, "= info" when
+# it is the statistics' start_time in UTC without the fraction, else both values
+db_times() {
+	"${K}_times" "$1" | python3 -c "
+import datetime, json, sys
+for line in sys.stdin:
+    call_id, column, info = line.rstrip('\n').split('\t', 2)
+    t = json.loads(info)['start_time']
+    want = datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S')
+    print(call_id, column if column == 'NULL' else '= info' if column == want else f'{column} != {want}')"
+}
+# db_old_table DB USER: the table of the old layout (doc/accounting.md §3.1), USER's, with two rows
+db_old_table() {
+	db_sql "$1" "$(${K}_old_ddl)" || fail "cannot make the old table"
+	[ "$K" != pg ] || [ "$2" = nocreate ] || pg_sql "$1" "ALTER TABLE media_sessions OWNER TO $2"
+	${K}_old_row "$1" o1 '{"call_id": "o1", "start_time": 1767225612.482913, "streams": []}'
+	${K}_old_row "$1" o2 '{"call_id": "o2", "start_time": 1767225700.5, "streams": []}'
+	OLD_ROWS=$(db_rows "$1")
+	expect_eq "$OLD_ROWS" "$(printf 'o1 ft tt o1 None None []\no2 ft tt o2 None None []')" "the old rows"
+	OLD_INFO=$(${K}_rows "$1")
+}
 # db_info DB CALL_ID: the info column's text
 db_info() { "${K}_rows" "$1" | awk -F '\t' -v id="$2" '$1 == id { print $4 }'; }
 call_ids() { db_rows "$@" | cut -d' ' -f1 | tr '\n' ' '; }
@@ -208,12 +291,17 @@ t_table_made() {
 	expect_eq "$(db_rows made)" "a1 ft tt a1 2580:3757 False ['closed']" "the accounting rows"
 	expect_eq "$(db_info made a1)" "$(sed -n 's/.*session a1 ended: //p' "$T/disp.log")" \
 		"the info column against the JSON the dispatcher logged"
+	expect_eq "$(db_times made)" "a1 = info" "the start_time column against the JSON's"
 	if [ "$K" = pg ]; then
+		expect_eq "$(pg_type made)" "timestamp with time zone" "the start_time column's type"
 		expect_eq "$(pg_table made)" "$(printf '%s\n' \
 			"CREATE UNIQUE INDEX media_sessions_callid_idx ON public.media_sessions USING btree (call_id, from_tag, to_tag)" \
-			"CREATE UNIQUE INDEX media_sessions_pkey ON public.media_sessions USING btree (id)")" "the indexes"
+			"CREATE UNIQUE INDEX media_sessions_pkey ON public.media_sessions USING btree (id)" \
+			"CREATE INDEX media_sessions_starttime_idx ON public.media_sessions USING btree (start_time)")" "the indexes"
 	else
-		expect_eq "$(my_table made)" "$(printf 'MyISAM\ncallid_idx\t0\tcall_id,from_tag,to_tag\nPRIMARY\t0\tid')" \
+		expect_eq "$(my_type made)" "datetime" "the start_time column's type"
+		expect_eq "$(my_table made)" \
+			"$(printf 'MyISAM\ncallid_idx\t0\tcall_id,from_tag,to_tag\nPRIMARY\t0\tid\nstarttime_idx\t1\tstart_time')" \
 			"the engine and indexes"
 	fi
 	# the table dropped under the running dispatcher: made again for the next record (doc/accounting.md §3.2)
@@ -267,7 +355,8 @@ t_no_create_rights() {
 	db_ready
 	hosts 1
 	db_create rights nocreate
-	start_accounting "$(db_uri nocreate rights)" "sessions_table = calls" "info_column = stats"
+	start_accounting "$(db_uri nocreate rights)" "sessions_table = calls" "info_column = stats" \
+		"starttime_column = began"
 	wait_for 20 grep -q "ERROR: accounting: cannot create the table calls: " "$T/disp.log" ||
 		fail "no error about the table: $(cat "$T/disp.log")"
 	grep -q "the database user nocreate needs the CREATE and ALTER rights on the database rights" "$T/disp.log" ||
@@ -317,6 +406,68 @@ print(json.dumps(["d2", "ft", None, "{\"call_id\": \"d2\", \"streams\": []}"]))'
 	[ ! -e "$T/disp/run/accounting-database.spool" ] || fail "the spool is left"
 }
 
+t_old_layout() {
+	db_ready
+	hosts 1
+	db_create old acct
+	db_old_table old acct
+	if [ "$K" = pg ]; then
+		# the column holds instants: the session's time zone must not shift them
+		pg_sql postgres "ALTER ROLE acct IN DATABASE old SET timezone = 'America/New_York'"
+	fi
+	start_accounting "$(db_uri acct old)"
+	wait_for 20 grep -q "INFO: accounting: added the column start_time to the table media_sessions" "$T/disp.log" ||
+		fail "no column added: $(cat "$T/disp.log")"
+	start_relay 1
+	call n1
+	wait_until 20 'test "$(call_ids old)" = "o1 o2 n1 "' || fail "rows: $(call_ids old) $(cat "$T/disp.log")"
+	expect_eq "$(db_rows old | head -n 2)" "$OLD_ROWS" "the old rows after the migration"
+	expect_eq "$(${K}_rows old | head -n 2)" "$OLD_INFO" "the old rows' columns, byte for byte"
+	expect_eq "$(db_times old)" "$(printf 'o1 NULL\no2 NULL\nn1 = info')" "the start_time column"
+	expect_eq "$(${K}_type old)" "$(if [ "$K" = pg ]; then echo timestamp with time zone; else echo datetime; fi)" \
+		"the added column's type"
+	if [ "$K" = pg ]; then
+		pg_table old | grep -qx "CREATE INDEX media_sessions_starttime_idx ON public.media_sessions USING btree (start_time)" ||
+			fail "no index: $(pg_table old)"
+	else
+		my_table old | grep -qx "starttime_idx	1	start_time" || fail "no index: $(my_table old)"
+	fi
+	expect_eq "$(accounting_errors)" 0 "accounting errors"
+}
+
+t_no_alter_rights() {
+	local ddl
+	db_ready
+	hosts 1
+	db_create noalter nocreate
+	db_old_table noalter nocreate
+	${K}_grant_insert noalter media_sessions
+	start_accounting "$(db_uri nocreate noalter)"
+	wait_for 20 grep -q "WARNING: accounting: cannot add the column start_time to the table media_sessions: .*; records \
+are written without it" "$T/disp.log" || fail "no warning about the column: $(cat "$T/disp.log")"
+	grep -q "the database user nocreate needs the ALTER right on the table media_sessions in the database noalter" \
+		"$T/disp.log" || fail "the user and database are not named: $(cat "$T/disp.log")"
+	ddl=$(sed -n '/^--------8<--------$/,/^--------8<--------$/p' "$T/disp.log" | sed '1d;$d')
+	expect_eq "$ddl" "$(${K}_add_column_ddl)" "the statements between the scissors lines"
+	start_relay 1
+	call w1
+	wait_until 20 'test "$(call_ids noalter)" = "o1 o2 w1 "' || fail "rows: $(call_ids noalter) $(cat "$T/disp.log")"
+	expect_eq "$(db_rows noalter | head -n 2)" "$OLD_ROWS" "the old rows"
+	expect_eq "$(accounting_errors)" 0 "accounting errors"
+	[ ! -e "$T/disp/run/accounting-database.spool" ] || fail "records spooled: $(cat "$T/disp.log")"
+	# the DBA runs the logged statements; the dispatcher's next start fills the column
+	db_sql noalter "$ddl" || fail "the logged statements do not run"
+	kill -TERM "$DISPATCHER"
+	wait "$DISPATCHER" || true
+	start_accounting "$(db_uri nocreate noalter)"
+	wait_until 20 'test "$(grep -c "relay 198.18.10.2 connected" "$T/disp.log")" = 2' ||
+		fail "the relay did not come back: $(cat "$T/disp.log")"
+	call w2
+	wait_until 20 'test "$(call_ids noalter)" = "o1 o2 w1 w2 "' || fail "rows: $(call_ids noalter) $(cat "$T/disp.log")"
+	expect_eq "$(db_times noalter)" "$(printf 'o1 NULL\no2 NULL\nw1 NULL\nw2 = info')" "the start_time column"
+	expect_eq "$(grep -c "cannot add the column" "$T/disp.log")" 1 "warnings about the column"
+}
+
 for K in pg my; do
 	case $K in
 	pg) server=PostgreSQL ;;
@@ -327,6 +478,10 @@ for K in pg my; do
 	run_test "$server stopped mid-run: records spool with one log line, then arrive once each and in order" t_outage
 	run_test "$server user without CREATE rights: the table, user and database named, the DDL between scissors; \
 written once the DBA ran it" t_no_create_rights
+	run_test "$server: a table of the old layout with rows gets the start_time column and its index; old rows \
+unchanged with NULL, new rows carry the call's start time" t_old_layout
+	run_test "$server user without ALTER rights on an old table: the reason and the statements logged, rows \
+written without the start time; with it once the DBA ran them" t_no_alter_rights
 	run_test "$server: a record replayed from the spool that is already there is not inserted twice; one that \
 can never fit is dropped, not retried for ever" t_duplicate
 done

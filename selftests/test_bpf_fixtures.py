@@ -19,6 +19,7 @@ Environment: BUILD (default build/), MP_FIXTURE_SEED (default 1624).
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -51,7 +52,9 @@ NS = "mpfix-%d" % os.getpid()
 CLOCK_MONOTONIC_COARSE = 6  # Linux's clock id; Python names it not
 
 DROP_OTHERS = mp_abi.macro("MP_FWD_DROP_OTHERS")
+IS_RTCP = mp_abi.macro("MP_FWD_IS_RTCP")
 DECREMENT_TTL = mp_abi.macro("MP_CFG_DECREMENT_TTL")
+RTP_STATS = mp_abi.macro("MP_CFG_RTP_STATS")
 PORT_MIN, PORT_MAX = 40000, 40100
 
 VERDICTS = {  # XDP_* and TC_ACT_* values
@@ -108,7 +111,12 @@ ENTRIES = {
     40099: ((CALLER, CALLER_PORT), (RELAY, 40098), (CALLEE, 30099), 0),          # last port of the range
     39999: ((CALLER, CALLER_PORT), (RELAY, 39998), (CALLEE, 29999), 0),          # below the range
     40100: ((CALLER, CALLER_PORT), (RELAY, 40101), (CALLEE, 30100), 0),          # at port_max: outside
+    40030: ((CALLER, CALLER_PORT), (RELAY, 40031), (CALLEE, 30030), DROP_OTHERS),  # RTP statistics, xdp
+    40032: ((CALLER, CALLER_PORT), (RELAY, 40033), (CALLEE, 30032), DROP_OTHERS),  # RTP statistics, tc
+    40034: ((CALLER, CALLER_PORT), (RELAY, 40035), (CALLEE, 30034), DROP_OTHERS | IS_RTCP),  # an RTCP leg
 }
+# Legs whose RTP statistics the agent would seed: clock rate, payload type.
+RTP_LEGS = {40030: (8000, 0), 40032: (8000, 0), 40034: (8000, 0)}
 NO_ENTRY_PORT = 40050
 
 PAYLOAD = bytes((7 * i) & 0xff for i in range(160))
@@ -152,12 +160,57 @@ def zero_sum_payload():
 
 
 def case(desc, pkt, verdict, out, stat, progs=("xdp", "tc"), dev="c0", cfg=DECREMENT_TTL, gso=None,
-         refused=None, before=()):
+         refused=None, before=(), rtp=None):
     """refused: the SKIP reason when BPF_PROG_TEST_RUN refuses the frame (EINVAL).
     before: what to do first, each an `ip` command line for the namespace or "gen"
-    (bump the next-hop generation, as the agent does when it hears of a change)."""
+    (bump the next-hop generation, as the agent does when it hears of a change).
+    rtp: the RTP statistics of the frame's leg afterwards, exactly (the keys given)."""
     return dict(desc=desc, pkt=bytes(pkt), verdict=verdict, out=None if out is None else bytes(out),
-                stat=stat, progs=progs, dev=dev, cfg=cfg, gso=gso, refused=refused, before=before)
+                stat=stat, progs=progs, dev=dev, cfg=cfg, gso=gso, refused=refused, before=before, rtp=rtp)
+
+
+def rtp_payload(seq, ssrc=0x11223344, ts=None, pt=0, first=0x80):
+    """An RTP header (version 2) and 160 bytes of G.711."""
+    ts = seq * 160 if ts is None else ts
+    return struct.pack("!BBHII", first, pt, seq & 0xffff, ts & 0xffffffff, ssrc) + bytes(160)
+
+
+STUN_REQUEST = bytes.fromhex("000100002112a442") + bytes(12)               # binding request, no attributes
+DTLS_HELLO = bytes.fromhex("16fefd0000000000000000002f010000230000")     # a DTLS 1.2 record, first byte 22
+RTCP_RR = bytes.fromhex("80c90001") + struct.pack("!I", 0x11223344)       # an empty receiver report (PT 201)
+
+
+RTP_SEQUENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "rtp_sequence.txt")
+
+
+def sequence_payload(spec):
+    """The UDP payload a line of selftests/data/rtp_sequence.txt describes."""
+    words = spec.split()
+    if words[0] == "rtp":
+        opts = dict(w.split("=") for w in words[2:])
+        return rtp_payload(int(words[1]), ssrc=int(opts.get("ssrc", "11223344"), 16),
+                           first=int(opts.get("first", "80"), 16))
+    if words[0] == "short":
+        return bytes(int(words[1]))
+    return {"stun": STUN_REQUEST, "dtls": DTLS_HELLO, "rtcp": RTCP_RR}[words[0]]
+
+
+def rtp_cases(prog, port):
+    """RFC 3550 A.1 on one leg: selftests/data/rtp_sequence.txt, the cumulative
+    statistics checked after each frame; selftests/unit/test_rtp_stats.c runs
+    the same lines through the agent's copy of the code."""
+    cfg = DECREMENT_TTL | RTP_STATS
+    c = []
+    with open(RTP_SEQUENCE) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            desc, spec, want = (x.strip() for x in line.split("|"))
+            payload = sequence_payload(spec)
+            c.append(case("RTP statistics: " + desc, udp_frame(dport=port, payload=payload), "redirect",
+                          relayed(port, "c1", CALLEE_MAC, dport=port, payload=payload), "forwarded",
+                          progs=(prog,), cfg=cfg, rtp={k: int(v) for k, v in (w.split("=") for w in want.split())}))
+    return c
 
 
 def build_cases():
@@ -301,8 +354,16 @@ def build_cases():
              udp_frame(tos=TOS_RULE), "redirect", relayed(40000, "c1", GATEWAY_MAC, tos=TOS_RULE), "forwarded"),
         case("next hop: and TOS 0 again its own route",
              udp_frame(), "redirect", relayed(40000, "c1", CALLEE_MAC), "forwarded"),
+        case("RTP statistics off (mp_cfg without RTP_STATS): the leg's statistics stay zero",
+             udp_frame(dport=40030, payload=rtp_payload(7)), "redirect",
+             relayed(40030, "c1", CALLEE_MAC, dport=40030, payload=rtp_payload(7)), "forwarded",
+             rtp=dict(sources=0, received=0, not_rtp=0, probation=0)),
+        case("RTP statistics: an RTCP leg keeps none",
+             udp_frame(dport=40034, payload=RTCP_RR), "redirect",
+             relayed(40034, "c1", CALLEE_MAC, dport=40034, payload=RTCP_RR), "forwarded",
+             cfg=DECREMENT_TTL | RTP_STATS, rtp=dict(sources=0, received=0, not_rtp=0)),
     ]
-    return c
+    return c + rtp_cases("xdp", 40030) + rtp_cases("tc", 40032)
 
 
 class Runner:
@@ -328,6 +389,9 @@ class Runner:
 
     def stats(self):
         return {k: int(v) for k, v in (kv.split("=") for kv in self("stats").split())}
+
+    def rtp(self, port, local=RELAY):
+        return {k: int(v) for k, v in (kv.split("=") for kv in self("rtp %s %d" % (local, port)).split())}
 
     def leg(self, port, local=RELAY):
         return [int(x) for x in self("leg %s %d" % (local, port)).split()]
@@ -381,8 +445,9 @@ def make_netns():
 
 
 def entry_cmd(local, port, expect, out_src, out_dst, flags):
-    return "entry %s %d %s %d %s %d %s %d %d" % (local, port, expect[0], expect[1], out_src[0], out_src[1],
-                                                out_dst[0], out_dst[1], flags)
+    rtp = " %d %d" % RTP_LEGS[port] if local == RELAY and port in RTP_LEGS else ""
+    return "entry %s %d %s %d %s %d %s %d %d%s" % (local, port, expect[0], expect[1], out_src[0], out_src[1],
+                                                  out_dst[0], out_dst[1], flags, rtp)
 
 
 def key_of(raw):
@@ -547,6 +612,10 @@ def main():
                     continue
                 problems = fx.check_run(prog, c["dev"], c["pkt"], c["verdict"], c["out"], c["stat"], c["cfg"],
                                         c["gso"])
+                if c["rtp"]:
+                    got = run.rtp(key_of(c["pkt"])[1])
+                    problems += ["RTP statistics %s=%d, expected %d" % (k, got[k], v)
+                                 for k, v in c["rtp"].items() if got[k] != v]
                 if c["refused"] and problems == ["error test run: Invalid argument"]:
                     tap(desc, [], skip=c["refused"])
                 else:

@@ -169,6 +169,34 @@ for daemon in media-dispatcher media-relay; do
 	}
 	run_test "$daemon --debug overrides log_level; --systemd logs with journal priorities" t_debug_and_journal
 
+	# sd_notify(3)'s datagrams, as systemd takes them for Type=notify: one
+	# line each, READY=1 with whether the daemon's socket was there then.
+	# The relay is told through a socket path, the dispatcher through one in
+	# the abstract namespace ("@") of its network namespace.
+	t_notify() {
+		local sock=$T/run/relay.sock address=$T/notify pid
+		[ "$daemon" = media-dispatcher ] && sock=$T/run/dispatcher.sock address=@mp-notify-$$-$TEST_NUMBER
+		in_place "$daemon"
+		spawn "${RUN[@]}" python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("\0" + sys.argv[1][1:] if sys.argv[1][0] == "@" else sys.argv[1])
+print("bound", flush=True)
+while True:
+    msg = s.recv(4096).decode()
+    if msg == "READY=1":
+        msg += " serving" if os.path.exists(sys.argv[2]) else " not serving"
+    print(msg, flush=True)' "$address" "$sock" >"$T/notify.log"
+		wait_for 5 grep -q bound "$T/notify.log" || fail "no notify socket"
+		spawn env NOTIFY_SOCKET="$address" "${RUN[@]}" "$BUILD/$daemon" --systemd --config-dir "$T" --runtime-dir "$T/run" \
+			2>"$T/log"
+		pid=$SPAWNED
+		wait_for 5 grep -q READY=1 "$T/notify.log" || fail "no READY=1: $(cat "$T/log")"
+		stop_with TERM "$pid" || fail "exit status $? after SIGTERM"
+		expect_eq "$(sed 1d "$T/notify.log" | paste -sd,)" "READY=1 serving,STOPPING=1" "what systemd was told"
+	}
+	run_test "$daemon --systemd tells systemd READY=1 once it serves and STOPPING=1 when it stops (Type=notify)" t_notify
+
 	t_warnings() {
 		printf '[%s]\nno_such_option = 1\n[NoSuchSection]\n' "$section" >"$T/config.ini"
 		start_fg "$daemon"

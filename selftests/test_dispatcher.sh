@@ -195,6 +195,37 @@ t_relay_restart() {
 }
 run_test "a relay restarting for an upgrade keeps its calls, and the dispatcher keeps routing to it" t_relay_restart
 
+# Between saving its state and exiting, a relay stopping for a restart lets
+# its last lines go out for up to 300 ms; a request it answered then would be
+# missing from the state (an offer: the call lost) or still in it (a remove:
+# accounted twice).  A worker already connected sends its offer the moment
+# the relay logs the save: the dispatcher must answer error, not the relay.
+t_relay_quit_takes_no_request() {
+	hosts 1
+	start_dispatcher
+	start_relay 1
+	offer kept | proxy >/dev/null
+	offer late >"$T/late.request"
+	spawn python3 -c "
+import socket, sys, time
+log, path, request = sys.argv[1:]
+s = socket.socket(socket.AF_UNIX)
+s.connect(path)
+print('ready', flush=True)
+while 'stopping for a restart' not in open(log).read():
+    time.sleep(0.002)
+s.sendall(open(request, 'rb').read())
+s.settimeout(10)
+print(s.recv(1000).decode().strip() or 'closed', flush=True)
+" "$T/relay1.log" "$T/disp/run/dispatcher.sock" "$T/late.request" >"$T/late"
+	wait_for 20 grep -q ready "$T/late" || fail "the worker did not connect"
+	kill -QUIT "$RELAY_PID1"
+	wait "$RELAY_PID1" || fail "SIGQUIT: exit status $?"
+	wait_until 20 '[ "$(wc -l <"$T/late")" -eq 2 ]' || fail "no answer to the late offer: $(cat "$T/relay1.log")"
+	expect_eq "$(sed -n 2p "$T/late")" "error" "the offer sent once the relay had saved its state"
+}
+run_test "a relay stopping for a restart answers no request after saving its state" t_relay_quit_takes_no_request
+
 t_passport_refused() {
 	hosts 1
 	start_dispatcher "passport = O:Example Carrier, CN:relay*"
@@ -346,6 +377,31 @@ for call_id, from_tag, to_tag, info in sqlite3.connect(sys.argv[1]).execute(
 " "$1"
 }
 
+# times DB: per row: call_id, and its start_time column: NULL, "= info" when
+# it is the statistics' start_time in UTC without the fraction, else both values
+times() {
+	python3 -c "
+import datetime, json, sqlite3, sys
+for call_id, column, info in sqlite3.connect(sys.argv[1]).execute(
+        'SELECT call_id, start_time, info FROM media_sessions ORDER BY id'):
+    want = datetime.datetime.fromtimestamp(int(json.loads(info)['start_time']), datetime.timezone.utc)
+    want = want.strftime('%Y-%m-%d %H:%M:%S')
+    print(call_id, 'NULL' if column is None else '= info' if column == want else f'{column!r} != {want}')
+" "$1"
+}
+
+# schema DB: the start_time column's declared type, then the indexes and their columns
+schema() {
+	python3 -c "
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+print([row[2] for row in db.execute('PRAGMA table_info(media_sessions)') if row[1] == 'start_time'])
+for (name,) in db.execute('SELECT name FROM sqlite_master WHERE type = ? AND tbl_name = ? ORDER BY name',
+                         ('index', 'media_sessions')):
+    print(name, [row[2] for row in db.execute(f'PRAGMA index_info({name})')])
+" "$1"
+}
+
 t_accounting_sqlite() {
 	hosts 1
 	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
@@ -355,6 +411,10 @@ t_accounting_sqlite() {
 	{ offer never; remove never; offer a1; answer a1; remove a1; } | proxy >/dev/null
 	wait_until 20 'test -n "$(rows "$T/acct.db" | grep "^a1 ")"' || fail "no row: $(cat "$T/disp.log")"
 	expect_eq "$(rows "$T/acct.db")" "a1 ft tt a1 2580:3757 False ['closed']" "the accounting rows"
+	expect_eq "$(times "$T/acct.db")" "a1 = info" "the start_time column against the JSON's"
+	expect_eq "$(schema "$T/acct.db")" "$(printf '%s\n' "['TEXT']" \
+		"media_sessions_callid_idx ['call_id', 'from_tag', 'to_tag']" "media_sessions_starttime_idx ['start_time']")" \
+		"the start_time column's type and the indexes"
 	# the database is locked by someone else: records wait in the spool, across a restart
 	spawn python3 -c "
 import sqlite3, time
@@ -377,6 +437,69 @@ print('locked', flush=True); time.sleep(600)" >"$T/locker"
 }
 run_test "accounting in SQLite: the row holds the session's JSON; a locked database spools, replayed after a restart" \
 	t_accounting_sqlite
+
+# The dispatcher as media-dispatcher.service runs it: a user of its own
+# without any capability; its runtime directory and the state directory of
+# its SQLite accounting are that user's.
+t_unprivileged() {
+	local uid=64211 pid
+	hosts 1
+	chmod 0755 "$T"
+	chmod -R go+rX "$T/tls"
+	install -d -o $uid -g $uid "$T/disp" "$T/disp/run" "$T/state"
+	DISPATCHER_WRAPPER="$HERE/helpers/as_user.sh $uid none" \
+		start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/state/acct.db"
+	pid=$DISPATCHER
+	expect_eq "$(stat -c %u "/proc/$pid") $(cat "/proc/$pid/comm")" "$uid media-dispatche" "the dispatcher's user"
+	expect_eq "$(sed -n 's/^CapEff:\t//p; s/^CapBnd:\t//p' "/proc/$pid/status" | paste -sd' ')" \
+		"0000000000000000 0000000000000000" "its effective and bounding capability sets"
+	start_relay 1
+	{ offer u1; answer u1; remove u1; } | proxy >"$T/replies"
+	[[ $(sed -n 1p "$T/replies") =~ ^$RELAY1\ 4[0-9]{4} ]] || fail "the offer's reply: $(cat "$T/replies")"
+	[[ $(sed -n 2p "$T/replies") =~ ^$RELAY1\ 4[0-9]{4} ]] || fail "the answer's reply: $(cat "$T/replies")"
+	wait_until 20 'test -n "$(rows "$T/state/acct.db")"'  || fail "no row: $(cat "$T/disp.log")"
+	expect_eq "$(rows "$T/state/acct.db")" "u1 ft tt u1 2580:3757 False ['closed']" "the accounting row"
+}
+run_test "the dispatcher as its unit runs it (an unprivileged user without capabilities) serves a call and accounts for it" \
+	t_unprivileged
+
+t_accounting_sqlite_old_layout() {
+	local old
+	hosts 1
+	# the table as the original made it, and this project before the start time (doc/accounting.md §3.1)
+	python3 - "$T/acct.db" <<'EOF'
+import sqlite3, sys
+sqlite3.connect(sys.argv[1]).executescript(r"""
+CREATE TABLE media_sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id VARCHAR(255) NOT NULL,
+    from_tag VARCHAR(64) NOT NULL,
+    to_tag VARCHAR(64),
+    info CHAR(16777215)
+);
+CREATE UNIQUE INDEX media_sessions_callid_idx ON media_sessions (call_id, from_tag, to_tag);
+INSERT INTO media_sessions (call_id, from_tag, to_tag, info) VALUES
+    ('o1', 'ft', 'tt', '{"call_id": "o1", "dialog_id": null, "timed_out": false, "start_time": 1767225612.5, "streams": []}'),
+    ('o2', 'ft', NULL, '{"call_id": "o2", "dialog_id": null, "timed_out": true, "start_time": 1767225700, "streams": []}');
+""")
+EOF
+	old=$(rows "$T/acct.db")
+	expect_eq "$old" "$(printf '%s\n' "o1 ft tt o1 None False []" "o2 ft None o2 None True []")" "the old rows"
+	start_dispatcher "accounting = database" "[Database]" "dburi = sqlite://$T/acct.db"
+	wait_for 20 grep -q "INFO: accounting: added the column start_time to the table media_sessions" "$T/disp.log" ||
+		fail "no column added: $(cat "$T/disp.log")"
+	start_relay 1
+	{ offer n1; answer n1; remove n1; } | proxy >/dev/null
+	wait_until 20 'test "$(rows "$T/acct.db" | wc -l)" = 3' || fail "rows: $(rows "$T/acct.db") $(cat "$T/disp.log")"
+	expect_eq "$(rows "$T/acct.db" | head -n 2)" "$old" "the old rows after the migration"
+	expect_eq "$(times "$T/acct.db")" "$(printf 'o1 NULL\no2 NULL\nn1 = info')" "the start_time column"
+	expect_eq "$(schema "$T/acct.db")" "$(printf '%s\n' "['TEXT']" \
+		"media_sessions_callid_idx ['call_id', 'from_tag', 'to_tag']" "media_sessions_starttime_idx ['start_time']")" \
+		"the added column's type and the indexes"
+	[ "$(grep -c 'ERROR: accounting' "$T/disp.log")" = 0 ] || fail "accounting errors: $(cat "$T/disp.log")"
+}
+run_test "accounting in SQLite: a table of the old layout with rows gets the start_time column and its index; old \
+rows unchanged with NULL, new rows carry the call's start time" t_accounting_sqlite_old_layout
 
 # purge_opensips_call ANSWER: a call with OpenSIPS's dialog id 12975096201233
 # (h_entry 3021, h_id 17) that its relay lost in a restart; the reconnect

@@ -98,7 +98,7 @@ run_test "M3: accounting records written, spooled while the database is locked, 
 # stream_timeout and the dispatcher asks the proxy to end its dialog
 expire() {
 	{ offer "$1"; answer "$1"; } | proxy >/dev/null
-	wait_for 10 grep -q "asked .* to end dialog 2580:3757 of $1\|cannot reach .* to end the dialog of $1" "$T/disp.log" ||
+	wait_for 20 grep -q "asked .* to end the dialog of $1 by its h_entry:h_id\|cannot reach .* to end the dialog of $1" "$T/disp.log" ||
 		fail "no dialog end for $1: $(tail "$T/disp.log")"
 }
 

@@ -10,7 +10,8 @@
 # The topology is drawn in e2e_lib.sh.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/e2e_lib.sh"
-find_proxy # once: OpenSIPS may have to be built first
+find_proxy # once: OpenSIPS may have to be built first, a Kamailio root made
+[ -z "${PROXY_VERSION:-}" ] || echo "# $SIP_PROXY: $PROXY_VERSION"
 
 COUNT=200
 

@@ -14,23 +14,28 @@ packages=(
 	libcmocka-dev iproute2 procps ethtool python3 python3-scapy nftables iptables conntrack dnsmasq-base
 	openssl # tools/make-certs.sh, selftests/test_tls.sh
 	kamailio sip-tester # selftests/test_e2e.sh: the real SIP proxy and call generator
+	mmdebstrap # tools/make-kamailio-root.sh: another Debian's Kamailio for test_e2e.sh (E2E_KAMAILIO)
 	bison flex # tools/build-opensips.sh: OpenSIPS from its source for selftests/test_e2e_opensips.sh
 	postgresql mariadb-server mariadb-client # selftests/test_accounting_sql.sh starts its own servers
 	freeradius # selftests/test_accounting_radius.sh (its own instance, never the service)
 	curl prometheus # the daemons' /metrics, checked with promtool
 	chromium # selftests/test_web_view.sh: the session view in a headless browser
 	stress-ng # the suites must hold with `stress-ng --cpu 2` beside them (README.md)
+	# make deb, selftests/test_deb.sh, test_install.sh: packaging, lintian,
+	# man pages, systemd-analyze, capsh
+	debhelper dpkg-dev lintian mandoc systemd libcap2-bin
 )
 # `install-deps.sh vmtest`: what vmtest/run.sh needs besides (the kernels
 # themselves it fetches into its cache)
 if [ "${1:-}" = vmtest ]; then
-	packages+=(qemu-system-x86 busybox-static kmod cpio xz-utils zstd apt)
+	packages+=(qemu-system-x86 busybox-static kmod cpio xz-utils zstd apt
+		mmdebstrap) # vmtest/packages.sh: a clean Debian root with systemd
 fi
 # `install-deps.sh bench`: the peers it measures against (Debian 12's daemon
 # only: the kernel module package cannot build here; mmdebstrap makes a root
 # with Debian 13's) and the plot
 if [ "${1:-}" = bench ]; then
-	packages+=(rtpengine-daemon python3-matplotlib mmdebstrap)
+	packages+=(rtpengine-daemon python3-matplotlib)
 fi
 
 # `install-deps.sh fuzz`: libFuzzer (clang's runtime libraries)

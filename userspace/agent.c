@@ -246,6 +246,7 @@ struct agent *agent_new(struct event_base *base, const struct mp_config *cfg, st
 		.routable_private_ranges = cfg->relay.routable_private_ranges,
 		.auto_detect_interfaces = mp_config_auto_detect_interfaces(cfg),
 		.relay_ip = relay_ip,
+		.rtp_stats = cfg->relay.rtp_stats,
 	};
 	const struct sessions_config sessions_cfg = { .relay_ip = relay_ip,
 							 .advertised_ip = cfg->relay.advertised_ip };

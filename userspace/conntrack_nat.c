@@ -3,9 +3,12 @@
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <stdio.h>
 #include <string.h>
+#include "caps.h"
 #include "conntrack_nat.h"
 #include "log.h"
 #include "nft.h"
+
+#define ACCT_SYSCTL "/proc/sys/net/netfilter/nf_conntrack_acct"
 
 static int write_sysctl(const char *path, const char *value)
 {
@@ -18,9 +21,9 @@ static int write_sysctl(const char *path, const char *value)
 	return fclose(f) == 0 && ok ? 0 : -1;
 }
 
-static bool ip_forwarding_on(void)
+static bool sysctl_on(const char *path)
 {
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "r");
+	FILE *f = fopen(path, "r");
 	int on = 0;
 
 	if (f) {
@@ -54,13 +57,18 @@ int conntrack_nat_open(struct conntrack_nat *ct, uint32_t mark, const struct mp_
 
 	ct->mark = mark;
 	ct->handle = NULL;
-	if (!ip_forwarding_on()) {
+	if (!caps_have(CAP_NET_ADMIN)) {
+		log_err("conntrack tier: the relay lacks CAP_NET_ADMIN (ctnetlink and nftables need it)");
+		return -1;
+	}
+	if (!sysctl_on("/proc/sys/net/ipv4/ip_forward")) {
 		log_err("conntrack tier: IPv4 forwarding is off (net.ipv4.ip_forward = 0)");
 		return -1;
 	}
 	/* entries count packets and bytes only with accounting on */
-	if (write_sysctl("/proc/sys/net/netfilter/nf_conntrack_acct", "1")) {
-		log_err("conntrack tier: cannot enable conntrack accounting: %s", strerror(errno));
+	if (!sysctl_on(ACCT_SYSCTL) && write_sysctl(ACCT_SYSCTL, "1")) {
+		log_err("conntrack tier: cannot turn conntrack accounting on: %s: %s (set net.netfilter.nf_conntrack_acct = 1)",
+			ACCT_SYSCTL, strerror(errno));
 		return -1;
 	}
 	snprintf(script, sizeof(script), table_script, mark, range->start, range->end - 1);

@@ -50,6 +50,7 @@ struct dispatcher_link {
 	struct event *reverify, *dns;
 	unsigned count;
 	struct dispatcher *dispatchers;
+	bool closing;              /* no more requests: the relay is stopping */
 };
 
 static void connect_to(struct dispatcher *d);
@@ -193,6 +194,8 @@ static void readable(struct bufferevent *bev, void *arg)
 	size_t len;
 	char *line;
 
+	if (d->link->closing)
+		return;
 	while ((status = mp_line_take(bufferevent_get_input(bev), REQUEST_LINE_MAX, &line, &len)) == MP_FRAME_READY) {
 		int err = dispatcher_line(d, line, len);
 
@@ -400,6 +403,11 @@ struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struc
 		connect_to(d);
 	}
 	return link;
+}
+
+void dispatcher_link_close_requests(struct dispatcher_link *link)
+{
+	link->closing = true;
 }
 
 void dispatcher_link_free(struct dispatcher_link *link)

@@ -19,6 +19,12 @@ struct dispatcher_link *dispatcher_link_new(struct event_base *base, const struc
 					    request_handler handle, void *owner);
 void dispatcher_link_free(struct dispatcher_link *link);
 
+/* The relay is stopping: no request is read or answered any more (one served
+ * after the state of a restart was saved would be lost, or come back), while
+ * what is queued still goes out.
+ */
+void dispatcher_link_close_requests(struct dispatcher_link *link);
+
 /* Sends "expired <json>" to the dispatcher `origin` (a connection handed to
  * the handler), or to every dispatcher when `origin` is NULL (a session
  * taken over after a restart).  Queued while a dispatcher is away.

@@ -13,6 +13,7 @@
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
+#include "caps.h"
 #include "fastpath.h"
 #include "log.h"
 #include "mp_fwd.skel.h"
@@ -23,47 +24,83 @@
 #define TC_HANDLE 0x4d50
 #define TC_PRIORITY 1
 
+/* Each tier as the log says it, and as the metrics label it. */
+static const struct {
+	const char *name, *label;
+} tiers[] = {
+	[FASTPATH_XDP_NATIVE] = { "native XDP", "xdp_native" },
+	[FASTPATH_XDP_GENERIC] = { "generic XDP", "xdp_generic" },
+	[FASTPATH_TC] = { "tc", "tc" },
+};
+
 const char *fastpath_tier_name(enum fastpath_tier tier)
 {
-	switch (tier) {
-	case FASTPATH_XDP_NATIVE:
-		return "native XDP";
-	case FASTPATH_XDP_GENERIC:
-		return "generic XDP";
-	default:
-		return "tc";
-	}
+	return tiers[tier].name;
 }
 
 const char *fastpath_tier_label(enum fastpath_tier tier)
 {
-	switch (tier) {
-	case FASTPATH_XDP_NATIVE:
-		return "xdp_native";
-	case FASTPATH_XDP_GENERIC:
-		return "xdp_generic";
-	default:
-		return "tc";
-	}
+	return tiers[tier].label;
 }
 
-static int mount_bpffs(void)
+/* The relay needs CAP_BPF (before Linux 5.8, CAP_SYS_ADMIN) to load the
+ * programs and make maps, and CAP_NET_ADMIN to load programs of the
+ * networking types and attach them.
+ */
+static int have_capabilities(void)
+{
+	const char *lacking = !caps_have(CAP_BPF) && !caps_have(CAP_SYS_ADMIN) ? "CAP_BPF" :
+			      !caps_have(CAP_NET_ADMIN)			 ? "CAP_NET_ADMIN" :
+										   NULL;
+
+	if (lacking)
+		log_err("fast path: the relay lacks %s (the BPF tiers need CAP_BPF and CAP_NET_ADMIN)", lacking);
+	return lacking ? -1 : 0;
+}
+
+static bool on_bpffs(const char *path)
 {
 	struct statfs fs;
 
-	if (statfs(FASTPATH_BPF_FS, &fs) == 0 && fs.f_type == BPF_FS_MAGIC)
-		return 0;
-	if (mount("bpf", FASTPATH_BPF_FS, "bpf", 0, "mode=0700") < 0) {
-		log_err("fast path: cannot mount the BPF file system on %s: %s", FASTPATH_BPF_FS, strerror(errno));
+	return statfs(path, &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+/* The pin directory, on a BPF file system and the relay's own.  Run as
+ * root, the relay mounts the file system when it is missing and makes the
+ * directory; run as another user, it needs both made for it, as
+ * the package's tmpfiles.d line does (README "Capabilities").
+ */
+static int pin_dir_ready(void)
+{
+	if (access(MP_PIN_DIR, F_OK) < 0) {
+		if (!on_bpffs(FASTPATH_BPF_FS) && mount("bpf", FASTPATH_BPF_FS, "bpf", 0, "mode=0700") < 0) {
+			log_err("fast path: no BPF file system on %s, and mounting one failed: %s%s", FASTPATH_BPF_FS,
+				strerror(errno), errno == EPERM ? " (it needs CAP_SYS_ADMIN: mount it at boot, as systemd does)" : "");
+			return -1;
+		}
+		if (mkdir(MP_PIN_DIR, 0700) < 0 && errno != EEXIST) {
+			log_err("fast path: cannot create %s: %s (make it, owned by the relay's user uid %u: "
+				"systemd-tmpfiles does)", MP_PIN_DIR, strerror(errno), getuid());
+			return -1;
+		}
+	}
+	if (!on_bpffs(MP_PIN_DIR)) {
+		log_err("fast path: %s is not on a BPF file system", MP_PIN_DIR);
+		return -1;
+	}
+	if (access(MP_PIN_DIR, W_OK | X_OK) < 0) {
+		log_err("fast path: %s is not writable by the relay's user uid %u: %s (make it that user's: "
+			"systemd-tmpfiles does)", MP_PIN_DIR, getuid(), strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
 /* Removes what an earlier run left pinned: maps and XDP links (unpinning a
- * link detaches its program once nothing else holds it).
+ * link detaches its program once nothing else holds it); with `and_dir`
+ * the directory too, when the relay may (not when it was made for it).
  */
-static void remove_pins(void)
+static void remove_pins(bool and_dir)
 {
 	DIR *dir = opendir(MP_PIN_DIR);
 	struct dirent *entry;
@@ -77,7 +114,8 @@ static void remove_pins(void)
 			unlink(path);
 		}
 	closedir(dir);
-	rmdir(MP_PIN_DIR);
+	if (and_dir)
+		rmdir(MP_PIN_DIR);
 }
 
 static int pin_maps(struct mp_fwd *skel)
@@ -182,11 +220,12 @@ static void probe_features(struct fastpath_features *f)
 }
 
 /* The programs' fixed configuration: the relay port range (their
- * pre-filter), and TTL decrement on: a forwarded packet went through a
- * router (doc/fast-path.md §10.9).
+ * pre-filter), TTL decrement on: a forwarded packet went through a
+ * router (doc/fast-path.md §10.9), and the RTP statistics as configured.
  */
-static struct mp_fwd *open_object(const struct mp_port_range *range, const struct fastpath_features *f)
+static struct mp_fwd *open_object(const struct mp_config *cfg, const struct fastpath_features *f)
 {
+	const struct mp_port_range *range = &cfg->relay.port_range;
 	struct mp_fwd *skel = mp_fwd__open();
 	struct timespec boot;
 
@@ -198,7 +237,7 @@ static struct mp_fwd *open_object(const struct mp_port_range *range, const struc
 	bpf_map__set_max_entries(skel->maps.mp_fwd, range->end - range->start);
 	skel->rodata->mp_cfg.port_min = range->start;
 	skel->rodata->mp_cfg.port_max = range->end;
-	skel->rodata->mp_cfg.flags = MP_CFG_DECREMENT_TTL;
+	skel->rodata->mp_cfg.flags = MP_CFG_DECREMENT_TTL | (cfg->relay.rtp_stats ? MP_CFG_RTP_STATS : 0);
 	skel->rodata->mp_no_redirect_neigh = !f->redirect_neigh;
 	/* Above every generation an earlier run can have left in the entries
 	 * it handed over, since it bumped far less often than once a nanosecond.
@@ -210,10 +249,8 @@ static struct mp_fwd *open_object(const struct mp_port_range *range, const struc
 
 int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt)
 {
-	const struct mp_port_range *range = &cfg->relay.port_range;
-
 	memset(fp, 0, sizeof(*fp));
-	if (mount_bpffs())
+	if (have_capabilities() || pin_dir_ready())
 		return -1;
 	probe_features(&fp->features);
 	if (!fp->features.devmap_hash) {
@@ -221,7 +258,7 @@ int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt)
 		log_err("fast path: this kernel lacks devmap hash, which the programs redirect through");
 		return -1;
 	}
-	fp->skel = adopt ? open_object(range, &fp->features) : NULL;
+	fp->skel = adopt ? open_object(cfg, &fp->features) : NULL;
 	fp->adopted = fp->skel && reuse_pinned_maps(fp->skel);
 	if (adopt && !fp->adopted) {
 		log_warn("fast path: the maps of the previous run cannot be taken over; starting afresh");
@@ -229,17 +266,16 @@ int fastpath_open(struct fastpath *fp, const struct mp_config *cfg, bool adopt)
 		fp->skel = NULL;
 	}
 	if (!fp->adopted) {
-		remove_pins();
-		fp->skel = open_object(range, &fp->features);
+		remove_pins(false);
+		fp->skel = open_object(cfg, &fp->features);
 		if (!fp->skel)
 			return -1;
 	}
 	if (mp_fwd__load(fp->skel)) {
-		log_err("fast path: the kernel refused the BPF programs: %s", strerror(errno));
-		goto fail;
-	}
-	if (mkdir(MP_PIN_DIR, 0700) < 0 && errno != EEXIST) {
-		log_err("fast path: cannot create %s: %s", MP_PIN_DIR, strerror(errno));
+		/* the verifier of Linux before 6.10 wants CAP_PERFMON besides CAP_BPF */
+		log_err("fast path: the kernel refused the BPF programs: %s%s", strerror(errno),
+			errno == EACCES && !caps_have(CAP_PERFMON) && !caps_have(CAP_SYS_ADMIN) ?
+				" (the relay lacks CAP_PERFMON, which kernels before 6.10 need to verify them)" : "");
 		goto fail;
 	}
 	if (!fp->adopted && pin_maps(fp->skel))
@@ -420,7 +456,7 @@ void fastpath_close(struct fastpath *fp, bool keep_forwarding)
 			close(fp->iface[i].xdp_link); /* the pin keeps it attached */
 	}
 	if (!keep_forwarding)
-		remove_pins();
+		remove_pins(true);
 	mp_fwd__destroy(fp->skel);
 	memset(fp, 0, sizeof(*fp));
 }

@@ -36,6 +36,7 @@ static struct mp_fwd_entry leg_entry(const struct substream *sub, int leg, uint6
 		.stream_id = sub->stream_id,
 		.leg = (uint32_t)leg,
 		.last_seen_ns = now_ns,
+		.rtp = sub->rtp[leg],
 	};
 }
 
@@ -64,6 +65,8 @@ static void from_entry(const struct mp_fwd_entry *e, struct leg_counters *out)
 	out->bytes = e->bytes;
 	out->last_seen_ns = e->last_seen_ns;
 	out->dropped_src = e->dropped_src;
+	out->has_rtp = true;
+	out->rtp = e->rtp;
 }
 
 int forwarder_install(struct forwarder *fwd, const struct substream *sub, uint64_t now_ns)

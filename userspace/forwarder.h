@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include "conntrack_nat.h"
+#include "mp_rtp.h"
 
 enum forwarder_tier {
 	FORWARDER_BPF,
@@ -27,6 +28,7 @@ struct substream {
 	uint16_t remote_port[2];
 	bool rtcp;
 	uint32_t stream_id;
+	struct mp_rtp_leg rtp[2]; /* RTP: the statistics the BPF entries continue from */
 };
 
 /* What the kernel forwarded for one leg since its entry was installed. */
@@ -34,6 +36,8 @@ struct leg_counters {
 	uint64_t packets, bytes;
 	uint64_t last_seen_ns; /* CLOCK_MONOTONIC; 0 when the tier does not know */
 	uint64_t dropped_src;  /* packets from a non-latched source */
+	bool has_rtp;          /* the BPF tier: rtp holds the entry's RTP statistics */
+	struct mp_rtp_leg rtp;
 };
 
 struct forwarder {

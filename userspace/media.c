@@ -10,6 +10,7 @@
 #include "media.h"
 #include "netif.h"
 #include "routable.h"
+#include "rtp_stats.h"
 
 #define RTP 0
 #define RTCP 1
@@ -61,6 +62,7 @@ struct media_leg {
 	struct leg_counters live;          /* its installed entry's counters */
 	uint64_t base_packets, base_bytes; /* relayed here, or folded from removed entries */
 	uint64_t dropped_src;              /* as last reported */
+	struct mp_rtp_leg rtp;             /* RTP statistics of the packets relayed here (doc/fast-path.md §11) */
 };
 
 /* Our part of an stream (its owner field). */
@@ -74,6 +76,7 @@ struct media_stream {
 	bool idle[2];                /* [sub]: found idle by the scan */
 	uint64_t relayed_ns[2];      /* [sub]: last packet relayed in userspace */
 	uint64_t reset_ns[2];        /* [side]: the party's last reset */
+	bool rtp_unseen;             /* the conntrack tier forwarded RTP: its statistics are not known */
 	struct media_stream *prev, *next;
 };
 
@@ -141,6 +144,14 @@ static void update_leg_totals(struct media_stream *ms, enum side side, int sub)
 
 	leg->packets = ml->base_packets + ml->live.packets;
 	leg->bytes = ml->base_bytes + ml->live.bytes;
+	if (sub == RTCP)
+		return;
+	if (!ms->m->cfg.rtp_stats)
+		leg->quality = (struct rtp_quality){ .enabled = false };
+	else if (ms->rtp_unseen)
+		leg->quality = (struct rtp_quality){ .enabled = true, .measured = false };
+	else
+		leg->quality = rtp_stats_quality(ml->live.has_rtp ? &ml->live.rtp : &ml->rtp);
 }
 
 /* What the kernel forwarded since `before` was read: an entry's counters
@@ -176,6 +187,7 @@ static struct substream substream_of(const struct media_stream *ms, int sub)
 		s.local_port[side] = (uint16_t)(party->rtp_port + (unsigned)sub);
 		s.remote_ip[side] = leg->remote_ip;
 		s.remote_port[side] = leg->remote_port;
+		s.rtp[side] = ms->legs[side][sub].rtp;
 	}
 	return s;
 }
@@ -196,6 +208,8 @@ static void uninstall(struct media_stream *ms, int sub)
 		struct media_leg *ml = &ms->legs[side][sub];
 
 		count_kernel(ms->m, &ml->live, &final[side]);
+		if (final[side].has_rtp)
+			ml->rtp = final[side].rtp; /* the entry continued ours */
 		ml->base_packets += final[side].packets;
 		ml->base_bytes += final[side].bytes;
 		ml->live = (struct leg_counters){ 0 };
@@ -227,6 +241,7 @@ static void try_install(struct media_stream *ms, int sub)
 		return;
 	}
 	ms->installed[sub] = true;
+	ms->rtp_unseen |= sub == RTP && ms->m->fwd->tier == FORWARDER_CONNTRACK;
 	if (ms->m->fwd->tier != FORWARDER_USERSPACE) {
 		ms->m->counters.installs++;
 		if (sub == RTP)
@@ -446,9 +461,11 @@ static bool accept_source(struct media_stream *ms, enum side side, int sub, cons
 	return true;
 }
 
-/* doc/relay-sessions.md §9.2, for one datagram that arrived on a relay socket. */
+/* doc/relay-sessions.md §9.2, for one datagram that arrived on a relay socket;
+ * arrival_ns is when the kernel received it (CLOCK_MONOTONIC), for the jitter.
+ */
 static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *src, const unsigned char *data,
-			   size_t len, uint64_t now_ns)
+			   size_t len, uint64_t now_ns, uint64_t arrival_ns)
 {
 	struct media_stream *ms = sock->ms;
 	struct leg *leg;
@@ -461,6 +478,9 @@ static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *
 		return;
 	}
 	leg = leg_of(ms->stream, sock->side, sock->sub);
+	/* installed in a kernel tier, the programs counted it already (or conntrack took the rest) */
+	if (ms->m->cfg.rtp_stats && sock->sub == RTP && (!ms->installed[RTP] || ms->m->fwd->tier == FORWARDER_USERSPACE))
+		rtp_stats_packet(&ms->legs[sock->side][RTP].rtp, data, len, arrival_ns);
 	stun = is_stun(data, len);
 	relay_packet(ms, sock->side, sock->sub, data, len, stun, now_ns);
 	if (stun)
@@ -475,6 +495,23 @@ static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *
 	try_install(ms, sock->sub);
 }
 
+/* The kernel's receive time of a datagram (SO_TIMESTAMPNS, CLOCK_REALTIME)
+ * on CLOCK_MONOTONIC, which the BPF programs time with; `fallback` when the
+ * message carries none.
+ */
+static uint64_t arrival_of(struct msghdr *msg, int64_t realtime_minus_mono, uint64_t fallback)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		struct timespec ts;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		return (uint64_t)((int64_t)ts.tv_sec * (int64_t)NS_PER_S + ts.tv_nsec - realtime_minus_mono);
+	}
+	return fallback;
+}
+
 static void socket_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay_socket *sock = arg;
@@ -482,17 +519,27 @@ static void socket_readable(evutil_socket_t fd, short what, void *arg)
 	struct mmsghdr msgs[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
 	struct sockaddr_in src[RECV_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} control[RECV_BATCH];
 	uint64_t now_ns = clock_now().mono_ns;
+	struct timespec real;
+	int64_t offset;
 	int n;
 
+	clock_gettime(CLOCK_REALTIME, &real);
+	offset = (int64_t)real.tv_sec * (int64_t)NS_PER_S + real.tv_nsec - (int64_t)now_ns;
 	for (int i = 0; i < RECV_BATCH; i++) {
 		iov[i] = (struct iovec){ .iov_base = m->rx_buf[i], .iov_len = MAX_DATAGRAM };
 		msgs[i].msg_hdr = (struct msghdr){ .msg_name = &src[i], .msg_namelen = sizeof(src[i]),
-						   .msg_iov = &iov[i], .msg_iovlen = 1 };
+						   .msg_iov = &iov[i], .msg_iovlen = 1,
+						   .msg_control = control[i].buf, .msg_controllen = sizeof(control[i].buf) };
 	}
 	n = recvmmsg(fd, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
 	for (int i = 0; i < n; i++)
-		packet_arrived(sock, &src[i], m->rx_buf[i], msgs[i].msg_len, now_ns);
+		packet_arrived(sock, &src[i], m->rx_buf[i], msgs[i].msg_len, now_ns,
+			       arrival_of(&msgs[i].msg_hdr, offset, now_ns));
 }
 
 /* ---- the port pool's binder ---------------------------------------------- */
@@ -509,6 +556,9 @@ static struct relay_socket *open_socket(struct media *m, struct in_addr ip, unsi
 	sock->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (sock->fd < 0 || bind(sock->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
 		goto fail;
+	/* arrival times for the jitter (doc/fast-path.md §11); without them, the time of reading */
+	if (m->cfg.rtp_stats && setsockopt(sock->fd, SOL_SOCKET, SO_TIMESTAMPNS, &(int){ 1 }, sizeof(int)))
+		log_debug("port %u: no receive timestamps: %s", port, strerror(errno));
 	sock->readable = event_new(m->base, sock->fd, EV_READ | EV_PERSIST, socket_readable, sock);
 	if (!sock->readable || event_add(sock->readable, NULL))
 		goto fail;

@@ -29,6 +29,7 @@ struct media_config {
 	 */
 	bool auto_detect_interfaces;
 	struct in_addr relay_ip;
+	bool rtp_stats; /* per-leg RTP statistics (doc/fast-path.md §11) */
 };
 
 struct media_owner {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include "caps.h"
 #include "log.h"
 #include "nft.h"
 #include "notrack.h"
@@ -74,6 +75,10 @@ int notrack_install(const struct in_addr *addrs, unsigned count, const struct mp
 	char set[1024] = "", script[2048], ports[16];
 	size_t used = 0;
 
+	if (!caps_have(CAP_NET_ADMIN)) {
+		log_err("notrack: the relay lacks CAP_NET_ADMIN, which the NOTRACK rules need");
+		return -1;
+	}
 	for (unsigned i = 0; i < count; i++) {
 		char ip[INET_ADDRSTRLEN];
 

@@ -4,6 +4,8 @@
  * run left for it, then serves the session operations on its local control
  * socket until a stop signal.  SIGHUP stops once the last call ended,
  * SIGTERM and SIGINT at once; SIGQUIT stops for a restart: calls stay up.
+ * SIGUSR2 (systemctl reload) stops as SIGQUIT does and runs the program
+ * again in the same process, which takes the calls over.
  */
 #include <arpa/inet.h>
 #include <bpf/libbpf.h>
@@ -268,11 +270,17 @@ static int start_http(struct relay *r)
 	return r->http ? 0 : -1;
 }
 
-/* Lets queued lines (expired reports) go out before the connections close. */
+/* Lets queued lines (expired reports) go out before the connections close;
+ * no request is taken meanwhile, from the link or the control socket: the
+ * sessions are as they were saved or expired.
+ */
 static void flush_link(struct relay *r)
 {
+	control_close(r->control);
+	r->control = NULL;
 	if (!r->link)
 		return;
+	dispatcher_link_close_requests(r->link);
 	event_base_loopexit(r->daemon.base, &(struct timeval){ .tv_usec = 300000 });
 	event_base_dispatch(r->daemon.base);
 }
@@ -337,7 +345,8 @@ int main(int argc, char **argv)
 		r.daemon.stop_signal = 0;
 		mp_daemon_run(&r.daemon);
 	} while (r.daemon.stop_signal == SIGHUP && agent_drain(r.agent));
-	restart = r.daemon.stop_signal == SIGQUIT;
+	/* SIGUSR2: SIGQUIT's stop and the next start, in this process */
+	restart = r.daemon.stop_signal == SIGQUIT || r.daemon.stop_signal == SIGUSR2;
 	if (restart)
 		agent_stop_for_restart(r.agent);
 	else /* every session ends, reported expired (doc/relay-protocol.md §8.3) */
@@ -353,5 +362,9 @@ out:
 	agent_free(r.agent);
 	stop_forwarding(&r, restart);
 	mp_daemon_cleanup(&r.daemon);
+	if (status == 0 && r.daemon.stop_signal == SIGUSR2) {
+		mp_daemon_exec_again(&r.daemon);
+		status = 1; /* it could not: a service manager starts it again, which takes the calls over */
+	}
 	return status;
 }

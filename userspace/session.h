@@ -18,6 +18,7 @@
 #include "callid_table.h"
 #include "clock.h"
 #include "port_pool.h"
+#include "rtp_stats.h"
 #include "request.h"
 
 enum side {
@@ -50,6 +51,7 @@ struct leg {
 	struct in_addr remote_ip;
 	uint16_t remote_port;
 	uint64_t packets, bytes; /* received here and relayed; IPv4 packet length */
+	struct rtp_quality quality; /* RTP legs: what the owner measured of the packets received */
 };
 
 /* One side of a stream: its relay ports and what its SDP said. */

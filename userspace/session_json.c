@@ -67,6 +67,34 @@ static json_int_t session_duration(const struct session *s, double now)
 	return whole_seconds(s->start_time, s->end_time ? s->end_time : now);
 }
 
+/* A side's RTP reception figures (doc/relay-sessions.md §12.5): numbers
+ * when measured, null when the tier could not measure them, no keys when
+ * rtp_stats is off.
+ */
+static int add_quality_json(json_t *json, const char *side, const struct rtp_quality *q)
+{
+	static const char *const names[] = { "lost", "out_of_order", "duplicates", "ssrc_changes", "jitter_ms" };
+	const uint32_t counts[] = { q->lost, q->out_of_order, q->duplicates, q->ssrc_changes };
+	char key[32];
+	int err = 0;
+
+	if (!q->enabled)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		json_t *value;
+
+		if (!q->measured || (i == 4 && !q->has_jitter))
+			value = json_null();
+		else if (i == 4)
+			value = json_real((double)(uint64_t)(q->jitter_ms * 1000 + 0.5) / 1000); /* microseconds */
+		else
+			value = json_integer(counts[i]);
+		snprintf(key, sizeof(key), "%s_%s", side, names[i]);
+		err |= json_object_set_new(json, key, value);
+	}
+	return err;
+}
+
 static json_t *stream_stats_json(const struct stream *stream, const struct session *s, json_int_t duration,
 				 bool live)
 {
@@ -104,6 +132,12 @@ static json_t *stream_stats_json(const struct stream *stream, const struct sessi
 			 "caller_remote", json_remote(&caller->rtp),
 			 "callee_remote", json_remote(&callee->rtp));
 
+	/* ours: new keys after the original's, which keep their order */
+	if (json && (add_quality_json(json, "caller", &caller->rtp.quality) ||
+		     add_quality_json(json, "callee", &callee->rtp.quality))) {
+		json_decref(json);
+		return NULL;
+	}
 	/* ours, live sessions only: the accounted statistics stay the original's */
 	if (json && live && json_object_set_new(json, "in_kernel", json_boolean(stream->in_kernel))) {
 		json_decref(json);

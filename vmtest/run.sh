@@ -187,7 +187,7 @@ build_initramfs() {
 		mount --move /out /newroot/.vmtest
 		mount --move /dev /newroot/dev
 		umount /proc
-		exec switch_root /newroot /bin/bash "$(cat /newroot/.vmtest/guest)"
+		exec switch_root /newroot $(cat /newroot/.vmtest/guest)
 	EOF
 	chmod +x "$stage/init"
 	(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$INITRD.tmp" && mv "$INITRD.tmp" "$INITRD"
@@ -226,7 +226,9 @@ virtio_nics() {
 	done
 }
 
-# qemu_run ACCEL OUTDIR TIMEOUT: boots KIMAGE/INITRD; the guest runs OUTDIR/cmd
+# qemu_run ACCEL OUTDIR TIMEOUT: boots KIMAGE/INITRD; the guest runs OUTDIR/cmd.
+# Its root is VM_ROOT (default the host's /); the repository is shared
+# read-only with the tag "repo" as well, for a root that lacks it.
 qemu_run() {
 	local accel=$1 out=$2 limit=$3 cpu netns=()
 	[ "$accel" = kvm ] && cpu=host || cpu=max
@@ -238,22 +240,25 @@ qemu_run() {
 		-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init net.ifnames=0 mitigations=off" \
 		-serial stdio -monitor none \
 		-device virtio-rng-pci \
-		-fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap" \
+		-fsdev "local,id=hostroot,path=${VM_ROOT:-/},security_model=none,readonly=on,multidevs=remap" \
 		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
 		-fsdev "local,id=modules,path=$KROOT/lib/modules,security_model=none,readonly=on" \
 		-device virtio-9p-pci,fsdev=modules,mount_tag=modules \
 		-fsdev "local,id=vmtest,path=$out,security_model=none" \
 		-device virtio-9p-pci,fsdev=vmtest,mount_tag=vmtest \
+		-fsdev "local,id=repo,path=$repo,security_model=none,readonly=on,multidevs=remap" \
+		-device virtio-9p-pci,fsdev=repo,mount_tag=repo \
 		"${NIC_ARGS[@]}" </dev/null
 }
 
 # new_outdir COMMAND...: a directory the guest reads the command from and
-# writes its output and status to
+# writes its output and status to; its first process after the initramfs
+# is $VM_INIT (default vmtest/guest.sh, which runs the command)
 new_outdir() {
 	local out
 	mkdir -p "$cache/runs"
 	out=$(mktemp -d "$cache/runs/run.XXXXXX")
-	echo "$here/guest.sh" >"$out/guest"
+	echo "${VM_INIT:-/bin/bash $here/guest.sh}" >"$out/guest"
 	echo "$repo" >"$out/checkout"
 	{
 		printf 'cd %q\n' "$repo"
@@ -335,6 +340,9 @@ selftests() {
 	printf '%s|%s|%s|%s|%s|%s|%s\n' "$name" "${kernel:-?}" "${tier:-?}" "${virtio:--}" "${probed:-?}" "$summary" \
 		"$secs" >>"$report"
 }
+
+# Sourced (vmtest/packages.sh), only the functions above.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 kernel=
 while [ $# -gt 0 ]; do

@@ -19,9 +19,11 @@
  * Checked besides memory: each request gets exactly one answer, none
  * after it was cancelled, every reply is one line; every block sent to a
  * relay is within MP_REQUEST_MAX (D4); what is accounted is a JSON object
- * that RADIUS can read too.
+ * that RADIUS can read too, and whose start time the database columns take
+ * (doc/accounting.md §3.1).
  */
 #include "fuzz.h"
+#include "acct_backend.h"
 #include "acct_radius.h"
 #include "proxy_request.h"
 #include "relays.c"
@@ -47,10 +49,17 @@ void accounting_record(struct accounting *a, const char *call_id, const char *fr
 {
 	struct radius_attr attrs[RADIUS_RECORD_MAX];
 	json_t *stored = json_loads(info, 0, NULL);
-	char why[256];
+	char why[256], start_time[ACCT_TIME_LEN];
+	const json_t *start = json_object_get(stored, "start_time");
+	double t = json_number_value(start);
 
 	FUZZ_CHECK(a == (void *)&accounting_stand_in && call_id && from_tag);
 	FUZZ_CHECK(json_is_object(stored));
+	/* "YYYY-MM-DD HH:MM:SS" for a start time from 1970 to 9999, else none */
+	acct_start_time(info, start_time);
+	FUZZ_CHECK(strlen(start_time) == (json_is_number(start) && t >= 0 && t < 253402300800.0 ? ACCT_TIME_LEN - 1 : 0));
+	FUZZ_CHECK(!start_time[0] || (start_time[4] == '-' && start_time[10] == ' ' && start_time[16] == ':' &&
+				      strspn(start_time, "0123456789-: ") == ACCT_TIME_LEN - 1));
 	json_decref(stored);
 	radius_record(info, attrs, why, sizeof(why));
 }

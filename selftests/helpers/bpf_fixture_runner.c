@@ -6,10 +6,15 @@
  *   gen                                          -> ok      (bumps mp_nh_gen: next hops stale)
  *   tx IFNAME                                    -> ok      (adds to mp_tx)
  *   entry LOCAL_IP LOCAL_PORT EXPECT_IP EXPECT_PORT OUT_SADDR OUT_SPORT
- *         OUT_DADDR OUT_DPORT FLAGS              -> ok      (BPF_NOEXIST)
+ *         OUT_DADDR OUT_DPORT FLAGS [CLOCK_RATE PT] -> ok   (BPF_NOEXIST)
  *   run xdp|tc IFNAME HEX [GSO_SIZE]             -> VERDICT HEXOUT
  *   leg LOCAL_IP LOCAL_PORT                      -> packets bytes last_seen_ns dropped_src
+ *   rtp LOCAL_IP LOCAL_PORT                      -> name=value ... (the leg's RTP statistics)
  *   stats                                        -> name=value ... (summed over CPUs)
+ *   time xdp|tc IFNAME HEX COUNT                 -> NS      (mean program run time over COUNT
+ *                                                             runs of HEX, an IPv4/UDP/RTP frame
+ *                                                             whose sequence number and timestamp
+ *                                                             advance by 1 and 160 from run to run)
  *
  * Failures answer "error <why>".  "ready" is printed once the skeleton is
  * loaded.  mp_cfg is read-only data, fixed at load: each configuration
@@ -167,16 +172,18 @@ static int cmd_entry(char **arg, int n)
 {
 	struct mp_fwd_key key = {};
 	struct mp_fwd_entry e = {};
-	__u32 flags;
+	__u32 flags, pt = 0;
 
-	if (n != 10 || parse_ip(arg[1], &key.local_ip) || parse_port(arg[2], &key.local_port) ||
+	if ((n != 10 && n != 12) || parse_ip(arg[1], &key.local_ip) || parse_port(arg[2], &key.local_port) ||
 	    parse_ip(arg[3], &e.expect_ip) || parse_port(arg[4], &e.expect_port) ||
 	    parse_ip(arg[5], &e.out_saddr) || parse_port(arg[6], &e.out_sport) ||
 	    parse_ip(arg[7], &e.out_daddr) || parse_port(arg[8], &e.out_dport) ||
-	    parse_u32(arg[9], 0xffff, &flags))
+	    parse_u32(arg[9], 0xffff, &flags) ||
+	    (n == 12 && (parse_u32(arg[10], ~0UL, &e.rtp.clock_rate) || parse_u32(arg[11], 127, &pt))))
 		return printf("error usage: entry LOCAL_IP LOCAL_PORT EXPECT_IP EXPECT_PORT "
-			      "OUT_SADDR OUT_SPORT OUT_DADDR OUT_DPORT FLAGS\n");
+			      "OUT_SADDR OUT_SPORT OUT_DADDR OUT_DPORT FLAGS [CLOCK_RATE PT]\n");
 	e.flags = (__u16)flags;
+	e.rtp.pt = (__u8)pt;
 	if (bpf_map__update_elem(skel->maps.mp_fwd, &key, sizeof(key), &e, sizeof(e), BPF_NOEXIST))
 		return printf("error mp_fwd insert: %s\n", strerror(errno));
 	return printf("ok\n");
@@ -234,6 +241,53 @@ static int cmd_run(char **arg, int n)
 	return printf("\n");
 }
 
+static int cmd_time(char **arg, int n)
+{
+	static unsigned char in[MAX_PKT], out[MAX_PKT];
+	static __u16 seq;	/* goes on from call to call: a leg never sees a duplicate */
+	struct xdp_md xdp_ctx = {};
+	struct __sk_buff skb_ctx = {};
+	unsigned long long total = 0;
+	size_t len;
+	__u32 ifindex, count;
+	int xdp;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_out = out, .repeat = 1);
+
+	if (n != 5 || (strcmp(arg[1], "xdp") && strcmp(arg[1], "tc")) || !(ifindex = if_nametoindex(arg[2])) ||
+	    parse_hex(arg[3], in, sizeof(in), &len) || len < ETH_HLEN + 20 + 8 + 12 || parse_u32(arg[4], 10000000, &count))
+		return printf("error usage: time xdp|tc IFNAME HEX COUNT (HEX an untagged IPv4/UDP/RTP frame)\n");
+	xdp = !strcmp(arg[1], "xdp");
+	opts.data_size_in = (__u32)len;
+	if (xdp) {
+		xdp_ctx.data_end = (__u32)len;
+		xdp_ctx.ingress_ifindex = ifindex;
+		opts.ctx_in = &xdp_ctx;
+		opts.ctx_size_in = sizeof(xdp_ctx);
+	} else {
+		skb_ctx.ifindex = ifindex;
+		opts.ctx_in = &skb_ctx;
+		opts.ctx_size_in = sizeof(skb_ctx);
+	}
+	for (__u32 i = 0; i < count; i++) {
+		unsigned char *rtp = in + ETH_HLEN + 20 + 8;
+		__u32 ts = (__u32)seq * 160;
+
+		seq++;
+		rtp[2] = (unsigned char)(seq >> 8);
+		rtp[3] = (unsigned char)seq;
+		rtp[4] = (unsigned char)(ts >> 24);
+		rtp[5] = (unsigned char)(ts >> 16);
+		rtp[6] = (unsigned char)(ts >> 8);
+		rtp[7] = (unsigned char)ts;
+		opts.data_size_out = sizeof(out);
+		if (bpf_prog_test_run_opts(bpf_program__fd(xdp ? configs[current]->progs.mp_xdp
+							       : configs[current]->progs.mp_tc), &opts))
+			return printf("error test run: %s\n", strerror(errno));
+		total += opts.duration;
+	}
+	return printf("%.1f\n", count ? (double)total / count : 0.0);
+}
+
 static int cmd_leg(char **arg, int n)
 {
 	struct mp_fwd_key key = {};
@@ -245,6 +299,22 @@ static int cmd_leg(char **arg, int n)
 		return printf("error mp_fwd lookup: %s\n", strerror(errno));
 	return printf("%llu %llu %llu %llu\n", (unsigned long long)e.packets, (unsigned long long)e.bytes,
 		      (unsigned long long)e.last_seen_ns, (unsigned long long)e.dropped_src);
+}
+
+static int cmd_rtp(char **arg, int n)
+{
+	struct mp_fwd_key key = {};
+	struct mp_fwd_entry e;
+	const struct mp_rtp_leg *s = &e.rtp;
+
+	if (n != 3 || parse_ip(arg[1], &key.local_ip) || parse_port(arg[2], &key.local_port))
+		return printf("error usage: rtp LOCAL_IP LOCAL_PORT\n");
+	if (bpf_map__lookup_elem(skel->maps.mp_fwd, &key, sizeof(key), &e, sizeof(e), 0))
+		return printf("error mp_fwd lookup: %s\n", strerror(errno));
+	return printf("received=%u expected=%u lost=%u out_of_order=%u duplicates=%u sources=%u not_rtp=%u "
+		      "max_seq=%u cycles=%u probation=%u jitter=%u\n", s->received, mp_rtp_expected(s), mp_rtp_lost(s),
+		      s->out_of_order, s->duplicates, s->sources, s->not_rtp, s->max_seq, s->cycles >> 16,
+		      s->probation, s->jitter >> 4);
 }
 
 static int cmd_stats(void)
@@ -299,6 +369,10 @@ int main(void)
 			cmd_run(arg, n);
 		else if (!strcmp(arg[0], "leg"))
 			cmd_leg(arg, n);
+		else if (!strcmp(arg[0], "time"))
+			cmd_time(arg, n);
+		else if (!strcmp(arg[0], "rtp"))
+			cmd_rtp(arg, n);
 		else if (!strcmp(arg[0], "stats"))
 			cmd_stats();
 		else

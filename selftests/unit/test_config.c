@@ -113,6 +113,7 @@ static void test_dispatcher_defaults(void **state)
 	assert_string_equal(cfg.database.fromtag_column, "from_tag");
 	assert_string_equal(cfg.database.totag_column, "to_tag");
 	assert_string_equal(cfg.database.info_column, "info");
+	assert_string_equal(cfg.database.starttime_column, "start_time");
 	assert_string_equal(cfg.radius.config_file, "/etc/opensips/radius/client.conf");
 	assert_string_equal(cfg.radius.additional_dictionary, "radius/dictionary");
 	assert_string_equal(cfg.opensips.socket_path, "/run/opensips/socket");

@@ -329,6 +329,39 @@ static void test_counters_64bit(void **state)
 			       "\"caller_packets\": 4294967301, \"callee_packets\": 4294967296,"));
 }
 
+/* doc/relay-sessions.md §12.5: the RTP figures follow callee_remote, caller
+ * then callee; null where not measured (jitter: no clock rate); absent when
+ * rtp_stats is off, leaving the original's object.
+ */
+static void test_rtp_quality_keys(void **state)
+{
+	json_t *stats, *stream;
+	struct stream *audio;
+	const char *text;
+
+	update("request", TAG_A, NULL, 101, UA_A, A_AUDIO, NULL);
+	update("reply", TAG_A, TAG_B, 101, UA_B, B_AUDIO, NULL);
+	audio = session()->streams[0];
+	text = text_of(session_stats_json(session(), now.wall));
+	assert_non_null(strstr(text, "\"callee_remote\": \"Unknown\"}")); /* off: nothing added */
+	audio->party[SIDE_CALLER].rtp.quality = (struct rtp_quality){ .enabled = true, .measured = true, .has_jitter = true,
+								     .lost = 7, .out_of_order = 3, .duplicates = 2,
+								     .ssrc_changes = 1, .jitter_ms = 2.3456 };
+	audio->party[SIDE_CALLEE].rtp.quality = (struct rtp_quality){ .enabled = true, .measured = true, .lost = 1 };
+	text = text_of(session_stats_json(session(), now.wall));
+	assert_non_null(strstr(text, "\"callee_remote\": \"Unknown\", \"caller_lost\": 7, \"caller_out_of_order\": 3, "
+				     "\"caller_duplicates\": 2, \"caller_ssrc_changes\": 1, \"caller_jitter_ms\": 2.346, "
+				     "\"callee_lost\": 1, \"callee_out_of_order\": 0, \"callee_duplicates\": 0, "
+				     "\"callee_ssrc_changes\": 0, \"callee_jitter_ms\": null}"));
+	audio->party[SIDE_CALLEE].rtp.quality = (struct rtp_quality){ .enabled = true, .measured = false, .lost = 1 };
+	stats = session_stats_json(session(), now.wall);
+	stream = json_array_get(json_object_get(stats, "streams"), 0);
+	assert_true(json_is_null(json_object_get(stream, "callee_lost")));
+	assert_true(json_is_null(json_object_get(stream, "callee_ssrc_changes")));
+	assert_int_equal(json_integer_value(json_object_get(stream, "caller_lost")), 7);
+	json_decref(stats);
+}
+
 /* doc/relay-sessions.md §12.2 codec strings as they appear in the statistics. */
 static void test_codec_strings(void **state)
 {
@@ -572,6 +605,7 @@ int main(void)
 		T(test_unanswered),
 		T(test_types_and_order),
 		T(test_counters_64bit),
+		T(test_rtp_quality_keys),
 		T(test_codec_strings),
 		T(test_stream_times_and_order),
 		T(test_post_dial_delay),

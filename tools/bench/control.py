@@ -20,7 +20,6 @@ daemons' RSS grew by with the HELD calls up (ours: dispatcher and relay).
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -33,22 +32,6 @@ NS = "mpb-cp"
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RATE, HOLD, CONNECTIONS, HELD = 2000, 1.0, 16, 2500
 QUARANTINE = 10  # seconds, the relay's MP_PORT_QUARANTINE_NS
-
-
-def management(command):
-    """One command on the dispatcher's management port (plain TCP here)."""
-    s = lab.ns_socket(NS, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(("127.0.0.1", 25061))
-    s.sendall(command.encode() + b"\r\n")
-    reply = b""
-    while not reply.endswith(b"\r\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        reply += chunk
-    s.close()
-    return json.loads(reply)
 
 
 def cpload(build, target, *args):
@@ -109,7 +92,7 @@ def ours(build, work, seconds):
             time.sleep(0.3)
         for _ in range(100):  # the relay has connected once the summary lists it
             try:
-                if management("summary"):
+                if lab.management(NS, "summary"):
                     break
             except (OSError, ValueError):
                 pass
@@ -118,7 +101,7 @@ def ours(build, work, seconds):
             raise RuntimeError(f"the relay did not connect: {open(log.name).read()}")
         print("bench: control plane: media-dispatcher and media-relay", file=sys.stderr, flush=True)
         out = phases(build, f"{work}/run/dispatcher.sock", seconds, [p.pid for p in procs], QUARANTINE)
-        out["held"]["relay_sessions"] = sum(r.get("session_count", 0) for r in management("summary"))
+        out["held"]["relay_sessions"] = sum(r.get("session_count", 0) for r in lab.management(NS, "summary"))
         return out
     finally:
         for p in procs:

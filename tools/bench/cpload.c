@@ -7,6 +7,7 @@
  * instead: ng offer, answer and delete (bencoded, over UDP), to compare.
  *
  *   cpload -s SOCKET | -g IP:PORT [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] [-n CALLS] [-k]
+ *          [-e EVENTS] [-R]
  *
  * Without -r every connection starts its next call as soon as the last one
  * ended (saturation).  With -r calls start at that rate, whichever
@@ -15,6 +16,18 @@
  * Prints one JSON line: calls completed (per second: within SECONDS),
  * failures, the calls held at the end, and the latency percentiles (ms) of
  * update and remove.
+ *
+ * A request that fails ends its call.  -e writes a line per request into
+ * EVENTS as its outcome is known, tab-separated: the time (CLOCK_MONOTONIC,
+ * in seconds), the call's number (its Call-ID is cpload-N), offer, answer or remove, the
+ * outcome and the answer up to its first line break.  The outcome is ok,
+ * error (the answer was error), lost (the connection closed first, or with
+ * -g an ICMP error came back), unreachable (no connection could be made)
+ * or timeout (no answer within REPLY_TIMEOUT).  Without -R cpload stops at
+ * the first request that got no answer; with -R (a dispatcher that
+ * restarts) the call fails and its connection is made again for the next
+ * request.  -R goes with -s only: ng over UDP has no connection to make
+ * again, and cpload refuses -g with -R.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,7 +44,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#define REPLY_TIMEOUT 10.0 /* seconds */
+
 enum step { IDLE, OFFER, ANSWER, REMOVE };
+static const char *const step_names[] = { [OFFER] = "offer", [ANSWER] = "answer", [REMOVE] = "remove" };
 
 struct conn {
 	int fd;
@@ -55,6 +71,11 @@ static unsigned *due_calls;	/* calls to remove, in the order they were answered 
 static double *due_at;
 static size_t due_head, due_tail;
 static struct samples update_ms, remove_ms;
+static struct sockaddr_un addr = { .sun_family = AF_UNIX };
+static struct sockaddr_in ng_to = { .sin_family = AF_INET };
+static int ep;
+static FILE *events;
+static bool reconnect;
 
 static double now_s(void)
 {
@@ -94,7 +115,11 @@ static void print_percentiles(const char *name, struct samples *s)
 	printf("}");
 }
 
-/* An ng request (bencoded, keys in order) for call i: offer, answer or delete. */
+/* An ng request (bencoded, keys in order) for call i: offer, answer or
+ * delete.  rtpengine answers a cookie it saw recently with that request's
+ * cached reply, whatever the command: the cookie names the run (pid), the
+ * call and the step, so that no request is mistaken for another.
+ */
 static int ng_request(char *buf, size_t size, unsigned i, enum step step, unsigned port)
 {
 	char sdp[256], call[32], from[32], to[32];
@@ -108,7 +133,8 @@ static int ng_request(char *buf, size_t size, unsigned i, enum step step, unsign
 			 "v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio %u RTP/AVP 0\r\n"
 			 "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
 			 step == OFFER ? "198.18.1.7" : "198.18.2.9", step == OFFER ? "198.18.1.7" : "198.18.2.9", port);
-	len = snprintf(buf, size, "%u d7:call-id%zu:%s7:command%zu:%s8:from-tag%zu:%s", i, strlen(call), call,
+	len = snprintf(buf, size, "%d_%u_%d d7:call-id%zu:%s7:command%zu:%s8:from-tag%zu:%s", (int)getpid(), i,
+		       (int)step, strlen(call), call,
 		       strlen(step == OFFER ? "offer" : step == ANSWER ? "answer" : "delete"),
 		       step == OFFER ? "offer" : step == ANSWER ? "answer" : "delete", strlen(from), from);
 	if (step != REMOVE)
@@ -116,6 +142,53 @@ static int ng_request(char *buf, size_t size, unsigned i, enum step step, unsign
 	if (step == ANSWER)
 		len += snprintf(buf + len, size - len, "6:to-tag%zu:%s", strlen(to), to);
 	return len + snprintf(buf + len, size - len, "e");
+}
+
+/* The answer up to its first line break: an ng answer carries the SDP. */
+static void event(const struct conn *c, const char *outcome, const char *reply)
+{
+	if (events)
+		fprintf(events, "%.3f\t%u\t%s\t%s\t%.*s\n", now_s(), c->call, step_names[c->step], outcome,
+			(int)strcspn(reply, "\t\r\n"), reply);
+}
+
+/* ng: one UDP socket a connection, connected to rtpengine */
+static int connect_conn(struct conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+	if ((c->fd = socket(ng ? AF_INET : AF_UNIX, (ng ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if ((ng ? connect(c->fd, (struct sockaddr *)&ng_to, sizeof(ng_to))
+		: connect(c->fd, (struct sockaddr *)&addr, sizeof(addr))) ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev)) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* The connection closed, or cannot be made: with -R it is made again for
+ * the next request, without it cpload stops (-1).
+ */
+static int drop(struct conn *c)
+{
+	if (!reconnect)
+		return -1;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	return 0;
+}
+
+/* c's request got no answer (OUTCOME): its call fails. */
+static int unanswered(struct conn *c, const char *outcome)
+{
+	event(c, outcome, "");
+	failed++;
+	c->step = IDLE;
+	return drop(c);
 }
 
 /* Caller A_IP:20000+2i, callee B_IP likewise; ports wrap: they only need to be valid. */
@@ -145,8 +218,10 @@ static int request(struct conn *c, enum step step)
 	c->step = step;
 	c->in_len = 0;
 	c->sent_at = now_s();
+	if (c->fd < 0 && connect_conn(c))
+		return unanswered(c, "unreachable");
 	/* a request is far below the socket buffer: one write takes it whole */
-	return write(c->fd, buf, n) == n ? 0 : -1;
+	return send(c->fd, buf, n, MSG_NOSIGNAL) == n ? 0 : unanswered(c, "lost");
 }
 
 /* A reply arrived on c: the next step of its call. */
@@ -157,6 +232,7 @@ static int advance(struct conn *c, const char *reply, double hold)
 		    : c->step == REMOVE ? !strcmp(reply, "removed") : strcmp(reply, "error") != 0;
 
 	add(c->step == REMOVE ? &remove_ms : &update_ms, ms);
+	event(c, ok ? "ok" : "error", reply);
 	if (!ok) {
 		failed++;
 		c->step = IDLE;
@@ -182,17 +258,15 @@ static int advance(struct conn *c, const char *reply, double hold)
 
 int main(int argc, char **argv)
 {
-	const char *path = NULL, *ng_addr = NULL;
-	struct sockaddr_in ng_to = { .sin_family = AF_INET };
-	int conns = 8, opt, ep;
+	const char *path = NULL, *ng_addr = NULL, *events_path = NULL;
+	int conns = 8, opt;
 	double rate = 0, seconds = 5, hold = 0, start, end, next_start;
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct conn *cs;
 	size_t max_calls, limit = 0;
 	unsigned completed_in_time = 0;
 	bool keep = false;
 
-	while ((opt = getopt(argc, argv, "s:g:c:r:d:h:n:k")) != -1) {
+	while ((opt = getopt(argc, argv, "s:g:c:r:d:h:n:ke:R")) != -1) {
 		switch (opt) {
 		case 's': path = optarg; break;
 		case 'g': ng_addr = optarg; break;
@@ -202,6 +276,8 @@ int main(int argc, char **argv)
 		case 'h': hold = atof(optarg); break;
 		case 'n': limit = strtoul(optarg, NULL, 10); break;
 		case 'k': keep = true; break;
+		case 'e': events_path = optarg; break;
+		case 'R': reconnect = true; break;
 		default: goto usage;
 		}
 	}
@@ -218,8 +294,15 @@ int main(int argc, char **argv)
 	} else {
 		strcpy(addr.sun_path, path);
 	}
-	if (conns < 1)
+	if (conns < 1 || (ng && reconnect))
 		goto usage;
+	if (events_path) {
+		if (!(events = fopen(events_path, "w"))) {
+			fprintf(stderr, "cpload: %s: %s\n", events_path, strerror(errno));
+			return 1;
+		}
+		setvbuf(events, NULL, _IOLBF, 0);
+	}
 	max_calls = 100000 + (size_t)(rate * seconds * 2);
 	if (limit && limit < max_calls)
 		max_calls = limit;
@@ -229,13 +312,7 @@ int main(int argc, char **argv)
 	if (!cs || !due_calls || !due_at || (ep = epoll_create1(0)) < 0)
 		return 1;
 	for (int i = 0; i < conns; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &cs[i] };
-
-		/* ng: one UDP socket a connection, connected to rtpengine */
-		if ((cs[i].fd = socket(ng ? AF_INET : AF_UNIX, ng ? SOCK_DGRAM : SOCK_STREAM, 0)) < 0 ||
-		    (ng ? connect(cs[i].fd, (struct sockaddr *)&ng_to, sizeof(ng_to))
-			: connect(cs[i].fd, (struct sockaddr *)&addr, sizeof(addr))) ||
-		    epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev)) {
+		if (connect_conn(&cs[i])) {
 			fprintf(stderr, "cpload: connecting to %s: %s\n", ng ? ng_addr : path, strerror(errno));
 			return 1;
 		}
@@ -252,6 +329,8 @@ int main(int argc, char **argv)
 		for (int i = 0; i < conns; i++) {
 			struct conn *c = &cs[i];
 
+			if (c->step != IDLE && t - c->sent_at > REPLY_TIMEOUT && unanswered(c, "timeout"))
+				goto broken;
 			if (c->step == IDLE && due_head < due_tail && due_at[due_head] <= t) {
 				c->call = due_calls[due_head++];
 				if (request(c, REMOVE))
@@ -275,8 +354,11 @@ int main(int argc, char **argv)
 			ssize_t r = read(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len);
 			char *crlf;
 
-			if (r <= 0)
-				goto broken;
+			if (r <= 0) {
+				if (c->step == IDLE ? drop(c) : unanswered(c, "lost"))
+					goto broken;
+				continue;
+			}
 			c->in_len += r;
 			c->in[c->in_len] = 0;
 			if (ng) { /* one datagram, one whole reply */
@@ -301,10 +383,11 @@ int main(int argc, char **argv)
 	printf("}\n");
 	return 0;
 broken:
-	fprintf(stderr, "cpload: the dispatcher closed a connection or refused a request\n");
+	fprintf(stderr, "cpload: %s closed a connection, could not be reached or did not answer\n", ng ? ng_addr : path);
 	return 1;
 usage:
 	fprintf(stderr, "usage: cpload -s SOCKET | -g IP:PORT [-c CONNECTIONS] [-r CALLS_PER_S] [-d SECONDS] [-h HOLD] "
-			"[-n CALLS] [-k]\n");
+			"[-n CALLS] [-k] [-e EVENTS] [-R]\n"
+			"       (-R with -s only: ng over UDP has no connection to make again)\n");
 	return 2;
 }

@@ -54,6 +54,24 @@ def ns_socket(ns, kind, family=socket.AF_INET):
     return made[0]
 
 
+def management(ns, command, address=("127.0.0.1", 25061)):
+    """One command on a dispatcher's management port (plain TCP) in namespace `ns`: its JSON answer."""
+    s = ns_socket(ns, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.connect(address)
+        s.sendall(command.encode() + b"\r\n")
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    finally:
+        s.close()
+    return json.loads(reply)
+
+
 def write_sysfs(ns, path, value):
     in_ns(ns, "sh", "-c", f"echo {value} > {path}")
 
