@@ -25,14 +25,14 @@
 #
 # Environment: VMTEST_CACHE (default build/vmtest-cache), VMTEST_ACCEL
 # (kvm or tcg; default: probed once per kernel and cached), VMTEST_TIMEOUT
-# (seconds per kernel, default 1500), VMTEST_MEM (default 1536M),
+# (seconds per kernel, default 2700), VMTEST_MEM (default 1536M),
 # VMTEST_SMP (default: the host's CPU count, at most 4).
 set -uo pipefail
 here=$(dirname "$(realpath "$0")")
 repo=$(dirname "$here")
 cache=$(realpath -m "${VMTEST_CACHE:-$repo/build/vmtest-cache}")
 list=$here/kernels
-vm_timeout=${VMTEST_TIMEOUT:-1500}
+vm_timeout=${VMTEST_TIMEOUT:-2700}
 mem=${VMTEST_MEM:-1536M}
 smp=${VMTEST_SMP:-$(nproc)}
 [ "$smp" -gt 4 ] && smp=4
@@ -197,32 +197,37 @@ build_initramfs() {
 # --- running ------------------------------------------------------------------
 
 # The virtio-net NICs of the guest (selftests/test_relay_media.sh, tests
-# "virtio-net: ..."), as MAC:SEGMENT: the NICs of a segment are joined by a
-# bridge of their multiqueue taps in qemu's own, otherwise empty, network
-# namespace, so that a frame goes from one NIC of the guest to the others of
-# its segment and nowhere else.  Segment 1: the relay's NIC to the caller,
-# the caller's, and a second callee's (one NIC both ways: XDP_TX); segment
-# 2: the relay's NIC to the callee and the callee's (a redirect between two).
-VIRTIO_NICS="52:54:00:4d:50:01:1 52:54:00:4d:50:02:1 52:54:00:4d:50:03:1 52:54:00:4d:50:04:2 52:54:00:4d:50:05:2"
+# "virtio-net: ..."), as MAC/SEGMENT[,PROPERTY...]: the NICs of a segment are
+# joined by a bridge of their multiqueue taps in qemu's own, otherwise
+# empty, network namespace, so that a frame goes from one NIC of the guest
+# to the others of its segment and nowhere else.  Segment 1: the relay's NIC
+# to the caller, the caller's, a second callee's (one NIC both ways:
+# XDP_TX) and a relay NIC whose guest offloads the guest cannot turn off
+# (ctrl_guest_offloads=off: virtio_net refuses native XDP on it); segment 2:
+# the relay's NIC to the callee and the callee's (a redirect between two).
+VIRTIO_NICS="52:54:00:4d:50:01/1 52:54:00:4d:50:02/1 52:54:00:4d:50:03/1 52:54:00:4d:50:04/2 52:54:00:4d:50:05/2
+	52:54:00:4d:50:06/1,ctrl_guest_offloads=off"
 
 NIC_ARGS=() NIC_SETUP=
 # virtio_nics: sets NIC_ARGS (qemu's) and NIC_SETUP (the commands that make
 # the taps and bridges); none without root or /dev/net/tun.  Each NIC has
 # twice as many queue pairs as the guest has CPUs: virtio_net's native XDP
-# wants a TX queue per CPU beside those the stack uses (one per CPU).
+# wants a TX queue per CPU of its own beside those the stack uses (the
+# tests use one per CPU).
 virtio_nics() {
-	local spec mac seg tap queues=$((2 * smp)) n=0
+	local spec mac seg props tap queues=$((2 * smp)) n=0
 	NIC_ARGS=() NIC_SETUP=
 	[ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v unshare >/dev/null || {
 		log "no virtio-net NICs in the guest (they need root and /dev/net/tun)"
 		return
 	}
 	for spec in $VIRTIO_NICS; do
-		mac=${spec%:*} seg=${spec##*:} tap=vt$n n=$((n + 1))
+		mac=${spec%%/*} seg=${spec#*/} tap=vt$n n=$((n + 1))
+		props=${seg#"${seg%%,*}"} seg=${seg%%,*}
 		NIC_SETUP+="ip link show vbr$seg >/dev/null 2>&1 || { ip link add vbr$seg type bridge && ip link set vbr$seg up; } && "
 		NIC_SETUP+="ip tuntap add dev $tap mode tap multi_queue && ip link set $tap master vbr$seg up && "
 		NIC_ARGS+=(-netdev "tap,id=$tap,ifname=$tap,script=no,downscript=no,vhost=off,queues=$queues"
-			-device "virtio-net-pci,netdev=$tap,mac=$mac,mq=on,vectors=$((2 * queues + 2))")
+			-device "virtio-net-pci,netdev=$tap,mac=$mac,mq=on,vectors=$((2 * queues + 2))$props")
 	done
 }
 
@@ -370,14 +375,18 @@ for k in $kernels; do
 	selftests "$k"
 done
 echo
-echo "vmtest report (the relay's forwarding tier on a veth with forwarding = auto, and on virtio-net)"
+echo "vmtest report: the tier the relay took on a veth (forwarding = auto) and on a virtio-net NIC"
+echo "(forwarding = xdp, a redirect between two NICs); the time is the whole run of the kernel"
+printf '  %-6s %-24s %-12s %-12s %6s  %s\n' kernel release veth virtio-net time results
 passed=0 failed=0 skipped=0
 while IFS='|' read -r name version tier virtio probed summary secs; do
-	printf '  %-5s %-24s veth %-12s virtio-net %-12s %5ss  %s\n' "$name" "$version" "$tier" "$virtio" "$secs" \
-		"$summary"
-	printf '        features: %s\n' "$probed"
+	printf '  %-6s %-24s %-12s %-12s %5ss  %s\n' "$name" "$version" "$tier" "$virtio" "$secs" "$summary"
 	read -r p _ f _ s _ <<<"${summary//,/}"
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+done <"$report"
+echo "features the relay probed:"
+while IFS='|' read -r name _ _ _ probed _; do
+	printf '  %-6s %s\n' "$name" "$probed"
 done <"$report"
 rm -f "$report"
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -23,7 +23,7 @@ passed=0 failed=0 skipped=0
 suite() {
 	local name=$1 log=$logs/$1.log rc results=0 suite_failed=0 line start=$SECONDS
 	shift
-	BUILD=$build timeout 900 "$@" >"$log" 2>&1 </dev/null
+	BUILD=$build timeout 1500 "$@" >"$log" 2>&1 </dev/null
 	rc=$?
 	while IFS= read -r line; do
 		case $line in
