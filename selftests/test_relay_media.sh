@@ -492,16 +492,22 @@ t_virtio_xdp_tx() {
 }
 run_test "virtio-net: caller and callee behind one virtio_net NIC: XDP_TX back out of it" t_virtio_xdp_tx
 
-# All queues in use by the stack: one log line says so and the tier taken
-# (generic XDP: see short_of_xdp_queues in userspace/fastpath.c).
-t_virtio_short_of_queues() {
+# virtio_generic_call MODE LINE: a call over `virtio_hosts MODE` in the xdp
+# tier: the relay logs LINE (a regular expression), rc takes generic XDP,
+# and the fast path forwards the whole call.
+virtio_generic_call() {
 	need_virtio
-	HOSTS="virtio_hosts short" call_in_tier xdp
-	grep -q "fast path: rc is short of TX queues for native XDP (.*): generic XDP instead$" "$T/relay.log" ||
-		fail "no line on the queues: $(cat "$T/relay.log")"
+	HOSTS="virtio_hosts $1" call_in_tier xdp
+	grep -q "$2" "$T/relay.log" || fail "no line '$2': $(cat "$T/relay.log")"
 	expect_tier rc "generic XDP"
 	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
 	stop_relay
+}
+
+# All queues in use by the stack: one log line says so and the tier taken
+# (see short_of_xdp_queues in userspace/fastpath.c).
+t_virtio_short_of_queues() {
+	virtio_generic_call short "fast path: rc is short of TX queues for native XDP (.*): generic XDP instead$"
 }
 run_test "virtio-net: NICs short of TX queues for XDP: the relay says so and which tier it took, and the call goes through" \
 	t_virtio_short_of_queues
@@ -511,14 +517,8 @@ run_test "virtio-net: NICs short of TX queues for XDP: the relay says so and whi
 # kernel; generic XDP takes it, and sends the callee's packets back out of
 # it (caller and callee on its segment).
 t_virtio_refused() {
-	need_virtio
 	CALLEE=198.18.1.9
-	HOSTS="virtio_hosts refused" call_in_tier xdp
-	grep -q "fast path: rc refused native XDP (.*); trying generic XDP$" "$T/relay.log" ||
-		fail "native XDP was not refused: $(cat "$T/relay.log")"
-	expect_tier rc "generic XDP"
-	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
-	stop_relay
+	virtio_generic_call refused "fast path: rc refused native XDP (.*); trying generic XDP$"
 }
 run_test "virtio-net: native XDP refused (guest offloads the driver cannot turn off): generic XDP, and the call goes through" \
 	t_virtio_refused
