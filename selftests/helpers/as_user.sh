@@ -21,7 +21,10 @@ uid=$1 caps=${2#none}
 shift 2
 # setpriv wants "-all,+bpf,+net_admin"
 set_caps=-all${caps:+,+${caps//,/,+}}
-ulimit -l unlimited
+# as LimitMEMLOCK=infinity, where root may raise it (a root without
+# CAP_SYS_RESOURCE may not; from 5.11 maps are charged to the memory
+# cgroup and the limit does not matter)
+ulimit -l unlimited 2>/dev/null || :
 run=(setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --inh-caps="$set_caps"
 	--ambient-caps="$set_caps" --bounding-set="$set_caps" "$@")
 [ -n "$pin_dir" ] || exec "${run[@]}"
