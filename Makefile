@@ -221,11 +221,12 @@ demo: deps
 	tools/demo.sh $(BUILD)
 
 # The VM selftests on the stock kernels of vmtest/kernels, or KERNEL=NAME
-# only; ends with "N passed, N failed, N skipped" (vmtest/README.md).
+# only (or KERNEL="NAME NAME"); ends with "N passed, N failed, N skipped"
+# (vmtest/README.md).
 vmtest:
 	tools/install-deps.sh vmtest
 	$(MAKE) all $(HELPERS)
-	vmtest/run.sh $(if $(KERNEL),-k $(KERNEL))
+	vmtest/run.sh $(if $(KERNEL),-k '$(KERNEL)')
 
 # The Debian packages on a clean Debian 12 booted with systemd as init, on
 # a stock kernel under qemu (vmtest/packages.sh; KERNEL=NAME, default 6.1);

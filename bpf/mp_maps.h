@@ -19,13 +19,14 @@ struct {
 
 /* Egress devices the agent allows, keyed by ifindex.  A devmap, so that
  * XDP can redirect through it; the programs look it up before caching a
- * next hop.
+ * next hop.  Its value is the ifindex alone: a devmap whose value could
+ * carry a program keeps generic XDP off the device before Linux 5.14.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
 	__uint(max_entries, 64);
 	__type(key, __u32);
-	__type(value, struct bpf_devmap_val);
+	__type(value, __u32);
 } mp_tx SEC(".maps");
 
 struct {

@@ -110,6 +110,58 @@ _link_host() {
 	ip -n "$1" route add default via "$5"
 }
 
+# virtio_hosts [same|short|refused]: three_hosts over the vmtest guest's
+# virtio-net NICs (vmtest/run.sh, with MP_VIRTIO_NICS set) instead of veths:
+# the relay's rc (MAC ending in :01) shares a segment with the caller's c0
+# (:02), its re (:04) one with the callee's e0 (:05).  With `same` the
+# callee (198.18.1.9) is on the caller's segment (NIC :03) and the relay
+# reaches both through rc; `refused` is `same` with the NIC :06 as rc, whose
+# guest offloads cannot be turned off (virtio_net refuses native XDP then);
+# with `short` the relay's NICs use all their queues, leaving none to XDP.
+# Every NIC starts with one queue pair per CPU in use.
+VIRTIO_MAC=52:54:00:4d:50:0
+virtio_hosts() {
+	local nic
+	CALLER_NS=$(make_netns caller)
+	RELAY_NS=$(make_netns relay)
+	CALLEE_NS=$(make_netns callee)
+	_take_nic "$([ "${1:-}" = refused ] && echo 6 || echo 1)" "$RELAY_NS" rc 198.18.1.1
+	_take_nic 2 "$CALLER_NS" c0 198.18.1.7 198.18.1.1
+	case ${1:-} in
+	same|refused) _take_nic 3 "$CALLEE_NS" e0 198.18.1.9 198.18.1.1 ;;
+	*)
+		_take_nic 4 "$RELAY_NS" re 198.18.2.1
+		_take_nic 5 "$CALLEE_NS" e0 198.18.2.9 198.18.2.1
+		;;
+	esac
+	if [ "${1:-}" = short ]; then
+		for nic in rc re; do
+			ip netns exec "$RELAY_NS" ethtool -L "$nic" combined \
+				"$(ip netns exec "$RELAY_NS" ethtool -l "$nic" | awk '/^Combined:/ { print $2; exit }')"
+		done
+	fi
+	ip -n "$RELAY_NS" addr add $RELAY_IP/32 dev lo
+	ip netns exec "$RELAY_NS" sysctl -qw net.ipv4.ip_forward=1
+}
+
+# _take_nic N NS NAME IP [GATEWAY]: the virtio-net NIC whose MAC ends in :0N
+# moves into NS as NAME, with one queue pair per CPU, holding IP/24.  A
+# namespace deleted by an earlier test hands its NICs back in the
+# background: it is waited for.
+_take_nic() {
+	local dev deadline=$((SECONDS + 20))
+	until dev=$(ip -br link | awk -v mac="$VIRTIO_MAC$1" '$3 == mac { print $1 }') && [ -n "$dev" ]; do
+		[ $SECONDS -lt $deadline ] || fail "no virtio-net NIC with the MAC $VIRTIO_MAC$1"
+		sleep 0.05
+	done
+	ethtool -L "$dev" combined "$(nproc)" 2>/dev/null || : # unchanged is an error to ethtool
+	ip link set "$dev" netns "$2"
+	ip -n "$2" link set "$dev" name "$3"
+	ip -n "$2" addr add "$4/24" dev "$3"
+	ip -n "$2" link set "$3" up
+	[ -z "${5:-}" ] || ip -n "$2" route add default via "$5"
+}
+
 # in_relay CMD...: runs CMD on the relay host, in the mount namespace of
 # $RELAY_HOST: a process that lives as long as the test, so that the relay
 # host's BPF file system (and the relay's pinned maps) outlives a relay

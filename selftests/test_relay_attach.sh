@@ -68,7 +68,7 @@ t_features() {
 	start_relay "$ns"
 	line=$(grep -o "fast path: kernel .*" "$T/relay.log" | head -1)
 	[ -n "$line" ] || fail "no feature probe logged: $(cat "$T/relay.log")"
-	tier=$(sed -n 's/.*fast path: m0 forwards in the \(.*\) tier$/\1/p' "$T/relay.log")
+	tier=$(sed -n 's/.*fast path: m0 forwards in the \(.*\) tier, driver veth$/\1/p' "$T/relay.log")
 	if [ -n "${MP_VMTEST_REPORT:-}" ]; then
 		{
 			echo "vmtest-report: kernel=$(uname -r)"

@@ -31,14 +31,28 @@ stop_relay() {
 
 ctl() { "$CTL" -s "$T/run/relay.sock" "$@"; }
 
-# call_hosts: the three hosts; senders checksum in software, since a
-# veth's offloaded checksum does not survive an XDP redirect (lab facts),
-# and the receivers take redirected frames through GRO.
+# receiver NS DEV: a party's link; it checksums in software, since a veth's
+# offloaded checksum does not survive an XDP redirect (lab facts), and it
+# takes the frames XDP redirects into its veth peer: through GRO from Linux
+# 5.13, before only with an XDP program of its own (an XDP_PASS one, built
+# here), as a host behind a veth needs on those kernels.
+receiver() {
+	ip netns exec "$1" ethtool -K "$2" tx off gro on >/dev/null
+	if ip -n "$1" -d link show "$2" | grep -qw veth &&
+		[ "$(printf '%s\n' 5.13 "$(uname -r)" | sort -V | head -1)" != 5.13 ]; then
+		[ -e "$T/xdp_pass.o" ] || printf '%s\n' 'int pass(void *ctx) __attribute__((section("xdp"))); int pass(void *ctx) { return 2; }' \
+			'char _license[] __attribute__((section("license"))) = "GPL";' |
+			clang -O2 -target bpf -c -x c - -o "$T/xdp_pass.o" || fail "cannot build an XDP_PASS program"
+		ip -n "$1" link set "$2" xdpdrv obj "$T/xdp_pass.o" sec xdp || fail "no XDP_PASS program on $2"
+	fi
+}
+
+# call_hosts: the three hosts, whose parties are receivers (above)
 call_hosts() {
 	need_root
-	three_hosts
-	ip netns exec "$CALLER_NS" ethtool -K c0 tx off gro on >/dev/null
-	ip netns exec "$CALLEE_NS" ethtool -K e0 tx off gro on >/dev/null
+	${HOSTS:-three_hosts}
+	receiver "$CALLER_NS" c0
+	receiver "$CALLEE_NS" e0
 	spawn ip netns exec "$RELAY_NS" sleep infinity
 	RELAY_HOST=$SPAWNED
 	wait_for 20 grep -qx sleep /proc/$RELAY_HOST/comm
@@ -437,6 +451,78 @@ t_fallback_userspace() {
 run_test "auto: without CAP_NET_ADMIN the relay says so once per tier and falls back to userspace; the call goes through" \
 	t_fallback_userspace
 
+# virtio-net: the calls over the vmtest guest's virtio_net NICs (lib.sh
+# virtio_hosts), whose native XDP needs TX queues of its own: a TX queue per
+# CPU beside the stack's (userspace/fastpath.c).
+need_virtio() {
+	need_root
+	[ -n "${MP_VIRTIO_NICS:-}" ] || skip "no virtio-net NICs (the vmtest guest has them)"
+}
+
+expect_tier() {
+	grep -q "fast path: $1 forwards in the $2 tier, driver virtio_net" "$T/relay.log" ||
+		fail "$1 is not in the $2 tier: $(cat "$T/relay.log")"
+}
+
+t_virtio_redirect() {
+	local tier
+	need_virtio
+	HOSTS=virtio_hosts call_in_tier xdp bpf_metrics
+	tier=$(sed -n 's/.*fast path: rc forwards in the \(.*\) tier, driver virtio_net$/\1/p' "$T/relay.log")
+	[ -z "${MP_VMTEST_REPORT:-}" ] || echo "vmtest-report: virtio_tier=$tier" >>"$MP_VMTEST_REPORT"
+	expect_tier rc "native XDP"
+	expect_tier re "native XDP"
+	! grep -q "short of TX queues" "$T/relay.log" || fail "short of queues: $(cat "$T/relay.log")"
+	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
+	stop_relay
+}
+run_test "virtio-net: a call redirected between two virtio_net NICs in native XDP" t_virtio_redirect
+
+# Caller and callee on one segment: what comes in on rc goes back out of
+# rc, with XDP_TX.
+t_virtio_xdp_tx() {
+	need_virtio
+	CALLEE=198.18.1.9
+	HOSTS="virtio_hosts same" call_in_tier xdp
+	expect_tier rc "native XDP"
+	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
+	relay_metrics
+	expect_eq "$(metrics "$F{interface=\"rc\"}")" $((2 * COUNT)) "forwarded by the programs on rc"
+	stop_relay
+}
+run_test "virtio-net: caller and callee behind one virtio_net NIC: XDP_TX back out of it" t_virtio_xdp_tx
+
+# virtio_generic_call MODE LINE: a call over `virtio_hosts MODE` in the xdp
+# tier: the relay logs LINE (a regular expression), rc takes generic XDP,
+# and the fast path forwards the whole call.
+virtio_generic_call() {
+	need_virtio
+	HOSTS="virtio_hosts $1" call_in_tier xdp
+	grep -q "$2" "$T/relay.log" || fail "no line '$2': $(cat "$T/relay.log")"
+	expect_tier rc "generic XDP"
+	expect_eq "$(fast_path_stat forwarded)" $((2 * COUNT)) "packets the fast path forwarded"
+	stop_relay
+}
+
+# All queues in use by the stack: one log line says so and the tier taken
+# (see short_of_xdp_queues in userspace/fastpath.c).
+t_virtio_short_of_queues() {
+	virtio_generic_call short "fast path: rc is short of TX queues for native XDP (.*): generic XDP instead$"
+}
+run_test "virtio-net: NICs short of TX queues for XDP: the relay says so and which tier it took, and the call goes through" \
+	t_virtio_short_of_queues
+
+# A NIC whose guest offloads the guest cannot turn off (qemu's
+# ctrl_guest_offloads=off): virtio_net refuses native XDP on it, on every
+# kernel; generic XDP takes it, and sends the callee's packets back out of
+# it (caller and callee on its segment).
+t_virtio_refused() {
+	CALLEE=198.18.1.9
+	virtio_generic_call refused "fast path: rc refused native XDP (.*); trying generic XDP$"
+}
+run_test "virtio-net: native XDP refused (guest offloads the driver cannot turn off): generic XDP, and the call goes through" \
+	t_virtio_refused
+
 # The userspace tier: the agent relayed every packet but the caller's
 # priming one, which had nowhere to go yet.
 userspace_metrics() {
@@ -616,7 +702,7 @@ next_hop_hosts() {
 	ip -n "$RELAY_NS" link add rd type veth peer name e1 netns "$CALLEE_NS"
 	ip -n "$CALLEE_NS" addr add 198.18.5.9/24 dev e1
 	ip -n "$RELAY_NS" addr add 198.18.5.1/24 dev rd
-	ip netns exec "$CALLEE_NS" ethtool -K e1 tx off gro on >/dev/null
+	receiver "$CALLEE_NS" e1
 	ip -n "$CALLEE_NS" link set e1 up
 	ip -n "$RELAY_NS" link set rd up
 	ip netns exec "$CALLEE_NS" nft -f - <<-EOF

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mp_fwd.skel.h"
 #include "mp_stats.h"
+#include "netif.h"
 
 /* Our tc filter's identity on the clsact ingress hook. */
 #define TC_HANDLE 0x4d50
@@ -367,10 +368,35 @@ static void count_interface(struct fastpath *fp, __u32 ifindex)
 	free(zero);
 }
 
+/* virtio_net sends XDP_TX and redirected frames on TX queues of their own,
+ * one per possible CPU, beside the queues the stack uses.  Short of them,
+ * Linux before 5.13 refuses native XDP; later ones (and 5.10 stable) share
+ * the stack's queues under a lock, and with more queues in use than CPUs
+ * pick a queue past the last one (a NULL dereference in virtnet_xdp_xmit,
+ * seen on Debian's 5.10 and 6.1): such an interface gets generic XDP.  Read before attaching, since native
+ * XDP takes its queues.  Logs why, in one line; true when short.
+ */
+static bool short_of_xdp_queues(const char *ifname, const char *driver)
+{
+	int cpus = libbpf_num_possible_cpus();
+	unsigned in_use, max;
+	char hint[64] = "the device needs more queues";
+
+	if (strcmp(driver, "virtio_net") || cpus <= 0 || netif_channels(ifname, &in_use, &max) ||
+	    in_use + (unsigned)cpus <= max)
+		return false;
+	if (max > (unsigned)cpus)
+		snprintf(hint, sizeof(hint), "ethtool -L %s combined %u", ifname, max - (unsigned)cpus);
+	log_info("fast path: %s is short of TX queues for native XDP (%u in use + %d for XDP > %u; %s): generic XDP instead",
+		 ifname, in_use, cpus, max, hint);
+	return true;
+}
+
 int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum mp_forwarding mode)
 {
 	struct fastpath_interface *iface = &fp->iface[fp->count];
-	struct bpf_devmap_val tx = { .ifindex = (__u32)ifindex };
+	__u32 tx = (__u32)ifindex;
+	char driver[32];
 	bool attached;
 
 	if (fp->count == FASTPATH_MAX_INTERFACES) {
@@ -380,8 +406,9 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 	snprintf(iface->name, sizeof(iface->name), "%s", ifname);
 	iface->ifindex = ifindex;
 	iface->xdp_link = -1;
+	netif_driver(ifname, driver, sizeof(driver));
 	attached = mode != MP_FORWARDING_TC && fp->adopted && !update_xdp(fp, iface);
-	if (!attached && mode != MP_FORWARDING_TC && fp->features.native_xdp) {
+	if (!attached && mode != MP_FORWARDING_TC && fp->features.native_xdp && !short_of_xdp_queues(ifname, driver)) {
 		attached = !attach_xdp(fp, iface, XDP_FLAGS_DRV_MODE);
 		if (!attached)
 			log_info("fast path: %s refused native XDP (%s); trying generic XDP", ifname, strerror(errno));
@@ -399,9 +426,9 @@ int fastpath_attach(struct fastpath *fp, const char *ifname, int ifindex, enum m
 	}
 	fp->count++;
 	count_interface(fp, (__u32)ifindex);
-	log_info("fast path: %s forwards in the %s tier", ifname, fastpath_tier_name(iface->tier));
+	log_info("fast path: %s forwards in the %s tier, driver %s", ifname, fastpath_tier_name(iface->tier), driver);
 	/* a device that cannot take XDP frames stays out: the stack forwards to it */
-	if (bpf_map__update_elem(fp->skel->maps.mp_tx, &tx.ifindex, sizeof(tx.ifindex), &tx, sizeof(tx), BPF_ANY))
+	if (bpf_map__update_elem(fp->skel->maps.mp_tx, &tx, sizeof(tx), &tx, sizeof(tx), BPF_ANY))
 		log_warn("fast path: %s cannot be a redirect target (%s); packets to it go through the stack", ifname,
 			 strerror(errno));
 	return 0;

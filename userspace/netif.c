@@ -1,5 +1,7 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -65,19 +67,45 @@ int netif_of_address(struct in_addr addr, char ifname[IF_NAMESIZE], int *ifindex
 	return found;
 }
 
+/* An ioctl on the interface `name` through a throwaway socket; 0 when it worked. */
+static int interface_ioctl(const char *name, unsigned long request, struct ifreq *req)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc;
+
+	if (fd < 0)
+		return -1;
+	snprintf(req->ifr_name, sizeof(req->ifr_name), "%s", name);
+	rc = ioctl(fd, request, req);
+	close(fd);
+	return rc;
+}
+
 /* The interface's IFF_* flags, 0 when it cannot be read. */
 static unsigned interface_flags(const char *name)
 {
 	struct ifreq req = { 0 };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	unsigned flags = 0;
 
-	snprintf(req.ifr_name, sizeof(req.ifr_name), "%s", name);
-	if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &req) == 0)
-		flags = (unsigned short)req.ifr_flags;
-	if (fd >= 0)
-		close(fd);
-	return flags;
+	return interface_ioctl(name, SIOCGIFFLAGS, &req) ? 0 : (unsigned short)req.ifr_flags;
+}
+
+void netif_driver(const char *name, char *driver, size_t size)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq req = { .ifr_data = (char *)&info };
+
+	snprintf(driver, size, "%s", interface_ioctl(name, SIOCETHTOOL, &req) || !info.driver[0] ? "unknown" : info.driver);
+}
+
+int netif_channels(const char *name, unsigned *in_use, unsigned *max)
+{
+	struct ethtool_channels channels = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq req = { .ifr_data = (char *)&channels };
+
+	if (interface_ioctl(name, SIOCETHTOOL, &req))
+		return -1;
+	*in_use = channels.combined_count;
+	*max = channels.max_combined;
+	return 0;
 }
 
 int netif_media_interfaces(struct in_addr addr, bool all, struct netif *out, int max)

@@ -4,6 +4,7 @@
 
 #include <net/if.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <netinet/in.h>
 
 /* The IPv4 address of the interface holding the default route. */
@@ -28,5 +29,15 @@ int netif_source_address(struct in_addr dst, struct in_addr *src);
 
 /* Every IPv4 address of the host but loopback ones; returns how many. */
 int netif_local_addresses(struct in_addr *out, int max);
+
+/* The name of the interface's driver as ethtool tells it ("veth",
+ * "virtio_net"), or "unknown".  Needs no privilege.
+ */
+void netif_driver(const char *name, char *driver, size_t size);
+
+/* The interface's combined (RX and TX) channels: in use and at most; -1
+ * when its driver does not tell.
+ */
+int netif_channels(const char *name, unsigned *in_use, unsigned *max);
 
 #endif

@@ -30,7 +30,7 @@ hostname vmtest
 echo 1 >/proc/sys/kernel/sysrq
 
 # Built-in modules are no error; a missing one shows where a test fails.
-for m in veth bridge dummy nf_tables nft_ct nft_nat nft_chain_nat nf_conntrack nf_conntrack_netlink nf_nat \
+for m in veth virtio_net bridge dummy nf_tables nft_ct nft_nat nft_chain_nat nf_conntrack nf_conntrack_netlink nf_nat \
 	nfnetlink x_tables ip_tables iptable_raw iptable_filter iptable_nat xt_CT xt_conntrack xt_tcpudp xt_mark \
 	sch_ingress sch_netem cls_bpf act_bpf; do
 	modprobe -q "$m" 2>/dev/null || [ -d "/sys/module/$m" ] || echo "vmtest-guest: module $m is not available"

@@ -6,8 +6,9 @@
 #
 # NAME is a kernel of vmtest/kernels; without -k every kernel of the list
 # runs the selftests in turn and a report ends the output: the kernel, the
-# forwarding tier the relay took on a veth, the features it probed, the
-# results, the time, then one line "N passed, N failed, N skipped" over all.
+# forwarding tier the relay took on a veth and on a virtio-net NIC, the
+# features it probed, the results, the time, then one line "N passed,
+# N failed, N skipped" over all.  -k takes several names too ("5.10 7.2").
 # COMMAND (one kernel only) runs as root in the repository's directory; its
 # exit status is run.sh's.
 #
@@ -16,20 +17,22 @@
 # the package's virtio, 9p and overlay modules, mounts the host's root file
 # system read-only over virtio-9p under a tmpfs overlay and switches to it;
 # vmtest/guest.sh then mounts the usual file systems, shares the package's
-# /lib/modules (a second 9p mount) and runs the command.  KVM when /dev/kvm
+# /lib/modules (a second 9p mount) and runs the command.  The guest also
+# has virtio-net NICs joined to each other only (VIRTIO_NICS below) for the
+# tests on a real NIC driver.  KVM when /dev/kvm
 # boots the kernel, TCG (-cpu max) otherwise.  The source `host` runs the
 # command on the running kernel instead, without a VM.
 #
 # Environment: VMTEST_CACHE (default build/vmtest-cache), VMTEST_ACCEL
 # (kvm or tcg; default: probed once per kernel and cached), VMTEST_TIMEOUT
-# (seconds per kernel, default 1500), VMTEST_MEM (default 1536M),
+# (seconds per kernel, default 2700), VMTEST_MEM (default 1536M),
 # VMTEST_SMP (default: the host's CPU count, at most 4).
 set -uo pipefail
 here=$(dirname "$(realpath "$0")")
 repo=$(dirname "$here")
 cache=$(realpath -m "${VMTEST_CACHE:-$repo/build/vmtest-cache}")
 list=$here/kernels
-vm_timeout=${VMTEST_TIMEOUT:-1500}
+vm_timeout=${VMTEST_TIMEOUT:-2700}
 mem=${VMTEST_MEM:-1536M}
 smp=${VMTEST_SMP:-$(nproc)}
 [ "$smp" -gt 4 ] && smp=4
@@ -49,17 +52,26 @@ apt_opts() {
 		-o Acquire::Languages=none
 }
 
-# apt's own state for Debian 12 and its backports, apart from the host's.
+# apt's own state for the Debian releases of vmtest/kernels, apart from the
+# host's: 11 (bullseye), 12 (bookworm), 13 (trixie) and
+# unstable (sid).
 apt_update() {
-	local stamp=$cache/apt/updated
+	local stamp=$cache/apt/updated sources
 	mkdir -p "$cache/apt/state/lists/partial" "$cache/apt/cache/archives/partial"
 	: >>"$cache/apt/status"
-	cat >"$cache/apt/sources.list" <<-'EOF'
-		deb http://deb.debian.org/debian bookworm main
-		deb http://deb.debian.org/debian bookworm-updates main
-		deb http://deb.debian.org/debian-security bookworm-security main
-		deb http://deb.debian.org/debian bookworm-backports main
-	EOF
+	sources=$(
+		cat <<-'EOF'
+			deb http://deb.debian.org/debian bullseye main
+			deb http://deb.debian.org/debian bookworm main
+			deb http://deb.debian.org/debian bookworm-updates main
+			deb http://deb.debian.org/debian-security bookworm-security main
+			deb http://deb.debian.org/debian trixie main
+			deb http://deb.debian.org/debian sid main
+		EOF
+	)
+	# a changed list needs its indexes now
+	[ "$sources" = "$(cat "$cache/apt/sources.list" 2>/dev/null)" ] || rm -f "$stamp"
+	echo "$sources" >"$cache/apt/sources.list"
 	# the package indexes are refreshed once a day
 	if [ "${1:-}" = force ] || [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ]; then
 		log "updating the package indexes (apt-get update)"
@@ -71,7 +83,7 @@ apt_update() {
 
 # fetch_kernel SUITE:PACKAGE: sets KROOT (the unpacked package), KVER, KIMAGE
 fetch_kernel() {
-	local suite=${1%%:*} pkg=${1#*:} image deb opts
+	local suite=${1%%:*} pkg=${1#*:} image parts part deb opts
 	mapfile -t opts < <(apt_opts)
 	apt_update || return 1
 	image=$(apt-cache "${opts[@]}" -t "$suite" depends "$pkg" 2>/dev/null |
@@ -88,21 +100,33 @@ fetch_kernel() {
 	KVER=${image#linux-image-}
 	KROOT=$cache/kernels/$KVER
 	if [ ! -e "$KROOT/.unpacked" ]; then
-		mkdir -p "$cache/debs"
-		deb=$(ls "$cache/debs/${image}_"*.deb 2>/dev/null | tail -1)
-		if [ -z "$deb" ]; then
-			log "downloading $image ($suite)"
-			(cd "$cache/debs" && apt-get "${opts[@]}" -qq -t "$suite" download "$image" >&2) || return 1
-			deb=$(ls "$cache/debs/${image}_"*.deb | tail -1)
+		# Debian 14 splits the image package into the kernel
+		# (linux-binary-*, /usr/lib/modules/VERSION/vmlinuz), its modules
+		# (linux-modules-*) and their lists (linux-base-*)
+		parts=$(apt-cache "${opts[@]}" -t "$suite" depends "$image" 2>/dev/null |
+			sed -n "s/^ *Depends: \(linux-\(binary\|modules\|base\)-$KVER\)\$/\1/p")
+		rm -rf "$KROOT" && mkdir -p "$KROOT" "$cache/debs"
+		for part in $image $parts; do
+			deb=$(ls "$cache/debs/${part}_"*.deb 2>/dev/null | tail -1)
+			if [ -z "$deb" ]; then
+				log "downloading $part ($suite)"
+				(cd "$cache/debs" && apt-get "${opts[@]}" -qq -t "$suite" download "$part" >&2) || return 1
+				deb=$(ls "$cache/debs/${part}_"*.deb | tail -1)
+			fi
+			log "unpacking $(basename "$deb")"
+			dpkg-deb -x "$deb" "$KROOT" || return 1
+		done
+		# Debian 13 on ship the modules in /usr/lib/modules; depmod and the
+		# modules share take them from /lib/modules
+		if [ -d "$KROOT/usr/lib/modules" ] && [ ! -e "$KROOT/lib/modules" ]; then
+			mkdir -p "$KROOT/lib" && mv "$KROOT/usr/lib/modules" "$KROOT/lib/modules" || return 1
 		fi
-		log "unpacking $(basename "$deb")"
-		rm -rf "$KROOT" && mkdir -p "$KROOT"
-		dpkg-deb -x "$deb" "$KROOT" || return 1
 		depmod -b "$KROOT" "$KVER" || return 1
 		touch "$KROOT/.unpacked"
 	fi
 	KIMAGE=$KROOT/boot/vmlinuz-$KVER
-	[ -r "$KIMAGE" ] || { log "$image has no /boot/vmlinuz-$KVER"; return 1; }
+	[ -r "$KIMAGE" ] || KIMAGE=$KROOT/lib/modules/$KVER/vmlinuz
+	[ -r "$KIMAGE" ] || { log "$image has no /boot/vmlinuz-$KVER nor /lib/modules/$KVER/vmlinuz"; return 1; }
 }
 
 # --- the initramfs ------------------------------------------------------------
@@ -172,13 +196,50 @@ build_initramfs() {
 
 # --- running ------------------------------------------------------------------
 
+# The virtio-net NICs of the guest (selftests/test_relay_media.sh, tests
+# "virtio-net: ..."), as MAC/SEGMENT[,PROPERTY...]: the NICs of a segment are
+# joined by a bridge of their multiqueue taps in qemu's own, otherwise
+# empty, network namespace, so that a frame goes from one NIC of the guest
+# to the others of its segment and nowhere else.  Segment 1: the relay's NIC
+# to the caller, the caller's, a second callee's (one NIC both ways:
+# XDP_TX) and a relay NIC whose guest offloads the guest cannot turn off
+# (ctrl_guest_offloads=off: virtio_net refuses native XDP on it); segment 2:
+# the relay's NIC to the callee and the callee's (a redirect between two).
+VIRTIO_NICS="52:54:00:4d:50:01/1 52:54:00:4d:50:02/1 52:54:00:4d:50:03/1 52:54:00:4d:50:04/2 52:54:00:4d:50:05/2
+	52:54:00:4d:50:06/1,ctrl_guest_offloads=off"
+
+NIC_ARGS=() NIC_SETUP=
+# virtio_nics: sets NIC_ARGS (qemu's) and NIC_SETUP (the commands that make
+# the taps and bridges); none without root or /dev/net/tun.  Each NIC has
+# twice as many queue pairs as the guest has CPUs: virtio_net's native XDP
+# wants a TX queue per CPU of its own beside those the stack uses (the
+# tests use one per CPU).
+virtio_nics() {
+	local spec mac seg props tap queues=$((2 * smp)) n=0
+	NIC_ARGS=() NIC_SETUP=
+	[ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v unshare >/dev/null || {
+		log "no virtio-net NICs in the guest (they need root and /dev/net/tun)"
+		return
+	}
+	for spec in $VIRTIO_NICS; do
+		mac=${spec%%/*} seg=${spec#*/} tap=vt$n n=$((n + 1))
+		props=${seg#"${seg%%,*}"} seg=${seg%%,*}
+		NIC_SETUP+="ip link show vbr$seg >/dev/null 2>&1 || { ip link add vbr$seg type bridge && ip link set vbr$seg up; } && "
+		NIC_SETUP+="ip tuntap add dev $tap mode tap multi_queue && ip link set $tap master vbr$seg up && "
+		NIC_ARGS+=(-netdev "tap,id=$tap,ifname=$tap,script=no,downscript=no,vhost=off,queues=$queues"
+			-device "virtio-net-pci,netdev=$tap,mac=$mac,mq=on,vectors=$((2 * queues + 2))$props")
+	done
+}
+
 # qemu_run ACCEL OUTDIR TIMEOUT: boots KIMAGE/INITRD; the guest runs OUTDIR/cmd.
 # Its root is VM_ROOT (default the host's /); the repository is shared
 # read-only with the tag "repo" as well, for a root that lacks it.
 qemu_run() {
-	local accel=$1 out=$2 limit=$3 cpu
+	local accel=$1 out=$2 limit=$3 cpu netns=()
 	[ "$accel" = kvm ] && cpu=host || cpu=max
-	timeout --foreground -k 5 "$limit" qemu-system-x86_64 -nodefaults -no-reboot -display none \
+	# with NICs, qemu runs in a network namespace of its own, where their taps are
+	[ -z "$NIC_SETUP" ] || netns=(unshare --net sh -ec "${NIC_SETUP}exec \"\$@\"" sh)
+	timeout --foreground -k 5 "$limit" "${netns[@]}" qemu-system-x86_64 -nodefaults -no-reboot -display none \
 		-accel "$accel" -cpu "$cpu" -smp "$smp" -m "$mem" \
 		-kernel "$KIMAGE" -initrd "$INITRD" \
 		-append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init net.ifnames=0 mitigations=off" \
@@ -192,7 +253,7 @@ qemu_run() {
 		-device virtio-9p-pci,fsdev=vmtest,mount_tag=vmtest \
 		-fsdev "local,id=repo,path=$repo,security_model=none,readonly=on,multidevs=remap" \
 		-device virtio-9p-pci,fsdev=repo,mount_tag=repo \
-		</dev/null
+		"${NIC_ARGS[@]}" </dev/null
 }
 
 # new_outdir COMMAND...: a directory the guest reads the command from and
@@ -208,6 +269,7 @@ new_outdir() {
 		printf 'cd %q\n' "$repo"
 		printf 'export MP_KERNEL_FEATURES=%q\n' "${MP_KERNEL_FEATURES:-}"
 		[ -z "${MP_TEST_FILTER:-}" ] || printf 'export MP_TEST_FILTER=%q\n' "$MP_TEST_FILTER"
+		[ -z "$NIC_SETUP" ] || echo 'export MP_VIRTIO_NICS=yes'
 		printf '%q ' "$@"
 		echo
 	} >"$out/cmd"
@@ -250,6 +312,7 @@ run_kernel() {
 	mkdir -p "$cache"
 	fetch_kernel "$source" || die "cannot fetch the kernel $source"
 	build_initramfs || die "cannot build the initramfs"
+	virtio_nics
 	accel=$(pick_accel)
 	log "booting $KVER under qemu ($accel, $smp CPUs, $mem)"
 	out=$(new_outdir "$@")
@@ -264,9 +327,9 @@ run_kernel() {
 }
 
 # selftests NAME: the VM selftests on one kernel, logged; one report line
-# "REPORT name|version|tier|features|summary|seconds" is added to $report
+# "name|version|tier|virtio tier|features|summary|seconds" is added to $report
 selftests() {
-	local name=$1 start log summary kernel tier probed secs
+	local name=$1 start log summary kernel tier virtio probed secs
 	start=$SECONDS
 	log=$cache/logs/$name.log
 	mkdir -p "$cache/logs"
@@ -277,9 +340,11 @@ selftests() {
 	[ -n "$summary" ] || summary="0 passed, 1 failed, 0 skipped (no result: see $log)"
 	kernel=$(sed -n 's/^vmtest-report: kernel=//p' "$log" | tail -1)
 	tier=$(sed -n 's/^vmtest-report: tier=//p' "$log" | tail -1)
+	virtio=$(sed -n 's/^vmtest-report: virtio_tier=//p' "$log" | tail -1)
 	probed=$(sed -n 's/^vmtest-report: features=//p' "$log" | tail -1)
 	echo "vmtest: kernel $name done in ${secs}s: $summary"
-	printf '%s|%s|%s|%s|%s|%s\n' "$name" "${kernel:-?}" "${tier:-?}" "${probed:-?}" "$summary" "$secs" >>"$report"
+	printf '%s|%s|%s|%s|%s|%s|%s\n' "$name" "${kernel:-?}" "${tier:-?}" "${virtio:--}" "${probed:-?}" "$summary" \
+		"$secs" >>"$report"
 }
 
 # Sourced (vmtest/packages.sh), only the functions above.
@@ -296,7 +361,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ $# -gt 0 ]; then
-	[ -n "$kernel" ] || die "a command needs one kernel (-k NAME)"
+	[ -n "$kernel" ] && [ "$kernel" = "${kernel%% *}" ] || die "a command needs one kernel (-k NAME)"
 	run_kernel "$kernel" "$@"
 	exit
 fi
@@ -311,13 +376,18 @@ for k in $kernels; do
 	selftests "$k"
 done
 echo
-echo "vmtest report (forwarding tier of the relay on a veth with forwarding = auto)"
+echo "vmtest report: the tier the relay took on a veth (forwarding = auto) and on a virtio-net NIC"
+echo "(forwarding = xdp, a redirect between two NICs); the time is the whole run of the kernel"
+printf '  %-6s %-24s %-12s %-12s %6s  %s\n' kernel release veth virtio-net time results
 passed=0 failed=0 skipped=0
-while IFS='|' read -r name version tier probed summary secs; do
-	printf '  %-5s %-24s %-12s %5ss  %s\n' "$name" "$version" "$tier" "$secs" "$summary"
-	printf '        features: %s\n' "$probed"
+while IFS='|' read -r name version tier virtio probed summary secs; do
+	printf '  %-6s %-24s %-12s %-12s %5ss  %s\n' "$name" "$version" "$tier" "$virtio" "$secs" "$summary"
 	read -r p _ f _ s _ <<<"${summary//,/}"
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+done <"$report"
+echo "features the relay probed:"
+while IFS='|' read -r name _ _ _ probed _; do
+	printf '  %-6s %s\n' "$name" "$probed"
 done <"$report"
 rm -f "$report"
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -4,15 +4,15 @@
 # attach tests (the tier each interface gets, the feature probes and their
 # fallbacks), the per-tier calls through the relay (with the fallbacks of a
 # kernel lacking a feature), their cached next hops following a route or
-# a MAC that changed, and a call's RTP and RTCP through netem (sch_netem,
-# which the host may lack).  MP_TEST_FILTER, when set (make vmtest
-# MP_TEST_FILTER=...), picks the tests of the attach and media suites
-# instead.  Runs in the vmtest guest (vmtest/run.sh) or
-# on the host kernel; MP_KERNEL_FEATURES comes from vmtest/kernels.
-# Prints each result as selftests/run-all.sh does, what the tests noted
-# (NOTE lines), the lines
-# "vmtest-report: ..." (kernel, tier of a veth, probed features), and ends
-# with "N passed, N failed, N skipped".
+# a MAC that changed, a call's RTP and RTCP through netem (sch_netem, which
+# the host may lack), and the calls over the guest's virtio-net NICs.
+# MP_TEST_FILTER, when set (make vmtest MP_TEST_FILTER=...), picks the
+# tests of the attach and media suites instead.  Runs in the vmtest guest
+# (vmtest/run.sh) or on the host kernel; MP_KERNEL_FEATURES comes from
+# vmtest/kernels.  Prints each result as selftests/run-all.sh does, what
+# the tests noted (NOTE lines), the lines "vmtest-report: ..." (kernel,
+# tier of a veth and of a virtio-net NIC, probed features), and ends with
+# "N passed, N failed, N skipped".
 set -u
 repo=$(dirname "$(dirname "$(realpath "$0")")")
 build=$repo/build
@@ -27,7 +27,7 @@ filter=${MP_TEST_FILTER:-}
 suite() {
 	local name=$1 log=$logs/$1.log rc results=0 suite_failed=0 line start=$SECONDS
 	shift
-	BUILD=$build timeout 900 "$@" >"$log" 2>&1 </dev/null
+	BUILD=$build timeout 1500 "$@" >"$log" 2>&1 </dev/null
 	rc=$?
 	while IFS= read -r line; do
 		case $line in
@@ -50,7 +50,7 @@ suite() {
 cd "$repo" || exit 1
 suite test_bpf_fixtures python3 selftests/test_bpf_fixtures.py
 MP_TEST_FILTER=$filter suite test_relay_attach bash selftests/test_relay_attach.sh
-MP_TEST_FILTER=${filter:-"^[a-z]+: (a call's RTP|the same call|without |a route flipped|a neighbour's MAC|RTP( and RTCP)? through netem)"} \
+MP_TEST_FILTER=${filter:-"^[a-z]+: (a call's RTP|the same call|without |a route flipped|a neighbour's MAC|RTP( and RTCP)? through netem)|^virtio-net: "} \
 	suite test_relay_media bash selftests/test_relay_media.sh
 cat "$MP_VMTEST_REPORT" 2>/dev/null
 rm -rf "$logs"

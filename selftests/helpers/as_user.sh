@@ -1,8 +1,9 @@
 #!/bin/bash
 # as_user.sh [--pin-dir DIR] UID CAPS CMD...: runs CMD as user and group UID
 # (no supplementary groups, no new privileges) holding exactly the
-# capabilities CAPS, e.g. "bpf,net_admin", or "none": what a systemd
-# unit with User=, AmbientCapabilities= and CapabilityBoundingSet= gives.
+# capabilities CAPS, e.g. "bpf,net_admin", or "none", and no limit on locked
+# memory: what a systemd unit with User=, AmbientCapabilities=,
+# CapabilityBoundingSet= and LimitMEMLOCK=infinity gives.
 # With --pin-dir (the relay's pin directory under /sys/fs/bpf), CMD sees
 # the BPF file system as media-relay.service shows it to the relay: the
 # pin directory made UID's own (the package's tmpfiles.d line) on the BPF file
@@ -20,6 +21,10 @@ uid=$1 caps=${2#none}
 shift 2
 # setpriv wants "-all,+bpf,+net_admin"
 set_caps=-all${caps:+,+${caps//,/,+}}
+# as LimitMEMLOCK=infinity, where root may raise it (a root without
+# CAP_SYS_RESOURCE may not; from 5.11 maps are charged to the memory
+# cgroup and the limit does not matter)
+ulimit -l unlimited 2>/dev/null || :
 run=(setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --inh-caps="$set_caps"
 	--ambient-caps="$set_caps" --bounding-set="$set_caps" "$@")
 [ -n "$pin_dir" ] || exec "${run[@]}"

@@ -163,7 +163,6 @@ static int cmd_gen(void)
 
 static int cmd_tx(char **arg, int n)
 {
-	struct bpf_devmap_val val = {};
 	__u32 ifindex;
 
 	if (n != 2)
@@ -171,8 +170,7 @@ static int cmd_tx(char **arg, int n)
 	ifindex = if_nametoindex(arg[1]);
 	if (!ifindex)
 		return printf("error no interface %s\n", arg[1]);
-	val.ifindex = ifindex;
-	if (bpf_map__update_elem(skel->maps.mp_tx, &ifindex, sizeof(ifindex), &val, sizeof(val), BPF_ANY))
+	if (bpf_map__update_elem(skel->maps.mp_tx, &ifindex, sizeof(ifindex), &ifindex, sizeof(ifindex), BPF_ANY))
 		return printf("error mp_tx update: %s\n", strerror(errno));
 	return printf("ok\n");
 }
