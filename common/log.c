@@ -49,7 +49,9 @@ static void log_line(int level, const char *msg);
 
 void mp_log(int level, const char *fmt, ...)
 {
-	char msg[1024];
+	/* a session's statistics, logged whole when it ends, take about 1.3 KB
+	 * a stream: room for six (rsyslog's default limit is 8 KiB) */
+	char msg[8192];
 	va_list ap;
 
 	if (level > log_level)
