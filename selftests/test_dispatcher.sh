@@ -470,7 +470,7 @@ print(s['caller_local'], s['callee_local'])")
 		     (s["callee_lost"], s["callee_out_of_order"], s["callee_duplicates"]) ==
 		     (r["lost"], r["out_of_order"], r["duplicates"])),
 		    ("callee_rtcp_lost = the caller's report", s["callee_rtcp_lost"] == r["rtcp_sent"]["lost"]),
-		    ("callee_rtcp_fraction_lost", s["callee_rtcp_fraction_lost"] == round(r["rtcp_sent"]["fraction"] / 256, 4)),
+		    ("callee_rtcp_fraction_lost", abs(s["callee_rtcp_fraction_lost"] - r["rtcp_sent"]["fraction"] / 256) <= 0.00005),
 		    ("caller_rtcp_* = the callee's block", (s["caller_rtcp_lost"], s["caller_rtcp_fraction_lost"],
 		     s["caller_rtcp_jitter_ms"]) == (7, 0.0508, 10.0)),
 		    ("callee_rtt_ms between the delay the callee made and the caller's own round trip, 1 ms either way",

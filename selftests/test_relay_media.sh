@@ -128,11 +128,15 @@ bpf_metrics() {
 		'mediaproxy_relay_streams{status="active"}')" "2 2 1" "mp_fwd entries, pairs in use, active streams"
 }
 
-# After the remove: nothing installed, the two pairs in quarantine.
+# After the remove (at $REMOVED_AT): nothing installed, the two pairs in
+# quarantine, unless its 10 s (doc/relay-sessions.md §2) passed before the
+# scrape, as on a busy TCG guest
 after_remove_metrics() {
+	local quarantined=2
 	relay_metrics
+	[ $(($(date +%s) - REMOVED_AT)) -lt 10 ] || quarantined=0
 	expect_eq "$(metrics 'mediaproxy_relay_bpf_map_entries{map="mp_fwd"}' 'mediaproxy_relay_port_pairs{state="in_use"}' \
-		'mediaproxy_relay_port_pairs{state="quarantined"}' mediaproxy_relay_sessions)" "0 0 2 0" \
+		'mediaproxy_relay_port_pairs{state="quarantined"}' mediaproxy_relay_sessions)" "0 0 $quarantined 0" \
 		"mp_fwd entries, pairs in use and in quarantine, sessions after the remove"
 }
 
@@ -189,6 +193,7 @@ call_in_tier() {
 		"$T/sessions.json" "$T/session.json"
 	expect_counters "$T/session.json"
 	${2:-true}
+	REMOVED_AT=$(date +%s)
 	ctl remove call_id=c1 from_tag=ft-c1 >"$T/removed.json"
 	expect_counters "$T/removed.json"
 	expect_clean_rtp "$T/removed.json"
@@ -596,7 +601,8 @@ quality_call() {
 		sent, callee = r["rtcp_sent"], r["callee_block"]
 		checks = [
 		    ("callee_rtcp_lost = the caller's report", s["callee_rtcp_lost"] == sent["lost"] == r["lost"]),
-		    ("callee_rtcp_fraction_lost", s["callee_rtcp_fraction_lost"] == round(sent["fraction"] / 256, 4)),
+		    # the relay rounds 8/256 = 0.03125 up, Python's round() to even
+		    ("callee_rtcp_fraction_lost", abs(s["callee_rtcp_fraction_lost"] - sent["fraction"] / 256) <= 0.00005),
 		    ("callee_rtcp_jitter_ms", abs(s["callee_rtcp_jitter_ms"] - sent["jitter"] / 8) < 0.001),
 		    ("caller_rtcp_* = the callee's fixed block",
 		     (s["caller_rtcp_lost"], s["caller_rtcp_fraction_lost"], s["caller_rtcp_jitter_ms"]) ==
