@@ -221,11 +221,11 @@ stop_hosts() {
 # MP_TEST_KEEP=DIR: a failed test's directory (every daemon's log, the
 # peers' traces) is moved to DIR/NAME.XXXXXX before it is deleted
 _end_test() {
-	local rc=$?
+	local rc=$? kept
 	stop_hosts
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "${MP_TEST_KEEP:-}" ]; then
-		mkdir -p "$MP_TEST_KEEP" && mv "$T" "$MP_TEST_KEEP/$(basename "$0" .sh)-$TEST_NUMBER.${T##*.}" &&
-			echo "kept in $MP_TEST_KEEP/$(basename "$0" .sh)-$TEST_NUMBER.${T##*.}"
+		kept=$MP_TEST_KEEP/$(basename "$0" .sh)-$TEST_NUMBER.${T##*.}
+		mkdir -p "$MP_TEST_KEEP" && mv "$T" "$kept" && echo "kept in $kept"
 	fi
 	rm -rf "$T"
 }

@@ -38,14 +38,15 @@ def main(out, rounds=7, packets=20000):
         run.ok("tx c1")
         expect, out_src, out_dst, flags = fx.ENTRIES[FORWARDED_PORT]
         run.ok(fx.entry_cmd(fx.RELAY, FORWARDED_PORT, expect, out_src, out_dst, flags))
+        frames = {name: bytes(fx.udp_frame(dport=port, payload=fx.rtp_payload(1))).hex()
+                  for name, (port, _) in PATHS.items()}
         times = {}
         for prog in ("xdp", "tc"):
             for _ in range(rounds):
-                for name, (port, cfg) in PATHS.items():
-                    frame = bytes(fx.udp_frame(dport=port, payload=fx.rtp_payload(1))).hex()
+                for name, (_, cfg) in PATHS.items():
                     run.ok("cfg %d %d %d" % (fx.PORT_MIN, fx.PORT_MAX, cfg))
                     times.setdefault(prog, {}).setdefault(name, []).append(
-                        float(run("time %s c0 %s %d" % (prog, frame, packets))))
+                        float(run("time %s c0 %s %d" % (prog, frames[name], packets))))
         result = {prog: {name: statistics.median(t) for name, t in paths.items()} for prog, paths in times.items()}
         result["rounds"], result["packets"] = rounds, packets
         for prog in ("xdp", "tc"):
