@@ -117,8 +117,11 @@ class Run:
                 f"{latency(self.run['cpload'], 'remove')}.", ""]
 
     def lost_with_relay(self, n):
-        """Set-up call n has no row because its relay was SIGKILLed before its state file held the call."""
-        return self.killed_after(self.calls[n]["answer"][0], self.relay_of(n))
+        """Set-up call n has no row because its relay was SIGKILLed before its
+        state file held the answer (and the call was not removed before that)."""
+        d = self.killed_after(self.calls[n]["answer"][0], self.relay_of(n))
+        removed = self.calls[n]["remove"][0] if outcome(self.calls[n], "remove") == "ok" else None
+        return d if d and (removed is None or removed >= d["start"]) else None
 
     def accounting_section(self):
         rows, calls = self.rows, self.calls
@@ -129,10 +132,12 @@ class Run:
         def more(numbers):
             return sum(1 for n in numbers if rows[cid(n)] > 1)
 
-        removed_none = sorted(n for n in self.removed if not rows[cid(n)])
-        missing = sorted(n for n in self.not_removed if not rows[cid(n)])
+        # a call answered within STATE_LAG before its relay's SIGKILL comes back
+        # from the state file unanswered, whether its remove then failed or not
+        missing = sorted(n for n in self.set_up if not rows[cid(n)])
         explained = [n for n in missing if self.lost_with_relay(n)]
-        unexplained = [n for n in missing if n not in explained]
+        removed_none = [n for n in missing if n in self.removed and n not in explained]
+        unexplained = [n for n in missing if n not in self.removed and n not in explained]
         unanswered_rows = {n for n in self.offered_only if rows[cid(n)]}
         refused_rows = [n for n in unanswered_rows if outcome(calls[n], "answer") == "error"]
         known = {cid(n) for n in calls}
@@ -144,10 +149,12 @@ class Run:
         lost = removed_none + unexplained
         return ["## Accounting: one row for every call the dispatcher answered", "",
                 "| calls | count | exactly one row | no row | more than one |", "|---|---|---|---|---|",
-                f"| set up and removed | {len(self.removed)} | {count(self.removed, 1)} | {len(removed_none)} | "
+                f"| set up and removed | {len(self.removed)} | {count(self.removed, 1)} | "
+                f"{sum(1 for n in missing if n in self.removed)} | "
                 f"{more(self.removed)} |",
                 f"| set up, remove failed: accounted when their relay timed them out | {len(self.not_removed)} | "
-                f"{count(self.not_removed, 1)} | {len(missing)} | {more(self.not_removed)} |",
+                f"{count(self.not_removed, 1)} | "
+                f"{sum(1 for n in missing if n in self.not_removed)} | {more(self.not_removed)} |",
                 f"| offer answered, answer failed, yet a row (the answer reached a relay, the dispatcher stopped "
                 f"before it answered) | {len(unanswered_rows)} | {count(unanswered_rows, 1)} | - | "
                 f"{more(unanswered_rows)} |",
