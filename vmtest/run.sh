@@ -269,6 +269,7 @@ new_outdir() {
 		printf 'cd %q\n' "$repo"
 		printf 'export MP_KERNEL_FEATURES=%q\n' "${MP_KERNEL_FEATURES:-}"
 		[ -z "${MP_TEST_FILTER:-}" ] || printf 'export MP_TEST_FILTER=%q\n' "$MP_TEST_FILTER"
+		[ -z "${MP_VMTEST_QUICK:-}" ] || printf 'export MP_VMTEST_QUICK=%q\n' "$MP_VMTEST_QUICK"
 		[ -z "$NIC_SETUP" ] || echo 'export MP_VIRTIO_NICS=yes'
 		printf '%q ' "$@"
 		echo
