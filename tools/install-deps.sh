@@ -33,9 +33,10 @@ if [ "${1:-}" = vmtest ]; then
 fi
 # `install-deps.sh bench`: the peers it measures against (Debian 12's daemon
 # only: the kernel module package cannot build here; mmdebstrap makes a root
-# with Debian 13's) and the plot
+# with Debian 13's), the plot, and perf (control.py times the relay's state
+# snapshots by its process forks)
 if [ "${1:-}" = bench ]; then
-	packages+=(rtpengine-daemon python3-matplotlib)
+	packages+=(rtpengine-daemon python3-matplotlib linux-perf)
 fi
 
 # `install-deps.sh fuzz`: libFuzzer (clang's runtime libraries)

@@ -21,6 +21,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -50,18 +51,66 @@ def children_cpu_s():
     return r.ru_utime + r.ru_stime
 
 
-def phases(build, target, seconds, pids, quarantine):
+def snapshots(perf_data, relay_pid):
+    """The relay's state snapshots in a `perf record` of process forks and
+    exits: [(fork, exit)] in CLOCK_MONOTONIC seconds.  The relay forks a
+    child to write its state file (userspace/agent.c), at most once a second."""
+    forks, exits = {}, {}
+    for line in lab.sh("perf", "script", "-i", perf_data, "-F", "time,event,trace").splitlines():
+        t, event, trace = line.split(None, 2)
+        fields = dict(f.split("=", 1) for f in trace.split() if "=" in f)
+        if event == "sched:sched_process_fork:" and fields.get("pid") == str(relay_pid):
+            forks[fields["child_pid"]] = float(t.rstrip(":"))
+        elif event == "sched:sched_process_exit:":
+            exits[fields.get("pid")] = float(t.rstrip(":"))
+    return sorted((start, exits[child]) for child, start in forks.items() if child in exits)
+
+
+def latency_by_snapshot(events, windows):
+    """The update latencies of cpload's EVENTS, apart for the updates in
+    flight while a snapshot was written (sent before its child exited,
+    answered after the fork) and the others."""
+    during, outside = [], []
+    for line in open(events):
+        done, _, step, outcome, _, ms = line.rstrip("\n").split("\t")
+        if step == "remove" or outcome != "ok":
+            continue
+        sent = float(done) - float(ms) / 1000
+        overlaps = any(sent <= end and float(done) >= start for start, end in windows)
+        (during if overlaps else outside).append(float(ms))
+    p99 = lambda v: sorted(v)[int(len(v) * 0.99)] if v else None  # noqa: E731
+    return {"count": len(windows), "mean_ms": 1000 * sum(e - s for s, e in windows) / max(1, len(windows)),
+            "updates_during": len(during), "p99_during": p99(during),
+            "updates_outside": len(outside), "p99_outside": p99(outside)}
+
+
+def phases(build, target, seconds, pids, quarantine, relay_pid=None):
     """Fixed rate, saturation, calls held (with the RSS of `pids` per call),
-    fixed rate again with them up."""
+    fixed rate again with them up.  With `relay_pid`, the fixed rate's
+    update latency also apart while that relay wrote its state snapshots."""
     rss = lambda: sum(lab.rss_bytes(p) for p in pids)  # noqa: E731
     # each call up holds 4 sockets on the relay: stay below its file limit
     rate = min(RATE, int((FD_LIMIT - 200) / 4 / HOLD))
     loaded_rate = min(RATE, int((FD_LIMIT - 200 - 4 * HELD) / 4 / HOLD))
     rss0 = rss()
+    work = os.path.dirname(target)
+    if relay_pid:
+        perf = subprocess.Popen(["perf", "record", "-q", "-a", "-k", "CLOCK_MONOTONIC", "-o", f"{work}/forks.data",
+                                 "-e", "sched:sched_process_fork", "-e", "sched:sched_process_exit"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # the relay's first snapshot comes a second after the first request: perf is
+        # recording by then once it has written its file's header
+        while not os.path.exists(f"{work}/forks.data") and perf.poll() is None:
+            time.sleep(0.05)
     # the CPU the daemons and cpload take at the fixed rate, in cores
     daemons0, client0, t0 = lab.task_ns(pids), children_cpu_s(), time.monotonic()
-    fixed = cpload(build, target, "-c", str(CONNECTIONS), "-r", str(rate), "-d", str(seconds), "-h", str(HOLD))
+    fixed = cpload(build, target, "-c", str(CONNECTIONS), "-r", str(rate), "-d", str(seconds), "-h", str(HOLD),
+                   *(["-e", f"{work}/events.tsv"] if relay_pid else []))
     took = time.monotonic() - t0
+    if relay_pid:
+        perf.send_signal(signal.SIGINT)
+        perf.wait(30)
+        fixed["snapshots"] = latency_by_snapshot(f"{work}/events.tsv", snapshots(f"{work}/forks.data", relay_pid))
     fixed["daemons_cpu"] = (lab.task_ns(pids) - daemons0) / 1e9 / took
     fixed["client_cpu"] = (children_cpu_s() - client0) / took
     fixed["rate"], fixed["hold"] = rate, HOLD
@@ -111,7 +160,8 @@ def ours(build, work, seconds):
         else:
             raise RuntimeError(f"the relay did not connect: {open(log.name).read()}")
         print("bench: control plane: media-dispatcher and media-relay", file=sys.stderr, flush=True)
-        out = phases(build, f"{work}/run/dispatcher.sock", seconds, [p.pid for p in procs], QUARANTINE)
+        out = phases(build, f"{work}/run/dispatcher.sock", seconds, [p.pid for p in procs], QUARANTINE,
+                     relay_pid=procs[1].pid)  # ip netns exec execs the daemon
         out["held"]["relay_sessions"] = sum(r.get("session_count", 0) for r in lab.management(NS, "summary"))
         return out
     finally:

@@ -20,7 +20,8 @@
  * A request that fails ends its call.  -e writes a line per request into
  * EVENTS as its outcome is known, tab-separated: the time (CLOCK_MONOTONIC,
  * in seconds), the call's number (its Call-ID is cpload-N), offer, answer or remove, the
- * outcome and the answer up to its first line break.  The outcome is ok,
+ * outcome, the answer up to its first line break and the request's latency
+ * (ms).  The outcome is ok,
  * error (the answer was error), lost (the connection closed first, or with
  * -g an ICMP error came back), unreachable (no connection could be made)
  * or timeout (no answer within REPLY_TIMEOUT).  Without -R cpload stops at
@@ -148,8 +149,8 @@ static int ng_request(char *buf, size_t size, unsigned i, enum step step, unsign
 static void event(const struct conn *c, const char *outcome, const char *reply)
 {
 	if (events)
-		fprintf(events, "%.3f\t%u\t%s\t%s\t%.*s\n", now_s(), c->call, step_names[c->step], outcome,
-			(int)strcspn(reply, "\t\r\n"), reply);
+		fprintf(events, "%.6f\t%u\t%s\t%s\t%.*s\t%.3f\n", now_s(), c->call, step_names[c->step], outcome,
+			(int)strcspn(reply, "\t\r\n"), reply, (now_s() - c->sent_at) * 1000);
 }
 
 /* ng: one UDP socket a connection, connected to rtpengine */

@@ -128,7 +128,7 @@ def main(events_path, results_path, every, seconds):
         pending += events.read()
         *lines, pending = pending.split("\n")
         for line in lines:
-            _, number, step, outcome, reply = line.split("\t")
+            _, number, step, outcome, reply = line.split("\t")[:5]
             number = int(number)
             if number % every or outcome != "ok":
                 continue

@@ -28,7 +28,7 @@ def load_calls(path):
     calls = collections.defaultdict(dict)
     with open(path) as f:
         for line in f:
-            t, number, step, outcome, answer = line.rstrip("\n").split("\t")
+            t, number, step, outcome, answer = line.rstrip("\n").split("\t")[:5]
             calls[int(number)][step] = (float(t), outcome, answer)
     return calls
 
