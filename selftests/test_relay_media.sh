@@ -550,8 +550,14 @@ run_test "userspace: the same call relayed by the agent's sockets" t_userspace_c
 # the test notes which it was); the caller
 # counts what arrived by RFC 3550 on its own.  The relay saw exactly those
 # packets in that order, so its callee_lost, callee_out_of_order and
-# callee_duplicates equal the caller's counts; its jitter, measured at the
-# relay rather than at the caller, lies within 0.5 ms + 20% of the caller's.
+# callee_duplicates equal the caller's counts.  Its jitter lies within
+# 0.5 ms + 20% of the helper's own RFC 3550 jitter of the packets as they
+# left the callee's link (a packet socket there): both time each packet by
+# the kernel (the relay by its receive timestamp or in its programs), not
+# when a process got to read it.  The caller's own jitter is no reference:
+# its arrivals also hold the relay's time to forward, which in the
+# userspace tier is the agent's scheduling delay (once seen in a loaded TCG
+# guest: the relay 5.5 ms, the caller 7.8).
 NETEM="delay 20ms 5ms reorder 2% loss 2% duplicate 2%"
 NETEM_COUNT=500 # 10 s at 20 ms; each impairment misses all 500 packets with p < 5e-5
 
@@ -575,7 +581,7 @@ quality_call() {
 	python3 - "$T/removed.json" "$T/receiver.json" <<-'PY' || fail "jitter: $(cat "$T/receiver.json") vs $(cat "$T/removed.json")"
 		import json, sys
 		relay = json.load(open(sys.argv[1]))["streams"][0]["callee_jitter_ms"]
-		receiver = json.load(open(sys.argv[2]))["jitter_ms"]
+		receiver = json.load(open(sys.argv[2]))["link_jitter_ms"]
 		sys.exit(0 if abs(relay - receiver) <= 0.5 + 0.2 * receiver else 1)
 	PY
 	# in a BPF tier the RTCP after installation came as the programs' copies: the
