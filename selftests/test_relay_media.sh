@@ -550,8 +550,15 @@ run_test "userspace: the same call relayed by the agent's sockets" t_userspace_c
 # the test notes which it was); the caller
 # counts what arrived by RFC 3550 on its own.  The relay saw exactly those
 # packets in that order, so its callee_lost, callee_out_of_order and
-# callee_duplicates equal the caller's counts; its jitter, measured at the
-# relay rather than at the caller, lies within 0.5 ms + 20% of the caller's.
+# callee_duplicates equal the caller's counts.  Its jitter lies within
+# 0.5 ms + 20% of the helper's own RFC 3550 jitter of the packets as they
+# left the callee's link (a packet socket there): both time each packet by
+# the kernel (the relay by its receive timestamp or in its programs), not
+# when a process got to read it.  Where the kernel forwards (XDP, tc) the
+# caller's own jitter is a reference too; in the userspace tier it is not:
+# the caller's arrivals also hold the agent's time to forward, its
+# scheduling delay (once seen in a loaded TCG guest: the relay 5.5 ms, the
+# caller 7.8).
 NETEM="delay 20ms 5ms reorder 2% loss 2% duplicate 2%"
 NETEM_COUNT=500 # 10 s at 20 ms; each impairment misses all 500 packets with p < 5e-5
 
@@ -572,11 +579,13 @@ quality_call() {
 	expect_eq "$(json "$T/live.json" "$relay")" "$(json "$T/receiver.json" "$figures")" 		"relay's callee lost, out of order, duplicates (live) = the receiver's"
 	expect_eq "$(json "$T/removed.json" "$relay")" "$(json "$T/receiver.json" "$figures")" 		"the same in the remove reply (what accounting records)"
 	expect_eq "$(json "$T/removed.json" "[(s['callee_ssrc_changes'], s['caller_lost'], s['caller_ssrc_changes']) for s in d['streams']]")" 		"[(0, 0, 0)]" "SSRC changes; the caller's single packet"
-	python3 - "$T/removed.json" "$T/receiver.json" <<-'PY' || fail "jitter: $(cat "$T/receiver.json") vs $(cat "$T/removed.json")"
+	python3 - "$T/removed.json" "$T/receiver.json" "$1" <<-'PY' || fail "jitter: $(cat "$T/receiver.json") vs $(cat "$T/removed.json")"
 		import json, sys
 		relay = json.load(open(sys.argv[1]))["streams"][0]["callee_jitter_ms"]
-		receiver = json.load(open(sys.argv[2]))["jitter_ms"]
-		sys.exit(0 if abs(relay - receiver) <= 0.5 + 0.2 * receiver else 1)
+		r = json.load(open(sys.argv[2]))
+		# the receiver's own figure too where the kernel forwards (above)
+		references = [r["link_jitter_ms"]] + ([] if sys.argv[3] == "userspace" else [r["jitter_ms"]])
+		sys.exit(0 if all(abs(relay - j) <= 0.5 + 0.2 * j for j in references) else 1)
 	PY
 	# in a BPF tier the RTCP after installation came as the programs' copies: the
 	# callee's answers the caller timed at least; in userspace none

@@ -554,20 +554,24 @@ static void packet_arrived(struct relay_socket *sock, const struct sockaddr_in *
 }
 
 /* The kernel's receive time of a datagram (SO_TIMESTAMPNS, CLOCK_REALTIME)
- * on CLOCK_MONOTONIC, which the BPF programs time with; `fallback` when the
- * message carries none.
+ * on CLOCK_MONOTONIC, which the BPF programs time with: the time of reading
+ * would add the agent's scheduling delay, which under load skews the jitter.
+ * `now` (the monotonic time of reading) when the message carries none, and
+ * at most `now` should the wall clock have been stepped back meanwhile.
  */
-static uint64_t arrival_of(struct msghdr *msg, int64_t realtime_minus_mono, uint64_t fallback)
+static uint64_t arrival_of(struct msghdr *msg, int64_t realtime_minus_mono, uint64_t now)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
 		struct timespec ts;
+		int64_t arrival;
 
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
 			continue;
 		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-		return (uint64_t)((int64_t)ts.tv_sec * (int64_t)NS_PER_S + ts.tv_nsec - realtime_minus_mono);
+		arrival = (int64_t)ts.tv_sec * (int64_t)NS_PER_S + ts.tv_nsec - realtime_minus_mono;
+		return arrival < (int64_t)now ? (uint64_t)arrival : now;
 	}
-	return fallback;
+	return now;
 }
 
 static void socket_readable(evutil_socket_t fd, short what, void *arg)

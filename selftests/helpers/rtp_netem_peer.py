@@ -7,7 +7,9 @@ computes its own RFC 3550 figures, independently of the relay's code.
 
 CALLER and CALLEE as for rtp_peer.py; CALLEE_DEV the callee's interface
 in its namespace, whose egress gets `tc qdisc add dev CALLEE_DEV root
-netem NETEM...` once the call is set up, and loses it at the end.  A
+netem NETEM...` once the call is set up, and loses it at the end; a packet
+socket on it times each RTP packet as it leaves for the relay (none: no
+such interface, the impairments made by the sender, no timing there).  A
 kernel without netem (CONFIG_NET_SCH_NETEM unset) gets the same kinds of
 impairment from the sender itself, seeded (MP_NETEM_SEED): each packet
 lost with 2%, sent twice with 2%, swapped with the next with 2%, and sent
@@ -37,7 +39,10 @@ Prints one JSON object, the receiver's view of the callee's stream:
 received, lost (highest - first + 1 - distinct), out_of_order (arrived
 behind a higher sequence number, not seen before), duplicates, jitter_ms
 (RFC 3550 section 6.4.1 in floating point, from the second packet on, as
-the relay counts from the validating one), and sent; then what the RTCP
+the relay counts from the validating one), link_jitter_ms (the same, timed
+as the packets left CALLEE_DEV: what the relay received, without the time
+the relay took to forward them, which the caller's arrivals hold; null with
+CALLEE_DEV none), and sent; then what the RTCP
 said: rtcp_sent (the caller's block: fraction, lost, jitter units),
 callee_block (the callee's fixed values), rtt_ms (the mean of the
 caller's round trips, i.e. to the callee and back), rtt_samples, and
@@ -54,9 +59,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtp_peer import Party, caller_latched, fail, receive, relay_request, wait  # noqa: E402
+from rtp_peer import SO_RCVBUFFORCE, Party, caller_latched, fail, receive, relay_request, socket_in, wait  # noqa: E402
 
 SO_TIMESTAMPNS = 35   # Linux; Python's socket module lacks it
+ETH_P_ALL = 3
 PACING = 0.020
 RATE = 8000           # payload type 0
 BYE = b"\x81\xcb\x00\x01" + struct.pack("!I", 0x4D50)
@@ -90,17 +96,17 @@ def report_block(data):
 
 
 def timestamped(sock):
-    """The datagrams waiting on `sock` (SO_TIMESTAMPNS set), each with its arrival in UNIX ns."""
+    """The datagrams waiting on `sock` (SO_TIMESTAMPNS set), each with its arrival in UNIX ns and its address."""
     while True:
         try:
-            data, anc, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(16))
+            data, anc, _, address = sock.recvmsg(65536, socket.CMSG_SPACE(16))
         except BlockingIOError:
             return
         at = next((struct.unpack("qq", d[:16]) for level, kind, d in anc
                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
         if at is None:
             fail("a datagram without its receive timestamp")
-        yield data, at[0] * 1_000_000_000 + at[1]
+        yield data, at[0] * 1_000_000_000 + at[1], address
 
 
 class RtcpEnd(Party):
@@ -117,7 +123,7 @@ class RtcpEnd(Party):
         self.sent += 1
 
     def drain(self):
-        self.got += timestamped(self.sock)
+        self.got += ((data, at) for data, at, _ in timestamped(self.sock))
 
 
 class Receiver(Party):
@@ -129,13 +135,40 @@ class Receiver(Party):
         self.arrivals, self.bye = [], False
 
     def drain(self):
-        for data, at in timestamped(self.sock):
+        for data, at, _ in timestamped(self.sock):
             if data[:2] == BYE[:2]:
                 self.bye = True
             elif len(data) >= 12:
                 seq, ts = struct.unpack("!HI", data[2:8])
                 self.arrivals.append((seq, ts, at))
                 self.seqs.add(seq)
+
+
+class LinkTap:
+    """The callee's RTP as its link DEV passes it on to the relay (after netem), each packet timed by
+    the kernel as it leaves: the stream the relay receives.  The caller's arrivals also hold the
+    relay's own time to forward each packet, which in the userspace tier is the agent's scheduling
+    delay: on a loaded machine it adds jitter the relay never sees."""
+
+    def __init__(self, netns, dev, port, relay):
+        self.sock = socket_in(netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)
+        self.sock.bind((dev, ETH_P_ALL))
+        self.sock.setblocking(False)
+        self.udp = struct.pack("!HH", port, relay[1])
+        self.relay_ip = socket.inet_aton(relay[0])
+        self.arrivals = []
+
+    def drain(self):
+        for frame, at, address in timestamped(self.sock):
+            ip = frame[14:]   # Ethernet; the test's IPv4 has no options
+            if address[2] != socket.PACKET_OUTGOING or frame[12:14] != b"\x08\x00" or ip[0] != 0x45 or \
+                    ip[9] != socket.IPPROTO_UDP or ip[16:20] != self.relay_ip or ip[20:24] != self.udp:
+                continue
+            rtp = ip[28:]
+            if len(rtp) >= 12 and rtp[:2] != BYE[:2]:
+                self.arrivals.append(struct.unpack("!HI", rtp[2:8]) + (at,))
 
 
 def figures(arrivals):
@@ -247,8 +280,9 @@ def main(control, caller_spec, callee_spec, dev, count, *netem_args):
     count = int(count)
     caller, callee = Receiver("caller", caller_spec, 172), Party("callee", callee_spec, 172)
     caller_rtcp, callee_rtcp = RtcpEnd("caller", caller_spec), RtcpEnd("callee", callee_spec)
-    parties = (caller, callee)
     callee_ns = callee_spec.split(":")[0]
+    tap = None if dev == "none" else LinkTap(callee_ns, dev, int(callee_spec.split(":")[1]), callee.relay)
+    parties = (caller, callee) + ((tap,) if tap else ())
 
     caller.send(0)
     if not wait(parties, lambda: caller_latched(control, caller), 30):
@@ -270,7 +304,8 @@ def main(control, caller_spec, callee_spec, dev, count, *netem_args):
                 receive(parties, start + at - time.monotonic())
             callee.send(seq)
         wait(parties, lambda: False, 0.3)
-        caller.drain()
+        for p in parties:
+            p.drain()
         rtcp = rtcp_exchange(caller_rtcp, callee_rtcp, figures(caller.arrivals), max(caller.seqs), not with_netem)
         for _ in range(50):
             callee.sock.sendto(BYE, callee.relay)
@@ -281,7 +316,8 @@ def main(control, caller_spec, callee_spec, dev, count, *netem_args):
     finally:
         if with_netem:
             netem(callee_ns, dev, "del")
-    print(json.dumps(dict(figures(caller.arrivals), sent=callee.sent, **rtcp)))
+    link_jitter = figures(tap.arrivals)["jitter_ms"] if tap else None
+    print(json.dumps(dict(figures(caller.arrivals), link_jitter_ms=link_jitter, sent=callee.sent, **rtcp)))
 
 
 if __name__ == "__main__":

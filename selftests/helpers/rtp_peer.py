@@ -77,23 +77,27 @@ def relay_request(path, command):
     return reply.decode().rstrip("\r\n").partition(" ")[2]
 
 
+def socket_in(netns, *args):
+    """socket.socket(*args) made in `netns` (an `ip netns` name, or - for this one), where it stays."""
+    here, there = os.open("/proc/thread-self/ns/net", os.O_RDONLY), None
+    try:
+        if netns != "-":
+            there = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+            setns(there, netns)
+        return socket.socket(*args)
+    finally:
+        if there is not None:
+            setns(here, "of this process")
+            os.close(there)
+        os.close(here)
+
+
 class Party:
     def __init__(self, name, spec, size):
         netns, port, relay_ip, relay_port = spec.split(":")
         self.name, self.size = name, size
         self.relay = (relay_ip, int(relay_port))
-        # a socket stays in the namespace it was made in
-        here, there = os.open("/proc/thread-self/ns/net", os.O_RDONLY), None
-        try:
-            if netns != "-":
-                there = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-                setns(there, netns)
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        finally:
-            if there is not None:
-                setns(here, "of this process")
-                os.close(there)
-            os.close(here)
+        self.sock = socket_in(netns, socket.AF_INET, socket.SOCK_DGRAM)
         # room for every packet of a run while this process is not scheduled
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)
