@@ -57,8 +57,9 @@ page_matches_management() {
 		    return "—" if n is None else f"{n} ({fixed(100 * n / (packets + n), 1)}%)" if packets + n > 0 else str(n)
 		def quality(t, side):
 		    q = lambda k: t.get(f"{side}_{k}")
+		    count = lambda k: "—" if q(k) is None else q(k)
 		    return (lost(q("lost"), t[f"{side}_packets"]), fixed(q("jitter_ms"), 1, " ms"), fixed(q("rtt_ms"), 1, " ms"),
-		            fixed(q("mos"), 2), f"out of order {q('out_of_order')}; duplicates {q('duplicates')}")
+		            fixed(q("mos"), 2), f"out of order {count('out_of_order')}; duplicates {count('duplicates')}")
 		def shown_quality(t, side):
 		    return (*(t[f"{side}_{k}"] for k in ("lost", "jitter", "rtt", "mos")),
 		            "; ".join(t[f"{side}_quality_title"].split("; ")[:2]))
