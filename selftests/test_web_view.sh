@@ -39,19 +39,35 @@ scrape_both() {
 	done
 }
 
-# the packets of the page's stream equal those of the management interface
+# the page's stream shows what the management interface says: status,
+# packets, path, and each side's quality figures as the page formats them
+# (1 decimal for percentages and milliseconds, 2 for MOS, "—" when unmeasured)
 page_matches_management() {
 	browser read
 	echo "$ANSWER" >"$T/page.json"
 	management sessions >"$T/sessions.json"
 	python3 - "$T/page.json" "$T/sessions.json" <<-'PY'
 		import json, sys
+		from decimal import Decimal, ROUND_HALF_UP
 		page = json.load(open(sys.argv[1]))["sessions"]
 		management = json.load(open(sys.argv[2]))
-		shown = [(s["call_id"], t["status"], int(t["caller_packets"]), int(t["callee_packets"]), t["path"])
-		         for s in page for t in s["streams"]]
+		def fixed(v, digits, unit=""):  # as JavaScript's toFixed: the exact binary value, halves up
+		    return "—" if v is None else str(Decimal(v).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)) + unit
+		def lost(n, packets):
+		    return "—" if n is None else f"{n} ({fixed(100 * n / (packets + n), 1)}%)" if packets + n > 0 else str(n)
+		def quality(t, side):
+		    q = lambda k: t.get(f"{side}_{k}")
+		    count = lambda k: "—" if q(k) is None else q(k)
+		    return (lost(q("lost"), t[f"{side}_packets"]), fixed(q("jitter_ms"), 1, " ms"), fixed(q("rtt_ms"), 1, " ms"),
+		            fixed(q("mos"), 2), f"out of order {count('out_of_order')}; duplicates {count('duplicates')}")
+		def shown_quality(t, side):
+		    return (*(t[f"{side}_{k}"] for k in ("lost", "jitter", "rtt", "mos")),
+		            "; ".join(t[f"{side}_quality_title"].split("; ")[:2]))
+		shown = [(s["call_id"], t["status"], int(t["caller_packets"]), int(t["callee_packets"]), t["path"],
+		          shown_quality(t, "caller"), shown_quality(t, "callee")) for s in page for t in s["streams"]]
 		real = [(s["call_id"], t["status"], t["caller_packets"], t["callee_packets"],
-		         "kernel" if t["in_kernel"] else "agent") for s in management for t in s["streams"]]
+		         "kernel" if t["in_kernel"] else "agent", quality(t, "caller"), quality(t, "callee"))
+		        for s in management for t in s["streams"]]
 		sys.exit(shown != real)
 	PY
 }
@@ -90,6 +106,10 @@ t_web_view() {
 	wait_until 10 page_matches_management || fail "page and management differ: $(cat "$T/page.json" "$T/sessions.json")"
 	expect_eq "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['sessions'][0]['call_id'])" "$T/page.json")" \
 		"$c" "the Call-ID on the page"
+	# every packet arrived (media_checks): nothing lost, on the relay's count and on the page
+	expect_eq "$(python3 -c "import json,sys; t=json.load(open(sys.argv[1]))[0]['streams'][0]; print(t['caller_lost'], t['callee_lost'])" "$T/sessions.json")" \
+		"0 0" "packets lost, as the management interface says"
+	expect_eq "$(page_stream "$T/page.json" "s['caller_lost'], s['callee_lost']")" "('0 (0.0%)', '0 (0.0%)')" "packets lost on the page"
 	relay_counters
 	browser quit
 	call_done
@@ -121,5 +141,5 @@ relay_counters() {
 		'mediaproxy_dispatcher_requests_total{command="update",result="ok"}' | tr '\n' ' ')" "1 1 2 " \
 		"a live session, its active stream, the INVITE's and the 200's updates"
 }
-run_test "the session view in Chromium during a call through Kamailio: the session, its stream, rising counters, as the management interface says; both /metrics" \
+run_test "the session view in Chromium during a call through Kamailio: the session, its stream, rising counters, its quality figures, as the management interface says; both /metrics" \
 	t_web_view

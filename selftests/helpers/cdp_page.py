@@ -8,7 +8,9 @@ websocket).  Each command prints one line on stdout.
 Commands:
   wait CALL_ID     until the session view shows that session (20 s): ok | timeout
   read             what the session view shows, as JSON: {"state", "relays": [...],
-                   "sessions": [{"call_id", "parties", "streams": [{...}]}]}
+                   "sessions": [{"call_id", "parties", "streams": [{...}]}]}; a stream's
+                   cells are found by their class, its quality figures per side
+                   (caller_lost, caller_jitter, caller_rtt, caller_mos, ...)
   width W H        emulate a screen of W x H CSS pixels (a phone), or 0 0 for none;
                    prints the page's scroll width: it fits when that is <= W
   shot FILE        a PNG screenshot of the page: ok
@@ -35,11 +37,19 @@ READ = r"""
     sessions: [...document.querySelectorAll("article.session")].map(a => ({
       call_id: text(a.querySelector(".call-id")),
       parties: text(a.querySelector(".parties")),
-      streams: [...a.querySelectorAll("tr.stream")].map(tr => ({
-        media: text(tr.cells[0]), codec: text(tr.cells[1]), status: text(tr.cells[2]),
-        caller: text(tr.cells[3]), callee: text(tr.cells[4]),
-        caller_packets: text(tr.cells[5]), callee_packets: text(tr.cells[6]), path: text(tr.cells[9]),
-      })),
+      streams: [...a.querySelectorAll("tr.stream")].map(tr => {
+        const at = selector => text(tr.querySelector(selector));
+        const stream = { media: at(".media"), codec: at(".codec"), status: at(".status"), path: at(".path"),
+          caller: at(".caller-remote"), callee: at(".callee-remote"),
+          caller_packets: at(".caller-packets"), callee_packets: at(".callee-packets") };
+        for (const side of ["caller", "callee"]) {
+          for (const figure of ["lost", "jitter", "rtt", "mos"])
+            stream[side + "_" + figure] = at("." + side + "-quality ." + figure);
+          const q = tr.querySelector("." + side + "-quality");
+          stream[side + "_quality_title"] = q ? q.title : null;
+        }
+        return stream;
+      }),
     })),
   });
 })()
