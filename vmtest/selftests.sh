@@ -8,8 +8,8 @@
 # the host may lack), and the calls over the guest's virtio-net NICs.
 # MP_TEST_FILTER, when set (make vmtest MP_TEST_FILTER=...), picks the
 # tests of the attach and media suites instead; MP_VMTEST_QUICK=yes keeps
-# of the media suite one call per tier and the virtio-net redirect (CI, on
-# the kernels besides the one it runs everything on).  Runs in the vmtest
+# of the media suite a call per BPF tier (XDP, tc) and the virtio-net
+# redirect (CI, on the kernels besides the one it runs everything on).  Runs in the vmtest
 # guest (vmtest/run.sh) or on the host kernel; MP_KERNEL_FEATURES comes from
 # vmtest/kernels.  Prints each result as selftests/run-all.sh does, what
 # the tests noted (NOTE lines), the lines "vmtest-report: ..." (kernel,
@@ -54,7 +54,7 @@ suite test_bpf_fixtures python3 selftests/test_bpf_fixtures.py
 MP_TEST_FILTER=$filter suite test_relay_attach bash selftests/test_relay_attach.sh
 media="^[a-z]+: (a call's RTP|the same call|without |a route flipped|a neighbour's MAC|RTP( and RTCP)? through netem)|^virtio-net: "
 [ "${MP_VMTEST_QUICK:-}" != yes ] ||
-	media="^xdp: a call's RTP|^tc: the same call through|^conntrack: the same call through|^userspace: the same call|^virtio-net: a call redirected"
+	media="^xdp: a call's RTP|^tc: the same call through|^virtio-net: a call redirected"
 MP_TEST_FILTER=${filter:-$media} \
 	suite test_relay_media bash selftests/test_relay_media.sh
 cat "$MP_VMTEST_REPORT" 2>/dev/null
