@@ -118,7 +118,10 @@ _link_host() {
 # reaches both through rc; `refused` is `same` with the NIC :06 as rc, whose
 # guest offloads cannot be turned off (virtio_net refuses native XDP then);
 # with `short` the relay's NICs use all their queues, leaving none to XDP.
-# Every NIC starts with one queue pair per CPU in use.
+# Every NIC starts with one queue pair per CPU in use, so a sender that
+# moves between CPUs sends by different queues, which the relay's host
+# receives on different CPUs: a real reordering the test would not
+# control.  MEDIA_PIN keeps the media's sender on one CPU.
 VIRTIO_MAC=52:54:00:4d:50:0
 virtio_hosts() {
 	local nic
@@ -142,6 +145,7 @@ virtio_hosts() {
 	fi
 	ip -n "$RELAY_NS" addr add $RELAY_IP/32 dev lo
 	ip netns exec "$RELAY_NS" sysctl -qw net.ipv4.ip_forward=1
+	MEDIA_PIN="taskset -c 0"
 }
 
 # _take_nic N NS NAME IP [GATEWAY]: the virtio-net NIC whose MAC ends in :0N

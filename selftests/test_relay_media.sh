@@ -81,7 +81,7 @@ offer_answer() {
 # $T/media.log, its pid in $MEDIA.  media_end waits for the results, in
 # $T/media.json.
 media_start() {
-	spawn python3 "$HERE/helpers/rtp_peer.py" "$T/run/relay.sock" "$CALLER_NS:$1:$CALLER_SIDE_IP:$CALLER_SIDE" \
+	spawn ${MEDIA_PIN:-} python3 "$HERE/helpers/rtp_peer.py" "$T/run/relay.sock" "$CALLER_NS:$1:$CALLER_SIDE_IP:$CALLER_SIDE" \
 		"$CALLEE_NS:$2:$CALLEE_SIDE_IP:$CALLEE_SIDE" $COUNT $SIZE "${@:3}" >"$T/media.json" 2>"$T/media.log"
 	MEDIA=$SPAWNED
 }
