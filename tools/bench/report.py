@@ -236,11 +236,13 @@ def targets_section(fw, cp, pc):
                          if ce.get("generator_bound") else "")))
     off = point(fw, "xdp-nostats")
     if x and off:
-        L.append(target("what [Relay] rtp_stats costs the XDP tier (issue 19: ≤ 15%)",
-                        f"{x['relay_ns_per_pkt'] / off['relay_ns_per_pkt'] - 1:+.0%} relay ns a packet "
-                        f"({x['relay_ns_per_pkt']:,.0f} against {off['relay_ns_per_pkt']:,.0f}); program "
-                        f"{x['prog_ns_per_run']:.0f} against {off['prog_ns_per_run']:.0f} ns",
-                        basis, "≤ +15%", x["relay_ns_per_pkt"] <= 1.15 * off["relay_ns_per_pkt"],
+        # issue 19's bound is on the program; the relay's CPU a packet is said beside it
+        L.append(target("what [Relay] rtp_stats costs the XDP program a packet (issue 19: ≤ 15%)",
+                        f"{x['prog_ns_per_run'] / off['prog_ns_per_run'] - 1:+.0%} ({x['prog_ns_per_run']:.0f} "
+                        f"against {off['prog_ns_per_run']:.0f} ns); the relay's CPU "
+                        f"{x['relay_ns_per_pkt'] / off['relay_ns_per_pkt'] - 1:+.0%} a packet "
+                        f"({x['relay_ns_per_pkt']:,.0f} against {off['relay_ns_per_pkt']:,.0f} ns)",
+                        basis + ", bpf_stats", "≤ +15%", x["prog_ns_per_run"] <= 1.15 * off["prog_ns_per_run"],
                         f"the RTP header's parse, the per-leg sequence and jitter state: "
                         f"{x['prog_ns_per_run'] - off['prog_ns_per_run']:.0f} ns more in the program"))
     if tc and ce:
