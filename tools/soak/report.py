@@ -136,8 +136,7 @@ class Run:
         # from the state file unanswered, whether its remove then failed or not
         missing = sorted(n for n in self.set_up if not rows[cid(n)])
         explained = [n for n in missing if self.lost_with_relay(n)]
-        removed_none = [n for n in missing if n in self.removed and n not in explained]
-        unexplained = [n for n in missing if n not in self.removed and n not in explained]
+        lost = [n for n in missing if n not in explained]
         unanswered_rows = {n for n in self.offered_only if rows[cid(n)]}
         refused_rows = [n for n in unanswered_rows if outcome(calls[n], "answer") == "error"]
         known = {cid(n) for n in calls}
@@ -146,7 +145,6 @@ class Run:
         twice_explained = {c: d for c, d in twice.items() if d}
         in_order, n_compared = self.rows_in_dispatcher_order()
         log = self.dispatcher_log_counts()
-        lost = removed_none + unexplained
         return ["## Accounting: one row for every call the dispatcher answered", "",
                 "| calls | count | exactly one row | no row | more than one |", "|---|---|---|---|---|",
                 f"| set up and removed | {len(self.removed)} | {count(self.removed, 1)} | "
