@@ -115,9 +115,10 @@ t_web_view() {
 	call_done
 }
 
-# media_checks: both ends got every packet of the other
+# media_checks [COUNT]: both ends got every packet of the other
 media_checks() {
-	expect_eq "$(py "caller['$c']['received'] >= $COUNT, callee['$c']['received'] >= $COUNT, caller['$c']['corrupt'] + callee['$c']['corrupt']")" \
+	local count=${1:-$COUNT}
+	expect_eq "$(py "caller['$c']['received'] >= $count, callee['$c']['received'] >= $count, caller['$c']['corrupt'] + callee['$c']['corrupt']")" \
 		"(True, True, 0)" "packets received intact at both ends"
 }
 
@@ -143,3 +144,33 @@ relay_counters() {
 }
 run_test "the session view in Chromium during a call through Kamailio: the session, its stream, rising counters, its quality figures, as the management interface says; both /metrics" \
 	t_web_view
+
+# With [Relay] rtp_stats = no the relay keeps no quality figures: the
+# management interface has none, and the page shows "—" for each, never 0
+t_web_view_unmeasured() {
+	local c
+	e2e_hosts
+	start_proxy
+	start_relay "rtp_stats = no"
+	call call 1 25000
+	sdp 1
+	c=$(py "list(sdp)[0]")
+	browser_start http://127.0.0.1:25080/
+	browser wait "$c"
+	expect_eq "$ANSWER" ok "the session on the page"
+	call_media 200 $INTERVAL_MS
+	media_checks 200
+	management sessions >"$T/sessions.json"
+	expect_eq "$(python3 -c "import json,sys; t=json.load(open(sys.argv[1]))[0]['streams'][0]; print([t.get(s + k) for s in ('caller_', 'callee_') for k in ('lost', 'jitter_ms', 'rtt_ms', 'mos')])" "$T/sessions.json")" \
+		"[None, None, None, None, None, None, None, None]" "no quality figures from the management interface"
+	wait_until 10 page_matches_management || fail "page and management differ: $(cat "$T/page.json" "$T/sessions.json")"
+	expect_eq "$(page_stream "$T/page.json" "[s[side + k] for side in ('caller_', 'callee_') for k in ('lost', 'jitter', 'rtt', 'mos')]")" \
+		"['—', '—', '—', '—', '—', '—', '—', '—']" "the page's quality figures"
+	expect_eq "$(page_stream "$T/page.json" "s['caller_packets'] != '0', s['path']")" "(True, 'kernel')" \
+		"the stream's packets, in the kernel"
+	browser quit
+	call_done
+}
+run_test "the session view with rtp_stats = no: every quality figure is shown as unmeasured (—), as the management interface has none" \
+	t_web_view_unmeasured
+
