@@ -562,12 +562,21 @@ run_test "userspace: the same call relayed by the agent's sockets" t_userspace_c
 NETEM="delay 20ms 5ms reorder 2% loss 2% duplicate 2%"
 NETEM_COUNT=500 # 10 s at 20 ms; each impairment misses all 500 packets with p < 5e-5
 
+# quality_call TIER [restart]: with "restart" the relay stops for a restart
+# (SIGQUIT) once the media ended and starts again before the checks, which
+# must then hold all the same: the figures went through the state file.
 quality_call() {
 	call_hosts
 	start_relay "$1"
 	offer_answer q1 49170 30000
 	spawn python3 "$HERE/helpers/rtp_netem_peer.py" "$T/run/relay.sock" "$CALLER_NS:49170:$CALLER_SIDE_IP:$CALLER_SIDE" 		"$CALLEE_NS:30000:$CALLEE_SIDE_IP:$CALLEE_SIDE" e0 $NETEM_COUNT $NETEM >"$T/receiver.json" 2>"$T/netem.log"
 	wait "$SPAWNED" || fail "netem peer: $(cat "$T/netem.log")"
+	if [ "${2:-}" = restart ]; then
+		kill -QUIT "$RELAY"
+		wait "$RELAY" || true
+		start_relay "$1"
+		grep -q "restart: took over 1 sessions" "$T/relay.log" || fail "no takeover: $(cat "$T/relay.log")"
+	fi
 	ctl sessions >"$T/sessions.json"
 	json "$T/sessions.json" "__import__('json').dumps(d[0])" >"$T/live.json"
 	ctl remove call_id=q1 from_tag=ft-q1 >"$T/removed.json"
@@ -651,6 +660,9 @@ t_quality_tc() { quality_call tc; }
 run_test "tc: RTP through netem: the same figures as the receiver" t_quality_tc
 t_quality_userspace() { quality_call userspace; }
 run_test "userspace: RTP through netem: the same figures as the receiver" t_quality_userspace
+t_quality_restart() { quality_call userspace restart; }
+run_test "userspace: the same figures after a restart (SIGQUIT) between the media and the remove: the agent's RTP and RTCP figures kept in the state file" \
+	t_quality_restart
 
 # reinvite CALL_ID FROM_SIDE CSEQ MEDIA_FROM MEDIA_BACK: an in-dialog offer by
 # the caller ("caller") or the callee ("callee"), and its answer; prints

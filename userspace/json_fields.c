@@ -1,6 +1,7 @@
 /* Struct fields to JSON and back (json_fields.h). */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -149,6 +150,7 @@ static json_t *value_json(const struct json_field *f, const char *at)
 		/* a 64-bit value past INT64_MAX goes negative and reads back the same */
 		return json_integer((json_int_t)uint_at(at, f->size));
 	case JSON_FIELD_TIME:
+	case JSON_FIELD_REAL:
 		return json_real(*(const double *)at);
 	case JSON_FIELD_IPV4:
 		return ip_json(*(const struct in_addr *)at);
@@ -285,6 +287,14 @@ static int value_read(const struct json_field *f, const json_t *json, char *at, 
 			problem = "not a number";
 		else if (!(json_number_value(json) >= 0 && json_number_value(json) <= LATEST_TIME))
 			problem = "not a time between 1970 and 9999";
+		else
+			*(double *)at = json_number_value(json);
+		break;
+	case JSON_FIELD_REAL:
+		if (!json_is_number(json))
+			problem = "not a number";
+		else if (!(json_number_value(json) >= 0 && isfinite(json_number_value(json))))
+			problem = "negative or not finite";
 		else
 			*(double *)at = json_number_value(json);
 		break;

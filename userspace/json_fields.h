@@ -19,6 +19,7 @@ enum json_field_kind {
 	JSON_FIELD_BOOL,
 	JSON_FIELD_UINT,      /* an unsigned integer or an enum, `size` bytes wide, at most `max` */
 	JSON_FIELD_TIME,      /* a double: UNIX seconds, 0 (not yet) up to the end of the year 9999 */
+	JSON_FIELD_REAL,      /* a double, finite and not negative */
 	JSON_FIELD_IPV4,      /* a struct in_addr, as "a.b.c.d" */
 	JSON_FIELD_TEXT,      /* a char[size]; bytes that are not UTF-8 go as {"hex": "..."} */
 	JSON_FIELD_TEXT_COPY, /* a char *, read back as a heap copy of at most `size` bytes with its NUL */

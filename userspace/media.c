@@ -77,7 +77,7 @@ struct media_stream {
 	uint64_t relayed_ns[2];      /* [sub]: last packet relayed in userspace */
 	uint64_t reset_ns[2];        /* [side]: the party's last reset */
 	bool rtp_unseen;             /* the conntrack tier forwarded RTP: its statistics are not known */
-	struct rtcp_side rtcp[2];    /* [side]: what its RTCP told (doc/fast-path.md §12); not kept over a restart */
+	struct rtcp_side rtcp[2];    /* [side]: what its RTCP told (doc/fast-path.md §12) */
 	struct media_stream *prev, *next;
 };
 
@@ -98,6 +98,72 @@ static const struct json_field saved_fields[] = {
 	JSON_ARRAY(struct media_stream, reset_ns, UINT),
 	{ "timers", JSON_FIELD_TUPLE, offsetof(struct media_stream, legs[0][0].timer), .count = 4,
 	  .stride = sizeof(struct media_leg), .fields = timer_fields },
+	JSON_FIELDS_END,
+};
+
+/* The quality figures a restart keeps (doc/fast-path.md §8): the agent's
+ * RTP statistics of each side, what each side's RTCP told, and whether the
+ * conntrack tier forwarded RTP unseen.  Saved under "quality", which the
+ * files of earlier relays lack: their streams start these anew.
+ */
+static const struct json_field rtp_leg_fields[] = {
+	JSON_FIELD(struct mp_rtp_leg, clock_rate, UINT),
+	JSON_FIELD(struct mp_rtp_leg, pt, UINT, .max = 127),
+	JSON_FIELD(struct mp_rtp_leg, probation, UINT, .max = MP_RTP_MIN_SEQUENTIAL),
+	JSON_FIELD(struct mp_rtp_leg, max_seq, UINT),
+	JSON_FIELD(struct mp_rtp_leg, ssrc, UINT),
+	JSON_FIELD(struct mp_rtp_leg, cycles, UINT),
+	JSON_FIELD(struct mp_rtp_leg, base_seq, UINT),
+	JSON_FIELD(struct mp_rtp_leg, bad_seq, UINT),
+	JSON_FIELD(struct mp_rtp_leg, received, UINT),
+	JSON_FIELD(struct mp_rtp_leg, lost_prior, UINT),
+	JSON_FIELD(struct mp_rtp_leg, jitter, UINT),
+	JSON_FIELD(struct mp_rtp_leg, last_ts, UINT),
+	JSON_FIELD(struct mp_rtp_leg, last_arrival_ns, UINT),
+	JSON_FIELD(struct mp_rtp_leg, seen, UINT),
+	JSON_FIELD(struct mp_rtp_leg, out_of_order, UINT),
+	JSON_FIELD(struct mp_rtp_leg, duplicates, UINT),
+	JSON_FIELD(struct mp_rtp_leg, sources, UINT),
+	JSON_FIELD(struct mp_rtp_leg, not_rtp, UINT),
+	JSON_FIELDS_END,
+};
+
+static const struct json_field rtcp_block_fields[] = {
+	JSON_FIELD(struct rtcp_block, ssrc, UINT),
+	JSON_FIELD(struct rtcp_block, fraction_lost, UINT),
+	JSON_FIELD(struct rtcp_block, cumulative_lost, UINT), /* its 32 bits, as unsigned */
+	JSON_FIELD(struct rtcp_block, highest_seq, UINT),
+	JSON_FIELD(struct rtcp_block, jitter, UINT),
+	JSON_FIELD(struct rtcp_block, lsr, UINT),
+	JSON_FIELD(struct rtcp_block, dlsr, UINT),
+	JSON_FIELDS_END,
+};
+
+/* A sender report, saved as [ntp_middle, passed_ns]. */
+static const struct json_field rtcp_sr_fields[] = {
+	JSON_FIELD(struct rtcp_sr_passed, ntp_middle, UINT),
+	JSON_FIELD(struct rtcp_sr_passed, passed_ns, UINT),
+	JSON_FIELDS_END,
+};
+
+static const struct json_field rtcp_side_fields[] = {
+	{ "sr", JSON_FIELD_TUPLE, offsetof(struct rtcp_side, sr), .count = RTCP_SR_HISTORY,
+	  .stride = JSON_MEMBER_SIZE(struct rtcp_side, sr[0]), .fields = rtcp_sr_fields },
+	JSON_FIELD(struct rtcp_side, sr_next, UINT, .max = RTCP_SR_HISTORY - 1),
+	JSON_FIELD(struct rtcp_side, reports, UINT),
+	JSON_FIELD(struct rtcp_side, malformed, UINT),
+	JSON_FIELD(struct rtcp_side, has_block, BOOL),
+	JSON_FIELD(struct rtcp_side, block, OBJECT, .fields = rtcp_block_fields),
+	JSON_FIELD(struct rtcp_side, rtt_count, UINT),
+	JSON_FIELD(struct rtcp_side, rtt_sum_ms, REAL),
+	JSON_FIELDS_END,
+};
+
+static const struct json_field quality_fields[] = {
+	{ "rtp", JSON_FIELD_OBJECT, offsetof(struct media_stream, legs[0][RTP].rtp), .count = 2,
+	  .stride = JSON_MEMBER_SIZE(struct media_stream, legs[0]), .fields = rtp_leg_fields },
+	JSON_ARRAY(struct media_stream, rtcp, OBJECT, .fields = rtcp_side_fields),
+	JSON_FIELD(struct media_stream, rtp_unseen, BOOL),
 	JSON_FIELDS_END,
 };
 
@@ -892,16 +958,55 @@ void media_keep_forwarding(struct media *m)
 	m->keep_forwarding = true;
 }
 
+/* Whether a stream has quality figures to keep: a packet counted on an RTP
+ * leg, an RTCP datagram read, or RTP the conntrack tier forwarded unseen.
+ */
+static bool quality_measured(const struct media_stream *ms)
+{
+	bool measured = ms->rtp_unseen;
+
+	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {
+		const struct mp_rtp_leg *rtp = &ms->legs[side][RTP].rtp;
+
+		measured |= rtp->sources || rtp->not_rtp || ms->rtcp[side].reports || ms->rtcp[side].malformed;
+	}
+	return measured;
+}
+
 json_t *media_stream_save(const struct stream *stream)
 {
-	return stream->owner ? json_fields_write(saved_fields, stream->owner) : json_null();
+	json_t *saved;
+
+	if (!stream->owner)
+		return json_null();
+	saved = json_fields_write(saved_fields, stream->owner);
+	/* none for a stream without figures: the state file of a relay with
+	 * many calls not yet flowing stays as small as it was
+	 */
+	if (saved && quality_measured(stream->owner) &&
+	    json_object_set_new(saved, "quality", json_fields_write(quality_fields, stream->owner))) {
+		json_decref(saved);
+		return NULL;
+	}
+	return saved;
+}
+
+/* A saved stream's "quality", into `ms`: 0 when absent (an earlier relay's file). */
+static int quality_read(const json_t *saved, struct media_stream *ms, struct json_fields_error *err)
+{
+	const json_t *quality = json_object_get(saved, "quality");
+
+	if (!quality || !json_fields_read(quality_fields, quality, ms, err))
+		return 0;
+	json_fields_error_within(err, "quality");
+	return -1;
 }
 
 int media_stream_check(const json_t *saved, struct json_fields_error *err)
 {
 	struct media_stream scratch = { 0 };
 
-	return json_fields_read(saved_fields, saved, &scratch, err);
+	return json_fields_read(saved_fields, saved, &scratch, err) || quality_read(saved, &scratch, err) ? -1 : 0;
 }
 
 int media_stream_restore(struct media *m, struct stream *stream, const json_t *saved)
@@ -911,7 +1016,9 @@ int media_stream_restore(struct media *m, struct stream *stream, const json_t *s
 
 	if (!ms)
 		return -1;
-	json_fields_read(saved_fields, saved, ms, &err); /* media_stream_check() passed: it cannot fail */
+	/* media_stream_check() passed: neither can fail */
+	json_fields_read(saved_fields, saved, ms, &err);
+	quality_read(saved, ms, &err);
 	if (ms->id > m->next_id)
 		m->next_id = ms->id;
 	for (enum side side = SIDE_CALLER; side <= SIDE_CALLEE; side++) {

@@ -44,7 +44,7 @@ int rtcp_parse(const unsigned char *data, size_t len, struct rtcp_packet *out);
 
 /* What the relay learnt from one side's RTCP. */
 struct rtcp_side {
-	struct {
+	struct rtcp_sr_passed {
 		uint32_t ntp_middle;
 		uint64_t passed_ns; /* CLOCK_MONOTONIC */
 	} sr[RTCP_SR_HISTORY];      /* this side's sender reports, the latest RTCP_SR_HISTORY */

@@ -42,7 +42,7 @@ struct relay {
 
 static void relay_open(struct relay *r)
 {
-	const struct media_config media_cfg = { .transmit_every = 1 };
+	const struct media_config media_cfg = { .transmit_every = 1, .rtp_stats = true }; /* the default */
 	const struct media_owner owner = { .expired = session_expired, .changed = state_changed };
 	const struct mp_port_range range = { 40000, 40000 + 2 * PAIRS };
 	struct sessions_config cfg = { { 0 }, { 0 } };

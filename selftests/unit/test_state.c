@@ -26,75 +26,79 @@
 #define DISPATCHER "dispatcher.example.org:25060"
 
 /* Two sessions as the relay wrote them: one with a latched, installed
- * stream, a caller user agent that is not UTF-8 and a dispatcher; one with
+ * stream, its quality figures (each side's RTP, the caller's RTCP), a
+ * caller user agent that is not UTF-8 and a dispatcher; one with
  * a closed stream and a live one on hold, in two generations.  A leg's
  * packets and bytes are its base counters: the userspace tier adds none.
  */
 static const char saved_state[] =
-	"{\"version\":1,\"sessions\":[{\"call_id\":\"c1\",\"from_tag\":\"ft-c1\","
-	"\"to_tag\":\"tt-c1\",\"from_uri\":\"alice@example.org\",\"to_uri\":\"bob@example.net\","
-	"\"caller_ua\":{\"hex\":\"50686f6ee9\"},\"callee_ua\":\"callee\",\"has_username\":true,"
-	"\"username\":\"alice\",\"caller_address\":\"198.18.1.7\","
-	"\"destination_address\":\"198.18.2.9\",\"has_cseq\":true,\"cseq\":[1,0],"
-	"\"start_time\":1796621644.0090578,\"end_time\":0.0,\"next_answer_order\":1,"
-	"\"streams\":[{\"media_type\":\"audio\",\"status\":0,\"alive\":true,\"timeout_wait\":0,"
-	"\"party\":[{\"local_ip\":\"198.18.0.50\",\"rtp_port\":40000,\"has_ports\":true,"
-	"\"has_sdp\":true,\"sdp_ip\":\"198.18.1.7\",\"sdp_port\":49170,\"on_hold\":false,"
-	"\"ice\":false,\"codec\":\"G711u\",\"rtp\":{\"has_remote\":true,\"in_use\":true,"
-	"\"got_media\":true,\"remote_ip\":\"198.18.1.7\",\"remote_port\":49170,\"packets\":361,"
-	"\"bytes\":72200},\"rtcp\":{\"has_remote\":true,\"in_use\":true,\"got_media\":true,"
-	"\"remote_ip\":\"198.18.1.7\",\"remote_port\":49171,\"packets\":2,\"bytes\":160}},"
-	"{\"local_ip\":\"198.18.0.50\",\"rtp_port\":40002,\"has_ports\":true,\"has_sdp\":true,"
-	"\"sdp_ip\":\"198.18.2.9\",\"sdp_port\":30000,\"on_hold\":false,\"ice\":false,"
-	"\"codec\":\"G711u\",\"rtp\":{\"has_remote\":true,\"in_use\":true,\"got_media\":true,"
-	"\"remote_ip\":\"198.18.2.9\",\"remote_port\":30000,\"packets\":335,\"bytes\":67000},"
-	"\"rtcp\":{\"has_remote\":false,\"in_use\":false,\"got_media\":false,"
-	"\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0}}],"
-	"\"created_at\":1796621643.9259217,\"answered_at\":1796621644.0090578,"
-	"\"first_media_at\":1796621644.1300805,\"ended_at\":0.0,\"answer_order\":0,"
-	"\"media\":{\"id\":1,\"installed\":[true,false],\"base_packets\":[[361,2],[335,0]],"
-	"\"base_bytes\":[[72200,160],[67000,0]],\"relayed_ns\":[742277745822,742277745901],"
-	"\"reset_ns\":[0,0],\"timers\":[[0,false],[0,false],[0,false],[831725601536,false]]}}],"
-	"\"generations\":[{\"cseq\":[1,0],\"streams\":[0]}],"
-	"\"dispatcher\":\"dispatcher.example.org:25060\"},{\"call_id\":\"c2\",\"from_tag\":\"ft-c2\","
-	"\"to_tag\":\"\",\"from_uri\":\"carol@example.org\",\"to_uri\":\"dave@example.net\","
-	"\"caller_ua\":\"caller\",\"callee_ua\":\"\",\"has_username\":false,\"username\":\"\","
-	"\"caller_address\":\"198.18.1.7\",\"destination_address\":\"0.0.0.0\",\"has_cseq\":true,"
-	"\"cseq\":[2,1],\"start_time\":0.0,\"end_time\":0.0,\"next_answer_order\":0,"
-	"\"streams\":[{\"media_type\":\"video\",\"status\":2,\"alive\":false,\"timeout_wait\":0,"
-	"\"party\":[{\"local_ip\":\"198.18.0.50\",\"rtp_port\":40004,\"has_ports\":false,"
-	"\"has_sdp\":true,\"sdp_ip\":\"198.18.1.7\",\"sdp_port\":51372,\"on_hold\":false,"
-	"\"ice\":false,\"codec\":\"\",\"rtp\":{\"has_remote\":false,\"in_use\":false,"
-	"\"got_media\":false,\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0},"
-	"\"rtcp\":{\"has_remote\":false,\"in_use\":false,\"got_media\":false,"
-	"\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0}},"
-	"{\"local_ip\":\"198.18.0.50\",\"rtp_port\":40006,\"has_ports\":false,\"has_sdp\":true,"
-	"\"sdp_ip\":\"\",\"sdp_port\":0,\"on_hold\":false,\"ice\":false,\"codec\":\"\","
-	"\"rtp\":{\"has_remote\":false,\"in_use\":false,\"got_media\":false,"
-	"\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0},"
-	"\"rtcp\":{\"has_remote\":false,\"in_use\":false,\"got_media\":false,"
-	"\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0}}],"
-	"\"created_at\":1796621650.25,\"answered_at\":0.0,\"first_media_at\":0.0,"
-	"\"ended_at\":1796621655.5,\"answer_order\":0,\"media\":null},{\"media_type\":\"audio\","
-	"\"status\":1,\"alive\":true,\"timeout_wait\":0,\"party\":[{\"local_ip\":\"198.18.0.50\","
-	"\"rtp_port\":40008,\"has_ports\":true,\"has_sdp\":true,\"sdp_ip\":\"0.0.0.0\","
-	"\"sdp_port\":49180,\"on_hold\":true,\"ice\":true,\"codec\":\"\","
-	"\"rtp\":{\"has_remote\":false,\"in_use\":false,\"got_media\":false,"
-	"\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0},"
-	"\"rtcp\":{\"has_remote\":false,\"in_use\":false,\"got_media\":false,"
-	"\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0}},"
-	"{\"local_ip\":\"198.18.0.50\",\"rtp_port\":40010,\"has_ports\":true,\"has_sdp\":true,"
-	"\"sdp_ip\":\"198.18.2.9\",\"sdp_port\":30020,\"on_hold\":false,\"ice\":false,\"codec\":\"\","
-	"\"rtp\":{\"has_remote\":false,\"in_use\":false,\"got_media\":false,"
-	"\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0},"
-	"\"rtcp\":{\"has_remote\":false,\"in_use\":false,\"got_media\":false,"
-	"\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0}}],"
-	"\"created_at\":1796621655.5,\"answered_at\":0.0,\"first_media_at\":0.0,\"ended_at\":0.0,"
-	"\"answer_order\":0,\"media\":{\"id\":3,\"installed\":[false,false],\"base_packets\":[[0,0],"
-	"[0,0]],\"base_bytes\":[[0,0],[0,0]],\"relayed_ns\":[0,0],\"reset_ns\":[0,840000000000],"
-	"\"timers\":[[861725601386,true],[861725601386,true],[861725601386,true],[861725601386,"
-	"true]]}}],\"generations\":[{\"cseq\":[1,0],\"streams\":[0]},{\"cseq\":[2,1],"
-	"\"streams\":[1]}],\"dispatcher\":null}]}";
+	"{\"version\":1,\"sessions\":[{\"call_id\":\"c1\",\"from_tag\":\"ft-c1\",\"to_tag\":\"tt-c1\","
+	"\"from_uri\":\"alice@example.org\",\"to_uri\":\"bob@example.net\",\"caller_ua\":{\"hex\":\"506"
+	"86f6ee9\"},\"callee_ua\":\"callee\",\"has_username\":true,\"username\":\"alice\",\"caller_addr"
+	"ess\":\"198.18.1.7\",\"destination_address\":\"198.18.2.9\",\"has_cseq\":true,\"cseq\":[1,0],"
+	"\"start_time\":1796621644.0090578,\"end_time\":0.0,\"next_answer_order\":1,\"streams\":[{\"med"
+	"ia_type\":\"audio\",\"status\":0,\"alive\":true,\"timeout_wait\":0,\"party\":[{\"local_ip\":\""
+	"198.18.0.50\",\"rtp_port\":40000,\"has_ports\":true,\"has_sdp\":true,\"sdp_ip\":\"198.18.1.7\""
+	",\"sdp_port\":49170,\"on_hold\":false,\"ice\":false,\"codec\":\"G711u\",\"rtp\":{\"has_remote"
+	"\":true,\"in_use\":true,\"got_media\":true,\"remote_ip\":\"198.18.1.7\",\"remote_port\":49170,"
+	"\"packets\":361,\"bytes\":72200},\"rtcp\":{\"has_remote\":true,\"in_use\":true,\"got_media\":t"
+	"rue,\"remote_ip\":\"198.18.1.7\",\"remote_port\":49171,\"packets\":2,\"bytes\":160}},{\"local_"
+	"ip\":\"198.18.0.50\",\"rtp_port\":40002,\"has_ports\":true,\"has_sdp\":true,\"sdp_ip\":\"198.1"
+	"8.2.9\",\"sdp_port\":30000,\"on_hold\":false,\"ice\":false,\"codec\":\"G711u\",\"rtp\":{\"has_"
+	"remote\":true,\"in_use\":true,\"got_media\":true,\"remote_ip\":\"198.18.2.9\",\"remote_port\":"
+	"30000,\"packets\":335,\"bytes\":67000},\"rtcp\":{\"has_remote\":false,\"in_use\":false,\"got_m"
+	"edia\":false,\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0}}],\"create"
+	"d_at\":1796621643.9259217,\"answered_at\":1796621644.0090578,\"first_media_at\":1796621644.130"
+	"0805,\"ended_at\":0.0,\"answer_order\":0,\"media\":{\"id\":1,\"installed\":[true,false],\"base"
+	"_packets\":[[361,2],[335,0]],\"base_bytes\":[[72200,160],[67000,0]],\"relayed_ns\":[7422777458"
+	"22,742277745901],\"reset_ns\":[0,0],\"timers\":[[0,false],[0,false],[0,false],[831725601536,fa"
+	"lse]],\"quality\":{\"rtp\":[{\"clock_rate\":8000,\"pt\":0,\"probation\":0,\"max_seq\":1360,\"s"
+	"src\":1144201745,\"cycles\":0,\"base_seq\":1000,\"bad_seq\":65537,\"received\":358,\"lost_prio"
+	"r\":0,\"jitter\":163,\"last_ts\":217600,\"last_arrival_ns\":742277745822,\"seen\":-1,\"out_of_"
+	"order\":2,\"duplicates\":1,\"sources\":1,\"not_rtp\":0},{\"clock_rate\":8000,\"pt\":8,\"probat"
+	"ion\":0,\"max_seq\":200,\"ssrc\":2864434397,\"cycles\":65536,\"base_seq\":65201,\"bad_seq\":65"
+	"537,\"received\":530,\"lost_prior\":4,\"jitter\":97,\"last_ts\":3200160,\"last_arrival_ns\":74"
+	"2277745901,\"seen\":9223372036854775807,\"out_of_order\":0,\"duplicates\":0,\"sources\":2,\"no"
+	"t_rtp\":3}],\"rtcp\":[{\"sr\":[[3735928559,742000000000],[3735994095,747000000000],[0,0],[0,0]"
+	"],\"sr_next\":2,\"reports\":2,\"malformed\":0,\"has_block\":true,\"block\":{\"ssrc\":286443439"
+	"7,\"fraction_lost\":3,\"cumulative_lost\":4294967295,\"highest_seq\":131071,\"jitter\":40,\"ls"
+	"r\":3735928559,\"dlsr\":65536},\"rtt_count\":2,\"rtt_sum_ms\":41.5},{\"sr\":[[0,0],[0,0],[0,0]"
+	",[0,0]],\"sr_next\":0,\"reports\":1,\"malformed\":1,\"has_block\":false,\"block\":{\"ssrc\":0,"
+	"\"fraction_lost\":0,\"cumulative_lost\":0,\"highest_seq\":0,\"jitter\":0,\"lsr\":0,\"dlsr\":0}"
+	",\"rtt_count\":0,\"rtt_sum_ms\":0.0}],\"rtp_unseen\":false}}}],\"generations\":[{\"cseq\":[1,0"
+	"],\"streams\":[0]}],\"dispatcher\":\"dispatcher.example.org:25060\"},{\"call_id\":\"c2\",\"fro"
+	"m_tag\":\"ft-c2\",\"to_tag\":\"\",\"from_uri\":\"carol@example.org\",\"to_uri\":\"dave@example"
+	".net\",\"caller_ua\":\"caller\",\"callee_ua\":\"\",\"has_username\":false,\"username\":\"\",\""
+	"caller_address\":\"198.18.1.7\",\"destination_address\":\"0.0.0.0\",\"has_cseq\":true,\"cseq\""
+	":[2,1],\"start_time\":0.0,\"end_time\":0.0,\"next_answer_order\":0,\"streams\":[{\"media_type"
+	"\":\"video\",\"status\":2,\"alive\":false,\"timeout_wait\":0,\"party\":[{\"local_ip\":\"198.18"
+	".0.50\",\"rtp_port\":40004,\"has_ports\":false,\"has_sdp\":true,\"sdp_ip\":\"198.18.1.7\",\"sd"
+	"p_port\":51372,\"on_hold\":false,\"ice\":false,\"codec\":\"\",\"rtp\":{\"has_remote\":false,\""
+	"in_use\":false,\"got_media\":false,\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,"
+	"\"bytes\":0},\"rtcp\":{\"has_remote\":false,\"in_use\":false,\"got_media\":false,\"remote_ip\""
+	":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0}},{\"local_ip\":\"198.18.0.50\",\"rtp"
+	"_port\":40006,\"has_ports\":false,\"has_sdp\":true,\"sdp_ip\":\"\",\"sdp_port\":0,\"on_hold\":"
+	"false,\"ice\":false,\"codec\":\"\",\"rtp\":{\"has_remote\":false,\"in_use\":false,\"got_media"
+	"\":false,\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0},\"rtcp\":{\"ha"
+	"s_remote\":false,\"in_use\":false,\"got_media\":false,\"remote_ip\":\"0.0.0.0\",\"remote_port"
+	"\":0,\"packets\":0,\"bytes\":0}}],\"created_at\":1796621650.25,\"answered_at\":0.0,\"first_med"
+	"ia_at\":0.0,\"ended_at\":1796621655.5,\"answer_order\":0,\"media\":null},{\"media_type\":\"aud"
+	"io\",\"status\":1,\"alive\":true,\"timeout_wait\":0,\"party\":[{\"local_ip\":\"198.18.0.50\","
+	"\"rtp_port\":40008,\"has_ports\":true,\"has_sdp\":true,\"sdp_ip\":\"0.0.0.0\",\"sdp_port\":491"
+	"80,\"on_hold\":true,\"ice\":true,\"codec\":\"\",\"rtp\":{\"has_remote\":false,\"in_use\":false"
+	",\"got_media\":false,\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0},\""
+	"rtcp\":{\"has_remote\":false,\"in_use\":false,\"got_media\":false,\"remote_ip\":\"0.0.0.0\",\""
+	"remote_port\":0,\"packets\":0,\"bytes\":0}},{\"local_ip\":\"198.18.0.50\",\"rtp_port\":40010,"
+	"\"has_ports\":true,\"has_sdp\":true,\"sdp_ip\":\"198.18.2.9\",\"sdp_port\":30020,\"on_hold\":f"
+	"alse,\"ice\":false,\"codec\":\"\",\"rtp\":{\"has_remote\":false,\"in_use\":false,\"got_media\""
+	":false,\"remote_ip\":\"0.0.0.0\",\"remote_port\":0,\"packets\":0,\"bytes\":0},\"rtcp\":{\"has_"
+	"remote\":false,\"in_use\":false,\"got_media\":false,\"remote_ip\":\"0.0.0.0\",\"remote_port\":"
+	"0,\"packets\":0,\"bytes\":0}}],\"created_at\":1796621655.5,\"answered_at\":0.0,\"first_media_a"
+	"t\":0.0,\"ended_at\":0.0,\"answer_order\":0,\"media\":{\"id\":3,\"installed\":[false,false],\""
+	"base_packets\":[[0,0],[0,0]],\"base_bytes\":[[0,0],[0,0]],\"relayed_ns\":[0,0],\"reset_ns\":[0"
+	",840000000000],\"timers\":[[861725601386,true],[861725601386,true],[861725601386,true],[861725"
+	"601386,true]]}}],\"generations\":[{\"cseq\":[1,0],\"streams\":[0]},{\"cseq\":[2,1],\"streams\""
+	":[1]}],\"dispatcher\":null}]}";
 
 static const char *origin_name(void *origin)
 {
@@ -144,7 +148,7 @@ struct relay {
 
 static int relay_setup(void **state)
 {
-	static const struct media_config media_cfg = { .transmit_every = 1 };
+	static const struct media_config media_cfg = { .transmit_every = 1, .rtp_stats = true };
 	static const struct media_owner owner = { .expired = session_expired, .changed = state_changed };
 	const struct mp_port_range range = { 40000, 40100 };
 	struct sessions_config sessions_cfg = { { 0 }, { 0 } };
@@ -267,6 +271,64 @@ static void write_edited(const char *file, unsigned session, const char *path, c
 	json_decref(state);
 }
 
+/* The quality figures of saved_state's first stream, as its statistics
+ * report them after the restore: what the relay counted of each side's
+ * RTP, and the caller's RTCP (its report about the callee's stream, its
+ * round trip).
+ */
+static void test_quality_restored(void **state)
+{
+	const struct state_origins origins = { .name = origin_name, .find = find_origin };
+	struct relay *r = *state;
+	const struct session *c1;
+	json_t *stats, *stream;
+	char *text;
+
+	write_file(r->path, saved_state);
+	assert_int_equal(state_restore(r->path, r->sessions, r->pool, r->m, &origins), 2);
+	c1 = sessions_find(r->sessions, "c1", "ft-c1", "");
+	assert_non_null(c1);
+	stats = session_stats_json(c1, 1796621700.0);
+	stream = json_array_get(json_object_get(stats, "streams"), 0);
+	text = json_dumps(stream, JSON_COMPACT);
+	assert_non_null(text);
+	/* expected 1360 - 1000 + 1, received 358; 200 + 65536 - 65201 + 1 and 530, 4 before */
+	assert_int_equal(json_integer_value(json_object_get(stream, "caller_lost")), 3);
+	assert_int_equal(json_integer_value(json_object_get(stream, "callee_lost")), 10);
+	assert_int_equal(json_integer_value(json_object_get(stream, "caller_out_of_order")), 2);
+	assert_int_equal(json_integer_value(json_object_get(stream, "caller_duplicates")), 1);
+	assert_int_equal(json_integer_value(json_object_get(stream, "callee_ssrc_changes")), 1);
+	/* 163 / 16 units of 8000 Hz: 1.2734 ms */
+	assert_float_equal(json_real_value(json_object_get(stream, "caller_jitter_ms")), 1.273, 0.0005);
+	/* the caller's RTCP: 41.5 ms over 2 round trips; its block on the callee's stream */
+	assert_float_equal(json_real_value(json_object_get(stream, "caller_rtt_ms")), 20.75, 0.0005);
+	assert_int_equal(json_integer_value(json_object_get(stream, "callee_rtcp_lost")), -1);
+	assert_float_equal(json_real_value(json_object_get(stream, "callee_rtcp_jitter_ms")), 5.0, 0.0005);
+	free(text);
+	json_decref(stats);
+}
+
+/* A file of a relay before "quality" was saved: its streams are taken
+ * over, their figures start anew, and the next save has none, as for
+ * c2's stream, which saw no packet.
+ */
+static void test_without_quality(void **state)
+{
+	const struct state_origins origins = { .name = origin_name, .find = find_origin };
+	struct relay *r = *state;
+	char out[80], *want, *text;
+
+	snprintf(out, sizeof(out), "%s/out.json", r->dir);
+	write_edited(r->path, 0, "streams/0/media/quality", NULL);
+	want = read_file(r->path);
+	assert_int_equal(state_restore(r->path, r->sessions, r->pool, r->m, &origins), 2);
+	assert_int_equal(state_save(out, r->sessions, &origins), 0);
+	text = read_file(out);
+	assert_string_equal(text, want);
+	free(want);
+	free(text);
+}
+
 /* The sessions' statistics, as `sessions` and an expiry report them. */
 static void report_all(const struct sessions *sessions)
 {
@@ -333,6 +395,12 @@ static const struct bad_field bad_fields[] = {
 	{ 0, "streams/0/media/timers/2/1", "0", "streams[0].media.timers[2][1] = 0: not a boolean" },
 	{ 0, "streams/0/media/base_bytes/1/0", "1.5", "streams[0].media.base_bytes[1][0] = 1.5: not an integer" },
 	{ 1, "dispatcher", "5", "dispatcher = 5: neither a name nor null" },
+	/* the quality figures: an index past the history, a probation never begun, a negative sum */
+	{ 0, "streams/0/media/quality/rtcp/0/sr_next", "4", "streams[0].media.quality.rtcp[0].sr_next = 4: out of range" },
+	{ 0, "streams/0/media/quality/rtp/1/probation", "3", "streams[0].media.quality.rtp[1].probation = 3: out of range" },
+	{ 0, "streams/0/media/quality/rtcp/0/rtt_sum_ms", "-2.5",
+	  "streams[0].media.quality.rtcp[0].rtt_sum_ms = -2.5: negative or not finite" },
+	{ 0, "streams/0/media/quality/rtp", "[]", "streams[0].media.quality.rtp = []: an array of another length" },
 };
 
 /* One case of bad_fields, with a relay of its own (its prestate). */
@@ -432,8 +500,10 @@ static void test_unreadable(void **state)
 
 int main(void)
 {
-	struct CMUnitTest tests[4 + BAD_FIELDS] = {
+	struct CMUnitTest tests[6 + BAD_FIELDS] = {
 		cmocka_unit_test_setup_teardown(test_restore_then_save, relay_setup, relay_teardown),
+		cmocka_unit_test_setup_teardown(test_quality_restored, relay_setup, relay_teardown),
+		cmocka_unit_test_setup_teardown(test_without_quality, relay_setup, relay_teardown),
 		cmocka_unit_test_setup_teardown(test_port_taken, relay_setup, relay_teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_key, relay_setup, relay_teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable, relay_setup, relay_teardown),
@@ -445,9 +515,9 @@ int main(void)
 
 		snprintf(names[i], sizeof(names[i]), "left out: session %u, %s = %s", bad->session,
 			 *bad->path ? bad->path : "itself", bad->value ? bad->value : "(none)");
-		tests[4 + i] = (struct CMUnitTest)cmocka_unit_test_prestate_setup_teardown(
+		tests[6 + i] = (struct CMUnitTest)cmocka_unit_test_prestate_setup_teardown(
 			test_bad_field, relay_setup, relay_teardown, (void *)bad);
-		tests[4 + i].name = names[i];
+		tests[6 + i].name = names[i];
 	}
 	mp_log_open("test_state", MP_LOG_TERMINAL);
 	mp_log_set_level(LOG_CRIT);
