@@ -2,9 +2,10 @@
 """The media benchmarks: every relay's throughput (RFC 2544: the highest
 rate it carries with under 0.1% loss for 5 s, searched on the offered
 rate) and its CPU per packet there; every relay at one common rate they all
-sustain; every relay saturated (overload behaviour, reported, never a
-target); the XDP tier's cost per packet from 10 streams to the most this
-machine holds, repeated; and the relay's memory there.
+sustain; the XDP tier with [Relay] rtp_stats on and off, alternately at one
+rate both sustain; every relay saturated (overload behaviour, reported,
+never a target); the XDP tier's cost per packet from 10 streams to the most
+this machine holds, repeated; and the relay's memory there.
 
   forwarding.py BUILD WORKDIR OUT.json [--quick]
 
@@ -42,6 +43,7 @@ RESOLUTION = 0.05  # the search stops when the bounds are this close
 FIRST_GUESS = {"ceiling": 1.6e6, "xdp": 1.2e6, "xdp-nostats": 1.2e6, "tc": 4e5, "conntrack": 3e5, "userspace": 2e4,
                "rtpengine": 2e4, "rtpengine13": 2e4}
 SCALE_WINDOWS, SCALE_S = 5, 3  # the scale runs: windows of so many seconds, saturated
+RTP_STATS_PAIRS = 5  # the rtp_stats comparison: runs of each, alternating
 GENERATOR_PPS = 2e6  # about what one generator sends at most: beyond, a rate falling short is its own
 # Relays that, once overloaded, keep losing a share of every stream's packets
 # at any rate (rtpengine: "UDP receive queue exceeded" in its log, measured
@@ -322,6 +324,32 @@ def scale_point(run, windows, seconds, log):
     return out
 
 
+def rtp_stats_cost(build, work, throughputs, calls, pairs, log):
+    """The XDP tier with rtp_stats on and off at one rate both carried
+    without loss (below the lower of their throughputs), in fresh runs that
+    alternate, so that the machine's drift meets both alike: each one's
+    median program run time and relay CPU a packet.  None without both
+    throughputs."""
+    kinds = ("xdp", "xdp-nostats")
+    best = {r["relay"]: r["best"]["offered_pps"] for r in throughputs if r["relay"] in kinds and r.get("best")}
+    if len(best) < 2:
+        return None
+    rate = round_down(0.9 * min(best.values()))
+    runs = {k: [] for k in kinds}
+    for i in range(pairs):
+        for kind in kinds if i % 2 == 0 else kinds[::-1]:
+            log(f"{kind}: rtp_stats comparison, run {i + 1} of {pairs}, {rate:,.0f} packets/s")
+            runs[kind].append(in_fresh_run(build, f"{work}/{kind}-rtp-stats-{i}", kind, calls,
+                                           lambda run, _: run.trial(rate), log))
+    out = {"rate_pps": rate, "pairs": pairs, "runs": runs}
+    for kind, rs in runs.items():
+        ok = [r for r in rs if "error" not in r and r.get("prog_ns_per_run")]
+        out[kind] = {"prog_ns_per_run": statistics.median(r["prog_ns_per_run"] for r in ok) if ok else None,
+                     "relay_ns_per_pkt": statistics.median(r["relay_ns_per_pkt"] for r in ok) if ok else None,
+                     "max_loss": max((r["loss"] for r in ok), default=None), "runs": len(ok)}
+    return out
+
+
 def round_down(x):
     """x to one significant digit, downwards: 33,300 -> 30,000."""
     unit = 10 ** math.floor(math.log10(x))
@@ -349,6 +377,8 @@ def main(build, work, out, quick=False):
         log(f"{kind}: at the common rate, {common:,.0f} packets/s")
         results["common"].append(in_fresh_run(build, f"{work}/{kind}-common", kind, calls,
                                               lambda run, _: run.trial(common), log))
+    results["rtp_stats"] = rtp_stats_cost(build, work, results["throughput"], calls, 2 if quick else RTP_STATS_PAIRS,
+                                          log)
     points = (5, MAX_CALLS) if quick else (5, 500, MAX_CALLS)
     for n in points:
         log(f"xdp: saturated with {2 * n:,} streams, {windows} windows of {SCALE_S} s")
