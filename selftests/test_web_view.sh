@@ -72,17 +72,24 @@ page_matches_management() {
 	PY
 }
 
-t_web_view() {
-	local c first
+# call_on_page [RELAY CONFIG LINES...]: a call through Kamailio and a relay
+# with those lines, shown on the session view in Chromium; its Call-ID in
+# the caller's $c
+call_on_page() {
 	e2e_hosts
 	start_proxy
-	start_relay
+	start_relay "$@"
 	call call 1 25000
 	sdp 1
 	c=$(py "list(sdp)[0]")
 	browser_start http://127.0.0.1:25080/
 	browser wait "$c"
 	expect_eq "$ANSWER" ok "the session on the page"
+}
+
+t_web_view() {
+	local c first
+	call_on_page
 	call_media $COUNT $INTERVAL_MS &
 	local media=$!
 	# while the media flows, the page's counters rise from one refresh to the next
@@ -149,15 +156,7 @@ run_test "the session view in Chromium during a call through Kamailio: the sessi
 # management interface has none, and the page shows "—" for each, never 0
 t_web_view_unmeasured() {
 	local c
-	e2e_hosts
-	start_proxy
-	start_relay "rtp_stats = no"
-	call call 1 25000
-	sdp 1
-	c=$(py "list(sdp)[0]")
-	browser_start http://127.0.0.1:25080/
-	browser wait "$c"
-	expect_eq "$ANSWER" ok "the session on the page"
+	call_on_page "rtp_stats = no"
 	call_media 200 $INTERVAL_MS
 	media_checks 200
 	management sessions >"$T/sessions.json"
