@@ -373,8 +373,9 @@ static void count_interface(struct fastpath *fp, __u32 ifindex)
  * Linux before 5.13 refuses native XDP; later ones (and 5.10 stable) share
  * the stack's queues under a lock, and with more queues in use than CPUs
  * pick a queue past the last one (a NULL dereference in virtnet_xdp_xmit,
- * seen on Debian's 5.10 and 6.1): such an interface gets generic XDP.  Read before attaching, since native
- * XDP takes its queues.  Logs why, in one line; true when short.
+ * seen on Debian's 5.10 and 6.1): such an interface gets generic XDP.
+ * Read before attaching, since native XDP takes its queues.  Logs why, in
+ * one line; true when short.
  */
 static bool short_of_xdp_queues(const char *ifname, const char *driver)
 {
